@@ -1,0 +1,61 @@
+"""``nvs-eval``: each command is a short module imported only when it runs, so ``--help`` is instant.
+
+User errors print one line on stderr and exit with code 2 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMANDS = {
+    "score": "score folders of renders against ground truth (or an auto-detected layout)",
+    "evaluate": "run a benchmark YAML into the results store, then write the report",
+    "demo": "build a small benchmark from scikit-image's photographs, evaluate it and write the report",
+    "report": "write tables (LaTeX, Markdown, CSV) and the HTML report from a results store",
+    "heatmap": "error heatmap / LPIPS spatial map of one render against its ground truth",
+    "protocols": "list the evaluation protocols with every setting and its source",
+    "weights": "show where each network weight comes from; fetch what is missing",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nvs-eval", description="Evaluate novel-view synthesis renders.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--version", action="version", version=f"nvs-eval {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(f"nvs_eval.cli.{name}_cmd").add_arguments(p)
+    return parser
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(message)s")
+    module = importlib.import_module(f"nvs_eval.cli.{args.command}_cmd")
+    from ..errors import NvsEvalError
+
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("nvs-eval: interrupted; everything computed so far is stored; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    except (NvsEvalError, ValueError, TypeError, FileNotFoundError, PermissionError) as e:
+        if args.debug:
+            raise
+        print(f"nvs-eval: error: {e}", file=sys.stderr)
+        return 2
+
+
+def entry() -> None:
+    sys.exit(main())

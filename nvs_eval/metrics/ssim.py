@@ -1,0 +1,191 @@
+"""Structural similarity (Wang et al. 2004) with every convention in use pinned by an :class:`SSIMSpec`.
+
+The variants differ only in how the local moments are filtered and how the border is treated:
+
+* ``valid``: Gaussian window 11, sigma 1.5, no padding (the map is 10 pixels smaller in each dimension).
+  The original SSIM paper, scikit-image with ``gaussian_weights=True``, dm_pix (mip-NeRF 360 / multinerf
+  ``internal/image.py``) and NerfBaselines ``metrics.py``.
+* ``zero-same``: the same window with zero padding of 5, as in the 3DGS ``utils/loss_utils.py``.
+* ``reflect-same``: reflect padding of 5, as in torchmetrics >= 1.4.2
+  (``functional/image/ssim.py``), used by nerfstudio's ``ns-eval``.
+* ``skimage-default``: scikit-image's defaults (7x7 uniform window, sample covariance, valid crop).
+
+The Gaussian is applied as two 1-D passes, and the five moments (x, y, x², y², xy) are filtered in one batched
+pass. The target's two moments can be computed once (:func:`target_moments`) and reused for every prediction
+scored against it (:func:`ssim_with_moments`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .validate import check_image_batch, check_pair
+
+Padding = Literal["valid", "zero-same", "reflect-same"]
+
+
+@dataclass(frozen=True)
+class SSIMSpec:
+    """Everything that changes an SSIM number.
+
+    Attributes:
+        window: ``"gaussian"`` or ``"uniform"``.
+        size: window side in pixels (odd).
+        sigma: Gaussian standard deviation (ignored for a uniform window).
+        padding: ``"valid"`` (crop the border), ``"zero-same"`` or ``"reflect-same"``.
+        covariance: ``"population"`` (divide by the window weight, 1) or ``"sample"`` (times n / (n - 1)).
+        k1, k2: stabilising constants.
+        data_range: dynamic range L (1 for images in [0, 1]); ``None`` infers it per pair as
+            ``max(pred.max() - pred.min(), target.max() - target.min())`` like torchmetrics' default.
+        variance_floor: clamp variances below at this value and clip the covariance to
+            ``sqrt(var_x * var_y)`` (dm_pix); ``None`` leaves moments as computed.
+        clamp_variance_only: clamp only the two variances at 0 (torchmetrics), leaving the covariance alone.
+    """
+
+    window: Literal["gaussian", "uniform"] = "gaussian"
+    size: int = 11
+    sigma: float = 1.5
+    padding: Padding = "valid"
+    covariance: Literal["population", "sample"] = "population"
+    k1: float = 0.01
+    k2: float = 0.03
+    data_range: float | None = 1.0
+    variance_floor: float | None = None
+    clamp_variance_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.size < 1 or self.size % 2 == 0:
+            raise ValueError(f"Expected an odd positive SSIM window size, got {self.size}")
+        if self.window == "gaussian" and self.sigma <= 0:
+            raise ValueError(f"Expected a positive SSIM sigma, got {self.sigma}")
+        if self.padding not in ("valid", "zero-same", "reflect-same"):
+            raise ValueError(f"Expected SSIM padding valid, zero-same or reflect-same, got {self.padding!r}")
+
+    @property
+    def border(self) -> int:
+        """Pixels lost on each side of the map (``valid``) or padded (``same``)."""
+        return self.size // 2
+
+
+SSIM_VALID = SSIMSpec()
+SSIM_ZERO = SSIMSpec(padding="zero-same")
+SSIM_REFLECT = SSIMSpec(padding="reflect-same")
+SSIM_SKIMAGE_DEFAULT = SSIMSpec(window="uniform", size=7, covariance="sample")
+
+
+def window_1d(spec: SSIMSpec, dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> Tensor:
+    """The normalised 1-D window whose outer product is the 2-D SSIM window."""
+    if spec.window == "uniform":
+        w = torch.ones(spec.size, dtype=torch.float64)
+    else:
+        x = torch.arange(spec.size, dtype=torch.float64) - spec.size // 2
+        w = torch.exp(-(x**2) / (2.0 * spec.sigma**2))
+    return (w / w.sum()).to(dtype=dtype, device=device)
+
+
+def _filter(x: Tensor, spec: SSIMSpec) -> Tensor:
+    """Separable window filter of a (B, C, H, W) stack, with the spec's border handling."""
+    b, c, h, w = x.shape
+    k = spec.size
+    if h < k or w < k:
+        raise ValueError(f"Expected images of at least {k}x{k} pixels for SSIM, got {h}x{w}")
+    win = window_1d(spec, x.dtype, x.device)
+    flat = x.reshape(b * c, 1, h, w)
+    p = k // 2
+    if spec.padding == "reflect-same":
+        flat = F.pad(flat, (p, p, p, p), mode="reflect")
+        pad = 0
+    elif spec.padding == "zero-same":
+        pad = p
+    else:
+        pad = 0
+    out = F.conv2d(flat, win.view(1, 1, k, 1), padding=(pad, 0))
+    out = F.conv2d(out, win.view(1, 1, 1, k), padding=(0, pad))
+    return out.reshape(b, c, out.shape[-2], out.shape[-1])
+
+
+@dataclass(frozen=True)
+class TargetMoments:
+    """The filtered target moments E[y] and E[y²], reusable for every prediction of the same view."""
+
+    target: Tensor
+    mu: Tensor
+    sq: Tensor
+    spec: SSIMSpec
+
+
+def target_moments(target: Tensor, spec: SSIMSpec = SSIM_VALID) -> TargetMoments:
+    """Filter the target's two moments once."""
+    target = check_image_batch(target, "target")
+    both = _filter(torch.cat([target, target * target], dim=0), spec)
+    mu, sq = both.split(target.shape[0])
+    return TargetMoments(target, mu, sq, spec)
+
+
+def _data_range(pred: Tensor, target: Tensor, spec: SSIMSpec) -> Tensor | float:
+    if spec.data_range is not None:
+        return float(spec.data_range)
+    span = lambda t: t.flatten(1).amax(1) - t.flatten(1).amin(1)  # noqa: E731
+    return torch.maximum(span(pred), span(target)).view(-1, 1, 1, 1)
+
+
+def _combine(mu_x: Tensor, mu_y: Tensor, xx: Tensor, yy: Tensor, xy: Tensor, rng, spec: SSIMSpec) -> Tensor:
+    var_x = xx - mu_x * mu_x
+    var_y = yy - mu_y * mu_y
+    cov = xy - mu_x * mu_y
+    if spec.covariance == "sample":
+        n = spec.size * spec.size
+        scale = n / (n - 1.0)
+        var_x, var_y, cov = var_x * scale, var_y * scale, cov * scale
+    if spec.variance_floor is not None:
+        var_x = var_x.clamp_min(spec.variance_floor)
+        var_y = var_y.clamp_min(spec.variance_floor)
+        cov = torch.sign(cov) * torch.minimum(torch.sqrt(var_x * var_y), cov.abs())
+    elif spec.clamp_variance_only:
+        var_x, var_y = var_x.clamp_min(0.0), var_y.clamp_min(0.0)
+    c1 = (spec.k1 * rng) ** 2
+    c2 = (spec.k2 * rng) ** 2
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
+
+
+def ssim_with_moments(pred: Tensor, moments: TargetMoments, *, return_map: bool = False):
+    """SSIM of each prediction against a target whose moments were filtered by :func:`target_moments`.
+
+    ``pred`` may hold N predictions of one target (the target batch is 1 and broadcasts) or the same
+    batch size as the target.
+    """
+    spec = moments.spec
+    target = moments.target
+    pred = check_image_batch(pred, "pred")
+    if pred.shape[1:] != target.shape[1:]:
+        raise ValueError(f"Expected `pred` of shape (N, {tuple(target.shape[1:])}), got {tuple(pred.shape)}")
+    if target.shape[0] not in (1, pred.shape[0]):
+        raise ValueError(f"Expected a target batch of 1 or {pred.shape[0]}, got {target.shape[0]}")
+    pred = pred.to(target.dtype)
+    filt = _filter(torch.cat([pred, pred * pred, pred * target], dim=0), spec)
+    mu_x, xx, xy = filt.split(pred.shape[0])
+    rng = _data_range(pred, target.expand_as(pred), spec)
+    smap = _combine(mu_x, moments.mu, xx, moments.sq, xy, rng, spec)
+    value = smap.flatten(1).mean(1)
+    return (value, smap) if return_map else value
+
+
+def ssim(pred: Tensor, target: Tensor, spec: SSIMSpec = SSIM_VALID, *, return_map: bool = False):
+    """SSIM per image (``Tensor[N]``), optionally with its per-pixel, per-channel map.
+
+    All five moments are filtered in one batched separable pass. With ``padding="valid"`` the map is
+    ``(H - size + 1) x (W - size + 1)``; otherwise it is ``H x W``. The value is the mean of the map over
+    channels and pixels (the convention of every reference cited in the module docstring).
+    """
+    pred, target = check_pair(pred, target)
+    n = pred.shape[0]
+    filt = _filter(torch.cat([pred, target, pred * pred, target * target, pred * target], dim=0), spec)
+    mu_x, mu_y, xx, yy, xy = filt.split(n)
+    smap = _combine(mu_x, mu_y, xx, yy, xy, _data_range(pred, target, spec), spec)
+    value = smap.flatten(1).mean(1)
+    return (value, smap) if return_map else value

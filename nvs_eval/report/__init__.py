@@ -1,0 +1,206 @@
+"""Reports from the results store: LaTeX / Markdown / CSV tables, figures and a static HTML report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from html import escape
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import StoreError
+from ..metrics.registry import METRICS
+from ..results.export import atomic_write_text
+from .html import page, table_html, viewer_html, write_assets
+from .latex import render_document, render_latex
+from .markdown import render_csv, render_markdown
+from .table import build_tables
+
+FORMATS = ("latex", "md", "csv", "html")
+
+
+def _slug(text: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)[:40]
+    return f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ...] = FORMATS, *, figures: bool = True,
+                 protocol: str | None = None, worst_k: int = 2, device: str = "cpu",
+                 precision: dict[str, int] | None = None) -> dict[str, Path]:
+    """Write the tables and (with ``html``) the browsable report into ``out``; returns the main paths."""
+    from ..results.store import ResultsStore
+
+    store_path = Path(store_path)
+    if store_path.is_dir():
+        store_path = store_path / "results.sqlite"
+    if not store_path.is_file():
+        raise StoreError(f"{store_path}: no results store here (run `nvs-eval evaluate` first)")
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown report format(s) {unknown}; known: {', '.join(FORMATS)}")
+    with ResultsStore(store_path) as store:
+        tidy = store.frame()
+        protocols = sorted(tidy["protocol"].unique()) if not tidy.empty else []
+        if not protocols:
+            raise StoreError(f"{store_path}: the store holds no results")
+        if protocol is None:
+            if len(protocols) > 1:
+                raise ValueError(f"{store_path} holds several protocols ({', '.join(protocols)}); choose one with --protocol")
+            protocol = protocols[0]
+        elif protocol not in protocols:
+            raise ValueError(f"{store_path}: no results for protocol {protocol!r}; it has {', '.join(protocols)}")
+        per_view = store.wide(protocol)
+        settings = store.protocols()
+        coverage = store.coverage()
+    tidy = tidy[tidy["protocol"] == protocol]
+    metrics = [m for m in METRICS if m in per_view.columns]
+    tables = build_tables(per_view, protocol, metrics, precision)
+    out = Path(out)
+    paths: dict[str, Path] = {}
+    if "latex" in formats:
+        atomic_write_text(out / "tables.tex", "% needs \\usepackage{booktabs}\n" + "\n".join(render_latex(t) for t in tables))
+        atomic_write_text(out / "tables_document.tex", render_document(tables))
+        paths["latex"] = out / "tables.tex"
+    if "md" in formats:
+        atomic_write_text(out / "tables.md", "\n".join(render_markdown(t) for t in tables))
+        paths["md"] = out / "tables.md"
+    if "csv" in formats:
+        for t in tables:
+            atomic_write_text(out / "csv" / f"{_slug(t.key)}.csv", render_csv(t))
+        atomic_write_text(out / "csv" / "per_view.csv", per_view.to_csv(index=False, float_format="%.10g"))
+        paths["csv"] = out / "csv"
+    if "html" in formats:
+        paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, settings, coverage,
+                                    figures, worst_k, device)
+    return paths
+
+
+def _provenance(tidy, settings, protocol) -> str:
+    weights = sorted(tidy["weights"].unique()) if not tidy.empty else []
+    versions = sorted(tidy["version"].unique()) if not tidy.empty else []
+    keys = sorted(tidy["protocol_key"].unique()) if not tidy.empty else []
+    proto = {k: v for k, v in settings.items() if k in keys}
+    return ("<h2>Protocol and provenance</h2>"
+            f"<p>Protocol <code>{escape(protocol)}</code>; nvs-eval version(s) {escape(', '.join(versions))}; "
+            f"report written by nvs-eval {escape(__version__)}.</p>"
+            f"<p>Weights (LPIPS backbone / linear-layer digests): <code>{escape(' | '.join(weights))}</code></p>"
+            f"<pre>{escape(json.dumps(proto, indent=1, sort_keys=True))}</pre>")
+
+
+def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, coverage, figures, worst_k, device) -> Path:
+    write_assets(out)
+    scene_links = []
+    for (dataset, scene), g in per_view.groupby(["dataset", "scene"], sort=True):
+        name = f"scenes/{_slug(dataset + '/' + scene)}.html"
+        scene_links.append(f'<li><a href="{escape(name)}">{escape(dataset)} / {escape(scene)}</a> '
+                           f"({g['view'].nunique()} views, {g['method'].nunique()} methods)</li>")
+        body = _scene_page(out, dataset, scene, g, tidy, metrics, protocol, figures, worst_k, device)
+        atomic_write_text(out / name, page(f"{dataset} / {scene}", body, depth=1))
+    cov = ""
+    if not coverage.empty and (coverage["scored"] < coverage["total"]).any():
+        partial = coverage[coverage["scored"] < coverage["total"]]
+        cov = "<h2>Coverage</h2><ul>" + "".join(
+            f"<li>{escape(r.dataset)}/{escape(r.scene)} {escape(r.method)}: {r.scored} of {r.total} views</li>"
+            for r in partial.itertuples()) + "</ul>"
+    body = (f"<h1>nvs-eval report</h1><p>Protocol <code>{escape(protocol)}</code>. Scene value = mean over views; "
+            "dataset value = mean over scenes. Bold: best; underlined: second best (ties share a rank). "
+            "Click a column header to sort.</p>"
+            + "".join(table_html(t) for t in tables) + cov + "<h2>Scenes</h2><ul>" + "".join(scene_links) + "</ul>"
+            + _provenance(tidy, settings, protocol))
+    atomic_write_text(out / "index.html", page("nvs-eval report", body))
+    return out / "index.html"
+
+
+def _scene_page(out, dataset, scene, g, tidy, metrics, protocol, figures, worst_k, device) -> str:
+    from .figures import curves_figure, distribution_figure
+
+    slug = _slug(dataset + "/" + scene)
+    parts = [f"<p><a href=\"../index.html\">&larr; summary</a></p><h1>{escape(dataset)} / {escape(scene)}</h1>"]
+    head = "".join(f"<th>{escape(METRICS[m].label)}</th>" for m in metrics)
+    rows = "".join(
+        f'<tr><td data-v="{escape(r["method"])}">{escape(r["method"])}</td><td data-v="{escape(r["view"])}">'
+        f'{escape(r["view"])}</td>' + "".join(f'<td data-v="{float(r[m])!r}">{float(r[m]):.4f}</td>' for m in metrics)
+        + "</tr>" for r in g.sort_values(["view", "method"]).to_dict("records"))
+    parts.append(f'<h2>Per-view values</h2><table class="sortable"><thead><tr><th>Method</th><th>View</th>{head}'
+                 f"</tr></thead><tbody>{rows}</tbody></table>")
+    if figures:
+        fig_dir = out / "figures" / slug
+        curves_figure(g, metrics, fig_dir / "curves.png", f"{dataset} / {scene}")
+        distribution_figure(g, metrics, fig_dir / "distribution.png", f"{dataset} / {scene}")
+        parts.append(f'<h2>Along the trajectory</h2><img class="fig" src="../figures/{slug}/curves.png" alt="per-view curves">'
+                     f'<h2>Distributions</h2><img class="fig" src="../figures/{slug}/distribution.png" alt="distributions">')
+        parts.append(_comparisons(out, slug, dataset, scene, g, tidy, metrics, protocol, worst_k, device))
+    hashes = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene)][
+        ["method", "view", "render_sha256", "gt_sha256"]].drop_duplicates().sort_values(["view", "method"])
+    hrows = "".join(f"<tr><td>{escape(r.method)}</td><td>{escape(r.view)}</td><td><code>{r.render_sha256[:16]}</code>"
+                    f"</td><td><code>{r.gt_sha256[:16]}</code></td></tr>" for r in hashes.itertuples())
+    parts.append("<h2>Input hashes (sha256, first 16 hex digits)</h2><table><thead><tr><th>Method</th><th>View</th>"
+                 f"<th>render</th><th>ground truth</th></tr></thead><tbody>{hrows}</tbody></table>")
+    return "".join(parts)
+
+
+def _comparisons(out, slug, dataset, scene, g, tidy, metrics, protocol, worst_k, device) -> str:
+    """Worst views per method (by the first LPIPS metric, else PSNR): figures and the viewer's layers."""
+    from ..data.images import read_image
+    from ..evaluate.evaluator import Evaluator
+    from ..protocols import get_protocol
+    from .figures import comparison_figure, save_map_png, shared_limits
+
+    key = next((m for m in metrics if METRICS[m].lpips_net), "psnr" if "psnr" in metrics else metrics[0])
+    asc = METRICS[key].higher_is_better
+    views: list[str] = []
+    for _, gm in g.groupby("method", sort=True):
+        for v in gm.sort_values(key, ascending=asc)["view"].head(worst_k):
+            if v not in views:
+                views.append(v)
+    rows = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene)]
+    paths = rows.drop_duplicates(["method", "view"]).set_index(["method", "view"])[["render_path", "gt_path"]]
+    evaluator = Evaluator(get_protocol(protocol), tuple(metrics), device)
+    images: dict[str, dict[str, str]] = {}
+    figs, missing, layers = [], [], []
+    for v in views:
+        sub = paths.xs(v, level="view")
+        gt_path = Path(sub["gt_path"].iloc[0])
+        files = [gt_path] + [Path(p) for p in sub["render_path"]]
+        if not all(p.is_file() for p in files):
+            missing.append(v)
+            continue
+        gt = read_image(gt_path)
+        renders = {m: read_image(Path(p)) for m, p in sub["render_path"].items()}
+        maps = {m: {k: t.numpy() for k, t in evaluator.maps(evaluator.to_tensor(r), evaluator.to_tensor(gt)).items()}
+                for m, r in renders.items()}
+        vslug = _slug(v)
+        fig = comparison_figure(gt, renders, maps, out / "figures" / slug / f"compare-{vslug}.png",
+                                f"{dataset} / {scene} / {v} (shared colour scales)")
+        figs.append(f'<figure><img class="fig" src="../figures/{slug}/{fig.name}" alt="comparison {escape(v)}">'
+                    f"<figcaption>{escape(v)}</figcaption></figure>")
+        lim = shared_limits(maps)
+        vdir = out / "figures" / slug / vslug
+        vdir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(gt_path, vdir / f"gt{gt_path.suffix.lower()}") if gt_path.suffix.lower() in (".png", ".jpg", ".jpeg") \
+            else _save_png(gt, vdir / "gt.png")
+        entry = {"ground truth": f"../figures/{slug}/{vslug}/" + next(p.name for p in vdir.iterdir() if p.stem == "gt")}
+        for i, (m, r) in enumerate(renders.items()):
+            _save_png(r, vdir / f"render{i}.png")
+            entry[m] = f"../figures/{slug}/{vslug}/render{i}.png"
+            for k, mp in maps[m].items():
+                save_map_png(mp, lim[k], vdir / f"map{i}-{k}.png")
+                entry[f"{m}: {k}"] = f"../figures/{slug}/{vslug}/map{i}-{k}.png"
+        images[v] = entry
+        layers = list(entry)
+    html = "<h2>Worst views: comparisons</h2>" + "".join(figs)
+    if images:
+        html += "<h2>Image viewer</h2>" + viewer_html(images, layers)
+    if missing:
+        html += (f"<p>Images of {len(missing)} view(s) were not found at their recorded paths, so they are not shown: "
+                 f"{escape(', '.join(missing))}</p>")
+    return html
+
+
+def _save_png(x: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray((np.clip(x, 0, 1) * 255).round().astype(np.uint8)).save(path)

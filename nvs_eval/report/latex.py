@@ -1,0 +1,42 @@
+"""LaTeX (booktabs) rendering of :class:`~nvs_eval.report.table.Table`. Needs ``\\usepackage{booktabs}``."""
+
+from __future__ import annotations
+
+from .table import Table, arrow
+
+_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+             "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}"}
+
+
+def escape(text: str) -> str:
+    """Escape every LaTeX special character (names from the file system are untrusted)."""
+    return "".join(_SPECIALS.get(ch, ch) for ch in str(text))
+
+
+def _cell(text: str, rank: int) -> str:
+    text = escape(text)
+    return rf"\textbf{{{text}}}" if rank == 1 else rf"\underline{{{text}}}" if rank == 2 else text
+
+
+def render_latex(table: Table) -> str:
+    arrows = {"up": r"$\uparrow$", "down": r"$\downarrow$"}
+    header = [escape(table.row_header)] + [f"{escape(c.label)} {arrows[arrow(c.metric)]}" for c in table.columns]
+    if all(c.metric == table.columns[0].metric for c in table.columns) and len(table.columns) > 1:
+        header = [escape(table.row_header)] + [escape(c.label) for c in table.columns]
+        caption_metric = f" ({arrows[arrow(table.columns[0].metric)]} better)"
+    else:
+        caption_metric = ""
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{escape(table.caption)}{caption_metric}}}",
+             rf"\label{{tab:{escape(table.key).replace(chr(92), '')}}}",
+             r"\begin{tabular}{l" + "r" * len(table.columns) + "}", r"\toprule", " & ".join(header) + r" \\",
+             r"\midrule"]
+    for name, row in zip(table.rows, table.cells):
+        lines.append(" & ".join([escape(name)] + [_cell(c.text, c.rank) for c in row]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_document(tables: list[Table]) -> str:
+    """A minimal standalone document holding the tables (what the tests compile with pdflatex)."""
+    body = "\n".join(render_latex(t) for t in tables)
+    return "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n" + body + "\\end{document}\n"

@@ -1,0 +1,154 @@
+"""The results store: one SQLite file, one row per (dataset, scene, method, view, metric, protocol).
+
+Rows carry the sha256 of the render and ground-truth files, the protocol's settings digest, the package version
+and the weights' digests. A row is reused when all of those are unchanged, so re-running a benchmark only computes
+what is new (an added method costs only that method). Each view's rows are committed in one transaction, so a run
+killed at any point leaves only whole views behind. WAL mode and a busy timeout let several processes write one
+store at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    dataset TEXT NOT NULL,
+    scene TEXT NOT NULL,
+    method TEXT NOT NULL,
+    view TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    value REAL NOT NULL,
+    render_sha256 TEXT NOT NULL,
+    gt_sha256 TEXT NOT NULL,
+    render_path TEXT NOT NULL,
+    gt_path TEXT NOT NULL,
+    protocol_key TEXT NOT NULL,
+    version TEXT NOT NULL,
+    weights TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (dataset, scene, method, view, metric, protocol)
+);
+CREATE TABLE IF NOT EXISTS protocols (
+    key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    settings TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS coverage (
+    dataset TEXT NOT NULL, scene TEXT NOT NULL, method TEXT NOT NULL, protocol TEXT NOT NULL,
+    scored INTEGER NOT NULL, total INTEGER NOT NULL,
+    PRIMARY KEY (dataset, scene, method, protocol)
+);
+"""
+
+COLUMNS = ("dataset", "scene", "method", "view", "metric", "protocol", "value", "render_sha256", "gt_sha256",
+           "render_path", "gt_path", "protocol_key", "version", "weights", "created")
+
+
+@dataclass(frozen=True)
+class Row:
+    dataset: str
+    scene: str
+    method: str
+    view: str
+    metric: str
+    protocol: str
+    value: float
+    render_sha256: str
+    gt_sha256: str
+    render_path: str
+    gt_path: str
+    protocol_key: str
+    version: str
+    weights: str
+
+
+class ResultsStore:
+    """A SQLite results store at ``path`` (created on first use)."""
+
+    def __init__(self, path: Path | str, timeout: float = 120.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self._write(lambda c: [c.execute(stmt) for stmt in SCHEMA.split(";") if stmt.strip()])
+
+    def _write(self, fn):
+        """Run ``fn(conn)`` in an immediate transaction (retried while another writer holds the lock)."""
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        try:
+            out = fn(self.conn)
+            self.conn.execute("COMMIT")
+            return out
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "ResultsStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def register_protocol(self, key: str, name: str, settings: dict) -> None:
+        self._write(lambda c: c.execute("INSERT OR IGNORE INTO protocols VALUES (?, ?, ?)",
+                                        (key, name, json.dumps(settings, sort_keys=True))))
+
+    def put(self, rows: list[Row]) -> None:
+        """Insert or replace rows atomically (one transaction)."""
+        now = time.time()
+        data = [(*(getattr(r, c) for c in COLUMNS[:-1]), now) for r in rows]
+        self._write(lambda c: c.executemany(
+            f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", data))
+
+    def set_coverage(self, dataset: str, scene: str, method: str, protocol: str, scored: int, total: int) -> None:
+        self._write(lambda c: c.execute("INSERT OR REPLACE INTO coverage VALUES (?, ?, ?, ?, ?, ?)",
+                                        (dataset, scene, method, protocol, scored, total)))
+
+    def frame(self, protocol: str | None = None) -> pd.DataFrame:
+        """Every stored value as a tidy DataFrame (one row per view and metric)."""
+        q = f"SELECT {', '.join(COLUMNS)} FROM results"
+        args: tuple = ()
+        if protocol is not None:
+            q += " WHERE protocol = ?"
+            args = (protocol,)
+        return pd.read_sql_query(q + " ORDER BY dataset, scene, method, view, metric", self.conn, params=args)
+
+    def wide(self, protocol: str | None = None) -> pd.DataFrame:
+        """One row per dataset/scene/method/view, one column per metric."""
+        df = self.frame(protocol)
+        if df.empty:
+            return pd.DataFrame(columns=["dataset", "scene", "method", "view", "protocol"])
+        wide = df.pivot_table(index=["protocol", "dataset", "scene", "method", "view"], columns="metric",
+                              values="value", aggfunc="first").reset_index()
+        wide.columns.name = None
+        return wide
+
+    def protocols(self) -> dict[str, dict]:
+        return {k: json.loads(s) for k, _, s in self.conn.execute("SELECT key, name, settings FROM protocols")}
+
+    def coverage(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM coverage ORDER BY dataset, scene, method", self.conn)
+
+    def integrity_ok(self) -> bool:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

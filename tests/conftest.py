@@ -1,0 +1,112 @@
+"""Shared fixtures: real photographs with NVS-like distortions, devices, and reference LPIPS models."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+import torch
+
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+
+CUDA = torch.cuda.is_available()
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def device(request):
+    if request.param == "cuda" and not CUDA:
+        pytest.skip("CUDA is not available on this machine")
+    return torch.device(request.param)
+
+
+def photo(name: str, size=(96, 128), offset=(0, 0)) -> np.ndarray:
+    from skimage import data
+
+    img = getattr(data, name)()[..., :3].astype(np.float64) / 255.0
+    y, x = offset
+    return img[y : y + size[0], x : x + size[1]]
+
+
+def jpeg(x: np.ndarray, q: int) -> np.ndarray:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray((x * 255).round().astype(np.uint8)).save(buf, format="JPEG", quality=q)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())), dtype=np.float64) / 255.0
+
+
+def distortions(img: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    from scipy.ndimage import gaussian_filter, shift
+
+    rng = np.random.default_rng(seed)
+    return {
+        "blur": gaussian_filter(img, (1.5, 1.5, 0)),
+        "noise": np.clip(img + rng.normal(0, 0.05, img.shape), 0, 1),
+        "jpeg": jpeg(img, 30),
+        "shift": np.clip(shift(img, (1.3, -0.7, 0), mode="nearest"), 0, 1),
+        "colour": np.clip(img * np.array([1.08, 0.97, 0.9]) + 0.02, 0, 1),
+    }
+
+
+PHOTOS = {"astronaut": (40, 150), "coffee": (100, 200), "chelsea": (60, 120)}
+
+
+def photo_pairs(size=(96, 128)):
+    """(id, pred, target) for each photograph and distortion, float64 HxWx3."""
+    out = []
+    for name, off in PHOTOS.items():
+        img = photo(name, size, off)
+        for kind, d in distortions(img).items():
+            out.append((f"{name}-{kind}", d, img))
+    return out
+
+
+def to_nchw(x: np.ndarray, dtype=torch.float32) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].to(dtype)
+
+
+@pytest.fixture(scope="session")
+def backbones():
+    """AlexNet and VGG16 feature weights (fetched once into the cache on a fresh machine)."""
+    from nvs_eval.metrics.weights import load_backbone
+
+    return {net: load_backbone(net)[0] for net in ("alex", "vgg")}
+
+
+@pytest.fixture(scope="session")
+def reference_lpips(backbones):
+    """The `lpips` package's LPIPS, with the same backbone tensors loaded into its slices."""
+    import warnings
+
+    import lpips
+    import torchvision
+
+    models = {}
+    for net in ("alex", "vgg"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
+        feats = {"alex": torchvision.models.alexnet, "vgg": torchvision.models.vgg16}[net](weights=None).features
+        feats.load_state_dict(backbones[net])
+        for k in range(1, ref.net.N_slices + 1):
+            sl = getattr(ref.net, f"slice{k}")
+            for name in list(sl._modules):
+                sl._modules[name] = feats[int(name)]
+        models[net] = ref.eval()
+    return models
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    """An empty weights cache and torch hub folder (nothing provisioned)."""
+    monkeypatch.setenv("NVS_EVAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("NVS_EVAL_SQUEEZENET", raising=False)
+    return tmp_path / "cache"
+
+
+def pytest_report_header(config):
+    return f"torch {torch.__version__}, CUDA available: {CUDA}, NVS_EVAL_CACHE={os.environ.get('NVS_EVAL_CACHE', '(default)')}"

@@ -1,0 +1,161 @@
+"""The CLI end to end in subprocesses: output shapes, one-line errors with exit code 2, kill and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import cli, folder, img
+
+
+@pytest.fixture
+def two_methods(tmp_path):
+    folder(tmp_path / "gt", ["0001.png", "0002.png"])
+    folder(tmp_path / "a", ["0001.png", "0002.png"], seed=10)
+    folder(tmp_path / "b", ["0001.jpg", "0002.jpg"], seed=20)
+    return tmp_path
+
+
+def test_score_json_has_exactly_the_documented_shape(two_methods):
+    out = two_methods / "s.json"
+    r = cli("score", str(two_methods / "a"), f"bee={two_methods / 'b'}", "--gt", str(two_methods / "gt"),
+            "--metrics", "psnr,ssim,lpips_alex", "--json", str(out), "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert list(doc) == ["protocol", "metrics", "views", "mean"]
+    assert doc["protocol"]["name"] == "nvs-eval" and "ssim" in doc["protocol"] and "quantize" in doc["protocol"]
+    assert doc["metrics"] == ["psnr", "ssim", "lpips_alex"]
+    assert len(doc["views"]) == 4
+    for v in doc["views"]:
+        assert list(v) == ["method", "view", "psnr", "ssim", "lpips_alex"]
+        assert all(isinstance(v[m], float) for m in doc["metrics"])
+    assert {v["view"] for v in doc["views"]} == {"0001", "0002"}
+    assert set(doc["mean"]) == {"a", "bee"} and list(doc["mean"]["a"]) == ["psnr", "ssim", "lpips_alex"]
+    assert "bee" in r.stdout and "PSNR" in r.stdout
+    again = cli("score", str(two_methods / "a"), "--gt", str(two_methods / "gt"), "--json", str(out))
+    assert again.returncode == 2 and "already exists; pass --force" in again.stderr
+
+
+@pytest.mark.parametrize("setup,needle", [
+    (lambda p: (p / "a" / "0002.png").unlink(), "1 view(s) have no render: 0002"),
+    (lambda p: img(p / "a" / "0003.png"), "1 render(s) have no ground truth: 0003"),
+    (lambda p: (p / "a" / "0001.png").write_bytes(b""), "0001.png: empty file (0 bytes)"),
+    (lambda p: (p / "a" / "0001.png").write_text("not an image"), "0001.png: not a readable image"),
+    (lambda p: (p / "a" / "0001.png").write_bytes((p / "gt" / "0001.png").read_bytes()[:200]), "0001.png: not a readable image"),
+    (lambda p: img(p / "a" / "0001.png", 20, 40), "render 0001.png is 40x20 but ground truth 0001.png is 40x36"),
+])
+def test_bad_inputs_give_exit_code_2_and_one_line_naming_the_file(two_methods, setup, needle):
+    setup(two_methods)
+    r = cli("score", str(two_methods / "a"), "--gt", str(two_methods / "gt"), "--metrics", "psnr,ssim", "--device", "cpu")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
+    assert r.stdout == ""
+
+
+def test_protocols_command_prints_every_protocol_with_sources():
+    r = cli("protocols")
+    assert r.returncode == 0
+    for name in ("nvs-eval", "mipnerf360", "3dgs", "nerfbaselines", "nerfstudio"):
+        assert f"\n{name}  (" in "\n" + r.stdout
+    assert "gaussian-splatting metrics.py" in r.stdout and "padding=zero-same" in r.stdout
+
+
+def test_weights_command_reports_sources():
+    r = cli("weights")
+    assert r.returncode == 0 and "linear v0.1  ok" in r.stdout
+
+
+def _bench(tmp_path, views=8):
+    names = [f"{i:03d}.png" for i in range(views)]
+    folder(tmp_path / "gt" / "s1", names, h=64, w=72)
+    folder(tmp_path / "r" / "m1" / "s1", names, seed=50, h=64, w=72)
+    folder(tmp_path / "r" / "m2" / "s1", names, seed=90, h=64, w=72)
+    cfg = tmp_path / "bench.yaml"
+    cfg.write_text('name: t\nprotocol: nvs-eval\nmetrics: [psnr, ssim, lpips_alex]\ndatasets:\n  - name: d\n    kind: pairs\n'
+                   '    gt: "gt/{scene}"\n    scenes: [s1]\n    methods:\n      - {name: m1, path: "r/m1/{scene}"}\n'
+                   '      - {name: m2, path: "r/m2/{scene}"}\n')
+    return cfg
+
+
+def _rows(db):
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = con.execute("SELECT method, view, metric, created FROM results").fetchall()
+    finally:
+        con.close()
+    keys = [(m, v, k) for m, v, k, _ in rows]
+    assert len(keys) == len(set(keys))
+    return {(m, v, k): c for m, v, k, c in rows}
+
+
+@pytest.mark.slow
+def test_sigkill_mid_evaluate_then_rerun_completes_without_recomputing(tmp_path):
+    cfg = _bench(tmp_path)
+    out = tmp_path / "out"
+    env = dict(os.environ, NVS_EVAL_SLOW_VIEW_S="0.15")  # widen the window in which views are being computed
+    kills = 0
+    for delay in (1.5, 2.5, 3.5):
+        p = subprocess.Popen([sys.executable, "-m", "nvs_eval", "evaluate", str(cfg), "--out", str(out), "--no-report",
+                              "--device", "cpu"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait()
+        if (out / "results.sqlite").exists():
+            _rows(out / "results.sqlite")
+    assert kills >= 1
+    before = _rows(out / "results.sqlite") if (out / "results.sqlite").exists() else {}
+    r = cli("evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    after = _rows(out / "results.sqlite")
+    assert len(after) == 8 * 2 * 3
+    assert all(after[k] == c for k, c in before.items())  # stored rows were not recomputed
+    assert f"{len(before) // 3} reused" in r.stderr
+
+
+def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path):
+    cfg = _bench(tmp_path, views=6)
+    out = tmp_path / "out"
+    env = dict(os.environ, NVS_EVAL_SLOW_VIEW_S="0.5")
+    p = subprocess.Popen([sys.executable, "-m", "nvs_eval", "evaluate", str(cfg), "--out", str(out), "--no-report",
+                          "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((out / "results.sqlite").exists() and _count(out / "results.sqlite") >= 6):
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130
+    assert "interrupted" in err and "run the same command again to resume" in err and "Traceback" not in err
+    assert _count(out / "results.sqlite") >= 6
+
+
+def _count(db):
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        con.close()
+
+
+def test_config_errors_name_the_file_and_key(tmp_path):
+    cfg = _bench(tmp_path)
+    cfg.write_text(cfg.read_text().replace("protocol: nvs-eval", "protocol: nvs-eval\ncolour: red"))
+    r = cli("evaluate", str(cfg))
+    assert r.returncode == 2 and "bench.yaml: colour: unknown key" in r.stderr
+    cfg.write_text(_bench(tmp_path).read_text().replace("scenes: [s1]", "scenes: s1"))
+    r = cli("evaluate", str(cfg))
+    assert r.returncode == 2 and "datasets[0].scenes: expected a list of strings" in r.stderr
+    cfg.write_text(_bench(tmp_path).read_text().replace("r/m2/", "r/missing/"))
+    r = cli("evaluate", str(cfg))
+    assert r.returncode == 2 and "datasets[0].methods[1].path:" in r.stderr and "does not exist" in r.stderr

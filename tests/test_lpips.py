@@ -1,0 +1,103 @@
+"""LPIPS against the `lpips` package (same backbone tensors): scalar, spatial map and gradient."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import photo_pairs, to_nchw
+
+from nvs_eval.metrics.lpips import LPIPS
+from nvs_eval.metrics.weights import load_lin
+
+PAIRS = photo_pairs((64, 96))
+IDS = [p[0] for p in PAIRS]
+
+
+@pytest.fixture(scope="module")
+def ours(backbones):
+    return {(net, m): LPIPS(net, backbones[net], load_lin(net)[0], m) for net in ("alex", "vgg") for m in ("[-1,1]", "[0,1]")}
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+@pytest.mark.parametrize("case", PAIRS, ids=IDS)
+def test_lpips_matches_the_lpips_package(ours, reference_lpips, net, case, device):
+    _, pred, gt = case
+    p, t = to_nchw(pred).to(device), to_nchw(gt).to(device)
+    model, ref = ours[(net, "[-1,1]")].to(device), reference_lpips[net].to(device)
+    with torch.no_grad():
+        expected = ref(p, t, normalize=True).flatten()
+        got = model(p, t)
+    assert abs(float(got[0]) - float(expected[0])) < 1e-5
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_lpips_spatial_map_matches_the_lpips_package(ours, reference_lpips, net, device):
+    _, pred, gt = PAIRS[2]
+    p, t = to_nchw(pred).to(device), to_nchw(gt).to(device)
+    ref = reference_lpips[net].to(device)
+    ref.spatial = True
+    try:
+        with torch.no_grad():
+            expected = ref(p, t, normalize=True)[:, 0]
+    finally:
+        ref.spatial = False
+    got = ours[(net, "[-1,1]")].to(device)(p, t, spatial=True)
+    assert got.shape == (1, 64, 96)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_lpips_gradient_matches_the_lpips_package(ours, reference_lpips, net):
+    _, pred, gt = PAIRS[1]
+    t = to_nchw(gt)
+    p1 = to_nchw(pred).requires_grad_(True)
+    p2 = to_nchw(pred).requires_grad_(True)
+    ours[(net, "[-1,1]")](p1, t).sum().backward()
+    reference_lpips[net](p2, t, normalize=True).sum().backward()
+    assert p1.grad is not None and float(p1.grad.abs().max()) > 0
+    torch.testing.assert_close(p1.grad, p2.grad, atol=1e-6, rtol=1e-4)
+
+
+def test_lpips_fed_unmapped_inputs_matches_the_3dgs_call(ours, reference_lpips):
+    """The 3DGS evaluation feeds [0, 1] images where [-1, 1] is expected (normalize=False on [0, 1] data)."""
+    _, pred, gt = PAIRS[0]
+    p, t = to_nchw(pred), to_nchw(gt)
+    with torch.no_grad():
+        expected = reference_lpips["vgg"](p, t, normalize=False).flatten()
+        got = ours[("vgg", "[0,1]")](p, t)
+        mapped = ours[("vgg", "[-1,1]")](p, t)
+    assert abs(float(got[0]) - float(expected[0])) < 1e-5
+    assert abs(float(got[0]) - float(mapped[0])) > 1e-3  # the convention matters
+
+
+def test_lpips_is_zero_for_identical_images(ours):
+    x = to_nchw(PAIRS[0][2])
+    assert float(ours[("alex", "[-1,1]")](x, x)[0]) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_lpips_is_symmetric(ours):
+    _, p, t = PAIRS[3]
+    m = ours[("alex", "[-1,1]")]
+    assert float(m(to_nchw(p), to_nchw(t))) == pytest.approx(float(m(to_nchw(t), to_nchw(p))), abs=1e-6)
+
+
+def test_lpips_does_not_depend_on_batch_composition(ours):
+    m = ours[("alex", "[-1,1]")]
+    p = torch.cat([to_nchw(x) for _, x, _ in PAIRS[:3]])
+    t = torch.cat([to_nchw(x) for _, _, x in PAIRS[:3]])
+    torch.testing.assert_close(m(p, t), torch.cat([m(p[i : i + 1], t[i : i + 1]) for i in range(3)]), atol=1e-6, rtol=0)
+
+
+def test_lpips_module_stays_in_eval_mode_with_frozen_weights(ours):
+    m = ours[("alex", "[-1,1]")]
+    m.train()
+    assert not m.training
+    assert all(not p.requires_grad for p in m.parameters())
+
+
+def test_lpips_spatial_mean_is_close_to_but_not_the_scalar(ours):
+    _, p, t = PAIRS[4]
+    m = ours[("vgg", "[-1,1]")]
+    scalar = float(m(to_nchw(p), to_nchw(t)))
+    spatial = float(m(to_nchw(p), to_nchw(t), spatial=True).mean())
+    assert abs(spatial - scalar) < 0.02 * scalar + 1e-3

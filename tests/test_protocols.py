@@ -1,0 +1,121 @@
+"""Each protocol end to end against the convention it names, quantisation included (16-bit renders on disk)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import photo, to_nchw
+
+from nvs_eval.api import score_folders
+from nvs_eval.protocols import PROTOCOLS, get_protocol
+
+
+def write_png16(path, x):
+    import png
+
+    h, w, _ = x.shape
+    arr = np.round(x * 65535).astype(np.uint16)
+    with open(path, "wb") as f:
+        png.Writer(w, h, greyscale=False, bitdepth=16).write(f, arr.reshape(h, -1).tolist())
+    return arr.astype(np.float64) / 65535  # exactly what the file holds
+
+
+def write_png8(path, x):
+    from PIL import Image
+
+    arr = np.round(x * 255).astype(np.uint8)
+    Image.fromarray(arr).save(path)
+    return arr.astype(np.float64) / 255
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """Two views: 16-bit renders (so rounding and truncation differ) against 8-bit ground truth."""
+    from scipy.ndimage import gaussian_filter
+
+    root = tmp_path_factory.mktemp("proto")
+    (root / "gt").mkdir()
+    (root / "method").mkdir()
+    rng = np.random.default_rng(3)
+    views = {}
+    for i, (name, off) in enumerate([("astronaut", (30, 120)), ("coffee", (90, 210))]):
+        img = photo(name, (72, 96), off)
+        gt = write_png8(root / "gt" / f"{i:03d}.png", img)
+        render = np.clip(gaussian_filter(img, (1.0, 1.0, 0)) + rng.normal(0, 0.01, img.shape), 0, 1)
+        views[f"{i:03d}"] = (write_png16(root / "method" / f"{i:03d}.png", render), gt)
+    return root, views
+
+
+def ref_ssim_2d(x, y, padding):
+    """A direct 2-D Gaussian-window SSIM (float64) with zero padding or valid cropping."""
+    g = torch.exp(-((torch.arange(11, dtype=torch.float64) - 5) ** 2) / 4.5)
+    w = (g[:, None] @ g[None, :] / g.sum() ** 2).expand(3, 1, 11, 11).contiguous()
+    pad = 5 if padding == "zero" else 0
+    conv = lambda z: F.conv2d(z, w, padding=pad, groups=3)  # noqa: E731
+    mu1, mu2 = conv(x), conv(y)
+    s1, s2, s12 = conv(x * x) - mu1**2, conv(y * y) - mu2**2, conv(x * y) - mu1 * mu2
+    if padding == "dmpix":
+        s1, s2 = s1.clamp_min(0), s2.clamp_min(0)
+        s12 = torch.sign(s12) * torch.minimum(torch.sqrt(s1 * s2), s12.abs())
+    m = ((2 * mu1 * mu2 + 1e-4) * (2 * s12 + 9e-4)) / ((mu1**2 + mu2**2 + 1e-4) * (s1 + s2 + 9e-4))
+    return float(m.mean())
+
+
+def reference(protocol, render, gt, reference_lpips):
+    """The convention as the cited code computes it (rounding / truncation / padding / LPIPS input)."""
+    if protocol == "3dgs":
+        render, gt = np.round(render * 255) / 255, np.round(gt * 255) / 255
+    elif protocol == "mipnerf360":
+        render = np.round(render * 255) / 255
+    elif protocol == "nerfbaselines":
+        render = np.clip(render * 255.0, 0, 255).astype(np.uint8) / 255.0
+        gt = np.clip(gt * 255.0, 0, 255).astype(np.uint8) / 255.0
+    x, y = to_nchw(render, torch.float64), to_nchw(gt, torch.float64)
+    out = {"psnr": float(-10 * np.log10(np.mean((render - gt) ** 2)))}
+    if protocol == "3dgs":
+        out["ssim"] = ref_ssim_2d(x, y, "zero")
+    elif protocol == "nerfstudio":
+        from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
+
+        out["ssim"] = float(tm_ssim(x, y))
+    else:
+        out["ssim"] = ref_ssim_2d(x, y, "dmpix" if protocol in ("mipnerf360", "nerfbaselines") else "valid")
+    xf, yf = x.float(), y.float()
+    with torch.no_grad():
+        for net in ("alex", "vgg"):
+            if protocol == "3dgs":
+                out[f"lpips_{net}"] = float(reference_lpips[net](xf, yf, normalize=False))
+            else:
+                out[f"lpips_{net}"] = float(reference_lpips[net](xf, yf, normalize=True))
+    return out
+
+
+@pytest.mark.parametrize("name", list(PROTOCOLS))
+def test_protocol_reproduces_its_convention(scene, name, reference_lpips):
+    root, views = scene
+    protocol = get_protocol(name)
+    df = score_folders({"method": root / "method"}, root / "gt", protocol, progress=False, device="cpu")
+    assert set(df["view"]) == set(views)
+    for row in df.to_dict("records"):
+        render, gt = views[row["view"]]
+        ref = reference(name, render, gt, reference_lpips)
+        for m in protocol.metrics:
+            tol = 1e-4 if m == "psnr" else 1e-5  # PSNR in dB: float32 MSE, relative 3e-6
+            assert row[m] == pytest.approx(ref[m], abs=tol), (name, m, row["view"])
+
+
+def test_rounding_and_truncation_give_different_numbers(scene):
+    root, _ = scene
+    a = score_folders({"m": root / "method"}, root / "gt", "3dgs", ("psnr",), progress=False, device="cpu")
+    b = score_folders({"m": root / "method"}, root / "gt", "nerfbaselines", ("psnr",), progress=False, device="cpu")
+    assert abs(a["psnr"].mean() - b["psnr"].mean()) > 0.01
+
+
+def test_every_protocol_names_its_sources_and_settings():
+    for p in PROTOCOLS.values():
+        s = p.settings()
+        assert s["name"] == p.name and p.sources and s["ssim"]["size"] == 11
+        assert p.key().startswith(p.name + "@")
+    assert len({p.key() for p in PROTOCOLS.values()}) == len(PROTOCOLS)

@@ -1,0 +1,190 @@
+"""Reports: LaTeX compiled by a real pdflatex, the HTML report driven in a real headless Chromium, heatmaps."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import photo, to_nchw
+from helpers import cli
+
+from nvs_eval.report.latex import escape, render_document, render_latex
+from nvs_eval.report.markdown import render_markdown
+from nvs_eval.report.table import build_tables
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def tied_frame() -> pd.DataFrame:
+    """Method names with LaTeX/HTML specials; PSNR tie for best (higher better), LPIPS tie for second (lower better)."""
+    rows = []
+    vals = {"lego_v2 & co": (30.001, 0.91, 0.101), "<script>alert(1)</script>": (30.004, 0.95, 0.120),
+            r"\input{/etc/passwd}": (28.0, 0.93, 0.1204), "50%~ours#": (27.0, 0.80, 0.090)}
+    for method, (p, s, l) in vals.items():
+        for view in ("0", "1"):
+            rows.append({"dataset": "d_1", "scene": "s$1", "method": method, "view": view, "psnr": p, "ssim": s,
+                         "lpips_vgg": l})
+    return pd.DataFrame(rows)
+
+
+def test_ranks_are_direction_aware_with_ties():
+    (summary, *_rest) = build_tables(tied_frame(), "nvs-eval")
+    ranks = {name: [c.rank for c in row] for name, row in zip(summary.rows, summary.cells)}
+    # PSNR (2 decimals): 30.00 and 30.00 tie for best; 28.00 second.
+    assert ranks["lego_v2 & co"][0] == 1 and ranks["<script>alert(1)</script>"][0] == 1
+    assert ranks[r"\input{/etc/passwd}"][0] == 2 and ranks["50%~ours#"][0] == 0
+    # SSIM: 0.950 best, 0.930 second.
+    assert ranks["<script>alert(1)</script>"][1] == 1 and ranks[r"\input{/etc/passwd}"][1] == 2
+    # LPIPS lower is better: 0.090 best; 0.101 second; 0.120 and 0.120 tie, unranked.
+    assert ranks["50%~ours#"][2] == 1 and ranks["lego_v2 & co"][2] == 2
+    assert ranks["<script>alert(1)</script>"][2] == 0 and ranks[r"\input{/etc/passwd}"][2] == 0
+
+
+def test_latex_escapes_names_and_marks_best_and_second():
+    (summary, *_rest) = build_tables(tied_frame(), "nvs-eval")
+    tex = render_latex(summary)
+    assert r"\textbackslash{}input\{/etc/passwd\}" in tex and r"\input{" not in tex
+    assert r"lego\_v2 \& co" in tex and r"50\%\textasciitilde{}ours\#" in tex
+    assert r"\textbf{30.00}" in tex and r"\underline{28.00}" in tex and r"\textbf{0.090}" in tex
+    assert r"PSNR $\uparrow$" in tex and r"LPIPS (VGG) $\downarrow$" in tex
+    assert escape("a_b") == r"a\_b"
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (.ci/run installs it)")
+def test_generated_latex_compiles_with_pdflatex(tmp_path):
+    doc = render_document(build_tables(tied_frame(), "nvs-eval"))
+    (tmp_path / "t.tex").write_text(doc)
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "t.tex"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:]
+    assert (tmp_path / "t.pdf").stat().st_size > 1000
+    assert "Undefined control sequence" not in r.stdout
+
+
+def test_markdown_bolds_the_best():
+    (summary, *_rest) = build_tables(tied_frame(), "nvs-eval")
+    md = render_markdown(summary)
+    assert "**30.00**" in md and "**0.090**" in md and r"\<script\>" in md
+
+
+def test_save_map_equals_the_lpips_package_spatial_map(tmp_path, reference_lpips):
+    from PIL import Image
+
+    gt = photo("chelsea", (64, 80), (60, 120))
+    render = np.clip(gt + np.random.default_rng(0).normal(0, 0.05, gt.shape), 0, 1)
+    Image.fromarray((gt * 255).round().astype(np.uint8)).save(tmp_path / "gt.png")
+    Image.fromarray((render * 255).round().astype(np.uint8)).save(tmp_path / "r.png")
+    r = cli("heatmap", str(tmp_path / "r.png"), str(tmp_path / "gt.png"), "--metric", "lpips_vgg", "--device", "cpu",
+            "--out", str(tmp_path / "fig.png"), "--save-map", str(tmp_path / "map.npy"))
+    assert r.returncode == 0, r.stderr
+    m = np.load(tmp_path / "map.npy")
+    assert m.shape == (64, 80) and m.dtype == np.float32
+    x = to_nchw(np.round(render * 255) / 255)
+    y = to_nchw(np.round(gt * 255) / 255)
+    ref = reference_lpips["vgg"]
+    ref.spatial = True
+    try:
+        with torch.no_grad():
+            expected = ref(x, y, normalize=True)[0, 0].numpy()
+    finally:
+        ref.spatial = False
+    np.testing.assert_allclose(m, expected, atol=1e-5, rtol=0)
+    assert (tmp_path / "fig.png").stat().st_size > 1000
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    r = cli("demo", "--out", str(out), "--views", "3", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_demo_writes_store_tables_and_report(demo_report):
+    rep = demo_report / "report"
+    for name in ("index.html", "tables.tex", "tables.md", "assets/report.js", "assets/report.css"):
+        assert (rep / name).is_file(), name
+    assert (demo_report / "results" / "results.sqlite").is_file()
+    for scene in ("astronaut", "coffee", "chelsea", "rocket"):
+        res = demo_report / "results" / "scenes" / "skimage-photos" / scene / "results.json"
+        import json
+
+        doc = json.loads(res.read_text())
+        assert set(doc) == {"smooth-nerf", "floater-gs", "ghost-jpeg"}
+        assert {"PSNR", "SSIM", "LPIPS", "lpips_vgg"} <= set(doc["smooth-nerf"])
+    html = (rep / "index.html").read_text()
+    assert "http://" not in html and "https://" not in html
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("chromedriver") is None,
+                    reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+def test_html_report_renders_sorts_and_views_in_headless_chromium(demo_report):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1300,1800"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    try:
+        driver.get((demo_report / "report" / "index.html").as_uri())
+        tables = driver.find_elements(By.CSS_SELECTOR, "table.sortable")
+        assert len(tables) >= 5
+        first = tables[0]
+        col = 1  # PSNR
+        header = first.find_elements(By.TAG_NAME, "th")[col]
+        header.click()
+        vals = [float(r.find_elements(By.TAG_NAME, "td")[col].get_attribute("data-v"))
+                for r in first.find_elements(By.CSS_SELECTOR, "tbody tr")]
+        assert vals == sorted(vals)
+        header.click()
+        vals = [float(r.find_elements(By.TAG_NAME, "td")[col].get_attribute("data-v"))
+                for r in first.find_elements(By.CSS_SELECTOR, "tbody tr")]
+        assert vals == sorted(vals, reverse=True)
+        assert first.find_elements(By.CSS_SELECTOR, "td.best")
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "report-index.png"))
+        driver.find_element(By.PARTIAL_LINK_TEXT, "astronaut").click()
+        imgs = driver.find_elements(By.CSS_SELECTOR, "img.fig")
+        assert imgs and all(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i)
+                            for i in imgs)
+        block = driver.find_element(By.CSS_SELECTOR, ".viewer-block")
+        buttons = block.find_elements(By.CSS_SELECTOR, ".controls button")
+        assert len(buttons) >= 4
+        base = block.find_element(By.CSS_SELECTOR, "img.base")
+        assert [b.text for b in buttons[:2]] == ["ground truth", "floater-gs"]
+        buttons[1].click()
+        assert base.get_attribute("src").endswith("render0.png")
+        src_render = base.get_attribute("src")
+        buttons[0].click()
+        assert base.get_attribute("src") != src_render
+        assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", base)
+        Select(block.find_element(By.CSS_SELECTOR, "select.a")).select_by_index(2)
+        top = block.find_element(By.CSS_SELECTOR, "img.top")
+        assert top.is_displayed() and "inset" in top.get_attribute("style")
+        driver.save_screenshot(str(ARTIFACTS / "report-scene.png"))
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+    finally:
+        driver.quit()
+
+
+def test_report_names_are_escaped_in_html(tmp_path):
+    from nvs_eval.report.html import table_html
+
+    (summary, *_rest) = build_tables(tied_frame(), "nvs-eval")
+    html = table_html(summary)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert not re.search(r"<[a-z]+[^>]*onerror", html)
