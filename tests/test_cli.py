@@ -159,3 +159,17 @@ def test_config_errors_name_the_file_and_key(tmp_path):
     cfg.write_text(_bench(tmp_path).read_text().replace("r/m2/", "r/missing/"))
     r = cli("evaluate", str(cfg))
     assert r.returncode == 2 and "datasets[0].methods[1].path:" in r.stderr and "does not exist" in r.stderr
+
+
+def test_two_evaluate_processes_on_one_store_lose_and_duplicate_nothing(tmp_path):
+    cfg = _bench(tmp_path, views=6)
+    out = tmp_path / "out"
+    env = dict(os.environ, NVS_EVAL_SLOW_VIEW_S="0.05")
+    procs = [subprocess.Popen([sys.executable, "-m", "nvs_eval", "evaluate", str(cfg), "--out", str(out), "--no-report",
+                               "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    assert not any("locked" in e for e in errs)
+    rows = _rows(out / "results.sqlite")
+    assert len(rows) == 6 * 2 * 3
