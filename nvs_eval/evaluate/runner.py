@@ -8,34 +8,25 @@ protocol and weights are unchanged are reused, not recomputed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import __version__
 from ..data.images import read_image
+from ..hashing import sha256_file
 from ..data.pairing import PairedScene, ViewJob
 from ..results.store import ResultsStore, Row
 from .evaluator import Evaluator
 
 MAX_BATCH_PIXELS = 3 * 1024 * 1024
 _SLOW_VIEW_S = float(os.environ.get("NVS_EVAL_SLOW_VIEW_S", "0"))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

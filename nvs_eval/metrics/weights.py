@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from ..errors import WeightsError
+from ..hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +82,6 @@ def cache_dir() -> Path:
 def torch_hub_checkpoints() -> Path:
     """torchvision's checkpoint folder (``$TORCH_HOME/hub/checkpoints``)."""
     return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def state_dict_digest(state: dict[str, torch.Tensor]) -> str:
