@@ -31,7 +31,7 @@ def heatmap(render: Path, gt: Path, metric: str, protocol_name: str | None, devi
         raise PairingError(f"{render} is {r.shape[1]}x{r.shape[0]} but {gt} is {g.shape[1]}x{g.shape[0]}")
     metrics = ("ssim",) if metric in ("ssim", "abs") else (metric,)
     ev = Evaluator(protocol, metrics, device)
-    m = ev.maps(ev.to_tensor(r), ev.to_tensor(g))[metric].numpy().astype(np.float32)
+    m = ev.maps(ev.to_tensor(r), ev.prepare(ev.to_tensor(g)))[metric].numpy().astype(np.float32)
     if m.shape != r.shape[:2]:
         b = (r.shape[0] - m.shape[0]) // 2
         full = np.full(r.shape[:2], np.nan, np.float32)

@@ -139,14 +139,14 @@ class Evaluator:
         return {m: torch.cat([r[m] for r in results]) for m in self.metrics}
 
     @torch.inference_mode()
-    def maps(self, pred: Tensor, gt: Tensor) -> dict[str, Tensor]:
-        """Per-pixel maps from the same kernels: ``abs`` error, ``ssim`` (1 - SSIM) and each LPIPS, each (H', W')."""
+    def maps(self, pred: Tensor, target: Target) -> dict[str, Tensor]:
+        """Per-pixel maps of one prediction against a prepared view, from the same kernels as the scores:
+        ``abs`` error, ``ssim`` (1 - SSIM) and each LPIPS metric, each (H', W')."""
         pred = self._quantize(check_image_batch(pred, "pred"), "render")
-        gt = self._quantize(check_image_batch(gt, "target"), "gt")
-        out = {"abs": (pred - gt).abs().mean(1)[0]}
-        if "ssim" in self.metrics:
-            _, smap = ssim_with_moments(pred, target_moments(gt, self.protocol.ssim), return_map=True)
+        out = {"abs": (pred - target.image).abs().mean(1)[0]}
+        if target.moments is not None:
+            _, smap = ssim_with_moments(pred, target.moments, return_map=True)
             out["ssim"] = 1.0 - smap.mean(1)[0]
         for m, model in self.lpips.items():
-            out[m] = model.distance(model.features(pred), model.features(gt), spatial=True)[0]
+            out[m] = model.distance(model.features(pred), target.features[m], spatial=True)[0]
         return {k: v.detach().float().cpu() for k, v in out.items()}

@@ -20,8 +20,8 @@ import torch
 
 from .. import __version__
 from ..data.images import read_image
-from ..hashing import sha256_file
 from ..data.pairing import PairedScene, ViewJob
+from ..hashing import sha256_file
 from ..results.store import ResultsStore, Row
 from .evaluator import Evaluator
 
@@ -86,10 +86,7 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
     existing: dict = {}
     if store is not None:
         store.register_protocol(pkey, protocol.name, protocol.settings())
-        raw = store.conn.execute(
-            "SELECT method, view, metric, render_sha256, gt_sha256, protocol_key, weights, value FROM results "
-            "WHERE dataset = ? AND scene = ? AND protocol = ?", (scene.dataset, scene.name, protocol.name))
-        existing = {(r[0], r[1], r[2]): (r[3], r[4], r[5], r[6], r[7]) for r in raw}
+        existing = store.existing(scene.dataset, scene.name, protocol.name)
         for method, (scored, total) in paired.coverage.items():
             store.set_coverage(scene.dataset, scene.name, method, protocol.name, scored, total)
     stats = stats if stats is not None else RunStats()

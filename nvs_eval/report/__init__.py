@@ -92,12 +92,18 @@ def _provenance(tidy, settings, protocol) -> str:
 
 def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, coverage, figures, worst_k, device) -> Path:
     write_assets(out)
+    evaluator = None
+    if figures:  # the networks for the heatmaps are built once for the whole report
+        from ..evaluate.evaluator import Evaluator
+        from ..protocols import get_protocol
+
+        evaluator = Evaluator(get_protocol(protocol), tuple(metrics), device)
     scene_links = []
     for (dataset, scene), g in per_view.groupby(["dataset", "scene"], sort=True):
         name = f"scenes/{_slug(dataset + '/' + scene)}.html"
         scene_links.append(f'<li><a href="{escape(name)}">{escape(dataset)} / {escape(scene)}</a> '
                            f"({g['view'].nunique()} views, {g['method'].nunique()} methods)</li>")
-        body = _scene_page(out, dataset, scene, g, tidy, metrics, protocol, figures, worst_k, device)
+        body = _scene_page(out, dataset, scene, g, tidy, metrics, evaluator, worst_k)
         atomic_write_text(out / name, page(f"{dataset} / {scene}", body, depth=1))
     cov = ""
     if not coverage.empty and (coverage["scored"] < coverage["total"]).any():
@@ -114,7 +120,7 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, covera
     return out / "index.html"
 
 
-def _scene_page(out, dataset, scene, g, tidy, metrics, protocol, figures, worst_k, device) -> str:
+def _scene_page(out, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> str:
     from .figures import curves_figure, distribution_figure
 
     slug = _slug(dataset + "/" + scene)
@@ -126,13 +132,13 @@ def _scene_page(out, dataset, scene, g, tidy, metrics, protocol, figures, worst_
         + "</tr>" for r in g.sort_values(["view", "method"]).to_dict("records"))
     parts.append(f'<h2>Per-view values</h2><table class="sortable"><thead><tr><th>Method</th><th>View</th>{head}'
                  f"</tr></thead><tbody>{rows}</tbody></table>")
-    if figures:
+    if evaluator is not None:
         fig_dir = out / "figures" / slug
         curves_figure(g, metrics, fig_dir / "curves.png", f"{dataset} / {scene}")
         distribution_figure(g, metrics, fig_dir / "distribution.png", f"{dataset} / {scene}")
         parts.append(f'<h2>Along the trajectory</h2><img class="fig" src="../figures/{slug}/curves.png" alt="per-view curves">'
                      f'<h2>Distributions</h2><img class="fig" src="../figures/{slug}/distribution.png" alt="distributions">')
-        parts.append(_comparisons(out, slug, dataset, scene, g, tidy, metrics, protocol, worst_k, device))
+        parts.append(_comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k))
     hashes = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene)][
         ["method", "view", "render_sha256", "gt_sha256"]].drop_duplicates().sort_values(["view", "method"])
     hrows = "".join(f"<tr><td>{escape(r.method)}</td><td>{escape(r.view)}</td><td><code>{r.render_sha256[:16]}</code>"
@@ -142,11 +148,9 @@ def _scene_page(out, dataset, scene, g, tidy, metrics, protocol, figures, worst_
     return "".join(parts)
 
 
-def _comparisons(out, slug, dataset, scene, g, tidy, metrics, protocol, worst_k, device) -> str:
+def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> str:
     """Worst views per method (by the first LPIPS metric, else PSNR): figures and the viewer's layers."""
     from ..data.images import read_image
-    from ..evaluate.evaluator import Evaluator
-    from ..protocols import get_protocol
     from .figures import comparison_figure, save_map_png, shared_limits
 
     key = next((m for m in metrics if METRICS[m].lpips_net), "psnr" if "psnr" in metrics else metrics[0])
@@ -158,7 +162,6 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, protocol, worst_k,
                 views.append(v)
     rows = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene)]
     paths = rows.drop_duplicates(["method", "view"]).set_index(["method", "view"])[["render_path", "gt_path"]]
-    evaluator = Evaluator(get_protocol(protocol), tuple(metrics), device)
     images: dict[str, dict[str, str]] = {}
     figs, missing, layers = [], [], []
     for v in views:
@@ -170,7 +173,8 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, protocol, worst_k,
             continue
         gt = read_image(gt_path)
         renders = {m: read_image(Path(p)) for m, p in sub["render_path"].items()}
-        maps = {m: {k: t.numpy() for k, t in evaluator.maps(evaluator.to_tensor(r), evaluator.to_tensor(gt)).items()}
+        target = evaluator.prepare(evaluator.to_tensor(gt))
+        maps = {m: {k: t.numpy() for k, t in evaluator.maps(evaluator.to_tensor(r), target).items()}
                 for m, r in renders.items()}
         vslug = _slug(v)
         fig = comparison_figure(gt, renders, maps, out / "figures" / slug / f"compare-{vslug}.png",

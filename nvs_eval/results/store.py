@@ -114,6 +114,13 @@ class ResultsStore:
         self._write(lambda c: c.execute("INSERT OR IGNORE INTO protocols VALUES (?, ?, ?)",
                                         (key, name, json.dumps(settings, sort_keys=True))))
 
+    def existing(self, dataset: str, scene: str, protocol: str) -> dict[tuple[str, str, str], tuple]:
+        """``(method, view, metric) -> (render_sha256, gt_sha256, protocol_key, weights, value)`` already stored."""
+        cur = self.conn.execute(
+            "SELECT method, view, metric, render_sha256, gt_sha256, protocol_key, weights, value FROM results "
+            "WHERE dataset = ? AND scene = ? AND protocol = ?", (dataset, scene, protocol))
+        return {(r[0], r[1], r[2]): tuple(r[3:]) for r in cur}
+
     def put(self, rows: list[Row]) -> None:
         """Insert or replace rows atomically (one transaction)."""
         now = time.time()
