@@ -9,8 +9,14 @@ Pipelines (each runs in its own subprocess so its peak RSS is its own; they alte
      offline), so the ``lpips`` package's network, which torchmetrics wraps, is used with the same weights.
   c) ``nvs-eval`` under the matching protocol (``3dgs`` against a, ``nerfstudio`` against b), end to end from files.
 
-Usage:  python benchmarks/run.py [--size 800] [--methods 3] [--views 24] [--repeats 1] [--out benchmarks/RESULTS.md]
-        python benchmarks/run.py --smoke          # a few small views (what CI may run)
+Also, outside the timed runs: a float64 evaluation of both recipes' PSNR and SSIM (the exact value each float32
+pipeline approximates), nvs-eval with the opt-in ``--precision bf16`` and its error against the exact path, peak
+memory for 4x more views, the float32 matmul peak and memcpy bandwidth, LPIPS GFLOP/s as a fraction of that peak,
+SSIM throughput as a fraction of that bandwidth, and a per-stage profile of nvs-eval's view loop.
+
+Usage:  python benchmarks/run.py [--size 800] [--methods 3] [--views 24] [--hd-views 4] [--uhd-views 1]
+                                 [--repeats 1] [--device cpu|cuda] [--out benchmarks/RESULTS.md]
+        python benchmarks/run.py --smoke          # a few small views (what CI runs)
 """
 
 from __future__ import annotations
@@ -31,21 +37,23 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def make_workload(root: Path, size: int, methods: int, views: int) -> None:
-    """Views cut from scikit-image photographs (upscaled to ``size``), renders with blur/noise/shift."""
+def make_workload(root: Path, size: int | tuple[int, int], methods: int, views: int) -> None:
+    """Views cut from scikit-image photographs (upscaled to ``size`` = side or (height, width)), renders with
+    blur, noise and a shift (a "floater"-free stand-in for NVS errors)."""
     from PIL import Image
     from scipy.ndimage import gaussian_filter
     from skimage import data, transform
 
+    h, w = (size, size) if isinstance(size, int) else size
     photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
     rng = np.random.default_rng(0)
     for v in range(views):
         src = photos[v % len(photos)][..., :3].astype(np.float32) / 255
-        scale = size / min(src.shape[:2]) * 1.2
+        scale = max(h / src.shape[0], w / src.shape[1]) * 1.2
         big = transform.rescale(src, scale, channel_axis=2, order=1, anti_aliasing=False).astype(np.float32)
-        y = int(rng.integers(0, big.shape[0] - size - 8))
-        x = int(rng.integers(0, big.shape[1] - size - 8))
-        gt = big[y : y + size, x : x + size]
+        y = int(rng.integers(0, big.shape[0] - h - 8))
+        x = int(rng.integers(0, big.shape[1] - w - 8))
+        gt = big[y : y + h, x : x + w]
         (root / "gt").mkdir(parents=True, exist_ok=True)
         Image.fromarray((gt * 255).round().astype(np.uint8)).save(root / "gt" / f"{v:04d}.png")
         for m in range(methods):
@@ -54,7 +62,7 @@ def make_workload(root: Path, size: int, methods: int, views: int) -> None:
             elif m % 3 == 1:
                 r = gt + rng.normal(0, 0.03, gt.shape).astype(np.float32)
             else:
-                r = big[y + 1 : y + 1 + size, x + 2 : x + 2 + size]
+                r = big[y + 1 : y + 1 + h, x + 2 : x + 2 + w]
             (root / f"m{m}").mkdir(parents=True, exist_ok=True)
             Image.fromarray((np.clip(r, 0, 1) * 255).round().astype(np.uint8)).save(root / f"m{m}" / f"{v:04d}.png")
 
@@ -79,64 +87,181 @@ def _ref_lpips(net: str):
     return ref.eval()
 
 
-def worker(kind: str, root: Path, methods: int) -> dict:
+def _ssim_3dgs(r, t, dtype):
+    """The 3DGS ``utils/loss_utils.py`` SSIM: 2-D 11x11 Gaussian (sigma 1.5), zero padding 5, groups=3."""
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.exp(-((torch.arange(11, dtype=dtype) - 5) ** 2) / 4.5)
+    g = g / g.sum()
+    w2 = (g[:, None] @ g[None, :]).expand(3, 1, 11, 11).contiguous().to(r.device)
+    r, t = r.to(dtype), t.to(dtype)
+
+    def conv(z):
+        return F.conv2d(z, w2, padding=5, groups=3)
+
+    mu1, mu2 = conv(r), conv(t)
+    s1, s2, s12 = conv(r * r) - mu1**2, conv(t * t) - mu2**2, conv(r * t) - mu1 * mu2
+    smap = ((2 * mu1 * mu2 + 1e-4) * (2 * s12 + 9e-4)) / ((mu1**2 + mu2**2 + 1e-4) * (s1 + s2 + 9e-4))
+    return float(smap.mean())
+
+
+def _psnr(r, t, dtype):
+    import torch
+
+    mse = ((r.to(dtype) - t.to(dtype)) ** 2).view(1, -1).mean(1)
+    return float(20 * torch.log10(1.0 / torch.sqrt(mse)))
+
+
+def worker(kind: str, root: Path, methods: int, device: str = "cpu") -> dict:
     import torch
 
     out: dict = {}
+    views = sorted((root / "gt").iterdir())
     t0 = time.perf_counter()
-    if kind in ("ref3dgs", "reftm"):
-        import torch.nn.functional as F
+    if kind in ("ref3dgs", "reftm", "ref-f64"):
         import torchvision.transforms.functional as tf
         from PIL import Image
 
-        net = _ref_lpips("vgg" if kind == "ref3dgs" else "alex")
+        def load(path):
+            return tf.to_tensor(Image.open(path)).unsqueeze(0)[:, :3].to(device)
+
+        net = _ref_lpips("vgg" if kind == "ref3dgs" else "alex").to(device) if kind != "ref-f64" else None
+        if device == "cuda":
+            torch.cuda.synchronize()
         t0 = time.perf_counter()  # network construction is not timed for anyone
-        g = torch.exp(-((torch.arange(11, dtype=torch.float32) - 5) ** 2) / 4.5)
-        g = g / g.sum()
-        w2 = (g[:, None] @ g[None, :]).expand(3, 1, 11, 11).contiguous()
         for m in range(methods):
-            for f in sorted((root / "gt").iterdir()):
-                r = tf.to_tensor(Image.open(root / f"m{m}" / f.name)).unsqueeze(0)[:, :3]
-                t = tf.to_tensor(Image.open(f)).unsqueeze(0)[:, :3]
+            if kind == "ref3dgs":  # metrics.py's readImages: the method's renders and ground truths, all loaded first
+                pairs = [(f, load(root / f"m{m}" / f.name), load(f)) for f in views]
+            else:
+                pairs = ((f, load(root / f"m{m}" / f.name), load(f)) for f in views)
+            for f, r, t in pairs:
                 with torch.no_grad():
-                    mse = ((r - t) ** 2).view(1, -1).mean(1)
-                    psnr = float(20 * torch.log10(1.0 / torch.sqrt(mse)))
                     if kind == "ref3dgs":
-                        conv = lambda z: F.conv2d(z, w2, padding=5, groups=3)  # noqa: E731
-                        mu1, mu2 = conv(r), conv(t)
-                        s1, s2, s12 = conv(r * r) - mu1**2, conv(t * t) - mu2**2, conv(r * t) - mu1 * mu2
-                        smap = ((2 * mu1 * mu2 + 1e-4) * (2 * s12 + 9e-4)) / ((mu1**2 + mu2**2 + 1e-4) * (s1 + s2 + 9e-4))
-                        ssim = float(smap.mean())
-                        lp = float(net(r, t, normalize=False))
-                        out[f"m{m}/{f.stem}"] = {"psnr": psnr, "ssim": ssim, "lpips_vgg": lp}
-                    else:
+                        out[f"m{m}/{f.stem}"] = {"psnr": _psnr(r, t, torch.float32),
+                                                 "ssim": _ssim_3dgs(r, t, torch.float32),
+                                                 "lpips_vgg": float(net(r, t, normalize=False))}
+                    elif kind == "reftm":
                         from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
 
-                        ssim = float(tm_ssim(r, t))
-                        lp = float(net(r, t, normalize=True))
-                        out[f"m{m}/{f.stem}"] = {"psnr": psnr, "ssim": ssim, "lpips_alex": lp}
+                        out[f"m{m}/{f.stem}"] = {"psnr": _psnr(r, t, torch.float32), "ssim": float(tm_ssim(r, t)),
+                                                 "lpips_alex": float(net(r, t, normalize=True))}
+                    else:  # float64: what the float32 recipes approximate (PSNR and SSIM; LPIPS agrees to ~1e-8)
+                        from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
+
+                        vals = {"psnr": _psnr(r, t, torch.float64), "ssim_3dgs": _ssim_3dgs(r, t, torch.float64)}
+                        if r.shape[-2] * r.shape[-1] <= 4 << 20:  # torchmetrics f64 wants ~40 GB at 3840x2160
+                            vals["ssim_tm"] = float(tm_ssim(r.double(), t.double()))
+                        out[f"m{m}/{f.stem}"] = vals
+            del pairs
     else:
         from nvs_eval.api import score_folders
         from nvs_eval.evaluate.evaluator import Evaluator
         from nvs_eval.protocols import get_protocol
 
-        protocol = get_protocol("3dgs" if kind == "nvs-3dgs" else "nerfstudio")
-        ev = Evaluator(protocol, device="cpu")
+        name, _, precision = kind.partition(":")
+        protocol = get_protocol("3dgs" if name == "nvs-3dgs" else "nerfstudio")
+        ev = Evaluator(protocol, device=device, precision=precision or "float32")
         t0 = time.perf_counter()
         df = score_folders({f"m{m}": root / f"m{m}" for m in range(methods)}, root / "gt", protocol, evaluator=ev,
                            progress=False)
         for r in df.to_dict("records"):
             out[f"{r['method']}/{r['view']}"] = {k: float(r[k]) for k in protocol.metrics}
+    if device == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    return {"kind": kind, "seconds": seconds, "values": out, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
+    return {"kind": kind, "seconds": seconds, "values": out, "gpu_mb": gpu_mb, "maxrss_mb": peak_rss_mb()}
 
 
-def run_worker(kind: str, root: Path, methods: int) -> dict:
-    r = subprocess.run([sys.executable, __file__, "--worker", kind, "--data", str(root), "--methods", str(methods)],
-                       capture_output=True, text=True)
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: reset by exec, unlike getrusage's ru_maxrss, which a child inherits)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_worker(kind: str, root: Path, methods: int, device: str = "cpu") -> dict:
+    r = subprocess.run([sys.executable, __file__, "--worker", kind, "--data", str(root), "--methods", str(methods),
+                        "--device", device], capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"{kind} failed: {r.stderr[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def memcpy_bandwidth() -> float:
+    """GB/s of a 512 MiB float32 copy (bytes read + bytes written), best of 5."""
+    import torch
+
+    a = torch.rand(128 << 20)
+    b = torch.empty_like(a)
+    b.copy_(a)
+    best = 0.0
+    for _ in range(5):
+        t = time.perf_counter()
+        b.copy_(a)
+        best = max(best, 2 * a.numel() * 4 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def ssim_bandwidth(size: int, n: int = 3) -> dict:
+    """nvs-eval's SSIM of n predictions against prepared target moments: seconds and the effective bandwidth over
+    the bytes it must touch at least once (the predictions, the target and its two filtered moment maps)."""
+    import torch
+
+    from nvs_eval.metrics.ssim import SSIM_ZERO, ssim_with_moments, target_moments
+
+    x, y = torch.rand(n, 3, size, size), torch.rand(1, 3, size, size)
+    with torch.inference_mode():
+        mom = target_moments(y, SSIM_ZERO)
+        ssim_with_moments(x, mom)
+        best = 1e9
+        for _ in range(3):
+            t = time.perf_counter()
+            ssim_with_moments(x, mom)
+            best = min(best, time.perf_counter() - t)
+    nbytes = (x.numel() + 3 * y.numel()) * 4
+    return {"seconds": best, "gbs": nbytes / best / 1e9, "mpx_s": n * size * size / best / 1e6}
+
+
+def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, float]]:
+    """Where nvs-eval's time goes per view (3dgs protocol, one thread of decode, sequential stages)."""
+    import torch
+
+    from nvs_eval.data.images import read_image
+    from nvs_eval.evaluate.evaluator import Evaluator
+    from nvs_eval.hashing import sha256_file
+    from nvs_eval.metrics.ssim import ssim_with_moments, target_moments
+    from nvs_eval.protocols import get_protocol
+
+    ev = Evaluator(get_protocol("3dgs"), device="cpu")
+    model = ev.lpips["lpips_vgg"]
+    stages: dict[str, float] = {}
+
+    def timed(name, fn):
+        t = time.perf_counter()
+        r = fn()
+        stages[name] = stages.get(name, 0.0) + time.perf_counter() - t
+        return r
+
+    for f in sorted((root / "gt").iterdir())[:views]:
+        files = [f] + [root / f"m{m}" / f.name for m in range(methods)]
+        timed("sha256 of the files", lambda: [sha256_file(p) for p in files])
+        imgs = timed("decode PNG to float32", lambda: [read_image(p) for p in files])
+        gt = ev.to_tensor(imgs[0])
+        preds = torch.cat([ev.to_tensor(i) for i in imgs[1:]])
+        with torch.inference_mode():
+            mom = timed("SSIM target moments (once per view)", lambda: target_moments(gt, ev.protocol.ssim))
+            timed("SSIM of the renders", lambda: ssim_with_moments(preds, mom))
+            timed("PSNR", lambda: (preds - gt).square().flatten(1).mean(1))
+            ft = timed("LPIPS-vgg features of the ground truth (once per view)", lambda: model.features(gt))
+            fp = timed("LPIPS-vgg features of the renders", lambda: model.features(preds))
+            timed("LPIPS distance from features", lambda: model.distance(fp, ft))
+    return [(k, v / views) for k, v in stages.items()]
 
 
 def matmul_peak() -> float:
@@ -182,7 +307,7 @@ def lpips_fraction(size: int) -> dict:
     return res
 
 
-def machine() -> str:
+def machine(device: str) -> str:
     import torch
 
     cpu = "unknown CPU"
@@ -193,8 +318,64 @@ def machine() -> str:
                 break
     except OSError:
         pass
+    dev = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     return (f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"device cpu, Python {platform.python_version()}")
+            f"device {dev}, Python {platform.python_version()}")
+
+
+def _diffs(a: dict, b: dict, pairs=None) -> dict[str, float]:
+    """Largest |a - b| per metric over every view (``pairs`` maps a's metric names to b's)."""
+    out: dict[str, float] = {}
+    for key, vals in a["values"].items():
+        for metric, v in vals.items():
+            other = (pairs or {}).get(metric, metric)
+            if other in b["values"][key]:
+                out[metric] = max(out.get(metric, 0.0), abs(v - b["values"][key][other]))
+    return out
+
+
+def _fmt(d: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1e}" for k, v in d.items())
+
+
+def bench_workload(label: str, size, methods: int, views: int, repeats: int, device: str,
+                   extras: bool) -> tuple[list[str], Path | None]:
+    h, w = (size, size) if isinstance(size, int) else size
+    n = methods * views
+    tmp = Path(tempfile.mkdtemp(prefix="nvs-bench-"))
+    make_workload(tmp, size, methods, views)
+    runs: dict[str, list[dict]] = {}
+    kinds = ["ref3dgs", "nvs-3dgs", "reftm", "nvs-nerfstudio"]
+    for _ in range(repeats):  # alternating, so drift of the machine hits every pipeline alike
+        for kind in kinds:
+            runs.setdefault(kind, []).append(run_worker(kind, tmp, methods, device))
+            print(f"  {label} {kind}: {runs[kind][-1]['seconds']:.1f} s", file=sys.stderr)
+    f64 = run_worker("ref-f64", tmp, methods, "cpu")
+    best = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items()}
+    mem = "peak GPU MB" if device == "cuda" else "peak RSS MB"
+    lines = [f"### {label}: {methods} methods x {views} views at {w}x{h} ({n} pairs), best of {repeats}", "",
+             f"| pipeline | wall s | views/s | {mem} | speed-up vs reference | max abs diff vs reference "
+             "(float32) | max abs diff vs float64 |", "|---|---:|---:|---:|---:|---|---|"]
+    for ref, ours, ssim64 in (("ref3dgs", "nvs-3dgs", "ssim_3dgs"), ("reftm", "nvs-nerfstudio", "ssim_tm")):
+        rb, ob = best[ref], best[ours]
+        to64 = {"psnr": "psnr", "ssim": ssim64}
+        memv = (lambda r: r["gpu_mb"]) if device == "cuda" else (lambda r: r["maxrss_mb"])
+        lines.append(f"| {ref} | {rb['seconds']:.2f} | {n / rb['seconds']:.3f} | {memv(rb):.0f} | 1.00 | | "
+                     f"{_fmt({k: v for k, v in _diffs(rb, f64, to64).items() if k in to64})} |")
+        lines.append(f"| {ours} | {ob['seconds']:.2f} | {n / ob['seconds']:.3f} | {memv(ob):.0f} | "
+                     f"**{rb['seconds'] / ob['seconds']:.2f}** | {_fmt(_diffs(rb, ob))} | "
+                     f"{_fmt({k: v for k, v in _diffs(ob, f64, to64).items() if k in to64})} |")
+    lines.append("")
+    if extras:
+        lp = "bf16" if device == "cpu" else "tf32"
+        fast = run_worker(f"nvs-3dgs:{lp}", tmp, methods, device)
+        d = _diffs(best["nvs-3dgs"], fast)
+        lines += [f"Opt-in `--precision {lp}` (nvs-3dgs): {fast['seconds']:.2f} s = "
+                  f"{best['ref3dgs']['seconds'] / fast['seconds']:.2f}x the reference and "
+                  f"{best['nvs-3dgs']['seconds'] / fast['seconds']:.2f}x exact nvs-eval; error against the exact path: "
+                  f"max abs {_fmt(d)} (mean LPIPS of the exact path "
+                  f"{np.mean([v['lpips_vgg'] for v in best['nvs-3dgs']['values'].values()]):.4f}).", ""]
+    return lines, tmp
 
 
 def main() -> None:
@@ -202,49 +383,71 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=800)
     ap.add_argument("--methods", type=int, default=3)
     ap.add_argument("--views", type=int, default=24)
+    ap.add_argument("--hd-views", type=int, default=4, help="views of the 1920x1080 scene (0 skips it)")
+    ap.add_argument("--uhd-views", type=int, default=1, help="views at 3840x2160 (0 skips them)")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--out", default=None)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--smoke", action="store_true", help="tiny workload: checks the harness, measures nothing")
+    ap.add_argument("--out", default=None, help="append the results to this Markdown file")
     ap.add_argument("--worker", default=None)
     ap.add_argument("--data", default=None)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, Path(args.data), args.methods)))
+        print(json.dumps(worker(args.worker, Path(args.data), args.methods, args.device)))
         return
     if args.smoke:
-        args.size, args.methods, args.views = 96, 2, 2
-    with tempfile.TemporaryDirectory(prefix="nvs-bench-") as tmp:
-        root = Path(tmp)
-        make_workload(root, args.size, args.methods, args.views)
-        runs: dict[str, list[dict]] = {}
-        for _ in range(args.repeats):
-            for kind in ("ref3dgs", "nvs-3dgs", "reftm", "nvs-nerfstudio"):
-                runs.setdefault(kind, []).append(run_worker(kind, root, args.methods))
-    n = args.methods * args.views
-    lines = [f"## {args.methods} methods x {args.views} views at {args.size}x{args.size} ({n} pairs), "
-             f"{args.repeats} repeat(s)", "", f"Machine: {machine()}", "",
-             "| pipeline | wall s (best) | views/s | peak RSS MB | speed-up vs reference | max abs diff vs reference |",
-             "|---|---:|---:|---:|---:|---|"]
-    for ref, ours in (("ref3dgs", "nvs-3dgs"), ("reftm", "nvs-nerfstudio")):
-        rb = min(runs[ref], key=lambda r: r["seconds"])
-        ob = min(runs[ours], key=lambda r: r["seconds"])
-        diffs = {}
-        for key, vals in rb["values"].items():
-            for metric, v in vals.items():
-                diffs[metric] = max(diffs.get(metric, 0.0), abs(v - ob["values"][key][metric]))
-        lines.append(f"| {ref} | {rb['seconds']:.2f} | {n / rb['seconds']:.2f} | {rb['maxrss_mb']:.0f} | 1.00 | |")
-        lines.append(f"| {ours} | {ob['seconds']:.2f} | {n / ob['seconds']:.2f} | {ob['maxrss_mb']:.0f} | "
-                     f"{rb['seconds'] / ob['seconds']:.2f} | " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()) + " |")
-    peak = matmul_peak()
-    lines += ["", f"float32 matmul peak (4096x4096, best of 3): {peak:.1f} GFLOP/s", ""]
-    for net, r in lpips_fraction(args.size).items():
-        lines.append(f"- LPIPS-{net} features at {args.size}x{args.size}: {r['gflop']:.1f} GFLOP in {r['seconds']:.2f} s = "
-                     f"{r['gflops']:.1f} GFLOP/s, {100 * r['gflops'] / peak:.0f}% of the matmul peak")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write(text + "\n")
+        args.size, args.methods, args.views, args.hd_views, args.uhd_views = 64, 2, 2, 0, 0
+    import shutil
+
+    lines = [f"## {time.strftime('%Y-%m-%d %H:%M')}: `{' '.join(['python benchmarks/run.py'] + sys.argv[1:])}`", "",
+             f"Machine: {machine(args.device)}", ""]
+    def flush(new: list[str]) -> None:  # each section is written as soon as it is measured
+        lines.extend(new)
+        print("\n".join(new))
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write("\n".join(new) + "\n")
+
+    header, lines = lines, []
+    flush(header)
+    main_lines, main_root = bench_workload("main", args.size, args.methods, args.views, args.repeats, args.device,
+                                           extras=True)
+    flush(main_lines)
+    for label, size, views in (("1080p scene", (1080, 1920), args.hd_views), ("4K view", (2160, 3840), args.uhd_views)):
+        if views:
+            more, root = bench_workload(label, size, args.methods, views, 1, args.device, extras=False)
+            flush(more)
+            shutil.rmtree(root)
+    tail_start = len(lines)
+    if args.device == "cpu":
+        peak, bw = matmul_peak(), memcpy_bandwidth()
+        lines += [f"float32 matmul peak (4096x4096, best of 3): {peak:.1f} GFLOP/s; memcpy bandwidth (512 MiB, "
+                  f"read + write, best of 5): {bw:.1f} GB/s", ""]
+        for net, r in lpips_fraction(args.size).items():
+            lines.append(f"- LPIPS-{net} features at {args.size}x{args.size}: {r['gflop']:.1f} GFLOP in "
+                         f"{r['seconds']:.2f} s = {r['gflops']:.1f} GFLOP/s, **{100 * r['gflops'] / peak:.0f}%** of "
+                         "the matmul peak")
+        sb = ssim_bandwidth(args.size)
+        lines += [f"- SSIM (3 renders against prepared moments) at {args.size}x{args.size}: {sb['seconds'] * 1e3:.1f} ms"
+                  f" = {sb['mpx_s']:.0f} Mpx/s; over the bytes it must read once that is {sb['gbs']:.1f} GB/s, "
+                  f"**{100 * sb['gbs'] / bw:.0f}%** of the memcpy bandwidth", ""]
+        # peak memory against the number of views: same images, 4x as many
+        small = Path(tempfile.mkdtemp(prefix="nvs-bench-mem-"))
+        mem = []
+        for v in (max(2, args.views // 4), args.views):
+            shutil.rmtree(small, ignore_errors=True)
+            make_workload(small, min(args.size, 256), args.methods, v)
+            mem.append((v, run_worker("nvs-3dgs", small, args.methods)["maxrss_mb"],
+                        run_worker("ref3dgs", small, args.methods)["maxrss_mb"]))
+        shutil.rmtree(small)
+        lines += [f"Peak RSS against the number of views ({args.methods} methods at {min(args.size, 256)}px): "
+                  + "; ".join(f"{v} views: nvs-eval {a:.0f} MB, 3DGS recipe {b:.0f} MB" for v, a, b in mem), ""]
+        lines += ["Per-view profile of nvs-eval's stages (3dgs protocol, main workload, sequential, mean of 3 views):",
+                  "", "| stage | s per view |", "|---|---:|"]
+        lines += [f"| {k} | {v:.3f} |" for k, v in profile_views(main_root, args.methods)] + [""]
+    shutil.rmtree(main_root)
+    tail, lines[tail_start:] = lines[tail_start:], []
+    flush(tail + [""])
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from .errors import StoreError
 from .evaluate.evaluator import Evaluator
 from .evaluate.runner import RunStats, run_scene
 from .protocols import Protocol, get_protocol
-from .results.export import write_exports
+from .results.export import check_output_folder, write_exports
 from .results.store import ResultsStore
 
 
@@ -31,15 +31,20 @@ def _frame(rows: list[dict], metrics: tuple[str, ...]) -> pd.DataFrame:
 
 def score_scenes(scenes: list[Scene], protocol: str | Protocol | None = None, metrics: tuple[str, ...] | None = None,
                  *, device: str = "auto", allow_missing: bool = False, store: ResultsStore | None = None,
-                 force: bool = False, evaluator: Evaluator | None = None, progress: bool | None = None,
-                 stats: RunStats | None = None) -> pd.DataFrame:
-    """Pair and score scenes; one row per dataset/scene/method/view, one column per metric."""
+                 force: bool = False, recompute: bool = False, evaluator: Evaluator | None = None,
+                 progress: bool | None = None, stats: RunStats | None = None, precision: str = "float32") -> pd.DataFrame:
+    """Pair and score scenes; one row per dataset/scene/method/view, one column per metric.
+
+    With a ``store``: unchanged stored rows are reused; rows whose inputs changed are kept and listed in
+    ``stats.stale`` unless ``force`` (then re-scored, the old rows kept in the history table); ``recompute``
+    re-scores everything. Stale rows are not in the returned frame.
+    """
     proto = protocol if isinstance(protocol, Protocol) else get_protocol(protocol)
     paired = [pair_scene(s, allow_missing=allow_missing) for s in scenes]  # every pairing error before any compute
-    evaluator = evaluator or Evaluator(proto, metrics, device)
+    evaluator = evaluator or Evaluator(proto, metrics, device, precision=precision)
     rows: list[dict] = []
     for p in paired:
-        rows += run_scene(p, evaluator, store, force=force, progress=progress, stats=stats)
+        rows += run_scene(p, evaluator, store, force=force, recompute=recompute, progress=progress, stats=stats)
     return _frame(rows, evaluator.metrics)
 
 
@@ -88,19 +93,30 @@ class EvaluationResult:
 
 
 def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None, *, device: str = "auto",
-             force: bool = False, progress: bool | None = None) -> EvaluationResult:
+             force: bool = False, recompute: bool = False, progress: bool | None = None,
+             precision: str = "float32") -> EvaluationResult:
     """Run a whole benchmark into ``<out>/results.sqlite`` and write the exports beside it.
 
-    Rows already in the store with unchanged inputs, protocol and weights are reused; ``force`` recomputes them.
+    Rows already in the store with unchanged inputs, protocol and weights are reused. Stored rows whose inputs
+    changed since they were scored are never replaced silently: the run scores everything else, keeps them, and
+    raises :class:`StoreError` naming them (before the exports are rewritten); ``force`` re-scores them, moving
+    the old rows to the store's ``results_history``. ``recompute`` re-scores unchanged rows too.
+    ``out`` must be absent, empty, or an earlier results folder of nvs-eval (one with ``results.sqlite``).
     """
     cfg = config if isinstance(config, BenchmarkConfig) else load_config(config)
     out = Path(out) if out is not None else cfg.base / "out" / cfg.name
+    check_output_folder(out, "results.sqlite", force)
     proto = get_protocol(cfg.protocol)
     scenes = scenes_from_config(cfg)
     stats = RunStats()
     with ResultsStore(out / "results.sqlite") as store:
-        score_scenes(scenes, proto, cfg.metrics, device=device, store=store, force=force, progress=progress,
-                     stats=stats, allow_missing=any(d.allow_missing for d in cfg.datasets))
+        score_scenes(scenes, proto, cfg.metrics, device=device, store=store, force=force, recompute=recompute,
+                     progress=progress, precision=precision, stats=stats, allow_missing=any(d.allow_missing for d in cfg.datasets))
+        if stats.stale:
+            more = f" (and {len(stats.stale) - 1} more)" if len(stats.stale) > 1 else ""
+            raise StoreError(f"{store.path}: {len(stats.stale)} stored result(s) have inputs that changed: "
+                             f"{stats.stale[0]}{more}; they were kept, not re-scored (everything else is stored); "
+                             "run again with --force to re-score them (old values stay in results_history)")
         per_view = read_results(store, proto.name, {(s.dataset, s.name) for s in scenes})
     write_exports(per_view, out, proto.settings())
     return EvaluationResult(per_view, out / "results.sqlite", out, stats, proto)

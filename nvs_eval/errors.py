@@ -7,6 +7,10 @@ class NvsEvalError(Exception):
     """Base class of the errors a user can fix (bad input, bad config, missing weights)."""
 
 
+class UsageError(NvsEvalError, ValueError):
+    """A command-line option or API argument names something that does not exist (device, metric, protocol)."""
+
+
 class ImageReadError(NvsEvalError, ValueError):
     """An image file could not be read or is not acceptable (names the file and the problem)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from .errors import UsageError
 from .metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
 
 Quantize = Literal["none", "round", "truncate"]
@@ -132,5 +133,5 @@ def get_protocol(name: str | None) -> Protocol:
     try:
         return PROTOCOLS[name]
     except KeyError:
-        raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}") from None
+        raise UsageError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}") from None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -96,28 +98,48 @@ def _rows(db):
     return {(m, v, k): c for m, v, k, c in rows}
 
 
+KILLS = 20  # docs/reliability.md reports this count
+
+
+def _complete_views(rows: dict, metrics=3) -> None:
+    """Every (method, view) in the store has all its metrics: a killed run leaves whole views only."""
+    per = {}
+    for m, v, _ in rows:
+        per[(m, v)] = per.get((m, v), 0) + 1
+    assert all(n == metrics for n in per.values()), per
+
+
 @pytest.mark.slow
-def test_sigkill_mid_evaluate_then_rerun_completes_without_recomputing(tmp_path):
-    cfg = _bench(tmp_path)
+def test_sigkill_at_random_points_then_rerun_completes_without_recomputing(tmp_path):
+    cfg = _bench(tmp_path, views=48)
     out = tmp_path / "out"
-    env = dict(os.environ, NVS_EVAL_SLOW_VIEW_S="0.15")  # widen the window in which views are being computed
-    kills = 0
-    for delay in (1.5, 2.5, 3.5):
+    env = dict(os.environ, NVS_EVAL_SLOW_VIEW_S="0.1")  # widen the window in which views are being computed
+    rng = random.Random(20261123)
+    db = out / "results.sqlite"
+    kills, runs, before = 0, 0, {}
+    while kills < KILLS and runs < 3 * KILLS:
+        runs += 1
         p = subprocess.Popen([sys.executable, "-m", "nvs_eval", "evaluate", str(cfg), "--out", str(out), "--no-report",
                               "--device", "cpu"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        # a random point: during start-up, between views, mid-transaction (writes are ~0.1 s apart)
+        time.sleep(rng.uniform(0.3, 3.5))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             kills += 1
         p.wait()
-        if (out / "results.sqlite").exists():
-            _rows(out / "results.sqlite")
-    assert kills >= 1
-    before = _rows(out / "results.sqlite") if (out / "results.sqlite").exists() else {}
+        if db.exists():
+            rows = _rows(db)  # integrity_check and no duplicate key
+            _complete_views(rows)
+            assert all(rows.get(k) == c for k, c in before.items()), "a stored row was lost or recomputed"
+            before = rows
+        if len(before) == 48 * 2 * 3:  # all done before we could kill it: start over on a fresh store
+            shutil.rmtree(out)
+            before = {}
+    assert kills == KILLS, (kills, runs)
     r = cli("evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu")
     assert r.returncode == 0, r.stderr
-    after = _rows(out / "results.sqlite")
-    assert len(after) == 8 * 2 * 3
+    after = _rows(db)
+    assert len(after) == 48 * 2 * 3
     assert all(after[k] == c for k, c in before.items())  # stored rows were not recomputed
     assert f"{len(before) // 3} reused" in r.stderr
 
@@ -161,15 +183,92 @@ def test_config_errors_name_the_file_and_key(tmp_path):
     assert r.returncode == 2 and "datasets[0].methods[1].path:" in r.stderr and "does not exist" in r.stderr
 
 
-def test_two_evaluate_processes_on_one_store_lose_and_duplicate_nothing(tmp_path):
+@pytest.mark.parametrize("overlap", [True, False], ids=["same-work", "disjoint-work"])
+def test_two_evaluate_processes_on_one_store_lose_and_duplicate_nothing(tmp_path, overlap):
     cfg = _bench(tmp_path, views=6)
+    cfgs = [cfg, cfg]
+    if not overlap:  # one process scores m1, the other m2, into the same store
+        text = cfg.read_text()
+        m1, m2 = '      - {name: m1, path: "r/m1/{scene}"}\n', '      - {name: m2, path: "r/m2/{scene}"}\n'
+        cfgs = [tmp_path / "a.yaml", tmp_path / "b.yaml"]
+        cfgs[0].write_text(text.replace(m2, ""))
+        cfgs[1].write_text(text.replace(m1, ""))
     out = tmp_path / "out"
     env = dict(os.environ, NVS_EVAL_SLOW_VIEW_S="0.05")
-    procs = [subprocess.Popen([sys.executable, "-m", "nvs_eval", "evaluate", str(cfg), "--out", str(out), "--no-report",
+    procs = [subprocess.Popen([sys.executable, "-m", "nvs_eval", "evaluate", str(c), "--out", str(out), "--no-report",
                                "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+             for c in cfgs]
     errs = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errs
     assert not any("locked" in e for e in errs)
     rows = _rows(out / "results.sqlite")
     assert len(rows) == 6 * 2 * 3
+    _complete_views(rows)
+
+
+def test_changed_inputs_are_never_overwritten_without_force(tmp_path):
+    cfg = _bench(tmp_path, views=3)
+    out = tmp_path / "out"
+    assert cli("evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu").returncode == 0
+    summary = (out / "summary.csv").read_text()
+    before = _rows(out / "results.sqlite")
+    img(tmp_path / "r" / "m1" / "s1" / "001.png", 64, 72, seed=777)  # a re-render of one view
+    r = cli("evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "1 stored result(s) have inputs that changed: d/s1/m1/001: render changed since it was scored" in r.stderr
+    assert "--force" in r.stderr
+    assert _rows(out / "results.sqlite") == before and (out / "summary.csv").read_text() == summary
+    r = cli("evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu", "--force")
+    assert r.returncode == 0, r.stderr
+    after = _rows(out / "results.sqlite")
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == {("m1", "001", m) for m in ("psnr", "ssim", "lpips_alex")}
+    con = sqlite3.connect(out / "results.sqlite")
+    hist = con.execute("SELECT method, view, metric, created FROM results_history").fetchall()
+    con.close()
+    assert {(m, v, k): c for m, v, k, c in hist} == {k: before[k] for k in changed}  # the old values are kept
+
+
+def test_outputs_are_not_overwritten_without_force(tmp_path):
+    cfg = _bench(tmp_path, views=2)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("my own file")
+    r = cli("evaluate", str(cfg), "--out", str(foreign), "--no-report", "--device", "cpu")
+    assert r.returncode == 2 and "not an nvs-eval output folder" in r.stderr and not (foreign / "results.sqlite").exists()
+    out = tmp_path / "out"
+    assert cli("evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu").returncode == 0
+    r = cli("report", "--results", str(out), "--out", str(foreign), "--format", "md", "--no-figures")
+    assert r.returncode == 2 and "not an nvs-eval output folder" in r.stderr and not (foreign / "tables.md").exists()
+    rep = tmp_path / "rep"
+    assert cli("report", "--results", str(out), "--out", str(rep), "--format", "md", "--no-figures").returncode == 0
+    assert cli("report", "--results", str(out), "--out", str(rep), "--format", "md", "--no-figures").returncode == 0
+    other = tmp_path / "other"
+    assert cli("evaluate", str(cfg), "--out", str(other), "--no-report", "--device", "cpu").returncode == 0
+    r = cli("report", "--results", str(other), "--out", str(rep), "--format", "md", "--no-figures")
+    assert r.returncode == 2 and "holds a report of another store" in r.stderr
+    r = cli("report", "--results", str(other), "--out", str(rep), "--format", "md", "--no-figures", "--force")
+    assert r.returncode == 0 and str(other.resolve()) in (rep / ".nvs-eval-report").read_text()
+    a, g = tmp_path / "r" / "m1" / "s1" / "000.png", tmp_path / "gt" / "s1" / "000.png"
+    fig = tmp_path / "fig.png"
+    fig.write_bytes(b"keep me")
+    r = cli("heatmap", str(a), str(g), "--metric", "abs", "--out", str(fig), "--device", "cpu")
+    assert r.returncode == 2 and "already exists; pass --force" in r.stderr and fig.read_bytes() == b"keep me"
+    r = cli("heatmap", str(a), str(g), "--metric", "abs", "--out", str(fig), "--device", "cpu", "--force")
+    assert r.returncode == 0 and fig.read_bytes()[:4] == b"\x89PNG"
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]  # no temporary file left behind
+
+
+def test_precision_is_an_explicit_opt_in(two_methods):
+    base = ["score", str(two_methods / "a"), "--gt", str(two_methods / "gt"), "--metrics", "psnr,lpips_alex",
+            "--device", "cpu"]
+    exact, fast = two_methods / "exact.json", two_methods / "fast.json"
+    assert cli(*base, "--json", str(exact)).returncode == 0
+    r = cli(*base, "--json", str(fast), "--precision", "bf16")
+    assert r.returncode == 0, r.stderr
+    e, f = (json.loads(p.read_text())["views"] for p in (exact, fast))
+    assert [v["psnr"] for v in e] == [v["psnr"] for v in f]
+    assert max(abs(a["lpips_alex"] - b["lpips_alex"]) for a, b in zip(e, f)) < 2e-2
+    r = cli(*base, "--precision", "tf32")
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "nvs-eval: error: precision tf32 needs a CUDA device; on the CPU use bf16 (or the exact float32)")

@@ -11,6 +11,7 @@ from helpers import img
 from nvs_eval.api import score_scenes
 from nvs_eval.data.layouts import pairs_scene
 from nvs_eval.evaluate.evaluator import Evaluator, resolve_device
+from nvs_eval.evaluate.runner import RunStats
 from nvs_eval.metrics import psnr, ssim
 from nvs_eval.protocols import get_protocol
 from nvs_eval.results.store import ResultsStore
@@ -64,12 +65,23 @@ def test_reused_rows_are_not_recomputed_and_added_methods_cost_only_themselves(t
         assert evaluator.predictions_scored - n == 2  # only method b
         a_again = second[second["method"] == "a"].reset_index(drop=True)
         assert a_again[list(evaluator.metrics)].equals(first[list(evaluator.metrics)])
-        img(tmp_path / "a" / "1.png", seed=99)  # a changed render is recomputed
+        img(tmp_path / "a" / "1.png", seed=99)  # a changed render is kept, not silently re-scored ...
+        before = store.frame()
         n = evaluator.predictions_scored
-        score_scenes([two], evaluator=evaluator, store=store, progress=False)
-        assert evaluator.predictions_scored - n == 1
-        n = evaluator.predictions_scored
+        stats = RunStats()
+        third = score_scenes([two], evaluator=evaluator, store=store, progress=False, stats=stats)
+        assert evaluator.predictions_scored - n == 0
+        assert stats.stale == ["default/gt/a/1: render changed since it was scored"]
+        assert len(third) == 3 and store.frame().equals(before)
+        n = evaluator.predictions_scored  # ... until --force: re-scored, the old rows move to the history
         score_scenes([two], evaluator=evaluator, store=store, progress=False, force=True)
+        assert evaluator.predictions_scored - n == 1
+        hist = store.history()
+        assert len(hist) == len(evaluator.metrics) and set(hist["view"]) == {"1"} and set(hist["method"]) == {"a"}
+        old = before[(before["method"] == "a") & (before["view"] == "1")].set_index("metric")["value"]
+        assert hist.set_index("metric")["value"].equals(old)
+        n = evaluator.predictions_scored
+        score_scenes([two], evaluator=evaluator, store=store, progress=False, recompute=True)
         assert evaluator.predictions_scored - n == 4
         assert len(store.frame()) == 2 * 2 * len(evaluator.metrics)
         assert store.integrity_ok()
@@ -82,3 +94,34 @@ def test_device_resolution_is_explicit():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda:0")
+
+
+def test_evaluator_tiles_large_views_with_the_same_scores():
+    """Above ``tile_above`` pixels LPIPS runs in tiles; every metric equals the untiled evaluator's."""
+    gt = to_nchw(photo("astronaut", (300, 340)))
+    preds = torch.cat([to_nchw(photo("astronaut", (300, 340), offset=(3, 5))), (gt * 0.9 + 0.05)])
+    proto = get_protocol("nvs-eval")
+    whole = Evaluator(proto, ("psnr", "ssim", "lpips_alex", "lpips_vgg"), "cpu")
+    tiled = Evaluator(proto, ("psnr", "ssim", "lpips_alex", "lpips_vgg"), "cpu", tile=128, tile_above=50_000)
+    target = tiled.prepare(gt)
+    assert target.tiled and not target.features and not whole.prepare(gt).tiled
+    a, b = whole.score(preds, whole.prepare(gt)), tiled.score(preds, target)
+    for m in a:
+        assert (a[m] - b[m]).abs().max() <= 1e-6, m
+
+
+def test_low_precision_is_opt_in_measured_and_never_mixed_with_exact_rows():
+    gt = to_nchw(photo("chelsea", (128, 160)))
+    preds = to_nchw(photo("chelsea", (128, 160), offset=(2, 3)))
+    proto = get_protocol("nvs-eval")
+    exact = Evaluator(proto, ("psnr", "lpips_vgg"), "cpu")
+    fast = Evaluator(proto, ("psnr", "lpips_vgg"), "cpu", precision="bf16")
+    a, b = exact.score(preds, exact.prepare(gt)), fast.score(preds, fast.prepare(gt))
+    assert torch.equal(a["psnr"], b["psnr"])  # only LPIPS's convolutions change precision
+    err = float((a["lpips_vgg"] - b["lpips_vgg"]).abs().max())
+    assert 0 < err < 2e-2, err  # it does change the number: that is why it is opt-in
+    assert fast.weights_summary().endswith(";precision=bf16") and "precision" not in exact.weights_summary()
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        Evaluator(proto, ("lpips_vgg",), "cpu", precision="tf32")
+    with pytest.raises(ValueError, match="unknown precision"):
+        Evaluator(proto, ("psnr",), "cpu", precision="int8")

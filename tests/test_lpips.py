@@ -101,3 +101,28 @@ def test_lpips_spatial_mean_is_close_to_but_not_the_scalar(ours):
     scalar = float(m(to_nchw(p), to_nchw(t)))
     spatial = float(m(to_nchw(p), to_nchw(t), spatial=True).mean())
     assert abs(spatial - scalar) < 0.02 * scalar + 1e-3
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_tiled_lpips_equals_the_untiled_value(ours, reference_lpips, net, device):
+    """Tiles with the halo give the whole-image value (odd sizes, several tiles each way, a batch of renders)."""
+    from conftest import photo_pairs as pairs
+
+    cases = pairs((173, 231))[:3]
+    preds = torch.cat([to_nchw(p) for _, p, _ in cases]).to(device)
+    gt = to_nchw(cases[0][2]).to(device)
+    model = ours[(net, "[-1,1]")].to(device)
+    with torch.inference_mode():
+        whole = model.distance(model.features(preds), model.features(gt))
+        expected = reference_lpips[net].to(device)(preds, gt.expand_as(preds), normalize=True).flatten()
+        for tile, chunk in ((80, 1), (112, 2)):
+            tiled = model.tiled_distance(preds, gt, tile=tile, chunk=chunk)
+            assert (tiled - whole).abs().max() <= 1e-6, (tile, (tiled - whole).abs().max())
+            assert (tiled - expected).abs().max() <= 1e-5
+
+
+def test_tiling_refuses_what_it_cannot_do_exactly(ours):
+    model = ours[("vgg", "[-1,1]")]
+    x = torch.rand(1, 3, 64, 64)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        model.tiled_distance(x, x, tile=50)

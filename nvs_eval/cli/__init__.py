@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print("nvs-eval: interrupted; everything computed so far is stored; run the same command again to resume",
               file=sys.stderr)
         return 130
-    except (NvsEvalError, ValueError, TypeError, FileNotFoundError, PermissionError) as e:
+    except (NvsEvalError, OSError) as e:
         if args.debug:
             raise
         print(f"nvs-eval: error: {e}", file=sys.stderr)

@@ -9,6 +9,13 @@ def add_protocol_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", default=None, help="evaluation protocol (see `nvs-eval protocols`; default nvs-eval)")
     p.add_argument("--metrics", default=None, help="comma-separated metric ids, e.g. psnr,ssim,lpips_alex,lpips_vgg")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    add_precision_arg(p)
+
+
+def add_precision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", default="float32", choices=["float32", "bf16", "fp16", "tf32"],
+                   help="float32 (exact, default); bf16 / fp16 / tf32 run LPIPS faster with different numbers "
+                        "(opt-in; see benchmarks/RESULTS.md for the measured error)")
 
 
 def print_table(df, metrics, by=("method",), file=None) -> None:

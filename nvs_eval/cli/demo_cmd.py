@@ -11,7 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="nvs-eval-demo", help="folder for the demo data, store and report")
     p.add_argument("--views", type=int, default=6, help="test views per scene (default 6)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--force", action="store_true", help="recompute rows already in the store")
+    p.add_argument("--recompute", action="store_true", help="re-score every row, even those already stored")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     config = build_demo(out / "data", views_per_scene=args.views)
-    res = evaluate(config, out / "results", device=args.device, force=args.force)
+    res = evaluate(config, out / "results", device=args.device, recompute=args.recompute)
     print(f"{res.stats.views} views: {res.stats.computed} render(s) computed, {res.stats.reused} reused",
           file=sys.stderr)
     _summary(res)

@@ -6,26 +6,33 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._common import add_precision_arg
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="benchmark YAML (see configs/)")
     p.add_argument("--out", default=None, help="output folder (default: out/<name> beside the config)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--force", action="store_true", help="recompute rows already in the store")
+    p.add_argument("--force", action="store_true",
+                   help="re-score stored results whose inputs changed (old values stay in results_history), "
+                        "and write into a non-empty --out")
+    p.add_argument("--recompute", action="store_true", help="re-score every row, even unchanged ones")
     p.add_argument("--no-report", action="store_true", help="skip the tables and HTML report")
+    add_precision_arg(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..api import evaluate
 
-    res = evaluate(Path(args.config), args.out, device=args.device, force=args.force)
+    res = evaluate(Path(args.config), args.out, device=args.device, force=args.force, recompute=args.recompute,
+                   precision=args.precision)
     s = res.stats
     print(f"{s.views} views: {s.computed} render(s) computed, {s.reused} reused from {res.store}", file=sys.stderr)
     _summary(res)
     if not args.no_report:
         from ..report import write_report
 
-        paths = write_report(res.store, res.out / "report", figures=True)
+        paths = write_report(res.store, res.out / "report", figures=True, force=args.force)
         print(f"report: {paths['html']}", file=sys.stderr)
     return 0
 

@@ -14,6 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="figure path (.png)")
     p.add_argument("--save-map", default=None, help="save the raw float32 H x W map here (.npy)")
+    p.add_argument("--force", action="store_true", help="overwrite --out / --save-map if they exist")
 
 
 def heatmap(render: Path, gt: Path, metric: str, protocol_name: str | None, device: str):
@@ -43,11 +44,17 @@ def heatmap(render: Path, gt: Path, metric: str, protocol_name: str | None, devi
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ..errors import StoreError
     from ..report.figures import MAP_LABELS, _plt
+    from ..results.export import atomic_output
 
+    for path in (args.out, args.save_map):
+        if path and Path(path).exists() and not args.force:
+            raise StoreError(f"{path}: already exists; pass --force to overwrite it")
     r, g, m = heatmap(Path(args.render), Path(args.gt), args.metric, args.protocol, args.device)
     if args.save_map:
-        np.save(args.save_map, m)
+        with atomic_output(args.save_map) as tmp, open(tmp, "wb") as f:
+            np.save(f, m)
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
     axes[0].imshow(g)
@@ -61,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=100)
+    with atomic_output(args.out) as tmp:
+        fig.savefig(tmp, dpi=100, format=Path(args.out).suffix.lstrip(".") or "png")
     print(f"{args.metric} map mean {np.nanmean(m):.6f} -> {args.out}")
     return 0

@@ -32,7 +32,7 @@ def _method(arg: str) -> tuple[str, Path]:
 def run(args: argparse.Namespace) -> int:
     from ..api import score_scenes
     from ..data.layouts import load_layout, pairs_scene
-    from ..errors import StoreError
+    from ..errors import StoreError, UsageError
     from ..metrics.registry import parse_metric_list
     from ..protocols import get_protocol
     from ..results.export import atomic_write_text
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json and Path(args.json).exists() and not args.force:
         raise StoreError(f"{args.json}: already exists; pass --force to overwrite it")
     if args.gt is not None and args.layout not in (None, "pairs"):
-        raise ValueError(f"--gt is for the pairs layout; the {args.layout} layout brings its own ground truth")
+        raise UsageError(f"--gt is for the pairs layout; the {args.layout} layout brings its own ground truth")
     if args.gt is not None:
         scenes = [pairs_scene([_method(a) for a in args.renders], Path(args.gt))]
     else:
@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
             name, path = _method(a)
             scenes += load_layout(path, args.layout, iteration=args.iteration,
                                   method=name if "=" in a else None)
-    df = score_scenes(scenes, protocol, metrics, device=args.device, allow_missing=args.allow_missing)
+    df = score_scenes(scenes, protocol, metrics, device=args.device, allow_missing=args.allow_missing,
+                      precision=args.precision)
     print(f"protocol: {protocol.name}")
     print_table(df, metrics, by=("scene", "method") if df["scene"].nunique() > 1 else ("method",))
     if args.json:

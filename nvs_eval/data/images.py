@@ -63,11 +63,13 @@ def read_header(path: Path) -> ImageHeader:
 
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # e.g. corrupt EXIF: metadata only, pixels are checked
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 w, h, mode = im.width, im.height, im.mode
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageReadError(f"{path}: image header claims an absurd size (decompression bomb); refused") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageReadError(f"{path}: header claims an absurd size, refused before decoding (decompression bomb: "
+                             f"{e})") from None
     except Exception as e:  # noqa: BLE001 - PIL raises many types for corrupt files
         raise ImageReadError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
     _check_size(path, w, h)
@@ -187,6 +189,7 @@ def _read_pil(path: Path, header: ImageHeader, background) -> np.ndarray:
         raise ImageReadError(f"{path}: {mode} colour space is not supported; expected an RGB, RGBA or greyscale image")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # e.g. corrupt EXIF: metadata only, pixels are checked
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 im.load()

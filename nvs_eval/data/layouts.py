@@ -33,6 +33,7 @@ class Scene:
     renders: dict[str, dict[str, Path]]
     background: tuple[float, float, float] | None = None
     notes: list[str] = field(default_factory=list)
+    folders: dict[str, Path] = field(default_factory=dict)  # where the ground truth ("") and each method were listed
 
 
 def _iterations(model: Path) -> dict[int, Path]:
@@ -65,7 +66,8 @@ def load_3dgs(path: Path, iteration: int | None = None, dataset: str = "default"
         else:
             raise LayoutError(f"{model}: no test/ours_{iteration}; available iterations: {sorted(its)}")
         d = its[chosen]
-        scenes.append(Scene(dataset, model.name, list_images(d / "gt"), {f"ours_{chosen}": list_images(d / "renders")}))
+        scenes.append(Scene(dataset, model.name, list_images(d / "gt"), {f"ours_{chosen}": list_images(d / "renders")},
+                            folders={"": d / "gt", f"ours_{chosen}": d / "renders"}))
     return scenes
 
 
@@ -80,7 +82,8 @@ def load_nerfstudio(path: Path, method: str | None = None, dataset: str = "defau
     root = _nerfstudio_root(path)
     if root is None:
         raise LayoutError(f"{path}: not ns-render dataset output (expected [test/]rgb and [test/]gt-rgb folders)")
-    return [Scene(dataset, path.name, list_images(root / "gt-rgb"), {method or "nerfstudio": list_images(root / "rgb")})]
+    return [Scene(dataset, path.name, list_images(root / "gt-rgb"), {method or "nerfstudio": list_images(root / "rgb")},
+                  folders={"": root / "gt-rgb", method or "nerfstudio": root / "rgb"})]
 
 
 def _open_nerfbaselines(path: Path) -> Path:
@@ -101,7 +104,8 @@ def load_nerfbaselines(path: Path, method: str | None = None, dataset: str = "de
     if not ((root / "color").is_dir() and (root / "gt-color").is_dir()):
         raise LayoutError(f"{path}: not a NerfBaselines predictions folder (expected color/ and gt-color/)")
     name = path.name[: -len(".tar.gz")] if path.name.endswith(".tar.gz") else path.name
-    return [Scene(dataset, name, list_images(root / "gt-color"), {method or "nerfbaselines": list_images(root / "color")})]
+    return [Scene(dataset, name, list_images(root / "gt-color"), {method or "nerfbaselines": list_images(root / "color")},
+                  folders={"": root / "gt-color", method or "nerfbaselines": root / "color"})]
 
 
 def detect_layout(path: Path) -> str:
@@ -148,4 +152,5 @@ def pairs_scene(renders: list[tuple[str, Path]], gt: Path, *, dataset: str = "de
     dupes = sorted({m for m in names if names.count(m) > 1})
     if dupes:
         raise LayoutError(f"method name(s) given twice: {', '.join(dupes)}; name them with name=path")
-    return Scene(dataset, scene or gt.resolve().name, list_images(gt), {m: list_images(Path(p)) for m, p in renders})
+    return Scene(dataset, scene or gt.resolve().name, list_images(gt), {m: list_images(Path(p)) for m, p in renders},
+                 folders={"": gt, **{m: Path(p) for m, p in renders}})

@@ -41,18 +41,20 @@ def pair_scene(scene: Scene, *, allow_missing: bool = False, check_sizes: bool =
     """
     problems: list[str] = []
     if not scene.gt:
-        raise PairingError(f"scene {scene.name}: no ground-truth images found")
+        where = f"{scene.folders['']}: " if "" in scene.folders else ""
+        raise PairingError(f"scene {scene.name}: {where}no ground-truth image files found")
     coverage = {}
     for method, renders in scene.renders.items():
+        where = f" ({scene.folders[method]})" if method in scene.folders else ""
         if not renders:
-            problems.append(f"{method}: no render images found")
+            problems.append(f"{method}{where}: no image files")
             continue
         missing = [v for v in scene.gt if v not in renders]
         extra = [v for v in renders if v not in scene.gt]
         if missing and not allow_missing:
-            problems.append(f"{method}: {len(missing)} view(s) have no render: {_preview(missing)}")
+            problems.append(f"{method}{where}: {len(missing)} view(s) have no render: {_preview(missing)}")
         if extra:
-            problems.append(f"{method}: {len(extra)} render(s) have no ground truth: {_preview(extra)}")
+            problems.append(f"{method}{where}: {len(extra)} render(s) have no ground truth: {_preview(extra)}")
         coverage[method] = (len(scene.gt) - len(missing), len(scene.gt))
     if problems:
         raise PairingError(f"scene {scene.name}: " + "; ".join(problems))

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..metrics.lpips import LPIPS, LPIPSFeatures, build_lpips
+from ..errors import UsageError
+from ..metrics.lpips import LPIPS, TILE_HALO, LPIPSFeatures, build_lpips
 from ..metrics.psnr import psnr_from_mse
 from ..metrics.registry import METRICS
 from ..metrics.ssim import TargetMoments, ssim_with_moments, target_moments
@@ -29,14 +30,14 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"unknown device {device!r}; expected auto, cpu, cuda or cuda:N") from None
+        raise UsageError(f"unknown device {device!r}; expected auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but CUDA is not available on this machine")
+            raise UsageError(f"device {device!r} asked for, but CUDA is not available on this machine")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
+            raise UsageError(f"device {device!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
     elif dev.type != "cpu":
-        raise ValueError(f"unsupported device {device!r}; expected auto, cpu, cuda or cuda:N")
+        raise UsageError(f"unsupported device {device!r}; expected auto, cpu, cuda or cuda:N")
     return dev
 
 
@@ -53,11 +54,23 @@ def quantize(x: Tensor, mode: str) -> Tensor:
 
 @dataclass
 class Target:
-    """The prepared ground-truth side of one view."""
+    """The prepared ground-truth side of one view. A tiled target keeps no whole-image LPIPS features (they
+    would not fit in memory); its tile features are computed once per tile when the predictions are scored."""
 
     image: Tensor
     moments: TargetMoments | None
     features: dict[str, LPIPSFeatures] = field(default_factory=dict)
+    tiled: bool = False
+
+
+PRECISIONS = {
+    "float32": "exact float32 everywhere (the default; equal to the references)",
+    "bf16": "LPIPS convolutions in bfloat16 autocast (CPU or CUDA); PSNR, SSIM and the LPIPS sums stay float32",
+    "fp16": "LPIPS convolutions in float16 autocast (CUDA only)",
+    "tf32": "TF32 tensor-core matmuls and convolutions for LPIPS (CUDA only)",
+}
+DEFAULT_TILE = 1024
+DEFAULT_TILE_ABOVE = 4 * 1024 * 1024  # pixels: larger views are scored in tiles (4K yes, 1080p no)
 
 
 class Evaluator:
@@ -68,16 +81,27 @@ class Evaluator:
         metrics: metric ids to compute (default: the protocol's).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         fetch_weights: fetch missing LPIPS backbones on first use.
+        precision: ``float32`` (exact, default) or an opt-in faster LPIPS path (:data:`PRECISIONS`) whose results
+            differ from the references; it is part of every stored row's signature, so never mixed with exact rows.
+        tile, tile_above: views of more than ``tile_above`` pixels get their LPIPS computed in ``tile``-pixel tiles
+            (bounded memory, same result: see :meth:`LPIPS.tiled_distance`).
     """
 
     def __init__(self, protocol: Protocol, metrics: tuple[str, ...] | None = None, device: str = "auto",
-                 *, fetch_weights: bool = True):
+                 *, fetch_weights: bool = True, precision: str = "float32", tile: int = DEFAULT_TILE,
+                 tile_above: int = DEFAULT_TILE_ABOVE):
+        if precision not in PRECISIONS:
+            raise UsageError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+        self.precision = precision
+        self.tile, self.tile_above = tile, tile_above
         self.protocol = protocol
         self.metrics = tuple(metrics or protocol.metrics)
         unknown = [m for m in self.metrics if m not in METRICS]
         if unknown:
-            raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
+            raise UsageError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
         self.device = resolve_device(device)
+        if precision in ("fp16", "tf32") and self.device.type != "cuda":
+            raise UsageError(f"precision {precision} needs a CUDA device; on the CPU use bf16 (or the exact float32)")
         self.lpips: dict[str, LPIPS] = {}
         self.weights: dict[str, dict[str, str]] = {}
         for m in self.metrics:
@@ -92,7 +116,39 @@ class Evaluator:
 
     def weights_summary(self) -> str:
         """A compact, stable string of every weight digest in use (stored with each result)."""
-        return ";".join(f"{m}:{w['backbone'][:16]}/{w['lin_v0.1'][:16]}" for m, w in sorted(self.weights.items()))
+        s = ";".join(f"{m}:{w['backbone'][:16]}/{w['lin_v0.1'][:16]}" for m, w in sorted(self.weights.items()))
+        return s if self.precision == "float32" or not self.lpips else f"{s};precision={self.precision}"
+
+    def _fast(self):
+        """The opt-in low-precision context for LPIPS (a no-op for the exact float32 default)."""
+        import contextlib
+
+        if self.precision in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+            return torch.autocast(self.device.type, dtype=dtype)
+        if self.precision == "tf32":
+            stack = contextlib.ExitStack()
+            old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+
+            def restore():
+                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+            stack.callback(restore)
+            return stack
+        return contextlib.nullcontext()
+
+    def lpips_batch(self, images: Tensor | int) -> int:
+        """Images per LPIPS forward pass. On the CPU large batches are slower per image (measured: VGG16 at
+        800x800 takes 2.5 s for one image, 3.1 s per image in a batch of two), so the batch is kept under
+        0.5 Mpx; on CUDA under 8 Mpx."""
+        budget = (8 << 20) if self.device.type == "cuda" else (1 << 19)  # an int argument is a square side
+        pixels = images ** 2 if isinstance(images, int) else images.shape[-2] * images.shape[-1]
+        return max(1, budget // pixels)
+
+    def tiles(self, image: Tensor) -> bool:
+        """Whether a view of this size is scored in tiles (only LPIPS is tiled; PSNR and SSIM are cheap)."""
+        return bool(self.lpips) and image.shape[-2] * image.shape[-1] > self.tile_above
 
     def to_tensor(self, image: np.ndarray) -> Tensor:
         """H x W x 3 float32 array -> (1, 3, H, W) tensor on the device."""
@@ -110,9 +166,12 @@ class Evaluator:
         if gt.shape[0] != 1:
             raise ValueError(f"Expected one ground-truth image, got a batch of {gt.shape[0]}")
         self.targets_prepared += 1
-        target = Target(gt, target_moments(gt, self.protocol.ssim) if "ssim" in self.metrics else None)
-        for m, model in self.lpips.items():
-            target.features[m] = model.features(gt)
+        target = Target(gt, target_moments(gt, self.protocol.ssim) if "ssim" in self.metrics else None,
+                        tiled=self.tiles(gt))
+        if not target.tiled:
+            with self._fast():
+                for m, model in self.lpips.items():
+                    target.features[m] = model.features(gt)
         return target
 
     @torch.inference_mode()
@@ -125,11 +184,21 @@ class Evaluator:
         for m in self.metrics:
             if m == "psnr":
                 out[m] = psnr_from_mse((preds - target.image).square().flatten(1).mean(1))
-            elif m == "ssim":
-                out[m] = ssim_with_moments(preds, target.moments)
+            elif m == "ssim":  # a few renders at a time: its buffers are ~10 image-sized maps per render
+                step = max(1, (8 << 20) // (preds.shape[-2] * preds.shape[-1]))
+                out[m] = torch.cat([ssim_with_moments(preds[i : i + step], target.moments)
+                                    for i in range(0, preds.shape[0], step)])
             else:
                 model = self.lpips[m]
-                out[m] = model.distance(model.features(preds), target.features[m])
+                with self._fast():
+                    if target.tiled and model.net != "squeeze":
+                        out[m] = model.tiled_distance(preds, target.image, self.tile,
+                                                            self.lpips_batch(self.tile + 2 * TILE_HALO[model.net]))
+                    else:
+                        ft = target.features[m] if m in target.features else model.features(target.image)
+                        step = self.lpips_batch(preds)
+                        out[m] = torch.cat([model.distance(model.features(preds[i : i + step]), ft)
+                                            for i in range(0, preds.shape[0], step)])
         self.predictions_scored += preds.shape[0]
         return {m: v.detach().to("cpu", torch.float64) for m, v in out.items()}
 
@@ -148,5 +217,6 @@ class Evaluator:
             _, smap = ssim_with_moments(pred, target.moments, return_map=True)
             out["ssim"] = 1.0 - smap.mean(1)[0]
         for m, model in self.lpips.items():
-            out[m] = model.distance(model.features(pred), target.features[m], spatial=True)[0]
+            ft = target.features[m] if m in target.features else model.features(target.image)
+            out[m] = model.distance(model.features(pred), ft, spatial=True)[0]
         return {k: v.detach().float().cpu() for k, v in out.items()}

@@ -20,6 +20,7 @@ import torch
 
 from .. import __version__
 from ..data.images import read_image
+from ..errors import ImageReadError, NvsEvalError
 from ..data.pairing import PairedScene, ViewJob
 from ..hashing import sha256_file
 from ..results.store import ResultsStore, Row
@@ -35,6 +36,7 @@ class LoadedView:
     gt_sha: str
     render_sha: dict[str, str]
     reused: dict[str, dict[str, float]]
+    stale: dict[str, str] = field(default_factory=dict)
     gt: np.ndarray | None = None
     renders: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -45,17 +47,24 @@ class RunStats:
     computed: int = 0
     reused: int = 0
     rows_written: int = 0
+    stale: list[str] = field(default_factory=list)  # "dataset/scene/method/view: what changed", kept, not re-scored
 
 
-def _load(job: ViewJob, background, metrics, existing, protocol_key: str, weights: str, force: bool) -> LoadedView:
+def _load(job: ViewJob, background, metrics, existing, protocol_key: str, weights: str, force: bool,
+          recompute: bool) -> LoadedView:
     gt_sha = sha256_file(job.gt)
     render_sha = {m: sha256_file(p) for m, p in job.renders.items()}
     lv = LoadedView(job, gt_sha, render_sha, {})
     todo = []
+    now = (gt_sha, protocol_key, weights)
     for method, rsha in render_sha.items():
-        stored = [existing.get((method, job.view, metric)) for metric in metrics]
-        if not force and all(s is not None and s[:4] == (rsha, gt_sha, protocol_key, weights) for s in stored):
-            lv.reused[method] = {metric: existing[(method, job.view, metric)][4] for metric in metrics}
+        stored = {metric: existing.get((method, job.view, metric)) for metric in metrics}
+        changed = [_what_changed(s[:4], (rsha, *now)) for s in stored.values() if s is not None]
+        changed = [c for c in changed if c]
+        if changed and not force:
+            lv.stale[method] = changed[0]  # kept as stored, not recomputed: replacing needs --force
+        elif not recompute and not changed and all(s is not None for s in stored.values()):
+            lv.reused[method] = {metric: s[4] for metric, s in stored.items()}
         else:
             todo.append(method)
     if todo:
@@ -63,6 +72,13 @@ def _load(job: ViewJob, background, metrics, existing, protocol_key: str, weight
         for method in todo:
             lv.renders[method] = read_image(job.renders[method], background)
     return lv
+
+
+def _what_changed(stored: tuple, now: tuple) -> str | None:
+    for name, a, b in zip(("render", "ground truth", "protocol settings", "weights"), stored, now):
+        if a != b:
+            return f"{name} changed since it was scored"
+    return None
 
 
 def _progress(total: int, desc: str, enabled: bool | None):
@@ -74,9 +90,15 @@ def _progress(total: int, desc: str, enabled: bool | None):
 
 
 def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | None = None, *, force: bool = False,
-              workers: int = 2, prefetch: int = 4, progress: bool | None = None,
+              recompute: bool = False, workers: int = 2, prefetch: int = 4, progress: bool | None = None,
               stats: RunStats | None = None) -> list[dict]:
-    """Score one paired scene; returns one dict per (method, view) with every metric (computed or reused)."""
+    """Score one paired scene; returns one dict per (method, view) with every metric (computed or reused).
+
+    A stored row is reused when its render, ground truth, protocol settings and weights are unchanged. A stored
+    row whose inputs changed is never replaced silently: without ``force`` it is kept and listed in
+    ``stats.stale``; with ``force`` it is re-scored and the old row moves to the store's history table.
+    ``recompute`` re-scores unchanged rows too.
+    """
     scene = paired.scene
     protocol = evaluator.protocol
     metrics = evaluator.metrics
@@ -102,7 +124,8 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
                 job = next(it, None)
                 if job is None:
                     return
-                pending.append(pool.submit(_load, job, background, metrics, existing, pkey, weights, force))
+                pending.append(pool.submit(_load, job, background, metrics, existing, pkey, weights, force,
+                                               recompute))
 
         refill()
         while pending:
@@ -110,7 +133,12 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
             refill()
             values = dict(lv.reused)
             if lv.renders:
-                values.update(_compute(evaluator, lv))
+                try:
+                    values.update(_compute(evaluator, lv))
+                except ValueError as e:  # kernel preconditions (e.g. too small for SSIM/LPIPS), named by file
+                    if isinstance(e, NvsEvalError):
+                        raise
+                    raise ImageReadError(f"{lv.job.gt}: cannot be scored: {e}") from e
             rows = []
             for method, vals in values.items():
                 out.append({"dataset": scene.dataset, "scene": scene.name, "method": method, "view": lv.job.view,
@@ -123,6 +151,7 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
                                     pkey, __version__, weights))
             if store is not None and rows:
                 store.put(rows)
+            stats.stale += [f"{scene.dataset}/{scene.name}/{m}/{lv.job.view}: {why}" for m, why in lv.stale.items()]
             stats.views += 1
             stats.computed += len(lv.renders)
             stats.reused += len(lv.reused)
@@ -138,6 +167,8 @@ def _compute(evaluator: Evaluator, lv: LoadedView) -> dict[str, dict[str, float]
     methods = list(lv.renders)
     h, w = lv.gt.shape[:2]
     per_batch = max(1, MAX_BATCH_PIXELS // (h * w))
+    if target.tiled:  # memory is bounded per tile: every method in one call, the target's tiles computed once
+        per_batch = len(methods)
     result: dict[str, dict[str, float]] = {}
     for i in range(0, len(methods), per_batch):
         chunk = methods[i : i + per_batch]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import UsageError
+
 
 @dataclass(frozen=True)
 class MetricSpec:
@@ -32,7 +34,7 @@ def parse_metric_list(text: str | None, default: tuple[str, ...]) -> tuple[str, 
     names = tuple(m.strip() for m in text.split(",") if m.strip())
     unknown = [m for m in names if m not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+        raise UsageError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
     if not names:
-        raise ValueError("empty metric list")
+        raise UsageError("empty metric list")
     return names

@@ -11,15 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import StoreError
+from ..errors import StoreError, UsageError
 from ..metrics.registry import METRICS
-from ..results.export import atomic_write_text
+from ..results.export import atomic_write_text, check_output_folder
 from .html import page, table_html, viewer_html, write_assets
 from .latex import render_document, render_latex
 from .markdown import render_csv, render_markdown
 from .table import build_tables
 
 FORMATS = ("latex", "md", "csv", "html")
+REPORT_MARKER = ".nvs-eval-report"
 
 
 def _slug(text: str) -> str:
@@ -29,8 +30,12 @@ def _slug(text: str) -> str:
 
 def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ...] = FORMATS, *, figures: bool = True,
                  protocol: str | None = None, worst_k: int = 2, device: str = "cpu",
-                 precision: dict[str, int] | None = None) -> dict[str, Path]:
-    """Write the tables and (with ``html``) the browsable report into ``out``; returns the main paths."""
+                 precision: dict[str, int] | None = None, force: bool = False) -> dict[str, Path]:
+    """Write the tables and (with ``html``) the browsable report into ``out``; returns the main paths.
+
+    ``out`` must be absent, empty, or a report nvs-eval wrote earlier from the same store (it keeps a
+    ``.nvs-eval-report`` marker naming the store); anything else needs ``force``.
+    """
     from ..results.store import ResultsStore
 
     store_path = Path(store_path)
@@ -40,7 +45,7 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
         raise StoreError(f"{store_path}: no results store here (run `nvs-eval evaluate` first)")
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
-        raise ValueError(f"unknown report format(s) {unknown}; known: {', '.join(FORMATS)}")
+        raise UsageError(f"unknown report format(s) {unknown}; known: {', '.join(FORMATS)}")
     with ResultsStore(store_path) as store:
         tidy = store.frame()
         protocols = sorted(tidy["protocol"].unique()) if not tidy.empty else []
@@ -48,10 +53,10 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
             raise StoreError(f"{store_path}: the store holds no results")
         if protocol is None:
             if len(protocols) > 1:
-                raise ValueError(f"{store_path} holds several protocols ({', '.join(protocols)}); choose one with --protocol")
+                raise UsageError(f"{store_path} holds several protocols ({', '.join(protocols)}); choose one with --protocol")
             protocol = protocols[0]
         elif protocol not in protocols:
-            raise ValueError(f"{store_path}: no results for protocol {protocol!r}; it has {', '.join(protocols)}")
+            raise UsageError(f"{store_path}: no results for protocol {protocol!r}; it has {', '.join(protocols)}")
         per_view = store.wide(protocol)
         settings = store.protocols()
         coverage = store.coverage()
@@ -59,6 +64,13 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     metrics = [m for m in METRICS if m in per_view.columns]
     tables = build_tables(per_view, protocol, metrics, precision)
     out = Path(out)
+    marker = out / REPORT_MARKER
+    check_output_folder(out, REPORT_MARKER, force)
+    source = str(store_path.resolve())
+    if not force and marker.exists() and marker.read_text(encoding="utf-8").strip() != source:
+        raise StoreError(f"{out}: holds a report of another store ({marker.read_text(encoding='utf-8').strip()}); "
+                         "choose another --out or pass --force to replace it")
+    atomic_write_text(marker, source + "\n")
     paths: dict[str, Path] = {}
     if "latex" in formats:
         atomic_write_text(out / "tables.tex", "% needs \\usepackage{booktabs}\n" + "\n".join(render_latex(t) for t in tables))

@@ -12,29 +12,56 @@ import json
 import math
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
+from ..errors import StoreError
 from ..metrics.registry import METRICS
 from .aggregate import dataset_summary, scene_summary
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+
+
+@contextmanager
+def atomic_output(path: Path | str, force: bool = True):
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` (atomic), on failure removed.
+    With ``force=False`` an existing ``path`` is refused instead of replaced."""
+    path = Path(path)
+    if not force and path.exists():
+        raise StoreError(f"{path}: already exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def check_output_folder(folder: Path, marker: str, force: bool) -> None:
+    """Refuse to write into ``folder`` when it holds files that nvs-eval did not write there (no ``marker``),
+    unless ``force``: existing results are never overwritten by accident."""
+    folder = Path(folder)
+    if force or not folder.exists():
+        return
+    if not folder.is_dir():
+        raise StoreError(f"{folder}: exists and is not a folder")
+    if (folder / marker).exists() or not any(folder.iterdir()):
+        return
+    raise StoreError(f"{folder}: not empty and not an nvs-eval output folder (no {marker}); "
+                     "choose another --out or pass --force to write into it")
 
 
 def _json_value(v: float):

@@ -36,6 +36,13 @@ CREATE TABLE IF NOT EXISTS results (
     created REAL NOT NULL,
     PRIMARY KEY (dataset, scene, method, view, metric, protocol)
 );
+CREATE TABLE IF NOT EXISTS results_history (
+    dataset TEXT NOT NULL, scene TEXT NOT NULL, method TEXT NOT NULL, view TEXT NOT NULL, metric TEXT NOT NULL,
+    protocol TEXT NOT NULL, value REAL NOT NULL, render_sha256 TEXT NOT NULL, gt_sha256 TEXT NOT NULL,
+    render_path TEXT NOT NULL, gt_path TEXT NOT NULL, protocol_key TEXT NOT NULL, version TEXT NOT NULL,
+    weights TEXT NOT NULL, created REAL NOT NULL,
+    superseded REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS protocols (
     key TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -122,11 +129,27 @@ class ResultsStore:
         return {(r[0], r[1], r[2]): tuple(r[3:]) for r in cur}
 
     def put(self, rows: list[Row]) -> None:
-        """Insert or replace rows atomically (one transaction)."""
+        """Insert rows atomically (one transaction). A row that replaces a stored one computed from other inputs
+        moves the stored one to ``results_history`` (with the time it was superseded) in the same transaction, so
+        no value is ever lost."""
         now = time.time()
         data = [(*(getattr(r, c) for c in COLUMNS[:-1]), now) for r in rows]
-        self._write(lambda c: c.executemany(
-            f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", data))
+        keys = [(now, r.dataset, r.scene, r.method, r.view, r.metric, r.protocol, r.render_sha256, r.gt_sha256,
+                 r.protocol_key, r.weights) for r in rows]
+        cols = ", ".join(COLUMNS)
+
+        def write(c):
+            c.executemany(f"INSERT INTO results_history ({cols}, superseded) SELECT {cols}, ? FROM results "
+                          "WHERE dataset = ? AND scene = ? AND method = ? AND view = ? AND metric = ? AND protocol = ? "
+                          "AND (render_sha256 != ? OR gt_sha256 != ? OR protocol_key != ? OR weights != ?)", keys)
+            c.executemany(f"INSERT OR REPLACE INTO results ({cols}) VALUES ({', '.join('?' * len(COLUMNS))})", data)
+
+        self._write(write)
+
+    def history(self) -> pd.DataFrame:
+        """Every superseded row, with the time it was replaced."""
+        return pd.read_sql_query(f"SELECT {', '.join(COLUMNS)}, superseded FROM results_history "
+                                 "ORDER BY dataset, scene, method, view, metric, superseded", self.conn)
 
     def set_coverage(self, dataset: str, scene: str, method: str, protocol: str, scored: int, total: int) -> None:
         self._write(lambda c: c.execute("INSERT OR REPLACE INTO coverage VALUES (?, ?, ?, ?, ?, ?)",
