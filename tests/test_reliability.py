@@ -188,7 +188,7 @@ CASES = [
     (duplicate_stems, "duplicate view '0001': 0001.jpg and 0001.png"),
     (symlink_loop, "symlink loop"),
     (empty_folder, "no image files"),
-    (too_small, "gt/0001.png: cannot be scored: Expected images of at least 11x11 pixels for SSIM, got 9x8"),
+    (too_small, "gt/0001.png: cannot be scored: Expected images of at least 11x11 pixels for SSIM, got 8x9"),
     (palette_png, None),
     (grey_png, None),
     (grey_alpha_png, None),

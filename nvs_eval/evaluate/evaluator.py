@@ -69,7 +69,7 @@ PRECISIONS = {
     "fp16": "LPIPS convolutions in float16 autocast (CUDA only)",
     "tf32": "TF32 tensor-core matmuls and convolutions for LPIPS (CUDA only)",
 }
-DEFAULT_TILE = 1024
+DEFAULT_TILE = 768
 DEFAULT_TILE_ABOVE = 4 * 1024 * 1024  # pixels: larger views are scored in tiles (4K yes, 1080p no)
 
 
