@@ -96,18 +96,25 @@ def test_device_resolution_is_explicit():
             resolve_device("cuda:0")
 
 
-def test_evaluator_tiles_large_views_with_the_same_scores():
-    """Above ``tile_above`` pixels LPIPS runs in tiles; every metric equals the untiled evaluator's."""
+@pytest.mark.parametrize("protocol", ["nvs-eval", "3dgs", "nerfstudio"])
+def test_evaluator_tiles_large_views_with_the_same_scores(protocol):
+    """Above ``tile_above`` pixels LPIPS runs in tiles and SSIM in row bands, and a consumed batch is quantised in
+    place; every metric equals the untiled evaluator's, under each SSIM padding and quantisation convention."""
     gt = to_nchw(photo("astronaut", (300, 340)))
     preds = torch.cat([to_nchw(photo("astronaut", (300, 340), offset=(3, 5))), (gt * 0.9 + 0.05)])
-    proto = get_protocol("nvs-eval")
-    whole = Evaluator(proto, ("psnr", "ssim", "lpips_alex", "lpips_vgg"), "cpu")
-    tiled = Evaluator(proto, ("psnr", "ssim", "lpips_alex", "lpips_vgg"), "cpu", tile=128, tile_above=50_000)
+    proto = get_protocol(protocol)
+    metrics = tuple(dict.fromkeys(("psnr", "ssim", "lpips_alex", "lpips_vgg") + proto.metrics))
+    whole = Evaluator(proto, metrics, "cpu")
+    tiled = Evaluator(proto, metrics, "cpu", tile=128, tile_above=50_000)
+    assert tiled.ssim_band(gt, 2) == (1 << 20) // (340 * 2) and whole.ssim_band(gt, 2) is None
+    tiled.ssim_band = lambda image, n: 7  # bands of 7 rows: many bands, at both edges
     target = tiled.prepare(gt)
     assert target.tiled and not target.features and not whole.prepare(gt).tiled
-    a, b = whole.score(preds, whole.prepare(gt)), tiled.score(preds, target)
+    given = preds.clone()
+    a, b = whole.score(preds, whole.prepare(gt)), tiled.score(given, target, consume=True)
     for m in a:
         assert (a[m] - b[m]).abs().max() <= 1e-6, m
+    assert torch.equal(preds, given) == (proto.quantize == "none" or proto.quantize_images not in ("both", "render"))
 
 
 def test_low_precision_is_opt_in_measured_and_never_mixed_with_exact_rows():
@@ -125,3 +132,34 @@ def test_low_precision_is_opt_in_measured_and_never_mixed_with_exact_rows():
         Evaluator(proto, ("lpips_vgg",), "cpu", precision="tf32")
     with pytest.raises(ValueError, match="unknown precision"):
         Evaluator(proto, ("psnr",), "cpu", precision="int8")
+
+
+def test_large_views_are_read_ahead_one_at_a_time(tmp_path, evaluator, monkeypatch):
+    """Decoded views waiting for the device stay under PREFETCH_BYTES (but one is always read ahead), so 4K
+    views are not held four at a time; the results do not change."""
+    from nvs_eval.evaluate import runner
+
+    for i in range(6):
+        img(tmp_path / "gt" / f"{i}.png", seed=i)
+        img(tmp_path / "a" / f"{i}.png", seed=10 + i)
+    scene = pairs_scene([("a", tmp_path / "a")], tmp_path / "gt")
+    expected = score_scenes([scene], evaluator=evaluator, progress=False)
+    started, done, outstanding = [], [], []
+    real_load, real_compute = runner._load, runner._compute
+
+    def load(*args, **kwargs):
+        started.append(1)
+        return real_load(*args, **kwargs)
+
+    def compute(ev, lv):
+        outstanding.append(len(started) - len(done))
+        out = real_compute(ev, lv)
+        done.append(1)
+        return out
+
+    monkeypatch.setattr(runner, "_load", load)
+    monkeypatch.setattr(runner, "_compute", compute)
+    monkeypatch.setattr(runner, "PREFETCH_BYTES", 1)  # every view is "large"
+    got = score_scenes([scene], evaluator=evaluator, progress=False)
+    assert len(outstanding) == 6 and max(outstanding) <= 2  # the view on the device and one read ahead
+    assert got.equals(expected)

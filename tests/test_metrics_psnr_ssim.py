@@ -118,6 +118,40 @@ def test_ssim_with_reused_target_moments_equals_direct_ssim(spec):
     torch.testing.assert_close(reused, direct, atol=1e-12, rtol=0)
 
 
+BAND_SPECS = [SSIM_VALID, SSIM_ZERO, SSIM_REFLECT, SSIM_SKIMAGE_DEFAULT,
+              SSIMSpec(padding="reflect-same", data_range=None, clamp_variance_only=True)]
+
+
+@pytest.mark.parametrize("spec", BAND_SPECS, ids=str)
+@pytest.mark.parametrize("band", [1, 3, 5, 7, 64, 1000])
+def test_ssim_in_row_bands_equals_the_whole_image(spec, band):
+    """Bands shorter than the window's half-width, bands meeting either edge and one band larger than the map all
+    give the whole-image moments bit for bit and the same SSIM (float64 accumulation of the mean)."""
+    _, pred, gt = PAIRS[1]
+    t = to_nchw(gt)[..., :101, :77]
+    p = torch.cat([to_nchw(pred)[..., :101, :77], t.flip(-1)])
+    whole, banded = target_moments(t, spec), target_moments(t, spec, band=band)
+    assert torch.equal(banded.mu, whole.mu) and torch.equal(banded.sq, whole.sq)
+    expected = ssim_with_moments(p, whole)
+    got = ssim_with_moments(p, banded, band=band)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    assert (got - expected).abs().max() <= 2e-7
+    t64, p64 = t.double(), p.double()
+    torch.testing.assert_close(ssim_with_moments(p64, target_moments(t64, spec, band=band), band=band),
+                               ssim_with_moments(p64, target_moments(t64, spec)), atol=1e-13, rtol=0)
+
+
+def test_banded_ssim_refuses_a_map_and_a_bad_band():
+    t = torch.rand(1, 3, 40, 40)
+    m = target_moments(t)
+    with pytest.raises(ValueError, match="needs the whole SSIM map"):
+        ssim_with_moments(t, m, band=8, return_map=True)
+    with pytest.raises(ValueError, match="positive SSIM band"):
+        target_moments(t, band=0)
+    with pytest.raises(ValueError, match="at least 11x11"):
+        target_moments(torch.rand(1, 3, 10, 40), band=2)
+
+
 def test_ssim_is_symmetric():
     _, pred, gt = PAIRS[0]
     p, t = to_nchw(pred, torch.float64), to_nchw(gt, torch.float64)

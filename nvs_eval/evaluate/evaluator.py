@@ -45,10 +45,10 @@ def quantize(x: Tensor, mode: str) -> Tensor:
     """8-bit quantisation: ``round`` is ``round(x * 255) / 255``, ``truncate`` is ``floor(x * 255) / 255``."""
     if mode == "none":
         return x
-    if mode == "round":
-        return torch.round(x * 255.0) / 255.0
+    if mode == "round":  # in place on the one new tensor: a 4K batch is not copied three times
+        return torch.mul(x, 255.0).round_().div_(255.0)
     if mode == "truncate":
-        return torch.floor(x * 255.0) / 255.0
+        return torch.mul(x, 255.0).floor_().div_(255.0)
     raise ValueError(f"unknown quantisation {mode!r}")
 
 
@@ -71,6 +71,7 @@ PRECISIONS = {
 }
 DEFAULT_TILE = 768
 DEFAULT_TILE_ABOVE = 4 * 1024 * 1024  # pixels: larger views are scored in tiles (4K yes, 1080p no)
+SSIM_BAND_PIXELS = 1 << 20  # SSIM of views above tile_above is formed in row bands of ~1 Mpx per prediction
 
 
 class Evaluator:
@@ -150,14 +151,24 @@ class Evaluator:
         """Whether a view of this size is scored in tiles (only LPIPS is tiled; PSNR and SSIM are cheap)."""
         return bool(self.lpips) and image.shape[-2] * image.shape[-1] > self.tile_above
 
+    def ssim_band(self, image: Tensor, n: int) -> int | None:
+        """Rows per SSIM band for ``n`` predictions of this view, or ``None`` (whole image) below ``tile_above``."""
+        h, w = image.shape[-2:]
+        return max(1, SSIM_BAND_PIXELS // (w * n)) if h * w > self.tile_above else None
+
     def to_tensor(self, image: np.ndarray) -> Tensor:
         """H x W x 3 float32 array -> (1, 3, H, W) tensor on the device."""
         t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0)
         return t.to(self.device, non_blocking=True)
 
-    def _quantize(self, x: Tensor, which: str) -> Tensor:
-        applies = self.protocol.quantize_images == "both" or self.protocol.quantize_images == which
-        return quantize(x, self.protocol.quantize) if applies else x
+    def _quantize(self, x: Tensor, which: str, *, inplace: bool = False) -> Tensor:
+        if not (self.protocol.quantize_images == "both" or self.protocol.quantize_images == which):
+            return x
+        if inplace and self.protocol.quantize != "none":
+            x.mul_(255.0)
+            (x.round_ if self.protocol.quantize == "round" else x.floor_)()
+            return x.div_(255.0)
+        return quantize(x, self.protocol.quantize)
 
     @torch.inference_mode()
     def prepare(self, gt: Tensor) -> Target:
@@ -166,7 +177,8 @@ class Evaluator:
         if gt.shape[0] != 1:
             raise ValueError(f"Expected one ground-truth image, got a batch of {gt.shape[0]}")
         self.targets_prepared += 1
-        target = Target(gt, target_moments(gt, self.protocol.ssim) if "ssim" in self.metrics else None,
+        band = self.ssim_band(gt, 1)
+        target = Target(gt, target_moments(gt, self.protocol.ssim, band=band) if "ssim" in self.metrics else None,
                         tiled=self.tiles(gt))
         if not target.tiled:
             with self._fast():
@@ -175,18 +187,22 @@ class Evaluator:
         return target
 
     @torch.inference_mode()
-    def score(self, preds: Tensor, target: Target) -> dict[str, Tensor]:
-        """Every metric for a batch of predictions of the prepared view: ``{metric: Tensor[N]}`` on the CPU."""
-        preds = self._quantize(check_image_batch(preds, "pred"), "render")
+    def score(self, preds: Tensor, target: Target, *, consume: bool = False) -> dict[str, Tensor]:
+        """Every metric for a batch of predictions of the prepared view: ``{metric: Tensor[N]}`` on the CPU.
+
+        ``consume=True`` says the caller gives ``preds`` up: it may be quantised in place (one copy of a 4K batch
+        fewer)."""
+        preds = self._quantize(check_image_batch(preds, "pred"), "render", inplace=consume)
         if preds.shape[1:] != target.image.shape[1:]:
             raise ValueError(f"Expected predictions of shape (N, {tuple(target.image.shape[1:])}), got {tuple(preds.shape)}")
         out: dict[str, Tensor] = {}
         for m in self.metrics:
             if m == "psnr":
                 out[m] = psnr_from_mse((preds - target.image).square().flatten(1).mean(1))
-            elif m == "ssim":  # a few renders at a time: its buffers are ~10 image-sized maps per render
-                step = max(1, (8 << 20) // (preds.shape[-2] * preds.shape[-1]))
-                out[m] = torch.cat([ssim_with_moments(preds[i : i + step], target.moments)
+            elif m == "ssim":  # its buffers are ~10 maps per render: a few renders, or bands of a large view
+                band = self.ssim_band(preds, preds.shape[0])
+                step = preds.shape[0] if band else max(1, (8 << 20) // (preds.shape[-2] * preds.shape[-1]))
+                out[m] = torch.cat([ssim_with_moments(preds[i : i + step], target.moments, band=band)
                                     for i in range(0, preds.shape[0], step)])
             else:
                 model = self.lpips[m]

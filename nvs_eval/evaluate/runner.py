@@ -1,7 +1,8 @@
 """The streaming run: views are decoded and hashed in background threads while the device computes.
 
 Iteration is by ground-truth view: the view's ground truth is prepared once and every method's render of it is
-scored against it in batches. At most ``prefetch`` views are in memory at once, never a whole dataset. With a
+scored against it in batches. At most ``prefetch`` views are in memory at once, never a whole dataset, and fewer
+when views are large (decoded views waiting for the device stay under :data:`PREFETCH_BYTES`). With a
 store, each view's rows are committed in one transaction as soon as they are computed, and rows whose inputs,
 protocol and weights are unchanged are reused, not recomputed.
 """
@@ -27,6 +28,7 @@ from ..results.store import ResultsStore, Row
 from .evaluator import Evaluator
 
 MAX_BATCH_PIXELS = 3 * 1024 * 1024
+PREFETCH_BYTES = 512 << 20  # decoded views waiting for the device (at least one): 4 at 800x800, 1 at 4K
 _SLOW_VIEW_S = float(os.environ.get("NVS_EVAL_SLOW_VIEW_S", "0"))
 
 
@@ -39,6 +41,10 @@ class LoadedView:
     stale: dict[str, str] = field(default_factory=dict)
     gt: np.ndarray | None = None
     renders: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.gt, *self.renders.values()) if a is not None)
 
 
 @dataclass
@@ -118,9 +124,11 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="nvs-eval-load") as pool, \
             _progress(len(jobs), f"{scene.dataset}/{scene.name}", progress) as bar:
         it = iter(jobs)
+        view_bytes = 0  # the largest decoded view so far; until one is seen, only one view is read ahead
 
         def refill():
-            while len(pending) < max(1, prefetch):
+            ahead = min(prefetch, PREFETCH_BYTES // view_bytes) if view_bytes else 1
+            while len(pending) < max(1, ahead):
                 job = next(it, None)
                 if job is None:
                     return
@@ -130,6 +138,7 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
         refill()
         while pending:
             lv = pending.popleft().result()
+            view_bytes = max(view_bytes, lv.nbytes)
             refill()
             values = dict(lv.reused)
             if lv.renders:
@@ -161,19 +170,21 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
 
 
 def _compute(evaluator: Evaluator, lv: LoadedView) -> dict[str, dict[str, float]]:
+    """Score the loaded view; its decoded arrays are released as soon as they are on the device (or in a batch)."""
     if _SLOW_VIEW_S:  # test hook: widens the window in which a kill lands mid-computation
         time.sleep(_SLOW_VIEW_S)
-    target = evaluator.prepare(evaluator.to_tensor(lv.gt))
-    methods = list(lv.renders)
     h, w = lv.gt.shape[:2]
+    target = evaluator.prepare(evaluator.to_tensor(lv.gt))
+    lv.gt = None
+    methods = list(lv.renders)
     per_batch = max(1, MAX_BATCH_PIXELS // (h * w))
     if target.tiled:  # memory is bounded per tile: every method in one call, the target's tiles computed once
         per_batch = len(methods)
     result: dict[str, dict[str, float]] = {}
     for i in range(0, len(methods), per_batch):
         chunk = methods[i : i + per_batch]
-        batch = torch.cat([evaluator.to_tensor(lv.renders[m]) for m in chunk])
-        scores = evaluator.score(batch, target)
+        batch = torch.cat([evaluator.to_tensor(lv.renders.pop(m)) for m in chunk])
+        scores = evaluator.score(batch, target, consume=True)
         for j, m in enumerate(chunk):
             result[m] = {metric: float(scores[metric][j]) for metric in evaluator.metrics}
     return result

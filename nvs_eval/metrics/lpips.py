@@ -53,6 +53,13 @@ InputMapping = Literal["[-1,1]", "[0,1]"]
 
 
 def _torchvision_features(net: str) -> nn.Sequential:
+    """The backbone's ``features`` stack, built on the meta device: the caller assigns the real weights, so the
+    ImageNet classifier (~500 MB of randomly initialised VGG16 parameters) is never materialised."""
+    with torch.device("meta"):
+        return _torchvision_model(net)
+
+
+def _torchvision_model(net: str) -> nn.Sequential:
     if net == "alex":
         return torchvision.models.alexnet(weights=None).features
     if net == "vgg":
@@ -88,7 +95,7 @@ class LPIPS(nn.Module):
         self.net = net
         self.input_mapping = input_mapping
         features = _torchvision_features(net)
-        features.load_state_dict(backbone, strict=True)
+        features.load_state_dict({k: v.detach().clone() for k, v in backbone.items()}, strict=True, assign=True)
         bounds = (0,) + SLICES[net]
         self.slices = nn.ModuleList(features[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
         weights = [lin[f"lin{i}.model.1.weight"] for i in range(len(CHANNELS[net]))]
@@ -110,6 +117,10 @@ class LPIPS(nn.Module):
 
     def features(self, x: Tensor) -> LPIPSFeatures:
         """Normalised features of images in [0, 1] (validated; computed in float32)."""
+        return LPIPSFeatures(tuple(self._layers(x)), (x.shape[-2], x.shape[-1]))
+
+    def _layers(self, x: Tensor):
+        """The normalised tapped layers, one at a time (a consumer that drops each one holds a single layer)."""
         x = check_image_batch(x, "input")
         if min(x.shape[-2:]) < MIN_SIDE[self.net]:
             raise ValueError(f"LPIPS-{self.net} needs images of at least {MIN_SIDE[self.net]} pixels a side, "
@@ -120,12 +131,10 @@ class LPIPS(nn.Module):
         if self.input_mapping == "[-1,1]":
             x = x * 2 - 1
         h = (x - self.shift.to(x.dtype)) / self.scale.to(x.dtype)
-        out = []
         for s in self.slices:
             h = s(h)
             f = h.to(x.dtype)  # under an opt-in autocast (bf16 / fp16) the convolutions run low, the rest does not
-            out.append(f / (torch.sqrt(torch.sum(f * f, dim=1, keepdim=True)) + 1e-10))
-        return LPIPSFeatures(tuple(out), (x.shape[-2], x.shape[-1]))
+            yield f / (torch.sqrt(torch.sum(f * f, dim=1, keepdim=True)) + 1e-10)
 
     def distance(self, fx: LPIPSFeatures, fy: LPIPSFeatures, *, spatial: bool = False) -> Tensor:
         """LPIPS between two feature sets (batches of equal size, or ``fy`` of batch 1 broadcast)."""
@@ -147,7 +156,7 @@ class LPIPS(nn.Module):
         in the whole image; the per-layer distance maps are summed over the cores and divided by the whole map's
         size. The result equals :meth:`distance` of the untiled features up to float summation order. Peak memory
         is that of one tile: the target's tile features are computed once per tile and ``chunk`` predictions at
-        a time are compared with them.
+        a time are compared with them, layer by layer as the backbone produces them.
         """
         if self.net not in TAP_STRIDES:
             raise ValueError(f"LPIPS-{self.net} cannot be tiled exactly (ceil-mode pooling); score it untiled")
@@ -169,9 +178,10 @@ class LPIPS(nn.Module):
                 tx0, tx1 = max(0, x0 - halo), min(W, x1 + halo)
                 ft = self.features(target[..., ty0:ty1, tx0:tx1])
                 for i in range(0, preds.shape[0], chunk):
-                    fp = self.features(preds[i : i + chunk, :, ty0:ty1, tx0:tx1])
-                    for k, (a, b, w, s) in enumerate(zip(fp.layers, ft.layers, lins, strides)):
-                        d = F.conv2d((a - b) ** 2, w.to(a.dtype))
+                    fp = self._layers(preds[i : i + chunk, :, ty0:ty1, tx0:tx1])
+                    for k, (a, b, w, s) in enumerate(zip(fp, ft.layers, lins, strides)):
+                        d = F.conv2d(a.sub_(b).square_(), w.to(a.dtype))  # a is this loop's own: in place
+                        del a
                         r0, c0 = (y0 - ty0) // s, (x0 - tx0) // s
                         r1 = (y1 - ty0) // s if y1 < H else d.shape[-2]
                         c1 = (x1 - tx0) // s if x1 < W else d.shape[-1]

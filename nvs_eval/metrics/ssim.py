@@ -12,7 +12,9 @@ The variants differ only in how the local moments are filtered and how the borde
 
 The Gaussian is applied as two 1-D passes, and the five moments (x, y, x², y², xy) are filtered in one batched
 pass. The target's two moments can be computed once (:func:`target_moments`) and reused for every prediction
-scored against it (:func:`ssim_with_moments`).
+scored against it (:func:`ssim_with_moments`). Both also work in bands of rows (``band=``), each band reading
+only the input rows its window reaches, with the border made explicit where it meets the image edge, so a 4K view
+needs the memory of a band instead of ~10 maps of the whole image.
 """
 
 from __future__ import annotations
@@ -88,12 +90,22 @@ def window_1d(spec: SSIMSpec, dtype: torch.dtype = torch.float64, device: torch.
     return (w / w.sum()).to(dtype=dtype, device=device)
 
 
+def _check_size(x: Tensor, spec: SSIMSpec) -> None:
+    h, w = x.shape[-2:]
+    if h < spec.size or w < spec.size:
+        raise ValueError(f"Expected images of at least {spec.size}x{spec.size} pixels for SSIM, got {h}x{w}")
+
+
+def map_height(height: int, spec: SSIMSpec) -> int:
+    """Rows of the SSIM map of an image ``height`` rows high."""
+    return height - 2 * spec.border if spec.padding == "valid" else height
+
+
 def _filter(x: Tensor, spec: SSIMSpec) -> Tensor:
     """Separable window filter of a (B, C, H, W) stack, with the spec's border handling."""
     b, c, h, w = x.shape
     k = spec.size
-    if h < k or w < k:
-        raise ValueError(f"Expected images of at least {k}x{k} pixels for SSIM, got {h}x{w}")
+    _check_size(x, spec)
     win = window_1d(spec, x.dtype, x.device)
     # Every (image, channel) plane is one channel of a depthwise convolution. On the CPU, channels-last makes
     # oneDNN vectorise across the planes: 27 planes of 800x800 filter in 0.15 s instead of 4.1 s as a batch of
@@ -115,6 +127,52 @@ def _filter(x: Tensor, spec: SSIMSpec) -> Tensor:
     return out.reshape(b, c, out.shape[-2], out.shape[-1])
 
 
+def _border_rows(x: Tensor, spec: SSIMSpec, r0: int, r1: int) -> Tensor:
+    """The input rows that map rows ``[r0, r1)`` read, with the spec's vertical border (zero or reflected rows)
+    made explicit where the band reaches the image edge. Elementwise products of bands equal bands of products,
+    so moments can be formed band by band."""
+    p = spec.border
+    if spec.padding == "valid":
+        return x[..., r0 : r1 + 2 * p, :]
+    h = x.shape[-2]
+    a, b = max(0, r0 - p), min(h, r1 + p)
+    top, bottom = p - (r0 - a), p - (b - r1)
+    parts = []
+    if top:
+        parts.append(x.new_zeros(*x.shape[:-2], top, x.shape[-1]) if spec.padding == "zero-same"
+                     else x[..., 1 : top + 1, :].flip(-2))
+    parts.append(x[..., a:b, :])
+    if bottom:
+        parts.append(x.new_zeros(*x.shape[:-2], bottom, x.shape[-1]) if spec.padding == "zero-same"
+                     else x[..., h - 1 - bottom : h - 1, :].flip(-2))
+    return torch.cat(parts, dim=-2) if len(parts) > 1 else parts[0]
+
+
+def _filter_band(band: Tensor, spec: SSIMSpec) -> Tensor:
+    """:func:`_filter` of a band from :func:`_border_rows`: vertically valid (its border is already there),
+    horizontally as the spec says. Equal to the same rows of the whole-image filter up to float rounding."""
+    b, c, h, w = band.shape
+    k, p = spec.size, spec.border
+    win = window_1d(spec, band.dtype, band.device)
+    n = b * c
+    flat = band.reshape(1, n, h, w)
+    if band.device.type == "cpu":
+        flat = flat.contiguous(memory_format=torch.channels_last)
+    out = F.conv2d(flat, win.view(1, 1, k, 1).expand(n, 1, k, 1), groups=n)
+    if spec.padding == "reflect-same":
+        out = F.pad(out, (p, p, 0, 0), mode="reflect")
+    out = F.conv2d(out, win.view(1, 1, 1, k).expand(n, 1, 1, k), padding=(0, p if spec.padding == "zero-same" else 0),
+                   groups=n)
+    return out.reshape(b, c, out.shape[-2], out.shape[-1])
+
+
+def _bands(height: int, band: int | None):
+    if band is not None and band < 1:
+        raise ValueError(f"Expected a positive SSIM band height, got {band}")
+    step = band or height
+    return [(r0, min(height, r0 + step)) for r0 in range(0, height, step)]
+
+
 @dataclass(frozen=True)
 class TargetMoments:
     """The filtered target moments E[y] and E[y²], reusable for every prediction of the same view."""
@@ -125,11 +183,23 @@ class TargetMoments:
     spec: SSIMSpec
 
 
-def target_moments(target: Tensor, spec: SSIMSpec = SSIM_VALID) -> TargetMoments:
-    """Filter the target's two moments once."""
+def target_moments(target: Tensor, spec: SSIMSpec = SSIM_VALID, *, band: int | None = None) -> TargetMoments:
+    """Filter the target's two moments once. With ``band``, ``band`` map rows at a time: the working memory is
+    that of a band, not of the image (for 4K views)."""
     target = check_image_batch(target, "target")
-    both = _filter(torch.cat([target, target * target], dim=0), spec)
-    mu, sq = both.split(target.shape[0])
+    _check_size(target, spec)
+    hm = map_height(target.shape[-2], spec)
+    if band is None or band >= hm:
+        both = _filter(torch.cat([target, target * target], dim=0), spec)
+        mu, sq = both.split(target.shape[0])
+        return TargetMoments(target, mu, sq, spec)
+    mu = sq = None
+    for r0, r1 in _bands(hm, band):
+        t = _border_rows(target, spec, r0, r1)
+        m, s2 = _filter_band(torch.cat([t, t * t], dim=0), spec).split(target.shape[0])
+        if mu is None:
+            mu, sq = m.new_empty(*m.shape[:-2], hm, m.shape[-1]), m.new_empty(*m.shape[:-2], hm, m.shape[-1])
+        mu[..., r0:r1, :], sq[..., r0:r1, :] = m, s2
     return TargetMoments(target, mu, sq, spec)
 
 
@@ -159,11 +229,13 @@ def _combine(mu_x: Tensor, mu_y: Tensor, xx: Tensor, yy: Tensor, xy: Tensor, rng
     return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
 
 
-def ssim_with_moments(pred: Tensor, moments: TargetMoments, *, return_map: bool = False):
+def ssim_with_moments(pred: Tensor, moments: TargetMoments, *, return_map: bool = False, band: int | None = None):
     """SSIM of each prediction against a target whose moments were filtered by :func:`target_moments`.
 
     ``pred`` may hold N predictions of one target (the target batch is 1 and broadcasts) or the same
-    batch size as the target.
+    batch size as the target. With ``band``, the map is formed ``band`` rows at a time and never held whole
+    (bounded memory for large images; the mean is accumulated in float64, so it equals the unbanded value up to
+    float32 rounding); ``return_map`` needs the whole map and cannot be banded.
     """
     spec = moments.spec
     target = moments.target
@@ -173,12 +245,23 @@ def ssim_with_moments(pred: Tensor, moments: TargetMoments, *, return_map: bool 
     if target.shape[0] not in (1, pred.shape[0]):
         raise ValueError(f"Expected a target batch of 1 or {pred.shape[0]}, got {target.shape[0]}")
     pred = pred.to(target.dtype)
-    filt = _filter(torch.cat([pred, pred * pred, pred * target], dim=0), spec)
-    mu_x, xx, xy = filt.split(pred.shape[0])
     rng = _data_range(pred, target.expand_as(pred), spec)
-    smap = _combine(mu_x, moments.mu, xx, moments.sq, xy, rng, spec)
-    value = smap.flatten(1).mean(1)
-    return (value, smap) if return_map else value
+    hm = moments.mu.shape[-2]
+    if band is None or band >= hm:
+        filt = _filter(torch.cat([pred, pred * pred, pred * target], dim=0), spec)
+        mu_x, xx, xy = filt.split(pred.shape[0])
+        smap = _combine(mu_x, moments.mu, xx, moments.sq, xy, rng, spec)
+        value = smap.flatten(1).mean(1)
+        return (value, smap) if return_map else value
+    if return_map:
+        raise ValueError("return_map=True needs the whole SSIM map; call without `band`")
+    total = torch.zeros(pred.shape[0], dtype=torch.float64, device=pred.device)
+    for r0, r1 in _bands(hm, band):
+        p, t = _border_rows(pred, spec, r0, r1), _border_rows(target, spec, r0, r1)
+        mu_x, xx, xy = _filter_band(torch.cat([p, p * p, p * t], dim=0), spec).split(pred.shape[0])
+        smap = _combine(mu_x, moments.mu[..., r0:r1, :], xx, moments.sq[..., r0:r1, :], xy, rng, spec)
+        total += smap.sum(dim=(1, 2, 3), dtype=torch.float64)
+    return (total / (moments.mu[0].numel())).to(pred.dtype)
 
 
 def ssim(pred: Tensor, target: Tensor, spec: SSIMSpec = SSIM_VALID, *, return_map: bool = False):
