@@ -41,15 +41,16 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-def quantize(x: Tensor, mode: str) -> Tensor:
-    """8-bit quantisation: ``round`` is ``round(x * 255) / 255``, ``truncate`` is ``floor(x * 255) / 255``."""
+def quantize(x: Tensor, mode: str, *, inplace: bool = False) -> Tensor:
+    """8-bit quantisation: ``round`` is ``round(x * 255) / 255``, ``truncate`` is ``floor(x * 255) / 255``.
+    One new tensor at most (``inplace=True``: none, ``x`` is overwritten), not one per operation."""
     if mode == "none":
         return x
-    if mode == "round":  # in place on the one new tensor: a 4K batch is not copied three times
-        return torch.mul(x, 255.0).round_().div_(255.0)
-    if mode == "truncate":
-        return torch.mul(x, 255.0).floor_().div_(255.0)
-    raise ValueError(f"unknown quantisation {mode!r}")
+    if mode not in ("round", "truncate"):
+        raise ValueError(f"unknown quantisation {mode!r}")
+    y = x.mul_(255.0) if inplace else x * 255.0
+    (y.round_ if mode == "round" else y.floor_)()
+    return y.div_(255.0)
 
 
 @dataclass
@@ -162,13 +163,8 @@ class Evaluator:
         return t.to(self.device, non_blocking=True)
 
     def _quantize(self, x: Tensor, which: str, *, inplace: bool = False) -> Tensor:
-        if not (self.protocol.quantize_images == "both" or self.protocol.quantize_images == which):
-            return x
-        if inplace and self.protocol.quantize != "none":
-            x.mul_(255.0)
-            (x.round_ if self.protocol.quantize == "round" else x.floor_)()
-            return x.div_(255.0)
-        return quantize(x, self.protocol.quantize)
+        applies = self.protocol.quantize_images == "both" or self.protocol.quantize_images == which
+        return quantize(x, self.protocol.quantize, inplace=inplace) if applies else x
 
     @torch.inference_mode()
     def prepare(self, gt: Tensor) -> Target:
