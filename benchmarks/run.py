@@ -11,8 +11,9 @@ Pipelines (each runs in its own subprocess so its peak RSS is its own; they alte
 
 Also, outside the timed runs: a float64 evaluation of both recipes' PSNR and SSIM (the exact value each float32
 pipeline approximates), nvs-eval with the opt-in ``--precision bf16`` and its error against the exact path, peak
-memory for 4x more views, the float32 matmul peak and memcpy bandwidth, LPIPS GFLOP/s as a fraction of that peak,
-SSIM throughput as a fraction of that bandwidth, and a per-stage profile of nvs-eval's view loop.
+memory for 4x more views, the float32 GEMM peak (MKL and oneDNN) and memcpy bandwidth, LPIPS GFLOP/s as a
+fraction of that peak (and per layer), SSIM throughput as a fraction of that bandwidth, and a per-stage profile of
+nvs-eval's view loop.
 
 Usage:  python benchmarks/run.py [--size 800] [--methods 3] [--views 24] [--hd-views 4] [--uhd-views 1]
                                  [--repeats 1] [--device cpu|cuda] [--out benchmarks/RESULTS.md]
@@ -213,16 +214,18 @@ def ssim_bandwidth(size: int, n: int = 3) -> dict:
     the bytes it must touch at least once (the predictions, the target and its two filtered moment maps)."""
     import torch
 
+    from nvs_eval.evaluate.evaluator import ssim_band_rows
     from nvs_eval.metrics.ssim import SSIM_ZERO, ssim_with_moments, target_moments
 
     x, y = torch.rand(n, 3, size, size), torch.rand(1, 3, size, size)
+    band = ssim_band_rows(size, size, n, "cpu")  # as the evaluator forms it
     with torch.inference_mode():
         mom = target_moments(y, SSIM_ZERO)
-        ssim_with_moments(x, mom)
+        ssim_with_moments(x, mom, band=band)
         best = 1e9
         for _ in range(3):
             t = time.perf_counter()
-            ssim_with_moments(x, mom)
+            ssim_with_moments(x, mom, band=band)
             best = min(best, time.perf_counter() - t)
     nbytes = (x.numel() + 3 * y.numel()) * 4
     return {"seconds": best, "gbs": nbytes / best / 1e9, "mpx_s": n * size * size / best / 1e6}
@@ -233,7 +236,7 @@ def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, f
     import torch
 
     from nvs_eval.data.images import read_image
-    from nvs_eval.evaluate.evaluator import Evaluator
+    from nvs_eval.evaluate.evaluator import Evaluator, ssim_band_rows
     from nvs_eval.hashing import sha256_file
     from nvs_eval.metrics.ssim import ssim_with_moments, target_moments
     from nvs_eval.protocols import get_protocol
@@ -256,7 +259,8 @@ def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, f
         preds = torch.cat([ev.to_tensor(i) for i in imgs[1:]])
         with torch.inference_mode():
             mom = timed("SSIM target moments (once per view)", lambda: target_moments(gt, ev.protocol.ssim))
-            timed("SSIM of the renders", lambda: ssim_with_moments(preds, mom))
+            band = ssim_band_rows(*preds.shape[-2:], preds.shape[0], "cpu")
+            timed("SSIM of the renders", lambda: ssim_with_moments(preds, mom, band=band))
             timed("PSNR", lambda: (preds - gt).square().flatten(1).mean(1))
             ft = timed("LPIPS-vgg features of the ground truth (once per view)", lambda: model.features(gt))
             fp = timed("LPIPS-vgg features of the renders", lambda: model.features(preds))
@@ -264,21 +268,38 @@ def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, f
     return [(k, v / views) for k, v in stages.items()]
 
 
-def matmul_peak() -> float:
-    import torch
-
-    a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
-    torch.mm(a, b)
-    best = 0.0
-    for _ in range(3):
+def _best_rate(fn, flop: float, reps: int = 5) -> float:
+    """GFLOP/s of the fastest of ``reps`` calls (after one warm-up)."""
+    fn()
+    best = 1e9
+    for _ in range(reps):
         t = time.perf_counter()
-        torch.mm(a, b)
-        best = max(best, 2 * 4096**3 / (time.perf_counter() - t) / 1e9)
-    return best
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return flop / best / 1e9
+
+
+def float32_peak() -> dict[str, float]:
+    """The machine's float32 matrix-multiply rate, from both GEMM libraries torch uses on the CPU: MKL (``torch.mm``)
+    and oneDNN (a 1x1 convolution is a plain GEMM there; it is oneDNN that runs LPIPS's convolutions). On this
+    AMD CPU MKL's sgemm is the slower of the two, so a probe of ``torch.mm`` alone is not a ceiling for VGG."""
+    import torch
+    import torch.nn.functional as F
+
+    out = {}
+    with torch.inference_mode():
+        for n in (2048, 4096):
+            a, b = torch.randn(n, n), torch.randn(n, n)
+            out[f"MKL sgemm (torch.mm {n}x{n}x{n})"] = _best_rate(lambda: torch.mm(a, b), 2 * n**3)
+        x = torch.randn(1, 1024, 200, 200).contiguous(memory_format=torch.channels_last)
+        w = torch.randn(1024, 1024, 1, 1).contiguous(memory_format=torch.channels_last)
+        out["oneDNN GEMM (1x1 conv, 40000x1024x1024)"] = _best_rate(lambda: F.conv2d(x, w), 2 * 40000 * 1024 * 1024)
+    return out
 
 
 def lpips_fraction(size: int) -> dict:
-    """LPIPS-VGG / -Alex feature extraction GFLOP/s as a fraction of the measured matmul peak."""
+    """LPIPS-VGG / -Alex feature extraction: GFLOP (of the convolutions), best of 3 seconds, and per layer of the
+    backbone the seconds and the GFLOP/s of each convolution (forward hooks around each module)."""
     import torch
 
     from nvs_eval.metrics.lpips import build_lpips
@@ -287,23 +308,41 @@ def lpips_fraction(size: int) -> dict:
     for net in ("vgg", "alex"):
         model, _ = build_lpips(net)
         x = torch.rand(1, 3, size, size)
-        flops = 0
+        layers: dict[str, list] = {}
+        starts: dict[str, float] = {}
 
-        def hook(mod, inp, outp):
-            nonlocal flops
-            if isinstance(mod, torch.nn.Conv2d):
-                flops += 2 * mod.in_channels * mod.out_channels * mod.kernel_size[0] * mod.kernel_size[1] * outp.numel() // mod.out_channels
+        def pre(name):
+            return lambda mod, inp: starts.__setitem__(name, time.perf_counter())
 
-        hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        def post(name):
+            def hook(mod, inp, outp):
+                dt = time.perf_counter() - starts[name]
+                flop = 0.0
+                if isinstance(mod, torch.nn.Conv2d):
+                    kh, kw = mod.kernel_size
+                    flop = 2 * mod.in_channels * kh * kw * outp.numel()
+                layers.setdefault(name, [type(mod).__name__, flop, []])[2].append(dt)
+            return hook
+
+        mods = [m for s in model.slices for m in s]  # torchvision's `features`, in order
+        hs = [m.register_forward_pre_hook(pre(f"features[{j}]")) for j, m in enumerate(mods)]
+        hs += [m.register_forward_hook(post(f"features[{j}]")) for j, m in enumerate(mods)]
         with torch.inference_mode():
             model.features(x)
+            for _ in range(3):
+                model.features(x)
         for h in hs:
             h.remove()
         with torch.inference_mode():
-            t = time.perf_counter()
             model.features(x)
-            dt = time.perf_counter() - t
-        res[net] = {"gflop": flops / 1e9, "seconds": dt, "gflops": flops / 1e9 / dt}
+            best = 1e9
+            for _ in range(3):
+                t = time.perf_counter()
+                model.features(x)
+                best = min(best, time.perf_counter() - t)
+        flop = sum(v[1] for v in layers.values())
+        res[net] = {"gflop": flop / 1e9, "seconds": best, "gflops": flop / 1e9 / best,
+                    "layers": [(k, v[0], v[1] / 1e9, min(v[2])) for k, v in layers.items()]}
     return res
 
 
@@ -420,17 +459,31 @@ def main() -> None:
             shutil.rmtree(root)
     tail_start = len(lines)
     if args.device == "cpu":
-        peak, bw = matmul_peak(), memcpy_bandwidth()
-        lines += [f"float32 matmul peak (4096x4096, best of 3): {peak:.1f} GFLOP/s; memcpy bandwidth (512 MiB, "
-                  f"read + write, best of 5): {bw:.1f} GB/s", ""]
-        for net, r in lpips_fraction(args.size).items():
+        before, bw = float32_peak(), memcpy_bandwidth()
+        lp = lpips_fraction(args.size)
+        after = float32_peak()  # again after LPIPS, so drift of this shared machine shows
+        probes = {k: max(before[k], after[k]) for k in before}
+        peak = max(probes.values())
+        lines += ["float32 GEMM probes (best of 5 each, measured before and after the LPIPS timing, the higher "
+                  "kept): " + "; ".join(f"{k}: {before[k]:.0f} / {after[k]:.0f} GFLOP/s" for k in probes)
+                  + f". Peak used below: **{peak:.0f} GFLOP/s**. memcpy bandwidth (512 MiB, read + write, best of "
+                  f"5): {bw:.1f} GB/s", ""]
+        for net, r in lp.items():
+            conv_s = sum(t for _, kind, _, t in r["layers"] if kind == "Conv2d")
             lines.append(f"- LPIPS-{net} features at {args.size}x{args.size}: {r['gflop']:.1f} GFLOP in "
-                         f"{r['seconds']:.2f} s = {r['gflops']:.1f} GFLOP/s, **{100 * r['gflops'] / peak:.0f}%** of "
-                         "the matmul peak")
+                         f"{r['seconds']:.2f} s (best of 3) = {r['gflops']:.1f} GFLOP/s, **{100 * r['gflops'] / peak:.0f}%**"
+                         f" of the GEMM peak; its convolutions alone {r['gflop'] / conv_s:.0f} GFLOP/s "
+                         f"({100 * r['gflop'] / conv_s / peak:.0f}%), {100 * conv_s / sum(t for *_, t in r['layers']):.0f}%"
+                         " of the backbone's time")
+        lines += ["", f"LPIPS-vgg backbone per layer at {args.size}x{args.size} (forward hooks, best of 3):", "",
+                  "| layer | module | GFLOP | ms | GFLOP/s | % of GEMM peak |", "|---|---|---:|---:|---:|---:|"]
+        for k, kind, gf, t in lp["vgg"]["layers"]:
+            rate = f"{gf / t:.0f} | {100 * gf / t / peak:.0f}%" if gf else " | "
+            lines.append(f"| {k} | {kind} | {gf:.1f} | {1e3 * t:.1f} | {rate} |")
         sb = ssim_bandwidth(args.size)
-        lines += [f"- SSIM (3 renders against prepared moments) at {args.size}x{args.size}: {sb['seconds'] * 1e3:.1f} ms"
-                  f" = {sb['mpx_s']:.0f} Mpx/s; over the bytes it must read once that is {sb['gbs']:.1f} GB/s, "
-                  f"**{100 * sb['gbs'] / bw:.0f}%** of the memcpy bandwidth", ""]
+        lines += ["", f"- SSIM (3 renders against prepared moments, in the evaluator's CPU bands) at {args.size}x{args.size}: "
+                  f"{sb['seconds'] * 1e3:.1f} ms = {sb['mpx_s']:.0f} Mpx/s; over the bytes it must read once that is "
+                  f"{sb['gbs']:.1f} GB/s, **{100 * sb['gbs'] / bw:.0f}%** of the memcpy bandwidth", ""]
         # peak memory against the number of views: same images, 4x as many
         small = Path(tempfile.mkdtemp(prefix="nvs-bench-mem-"))
         mem = []

@@ -64,7 +64,9 @@ def test_other_formats_read(tmp_path, suffix):
 
 def test_npy_float_arrays_are_read_and_checked(tmp_path):
     np.save(tmp_path / "ok.npy", np.full((4, 4, 3), 0.25, np.float32))
-    assert read_image(tmp_path / "ok.npy").mean() == pytest.approx(0.25)
+    ok = read_image(tmp_path / "ok.npy")
+    assert ok.mean() == pytest.approx(0.25)
+    assert ok.flags.writeable and ok.flags.owndata  # in memory, not a read-only view of the file's memory map
     np.save(tmp_path / "nan.npy", np.full((4, 4, 3), np.nan, np.float32))
     with pytest.raises(ImageReadError, match="nan.npy: 48 NaN/Inf"):
         read_image(tmp_path / "nan.npy")

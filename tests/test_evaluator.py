@@ -10,7 +10,7 @@ from helpers import img
 
 from nvs_eval.api import score_scenes
 from nvs_eval.data.layouts import pairs_scene
-from nvs_eval.evaluate.evaluator import Evaluator, resolve_device
+from nvs_eval.evaluate.evaluator import SSIM_BAND_PIXELS, SSIM_BAND_PIXELS_CPU, Evaluator, resolve_device, ssim_band_rows
 from nvs_eval.evaluate.runner import RunStats
 from nvs_eval.metrics import psnr, ssim
 from nvs_eval.protocols import get_protocol
@@ -106,7 +106,10 @@ def test_evaluator_tiles_large_views_with_the_same_scores(protocol):
     metrics = tuple(dict.fromkeys(("psnr", "ssim", "lpips_alex", "lpips_vgg") + proto.metrics))
     whole = Evaluator(proto, metrics, "cpu")
     tiled = Evaluator(proto, metrics, "cpu", tile=128, tile_above=50_000)
-    assert tiled.ssim_band(gt, 2) == (1 << 20) // (340 * 2) and whole.ssim_band(gt, 2) is None
+    # the CPU bands every view (speed: cache-sized bands); CUDA only views above tile_above (memory)
+    assert tiled.ssim_band(gt, 2) == whole.ssim_band(gt, 2) == SSIM_BAND_PIXELS_CPU // (340 * 2)
+    assert ssim_band_rows(300, 340, 2, "cuda", 50_000) == SSIM_BAND_PIXELS // (340 * 2)
+    assert ssim_band_rows(300, 340, 2, "cuda") is None
     tiled.ssim_band = lambda image, n: 7  # bands of 7 rows: many bands, at both edges
     target = tiled.prepare(gt)
     assert target.tiled and not target.features and not whole.prepare(gt).tiled

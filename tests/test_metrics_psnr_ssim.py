@@ -118,6 +118,40 @@ def test_ssim_with_reused_target_moments_equals_direct_ssim(spec):
     torch.testing.assert_close(reused, direct, atol=1e-12, rtol=0)
 
 
+DM_PIX = SSIMSpec(variance_floor=0.0)  # multinerf's dm_pix: variances floored, covariance clipped
+
+
+def _textbook_map(mu_x, mu_y, xx, yy, xy, spec, rng=1.0):
+    """The SSIM formula written out of place, term by term (the reference the in-place kernel must equal)."""
+    var_x, var_y, cov = xx - mu_x * mu_x, yy - mu_y * mu_y, xy - mu_x * mu_y
+    if spec.covariance == "sample":
+        n = spec.size**2
+        var_x, var_y, cov = var_x * (n / (n - 1.0)), var_y * (n / (n - 1.0)), cov * (n / (n - 1.0))
+    if spec.variance_floor is not None:
+        var_x, var_y = var_x.clamp_min(spec.variance_floor), var_y.clamp_min(spec.variance_floor)
+        cov = torch.sign(cov) * torch.minimum(torch.sqrt(var_x * var_y), cov.abs())
+    c1, c2 = (spec.k1 * rng) ** 2, (spec.k2 * rng) ** 2
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
+
+
+@pytest.mark.parametrize("spec", [SSIM_VALID, SSIM_ZERO, SSIM_REFLECT, SSIM_SKIMAGE_DEFAULT, DM_PIX], ids=str)
+def test_ssim_map_is_built_in_place_without_touching_the_target_moments(spec):
+    """The map is formed in the prediction's own filter outputs: bit for bit the textbook formula, and the
+    target's reused moments are the same after scoring as before (a second scoring gives the same value)."""
+    from nvs_eval.metrics.ssim import _filter
+
+    _, pred, gt = PAIRS[1]
+    p, t = to_nchw(pred), to_nchw(gt)
+    p = torch.cat([p, t.flip(-1)])
+    mom = target_moments(t, spec)
+    mu, sq = mom.mu.clone(), mom.sq.clone()
+    value, smap = ssim_with_moments(p, mom, return_map=True)
+    assert torch.equal(mom.mu, mu) and torch.equal(mom.sq, sq)
+    mu_x, xx, xy = _filter(torch.cat([p, p * p, p * t]), spec).split(2)
+    assert torch.equal(smap, _textbook_map(mu_x, mu, xx, sq, xy, spec))
+    assert torch.equal(ssim_with_moments(p, mom), value)
+
+
 BAND_SPECS = [SSIM_VALID, SSIM_ZERO, SSIM_REFLECT, SSIM_SKIMAGE_DEFAULT,
               SSIMSpec(padding="reflect-same", data_range=None, clamp_variance_only=True)]
 

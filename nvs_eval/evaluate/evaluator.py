@@ -72,7 +72,19 @@ PRECISIONS = {
 }
 DEFAULT_TILE = 768
 DEFAULT_TILE_ABOVE = 4 * 1024 * 1024  # pixels: larger views are scored in tiles (4K yes, 1080p no)
-SSIM_BAND_PIXELS = 1 << 20  # SSIM of views above tile_above is formed in row bands of ~1 Mpx per prediction
+# SSIM is formed in row bands (the same value; see ssim_with_moments). On the CPU always, in bands of ~256 kpx
+# over the whole batch: the band's intermediate maps stay in cache, which halves SSIM's time at 800x800 and
+# 1080p (measured: 0.22 -> 0.12 s and 1.15 -> 0.43 s for 3 renders). On CUDA only above tile_above, in ~1 Mpx
+# bands per prediction, for memory.
+SSIM_BAND_PIXELS_CPU = 1 << 18
+SSIM_BAND_PIXELS = 1 << 20
+
+
+def ssim_band_rows(h: int, w: int, n: int, device_type: str, tile_above: int = DEFAULT_TILE_ABOVE) -> int | None:
+    """Rows per SSIM band for ``n`` predictions of an ``h`` x ``w`` view (``None``: the whole image at once)."""
+    if device_type == "cpu":
+        return max(1, SSIM_BAND_PIXELS_CPU // (w * n))
+    return max(1, SSIM_BAND_PIXELS // (w * n)) if h * w > tile_above else None
 
 
 class Evaluator:
@@ -153,9 +165,8 @@ class Evaluator:
         return bool(self.lpips) and image.shape[-2] * image.shape[-1] > self.tile_above
 
     def ssim_band(self, image: Tensor, n: int) -> int | None:
-        """Rows per SSIM band for ``n`` predictions of this view, or ``None`` (whole image) below ``tile_above``."""
-        h, w = image.shape[-2:]
-        return max(1, SSIM_BAND_PIXELS // (w * n)) if h * w > self.tile_above else None
+        """Rows per SSIM band for ``n`` predictions of this view, or ``None`` for the whole image."""
+        return ssim_band_rows(image.shape[-2], image.shape[-1], n, self.device.type, self.tile_above)
 
     def to_tensor(self, image: np.ndarray) -> Tensor:
         """H x W x 3 float32 array -> (1, 3, H, W) tensor on the device."""

@@ -194,31 +194,39 @@ def _data_range(pred: Tensor, target: Tensor, spec: SSIMSpec) -> Tensor | float:
 
 
 def _combine(mu_x: Tensor, mu_y: Tensor, xx: Tensor, yy: Tensor, xy: Tensor, rng, spec: SSIMSpec) -> Tensor:
-    var_x = xx - mu_x * mu_x
-    var_y = yy - mu_y * mu_y
-    cov = xy - mu_x * mu_y
+    """The SSIM map from filtered moments. ``mu_x``, ``xx`` and ``xy`` are the caller's fresh filter outputs and
+    are overwritten (the map is built in their memory, halving the passes over it); the target's ``mu_y`` and
+    ``yy`` are only read. Every operation and its order is that of the textbook formula, so the values are the
+    same bit for bit as computing it out of place."""
+    mxy = mu_x * mu_y
+    mxx = mu_x.mul_(mu_x)
+    myy = mu_y * mu_y
+    var_x = xx.sub_(mxx)
+    var_y = yy - myy
+    cov = xy.sub_(mxy)
     if spec.covariance == "sample":
         n = spec.size * spec.size
         scale = n / (n - 1.0)
-        var_x, var_y, cov = var_x * scale, var_y * scale, cov * scale
+        var_x.mul_(scale), var_y.mul_(scale), cov.mul_(scale)
     if spec.variance_floor is not None:
-        var_x = var_x.clamp_min(spec.variance_floor)
-        var_y = var_y.clamp_min(spec.variance_floor)
+        var_x.clamp_min_(spec.variance_floor), var_y.clamp_min_(spec.variance_floor)
         cov = torch.sign(cov) * torch.minimum(torch.sqrt(var_x * var_y), cov.abs())
     elif spec.clamp_variance_only:
-        var_x, var_y = var_x.clamp_min(0.0), var_y.clamp_min(0.0)
+        var_x.clamp_min_(0.0), var_y.clamp_min_(0.0)
     c1 = (spec.k1 * rng) ** 2
     c2 = (spec.k2 * rng) ** 2
-    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
+    num = mxy.mul_(2).add_(c1).mul_(cov.mul_(2).add_(c2))
+    return num.div_(mxx.add_(myy).add_(c1).mul_(var_x.add_(var_y).add_(c2)))
 
 
 def ssim_with_moments(pred: Tensor, moments: TargetMoments, *, return_map: bool = False, band: int | None = None):
     """SSIM of each prediction against a target whose moments were filtered by :func:`target_moments`.
 
     ``pred`` may hold N predictions of one target (the target batch is 1 and broadcasts) or the same
-    batch size as the target. With ``band``, the map is formed ``band`` rows at a time and never held whole
-    (bounded memory for large images; the mean is accumulated in float64, so it equals the unbanded value up to
-    float32 rounding); ``return_map`` needs the whole map and cannot be banded.
+    batch size as the target. With ``band``, the map is formed ``band`` rows at a time and never held whole:
+    bounded memory for large images, and on the CPU about twice as fast at any size, because a band's ~10
+    intermediate maps stay in cache. The bands are summed in float64, so the value equals the unbanded mean up to
+    float32 rounding. ``return_map`` needs the whole map and cannot be banded.
     """
     spec = moments.spec
     target = moments.target
@@ -243,7 +251,9 @@ def ssim_with_moments(pred: Tensor, moments: TargetMoments, *, return_map: bool 
         p, t = _border_rows(pred, spec, r0, r1), _border_rows(target, spec, r0, r1)
         mu_x, xx, xy = _filter(torch.cat([p, p * p, p * t], dim=0), spec, bordered=True).split(pred.shape[0])
         smap = _combine(mu_x, moments.mu[..., r0:r1, :], xx, moments.sq[..., r0:r1, :], xy, rng, spec)
-        total += smap.sum(dim=(1, 2, 3), dtype=torch.float64)
+        # float64 accumulation; the map is strided (channels innermost, from the filter), and torch reduces such a
+        # layout ~15x slower than a contiguous copy of it (3 ms against 0.2 ms for a 1080p band of 3 renders)
+        total += smap.contiguous().sum(dim=(1, 2, 3), dtype=torch.float64)
     return (total / (moments.mu[0].numel())).to(pred.dtype)
 
 
