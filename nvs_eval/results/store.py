@@ -77,6 +77,18 @@ class Row:
     weights: str
 
 
+def _retry_locked(fn, seconds: float = 600.0):
+    """``fn()``, retried every 50 ms while SQLite says the database is locked or busy (up to ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if not ("locked" in str(e) or "busy" in str(e)) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class ResultsStore:
     """A SQLite results store at ``path`` (created on first use)."""
 
@@ -85,21 +97,15 @@ class ResultsStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self.conn.execute("PRAGMA journal_mode = WAL")
+        # Switching a new file to WAL takes an exclusive lock, and SQLite can answer "locked" at once, without
+        # its busy handler, while another process is creating or recovering the same file: retried like writes.
+        _retry_locked(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self._write(lambda c: [c.execute(stmt) for stmt in SCHEMA.split(";") if stmt.strip()])
 
     def _write(self, fn):
         """Run ``fn(conn)`` in an immediate transaction (retried while another writer holds the lock)."""
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                self.conn.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
         try:
             out = fn(self.conn)
             self.conn.execute("COMMIT")
