@@ -194,19 +194,25 @@ def run_worker(kind: str, root: Path, methods: int, device: str = "cpu") -> dict
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def best_of(fn, reps: int):
+    """(seconds of the fastest of ``reps`` calls of ``fn`` after one warm-up call, the last call's result)."""
+    out = fn()
+    best = 1e9
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
 def memcpy_bandwidth() -> float:
     """GB/s of a 512 MiB float32 copy (bytes read + bytes written), best of 5."""
     import torch
 
     a = torch.rand(128 << 20)
     b = torch.empty_like(a)
-    b.copy_(a)
-    best = 0.0
-    for _ in range(5):
-        t = time.perf_counter()
-        b.copy_(a)
-        best = max(best, 2 * a.numel() * 4 / (time.perf_counter() - t) / 1e9)
-    return best
+    seconds, _ = best_of(lambda: b.copy_(a), 5)
+    return 2 * a.numel() * 4 / seconds / 1e9
 
 
 def ssim_bandwidth(size: int, n: int = 3) -> dict:
@@ -221,12 +227,7 @@ def ssim_bandwidth(size: int, n: int = 3) -> dict:
     band = ssim_band_rows(size, size, n, "cpu")  # as the evaluator forms it
     with torch.inference_mode():
         mom = target_moments(y, SSIM_ZERO)
-        ssim_with_moments(x, mom, band=band)
-        best = 1e9
-        for _ in range(3):
-            t = time.perf_counter()
-            ssim_with_moments(x, mom, band=band)
-            best = min(best, time.perf_counter() - t)
+        best, _ = best_of(lambda: ssim_with_moments(x, mom, band=band), 3)
     nbytes = (x.numel() + 3 * y.numel()) * 4
     return {"seconds": best, "gbs": nbytes / best / 1e9, "mpx_s": n * size * size / best / 1e6}
 
@@ -236,7 +237,7 @@ def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, f
     import torch
 
     from nvs_eval.data.images import read_image
-    from nvs_eval.evaluate.evaluator import Evaluator, ssim_band_rows
+    from nvs_eval.evaluate.evaluator import Evaluator
     from nvs_eval.hashing import sha256_file
     from nvs_eval.metrics.ssim import ssim_with_moments, target_moments
     from nvs_eval.protocols import get_protocol
@@ -258,8 +259,9 @@ def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, f
         gt = ev.to_tensor(imgs[0])
         preds = torch.cat([ev.to_tensor(i) for i in imgs[1:]])
         with torch.inference_mode():
-            mom = timed("SSIM target moments (once per view)", lambda: target_moments(gt, ev.protocol.ssim))
-            band = ssim_band_rows(*preds.shape[-2:], preds.shape[0], "cpu")
+            mom = timed("SSIM target moments (once per view)",
+                        lambda: target_moments(gt, ev.protocol.ssim, band=ev.ssim_band(gt, 1)))
+            band = ev.ssim_band(preds, preds.shape[0])  # as the evaluator forms them
             timed("SSIM of the renders", lambda: ssim_with_moments(preds, mom, band=band))
             timed("PSNR", lambda: (preds - gt).square().flatten(1).mean(1))
             ft = timed("LPIPS-vgg features of the ground truth (once per view)", lambda: model.features(gt))
@@ -270,13 +272,7 @@ def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, f
 
 def _best_rate(fn, flop: float, reps: int = 5) -> float:
     """GFLOP/s of the fastest of ``reps`` calls (after one warm-up)."""
-    fn()
-    best = 1e9
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return flop / best / 1e9
+    return flop / best_of(fn, reps)[0] / 1e9
 
 
 def float32_peak() -> dict[str, float]:
@@ -334,12 +330,7 @@ def lpips_fraction(size: int) -> dict:
         for h in hs:
             h.remove()
         with torch.inference_mode():
-            model.features(x)
-            best = 1e9
-            for _ in range(3):
-                t = time.perf_counter()
-                model.features(x)
-                best = min(best, time.perf_counter() - t)
+            best, _ = best_of(lambda: model.features(x), 3)
         flop = sum(v[1] for v in layers.values())
         res[net] = {"gflop": flop / 1e9, "seconds": best, "gflops": flop / 1e9 / best,
                     "layers": [(k, v[0], v[1] / 1e9, min(v[2])) for k, v in layers.items()]}

@@ -10,10 +10,9 @@ Usage: python benchmarks/winograd_probe.py
 
 from __future__ import annotations
 
-import time
-
 import torch
 import torch.nn.functional as F
+from run import best_of  # benchmarks/run.py: this script runs from benchmarks/, beside it
 
 # Lavin & Gray (2016) transforms: F(2x2,3x3) and F(4x4,3x3)
 BT2 = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
@@ -43,16 +42,6 @@ def winograd(x, w, b, bt, g, at):
     return y.permute(0, 3, 1, 2) + b.view(1, -1, 1, 1)
 
 
-def best_of(fn, reps=2):
-    fn()
-    best = 1e9
-    for _ in range(reps):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 def main() -> None:
     torch.manual_seed(0)
     print("| layer (in, out, side) | GFLOP | direct ms | F(2x2,3x3) ms | F(4x4,3x3) ms | rel. error direct / F(2) / F(4) |")
@@ -63,9 +52,9 @@ def main() -> None:
             w, b = torch.randn(o, c, 3, 3) * 0.05, torch.randn(o) * 0.1
             wcl = w.contiguous(memory_format=torch.channels_last)
             ref = F.conv2d(x.double(), w.double(), b.double(), padding=1)
-            runs = [best_of(lambda: F.conv2d(x, wcl, b, padding=1)),
-                    best_of(lambda: winograd(x, w, b, BT2, G2, AT2)),
-                    best_of(lambda: winograd(x, w, b, BT4, G4, AT4))]
+            runs = [best_of(lambda: F.conv2d(x, wcl, b, padding=1), 2),
+                    best_of(lambda: winograd(x, w, b, BT2, G2, AT2), 2),
+                    best_of(lambda: winograd(x, w, b, BT4, G4, AT4), 2)]
             errs = [float((y.double() - ref).abs().max() / ref.abs().max()) for _, y in runs]
             print(f"| {c}, {o}, {s} | {2 * c * o * 9 * s * s / 1e9:.1f} | "
                   + " | ".join(f"{1e3 * t:.0f}" for t, _ in runs) + " | " + " / ".join(f"{e:.1e}" for e in errs) + " |")

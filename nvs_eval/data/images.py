@@ -143,16 +143,16 @@ def read_image(path: Path | str, background: tuple[float, float, float] = (1.0, 
     header = read_header(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        arr = np.asarray(_open_npy(path))
+        # read into memory once: never a read-only view of the memory map (the evaluator may quantise a batch in
+        # place, and the file must not be read again, lazily, after it was hashed)
+        arr = np.array(_open_npy(path))
         if not np.isfinite(arr).all():
             bad = int((~np.isfinite(arr)).sum())
             raise ImageReadError(f"{path}: {bad} NaN/Inf value(s); expected finite values in [0, 1]")
         lo, hi = float(arr.min()), float(arr.max())
         if lo < 0.0 or hi > 1.0:
             raise ImageReadError(f"{path}: values in [{lo:.6g}, {hi:.6g}], expected [0, 1] (nothing is clamped)")
-        # a copy in memory: never a read-only view of the memory map (the evaluator may quantise a batch in place,
-        # and the file must not be read again, lazily, after it was hashed)
-        return np.array(_from_channels(arr, 1, background, path), dtype=np.float32, order="C", copy=True)
+        return np.ascontiguousarray(_from_channels(arr, 1, background, path), dtype=np.float32)
     if suffix == ".png" and _png_bitdepth(path) == 16 and header.mode not in ("I;16", "I;16B", "I;16L", "I"):
         arr, peak = _read_png16(path)
         return _from_channels(arr, peak, background, path)

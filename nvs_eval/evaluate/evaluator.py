@@ -73,9 +73,9 @@ PRECISIONS = {
 DEFAULT_TILE = 768
 DEFAULT_TILE_ABOVE = 4 * 1024 * 1024  # pixels: larger views are scored in tiles (4K yes, 1080p no)
 # SSIM is formed in row bands (the same value; see ssim_with_moments). On the CPU always, in bands of ~256 kpx
-# over the whole batch: the band's intermediate maps stay in cache, which halves SSIM's time at 800x800 and
-# 1080p (measured: 0.22 -> 0.12 s and 1.15 -> 0.43 s for 3 renders). On CUDA only above tile_above, in ~1 Mpx
-# bands per prediction, for memory.
+# over the whole batch: the band's intermediate maps stay in cache, which more than halves SSIM's time (3 renders
+# with the in-place map: 0.22 -> 0.09 s at 800x800, 1.15 -> 0.33 s at 1080p; docs/metrics.md). On CUDA only above
+# tile_above, in ~1 Mpx bands per prediction, for memory.
 SSIM_BAND_PIXELS_CPU = 1 << 18
 SSIM_BAND_PIXELS = 1 << 20
 
