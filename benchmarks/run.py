@@ -408,7 +408,7 @@ def bench_workload(label: str, size, methods: int, views: int, repeats: int, dev
     return lines, tmp
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=800)
     ap.add_argument("--methods", type=int, default=3)
@@ -422,24 +422,81 @@ def main() -> None:
     ap.add_argument("--worker", default=None)
     ap.add_argument("--data", default=None)
     args = ap.parse_args()
+    if args.smoke:
+        args.size, args.methods, args.views, args.hd_views, args.uhd_views = 64, 2, 2, 0, 0
+    return args
+
+
+def _peak_lines(args) -> list[str]:
+    """GEMM peak probes around the LPIPS timing, LPIPS as a fraction of the peak, and VGG per layer."""
+    before, bw = float32_peak(), memcpy_bandwidth()
+    lp = lpips_fraction(args.size)
+    after = float32_peak()  # again after LPIPS, so drift of this shared machine shows
+    probes = {k: max(before[k], after[k]) for k in before}
+    peak = max(probes.values())
+    lines = ["float32 GEMM probes (best of 5 each, measured before and after the LPIPS timing, the higher "
+             "kept): " + "; ".join(f"{k}: {before[k]:.0f} / {after[k]:.0f} GFLOP/s" for k in probes)
+             + f". Peak used below: **{peak:.0f} GFLOP/s**. memcpy bandwidth (512 MiB, read + write, best of "
+             f"5): {bw:.1f} GB/s", ""]
+    for net, r in lp.items():
+        conv_s = sum(t for _, kind, _, t in r["layers"] if kind == "Conv2d")
+        lines.append(f"- LPIPS-{net} features at {args.size}x{args.size}: {r['gflop']:.1f} GFLOP in "
+                     f"{r['seconds']:.2f} s (best of 3) = {r['gflops']:.1f} GFLOP/s, "
+                     f"**{100 * r['gflops'] / peak:.0f}%**"
+                     f" of the GEMM peak; its convolutions alone {r['gflop'] / conv_s:.0f} GFLOP/s "
+                     f"({100 * r['gflop'] / conv_s / peak:.0f}%), "
+                     f"{100 * conv_s / sum(t for *_, t in r['layers']):.0f}%"
+                     " of the backbone's time")
+    lines += ["", f"LPIPS-vgg backbone per layer at {args.size}x{args.size} (forward hooks, best of 3):", "",
+              "| layer | module | GFLOP | ms | GFLOP/s | % of GEMM peak |", "|---|---|---:|---:|---:|---:|"]
+    for k, kind, gf, t in lp["vgg"]["layers"]:
+        rate = f"{gf / t:.0f} | {100 * gf / t / peak:.0f}%" if gf else " | "
+        lines.append(f"| {k} | {kind} | {gf:.1f} | {1e3 * t:.1f} | {rate} |")
+    sb = ssim_bandwidth(args.size)
+    return lines + ["", f"- SSIM (3 renders against prepared moments, in the evaluator's CPU bands) at "
+                    f"{args.size}x{args.size}: "
+                    f"{sb['seconds'] * 1e3:.1f} ms = {sb['mpx_s']:.0f} Mpx/s; over the bytes it must read once that "
+                    f"is {sb['gbs']:.1f} GB/s, **{100 * sb['gbs'] / bw:.0f}%** of the memcpy bandwidth", ""]
+
+
+def _memory_lines(args) -> list[str]:
+    """Peak memory against the number of views: the same images, 4x as many."""
+    import shutil
+
+    small = Path(tempfile.mkdtemp(prefix="nvs-bench-mem-"))
+    mem = []
+    for v in (max(2, args.views // 4), args.views):
+        shutil.rmtree(small, ignore_errors=True)
+        make_workload(small, min(args.size, 256), args.methods, v)
+        mem.append((v, run_worker("nvs-3dgs", small, args.methods)["maxrss_mb"],
+                    run_worker("ref3dgs", small, args.methods)["maxrss_mb"]))
+    shutil.rmtree(small)
+    return [f"Peak RSS against the number of views ({args.methods} methods at {min(args.size, 256)}px): "
+            + "; ".join(f"{v} views: nvs-eval {a:.0f} MB, 3DGS recipe {b:.0f} MB" for v, a, b in mem), ""]
+
+
+def _profile_lines(root: Path, methods: int) -> list[str]:
+    return (["Per-view profile of nvs-eval's stages (3dgs protocol, main workload, sequential, mean of 3 views):",
+             "", "| stage | s per view |", "|---|---:|"]
+            + [f"| {k} | {v:.3f} |" for k, v in profile_views(root, methods)] + [""])
+
+
+def main() -> None:
+    import shutil
+
+    args = _parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, Path(args.data), args.methods, args.device)))
         return
-    if args.smoke:
-        args.size, args.methods, args.views, args.hd_views, args.uhd_views = 64, 2, 2, 0, 0
-    import shutil
 
-    lines = [f"## {time.strftime('%Y-%m-%d %H:%M')}: `{' '.join(['python benchmarks/run.py'] + sys.argv[1:])}`", "",
-             f"Machine: {machine(args.device)}", ""]
     def flush(new: list[str]) -> None:  # each section is written as soon as it is measured
-        lines.extend(new)
         print("\n".join(new))
         if args.out:
             with open(args.out, "a") as f:
                 f.write("\n".join(new) + "\n")
 
-    header, lines = lines, []
-    flush(header)
+    flush([f"## {time.strftime('%Y-%m-%d %H:%M')}: `{' '.join(['python benchmarks/run.py'] + sys.argv[1:])}`", "",
+           f"Machine: {machine(args.device)}", ""])
     main_lines, main_root = bench_workload("main", args.size, args.methods, args.views, args.repeats, args.device,
                                            extras=True)
     flush(main_lines)
@@ -448,49 +505,10 @@ def main() -> None:
             more, root = bench_workload(label, size, args.methods, views, 1, args.device, extras=False)
             flush(more)
             shutil.rmtree(root)
-    tail_start = len(lines)
+    tail = []
     if args.device == "cpu":
-        before, bw = float32_peak(), memcpy_bandwidth()
-        lp = lpips_fraction(args.size)
-        after = float32_peak()  # again after LPIPS, so drift of this shared machine shows
-        probes = {k: max(before[k], after[k]) for k in before}
-        peak = max(probes.values())
-        lines += ["float32 GEMM probes (best of 5 each, measured before and after the LPIPS timing, the higher "
-                  "kept): " + "; ".join(f"{k}: {before[k]:.0f} / {after[k]:.0f} GFLOP/s" for k in probes)
-                  + f". Peak used below: **{peak:.0f} GFLOP/s**. memcpy bandwidth (512 MiB, read + write, best of "
-                  f"5): {bw:.1f} GB/s", ""]
-        for net, r in lp.items():
-            conv_s = sum(t for _, kind, _, t in r["layers"] if kind == "Conv2d")
-            lines.append(f"- LPIPS-{net} features at {args.size}x{args.size}: {r['gflop']:.1f} GFLOP in "
-                         f"{r['seconds']:.2f} s (best of 3) = {r['gflops']:.1f} GFLOP/s, **{100 * r['gflops'] / peak:.0f}%**"
-                         f" of the GEMM peak; its convolutions alone {r['gflop'] / conv_s:.0f} GFLOP/s "
-                         f"({100 * r['gflop'] / conv_s / peak:.0f}%), {100 * conv_s / sum(t for *_, t in r['layers']):.0f}%"
-                         " of the backbone's time")
-        lines += ["", f"LPIPS-vgg backbone per layer at {args.size}x{args.size} (forward hooks, best of 3):", "",
-                  "| layer | module | GFLOP | ms | GFLOP/s | % of GEMM peak |", "|---|---|---:|---:|---:|---:|"]
-        for k, kind, gf, t in lp["vgg"]["layers"]:
-            rate = f"{gf / t:.0f} | {100 * gf / t / peak:.0f}%" if gf else " | "
-            lines.append(f"| {k} | {kind} | {gf:.1f} | {1e3 * t:.1f} | {rate} |")
-        sb = ssim_bandwidth(args.size)
-        lines += ["", f"- SSIM (3 renders against prepared moments, in the evaluator's CPU bands) at {args.size}x{args.size}: "
-                  f"{sb['seconds'] * 1e3:.1f} ms = {sb['mpx_s']:.0f} Mpx/s; over the bytes it must read once that is "
-                  f"{sb['gbs']:.1f} GB/s, **{100 * sb['gbs'] / bw:.0f}%** of the memcpy bandwidth", ""]
-        # peak memory against the number of views: same images, 4x as many
-        small = Path(tempfile.mkdtemp(prefix="nvs-bench-mem-"))
-        mem = []
-        for v in (max(2, args.views // 4), args.views):
-            shutil.rmtree(small, ignore_errors=True)
-            make_workload(small, min(args.size, 256), args.methods, v)
-            mem.append((v, run_worker("nvs-3dgs", small, args.methods)["maxrss_mb"],
-                        run_worker("ref3dgs", small, args.methods)["maxrss_mb"]))
-        shutil.rmtree(small)
-        lines += [f"Peak RSS against the number of views ({args.methods} methods at {min(args.size, 256)}px): "
-                  + "; ".join(f"{v} views: nvs-eval {a:.0f} MB, 3DGS recipe {b:.0f} MB" for v, a, b in mem), ""]
-        lines += ["Per-view profile of nvs-eval's stages (3dgs protocol, main workload, sequential, mean of 3 views):",
-                  "", "| stage | s per view |", "|---|---:|"]
-        lines += [f"| {k} | {v:.3f} |" for k, v in profile_views(main_root, args.methods)] + [""]
+        tail = _peak_lines(args) + _memory_lines(args) + _profile_lines(main_root, args.methods)
     shutil.rmtree(main_root)
-    tail, lines[tail_start:] = lines[tail_start:], []
     flush(tail + [""])
 
 

@@ -44,7 +44,8 @@ def winograd(x, w, b, bt, g, at):
 
 def main() -> None:
     torch.manual_seed(0)
-    print("| layer (in, out, side) | GFLOP | direct ms | F(2x2,3x3) ms | F(4x4,3x3) ms | rel. error direct / F(2) / F(4) |")
+    print("| layer (in, out, side) | GFLOP | direct ms | F(2x2,3x3) ms | F(4x4,3x3) ms "
+          "| rel. error direct / F(2) / F(4) |")
     print("|---|---:|---:|---:|---:|---|")
     with torch.inference_mode():
         for c, o, s in LAYERS:

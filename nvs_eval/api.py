@@ -1,8 +1,8 @@
 """The Python API (the CLI is a thin layer over it): score folders or a benchmark, get pandas DataFrames.
 
->>> from nvs_eval.api import score_folders                        # doctest: +SKIP
->>> df = score_folders({"mine": "renders/"}, "gt/", protocol="3dgs")  # doctest: +SKIP
->>> df.groupby("method")[["psnr", "ssim", "lpips_vgg"]].mean()     # doctest: +SKIP
+``score_folders({"mine": "renders/"}, "gt/", protocol="3dgs")`` scores plain folders; ``score_layout(path)`` any
+known layout; ``evaluate("configs/x.yaml", "out/")`` a whole benchmark into a results store; ``read_results``
+reads a store back. Each is also importable from the top: ``import nvs_eval; nvs_eval.score_folders(...)``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import BenchmarkConfig, load_config
-from .data.datasets import dataset_scene
-from .data.layouts import Scene, load_layout, pairs_scene
-from .data.pairing import pair_scene
+from .config import BenchmarkConfig, DatasetConfig, load_config
+from .data.datasets import DATASET_KINDS, dataset_scene
+from .data.layouts import GroundTruthSource, load_layout, pairs_scene
+from .data.pairing import PairedScene, pair_scene
+from .data.scene import Scene
 from .errors import StoreError
 from .evaluate.evaluator import Evaluator
 from .evaluate.runner import RunStats, run_scene
@@ -29,18 +30,29 @@ def _frame(rows: list[dict], metrics: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def score_scenes(scenes: list[Scene], protocol: str | Protocol | None = None, metrics: tuple[str, ...] | None = None,
-                 *, device: str = "auto", allow_missing: bool = False, store: ResultsStore | None = None,
-                 force: bool = False, recompute: bool = False, evaluator: Evaluator | None = None,
-                 progress: bool | None = None, stats: RunStats | None = None, precision: str = "float32") -> pd.DataFrame:
-    """Pair and score scenes; one row per dataset/scene/method/view, one column per metric.
+def pair_scenes(scenes: list[Scene], *, allow_missing: bool = False, strict: bool = False,
+                resize_gt: bool = False) -> list[PairedScene]:
+    """Pair every scene before anything is computed, so every pairing error comes first.
 
-    With a ``store``: unchanged stored rows are reused; rows whose inputs changed are kept and listed in
-    ``stats.stale`` unless ``force`` (then re-scored, the old rows kept in the history table); ``recompute``
-    re-scores everything. Stale rows are not in the returned frame.
+    Args:
+        scenes: from :func:`~nvs_eval.data.layouts.load_layout`, :func:`~nvs_eval.data.layouts.pairs_scene`, ...
+        allow_missing: score the views that have renders; coverage records the rest.
+        strict: auxiliary files (``<view>_depth.png``, ...) are an error instead of being left out.
+        resize_gt: the protocol resizes the ground truth, so sizes may differ.
+
+    Raises:
+        PairingError: what does not pair, and why (see :func:`~nvs_eval.data.pairing.pair_scene`).
     """
+    return [pair_scene(s, allow_missing=allow_missing, strict=strict, resize_gt=resize_gt) for s in scenes]
+
+
+def score_paired(paired: list[PairedScene], protocol: str | Protocol | None = None,
+                 metrics: tuple[str, ...] | None = None, *, device: str = "auto", store: ResultsStore | None = None,
+                 force: bool = False, recompute: bool = False, evaluator: Evaluator | None = None,
+                 progress: bool | None = None, stats: RunStats | None = None,
+                 precision: str = "float32") -> pd.DataFrame:
+    """Score paired scenes; one row per dataset/scene/method/view, one column per metric (see :func:`score_scenes`)."""
     proto = protocol if isinstance(protocol, Protocol) else get_protocol(protocol)
-    paired = [pair_scene(s, allow_missing=allow_missing) for s in scenes]  # every pairing error before any compute
     evaluator = evaluator or Evaluator(proto, metrics, device, precision=precision)
     rows: list[dict] = []
     for p in paired:
@@ -48,39 +60,94 @@ def score_scenes(scenes: list[Scene], protocol: str | Protocol | None = None, me
     return _frame(rows, evaluator.metrics)
 
 
+def score_scenes(scenes: list[Scene], protocol: str | Protocol | None = None, metrics: tuple[str, ...] | None = None,
+                 *, device: str = "auto", allow_missing: bool = False, strict: bool = False,
+                 store: ResultsStore | None = None, force: bool = False, recompute: bool = False,
+                 evaluator: Evaluator | None = None, progress: bool | None = None, stats: RunStats | None = None,
+                 precision: str = "float32") -> pd.DataFrame:
+    """Pair and score scenes; one row per dataset/scene/method/view, one column per metric.
+
+    With a ``store``: unchanged stored rows are reused; rows whose inputs changed are kept and listed in
+    ``stats.stale`` unless ``force`` (then re-scored, the old rows kept in the history table); ``recompute``
+    re-scores everything. Stale rows are not in the returned frame.
+    """
+    proto = protocol if isinstance(protocol, Protocol) else get_protocol(protocol)
+    paired = pair_scenes(scenes, allow_missing=allow_missing, strict=strict, resize_gt=proto.resize_gt != "none")
+    return score_paired(paired, proto, metrics, device=device, store=store, force=force, recompute=recompute,
+                        evaluator=evaluator, progress=progress, stats=stats, precision=precision)
+
+
 def score_folders(renders: dict[str, str | Path], gt: str | Path, protocol: str | Protocol | None = None,
-                  metrics: tuple[str, ...] | None = None, **kwargs) -> pd.DataFrame:
-    """Score each method's folder of renders against one ground-truth folder (paired by relative path)."""
+                  metrics: tuple[str, ...] | None = None, *, device: str = "auto", allow_missing: bool = False,
+                  strict: bool = False, precision: str = "float32", progress: bool | None = None) -> pd.DataFrame:
+    """Score each method's folder of renders against one ground-truth folder (paired by relative path).
+
+    Args:
+        renders: method name -> folder of renders.
+        gt: the ground-truth folder.
+        protocol: a protocol name (``nvs-eval protocols``) or :class:`~nvs_eval.protocols.Protocol`.
+        metrics: metric ids (default: the protocol's).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        allow_missing, strict: see :func:`pair_scenes`.
+        precision: ``float32`` (exact) or an opt-in faster LPIPS path.
+        progress: show a progress bar (default: when stderr is a terminal).
+
+    Returns:
+        One row per method and view, one column per metric.
+
+    Raises:
+        PairingError, ImageReadError: naming the file and the problem.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from PIL import Image
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for folder, value in (("gt", 100), ("mine", 110)):
+        ...     (root / folder).mkdir()
+        ...     Image.fromarray(np.full((32, 32, 3), value, np.uint8)).save(root / folder / "0001.png")
+        >>> df = score_folders({"mine": root / "mine"}, root / "gt", metrics=("psnr",), device="cpu")
+        >>> round(float(df.loc[0, "psnr"]), 4)
+        28.1308
+    """
     scene = pairs_scene([(m, Path(p)) for m, p in renders.items()], Path(gt))
-    return score_scenes([scene], protocol, metrics, **kwargs)
+    return score_scenes([scene], protocol, metrics, device=device, allow_missing=allow_missing, strict=strict,
+                        precision=precision, progress=progress)
 
 
 def score_layout(path: str | Path, layout: str | None = None, protocol: str | Protocol | None = None,
-                 metrics: tuple[str, ...] | None = None, *, iteration: int | None = None, **kwargs) -> pd.DataFrame:
-    """Score a folder in a known layout (3dgs, nerfstudio, nerfbaselines), auto-detected by default."""
-    return score_scenes(load_layout(Path(path), layout, iteration=iteration), protocol, metrics, **kwargs)
+                 metrics: tuple[str, ...] | None = None, *, iteration: int | None = None, device: str = "auto",
+                 allow_missing: bool = False, strict: bool = False, precision: str = "float32",
+                 gt_source: GroundTruthSource | None = None, progress: bool | None = None) -> pd.DataFrame:
+    """Score a folder in a known layout (``nvs_eval.data.layouts.LAYOUTS``), auto-detected by default."""
+    scenes = load_layout(Path(path), layout, iteration=iteration, gt_source=gt_source)
+    return score_scenes(scenes, protocol, metrics, device=device, allow_missing=allow_missing, strict=strict,
+                        precision=precision, progress=progress)
+
+
+def _config_scene(cfg: BenchmarkConfig, ds: DatasetConfig, s: str) -> Scene:
+    paths = {m.name: ds.resolve(m.path, s, cfg.base) for m in ds.methods}
+    if ds.kind == "pairs":
+        return pairs_scene(list(paths.items()), ds.resolve(ds.gt, s, cfg.base), dataset=ds.name, scene=s)
+    if ds.kind in DATASET_KINDS:
+        scene = dataset_scene(ds.kind, ds.root / s, paths, images=ds.images, dataset=ds.name)
+        scene.name = s
+        return scene
+    gt_source = GroundTruthSource(ds.gt_kind, ds.root / s, ds.images) if ds.gt_kind else None
+    scene = None
+    for method, p in paths.items():
+        (found,) = load_layout(p, ds.kind, iteration=ds.iteration, method=method, dataset=ds.name, gt_source=gt_source)
+        if scene is None:
+            scene = Scene(ds.name, s, found.gt, {}, background=found.background)
+        scene.renders[method] = found.renders[method]
+        scene.auxiliary.update(found.auxiliary)
+        scene.reported.update(found.reported)
+        scene.folders.update(found.folders)
+    return scene
 
 
 def scenes_from_config(cfg: BenchmarkConfig) -> list[Scene]:
     """Every scene a benchmark config describes, with each method's renders."""
-    scenes = []
-    for ds in cfg.datasets:
-        for s in ds.scenes:
-            paths = {m.name: ds.resolve(m.path, s, cfg.base) for m in ds.methods}
-            if ds.kind == "pairs":
-                scene = pairs_scene(list(paths.items()), ds.resolve(ds.gt, s, cfg.base), dataset=ds.name, scene=s)
-            elif ds.kind in ("blender", "llff", "mipnerf360"):
-                scene = dataset_scene(ds.kind, ds.root / s, paths, images=ds.images, dataset=ds.name)
-                scene.name = s
-            else:
-                scene = None
-                for method, p in paths.items():
-                    (found,) = load_layout(p, ds.kind, iteration=ds.iteration, method=method, dataset=ds.name)
-                    if scene is None:
-                        scene = Scene(ds.name, s, found.gt, {})
-                    scene.renders[method] = next(iter(found.renders.values()))
-            scenes.append(scene)
-    return scenes
+    return [_config_scene(cfg, ds, s) for ds in cfg.datasets for s in ds.scenes]
 
 
 @dataclass
@@ -90,6 +157,7 @@ class EvaluationResult:
     out: Path
     stats: RunStats
     protocol: Protocol
+    paired: list[PairedScene]
 
 
 def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None, *, device: str = "auto",
@@ -106,12 +174,14 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
     cfg = config if isinstance(config, BenchmarkConfig) else load_config(config)
     out = Path(out) if out is not None else cfg.base / "out" / cfg.name
     check_output_folder(out, "results.sqlite", force)
-    proto = get_protocol(cfg.protocol)
+    proto = get_protocol(cfg.protocol).with_resize_gt(cfg.resize_gt)
     scenes = scenes_from_config(cfg)
     stats = RunStats()
+    paired = pair_scenes(scenes, allow_missing=any(d.allow_missing for d in cfg.datasets), strict=cfg.strict,
+                         resize_gt=proto.resize_gt != "none")
     with ResultsStore(out / "results.sqlite") as store:
-        score_scenes(scenes, proto, cfg.metrics, device=device, store=store, force=force, recompute=recompute,
-                     progress=progress, precision=precision, stats=stats, allow_missing=any(d.allow_missing for d in cfg.datasets))
+        score_paired(paired, proto, cfg.metrics, device=device, store=store, force=force, recompute=recompute,
+                     progress=progress, precision=precision, stats=stats)
         if stats.stale:
             more = f" (and {len(stats.stale) - 1} more)" if len(stats.stale) > 1 else ""
             raise StoreError(f"{store.path}: {len(stats.stale)} stored result(s) have inputs that changed: "
@@ -119,12 +189,28 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
                              "run again with --force to re-score them (old values stay in results_history)")
         per_view = read_results(store, proto.name, {(s.dataset, s.name) for s in scenes})
     write_exports(per_view, out, proto.settings())
-    return EvaluationResult(per_view, out / "results.sqlite", out, stats, proto)
+    return EvaluationResult(per_view, out / "results.sqlite", out, stats, proto, paired)
 
 
 def read_results(store: ResultsStore | str | Path, protocol: str | None = None,
                  scenes: set[tuple[str, str]] | None = None) -> pd.DataFrame:
-    """The store as one DataFrame: one row per dataset/scene/method/view, one column per metric."""
+    """The store as one DataFrame: one row per dataset/scene/method/view, one column per metric.
+
+    Args:
+        store: a results folder, its ``results.sqlite``, or an open :class:`ResultsStore`.
+        protocol: only this protocol's rows (default: all, with a ``protocol`` column).
+        scenes: only these ``(dataset, scene)`` pairs.
+
+    Raises:
+        StoreError: no store at that path.
+
+    Example:
+        >>> import tempfile
+        >>> read_results(Path(tempfile.mkdtemp()) / "nowhere")
+        Traceback (most recent call last):
+        ...
+        nvs_eval.errors.StoreError: .../nowhere: no results store here (run `nvs-eval evaluate` first)
+    """
     if not isinstance(store, ResultsStore):
         path = Path(store)
         if path.is_dir():

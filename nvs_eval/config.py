@@ -7,16 +7,20 @@ the YAML file's folder; ``{scene}`` in a path is replaced by each scene's name.
 
     name: my-benchmark
     protocol: nvs-eval            # optional, default nvs-eval
+    resize_gt: none               # optional opt-in: area | bicubic-pil | lanczos-pil | antialias-torch
+    strict: false                 # optional: auxiliary files (<view>_depth.png, ...) are an error
     metrics: [psnr, ssim, lpips_vgg]   # optional, default: the protocol's
     datasets:
       - name: nerf-synthetic
-        kind: blender             # pairs | 3dgs | nerfstudio | nerfbaselines | blender | llff | mipnerf360
+        kind: blender             # a layout (pairs, 3dgs, gsplat, multinerf, ...) or a dataset kind
+                                  # (blender, llff, mipnerf360); README.md lists them all
         root: data/nerf_synthetic # dataset kinds: one scene folder per scene under root
         gt: gt/{scene}            # pairs: the ground-truth folder
         images: images_4          # llff / mipnerf360: which image folder
         iteration: 30000          # 3dgs: which test/ours_<iteration> (default latest)
         scenes: [lego, chair]
         allow_missing: false
+        gt_kind: mipnerf360       # multinerf: whose held-out views (under root/<scene>) are the ground truth
         methods:
           - {name: nerfacto, path: renders/nerfacto/{scene}}
 """
@@ -29,10 +33,16 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
-from .metrics.registry import METRICS
 from .protocols import PROTOCOLS
+from .registry import METRICS
 
-KINDS = ("pairs", "3dgs", "nerfstudio", "nerfbaselines", "blender", "llff", "mipnerf360")
+
+def kinds() -> tuple[str, ...]:
+    """Every dataset ``kind`` a config accepts: the layouts and the dataset kinds (one registry each)."""
+    from .data.datasets import DATASET_KINDS
+    from .data.layouts import LAYOUTS
+
+    return (*LAYOUTS, *DATASET_KINDS)
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,7 @@ class DatasetConfig:
     images: str = "images"
     iteration: int | None = None
     allow_missing: bool = False
+    gt_kind: str | None = None  # multinerf: the dataset kind whose held-out views are the ground truth
 
     def resolve(self, template: str, scene: str, base: Path) -> Path:
         return (base / template.replace("{scene}", scene)).resolve()
@@ -64,6 +75,8 @@ class BenchmarkConfig:
     metrics: tuple[str, ...] | None
     datasets: tuple[DatasetConfig, ...]
     source: Path
+    resize_gt: str = "none"
+    strict: bool = False
 
     @property
     def base(self) -> Path:
@@ -98,10 +111,14 @@ class _Checker:
         self.typed(obj, key, list, "a list of strings")
         return tuple(self.typed(x, f"{key}[{i}]", str, "a string") for i, x in enumerate(obj))
 
+    def choice(self, obj, key: str, choices, what: str) -> str:
+        self.typed(obj, key, str, "a string")
+        if obj not in choices:
+            raise self.fail(key, f"unknown {what} {obj!r}; known: {', '.join(choices)}")
+        return obj
 
-def load_config(path: Path | str) -> BenchmarkConfig:
-    """Load and validate a benchmark YAML file."""
-    path = Path(path)
+
+def _read_yaml(path: Path):
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -109,73 +126,99 @@ def load_config(path: Path | str) -> BenchmarkConfig:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read config ({e})") from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+
+
+def load_config(path: Path | str) -> BenchmarkConfig:
+    """Load and validate a benchmark YAML file.
+
+    Raises:
+        ConfigError: naming the file and the key (``configs/x.yaml: datasets[0].kind: unknown kind ...``).
+    """
+    from .data.resize import RESIZE_METHODS
+
+    path = Path(path)
     c = _Checker(path)
-    raw = c.mapping(raw, "", {"name", "protocol", "metrics", "datasets"}, {"datasets"})
+    raw = c.mapping(_read_yaml(path), "", {"name", "protocol", "metrics", "datasets", "resize_gt", "strict"},
+                    {"datasets"})
     name = c.typed(raw.get("name", path.stem), "name", str, "a string")
-    protocol = c.typed(raw.get("protocol", "nvs-eval"), "protocol", str, "a string")
-    if protocol not in PROTOCOLS:
-        raise c.fail("protocol", f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    protocol = c.choice(raw.get("protocol", "nvs-eval"), "protocol", tuple(PROTOCOLS), "protocol")
     metrics = None
     if "metrics" in raw:
-        metrics = c.str_list(raw["metrics"], "metrics")
-        for i, m in enumerate(metrics):
-            if m not in METRICS:
-                raise c.fail(f"metrics[{i}]", f"unknown metric {m!r}; known: {', '.join(METRICS)}")
+        metrics = tuple(c.choice(m, f"metrics[{i}]", tuple(METRICS), "metric")
+                        for i, m in enumerate(c.str_list(raw["metrics"], "metrics")))
+    resize_gt = c.choice(raw.get("resize_gt", "none"), "resize_gt", ("none", *RESIZE_METHODS), "resize method")
+    strict = c.typed(raw.get("strict", False), "strict", bool, "true or false")
     datasets_raw = c.typed(raw["datasets"], "datasets", list, "a list of datasets")
     if not datasets_raw:
         raise c.fail("datasets", "expected at least one dataset")
-    datasets = []
-    base = path.parent
-    for i, d in enumerate(datasets_raw):
-        k = f"datasets[{i}]"
-        d = c.mapping(d, k, {"name", "kind", "root", "gt", "images", "iteration", "scenes", "methods", "allow_missing"},
-                      {"name", "kind", "methods", "scenes"})
-        kind = c.typed(d["kind"], f"{k}.kind", str, "a string")
-        if kind not in KINDS:
-            raise c.fail(f"{k}.kind", f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
-        scenes = c.str_list(d["scenes"], f"{k}.scenes")
-        if not scenes:
-            raise c.fail(f"{k}.scenes", "expected at least one scene")
-        methods_raw = c.typed(d["methods"], f"{k}.methods", list, "a list of methods")
-        if not methods_raw:
-            raise c.fail(f"{k}.methods", "expected at least one method")
-        methods = []
-        for j, m in enumerate(methods_raw):
-            mk = f"{k}.methods[{j}]"
-            m = c.mapping(m, mk, {"name", "path"}, {"name", "path"})
-            methods.append(MethodConfig(c.typed(m["name"], f"{mk}.name", str, "a string"),
-                                        c.typed(m["path"], f"{mk}.path", str, "a string")))
-        names = [m.name for m in methods]
-        if len(set(names)) != len(names):
-            raise c.fail(f"{k}.methods", f"method names must be unique, got {names}")
-        root = None
-        if kind in ("blender", "llff", "mipnerf360"):
-            if "root" not in d:
-                raise c.fail(f"{k}.root", f"required for kind {kind}: the folder holding one folder per scene")
-            root = (base / c.typed(d["root"], f"{k}.root", str, "a string")).resolve()
-        gt = None
-        if kind == "pairs":
-            if "gt" not in d:
-                raise c.fail(f"{k}.gt", "required for kind pairs: the ground-truth folder (may use {scene})")
-            gt = c.typed(d["gt"], f"{k}.gt", str, "a string")
-        iteration = d.get("iteration")
-        if iteration is not None:
-            c.typed(iteration, f"{k}.iteration", int, "an integer")
-        ds = DatasetConfig(
-            name=c.typed(d["name"], f"{k}.name", str, "a string"), kind=kind, scenes=scenes, methods=tuple(methods),
-            root=root, gt=gt, images=c.typed(d.get("images", "images"), f"{k}.images", str, "a string"),
-            iteration=iteration, allow_missing=c.typed(d.get("allow_missing", False), f"{k}.allow_missing", bool, "true or false"))
-        for s in scenes:
-            for j, m in enumerate(methods):
-                p = ds.resolve(m.path, s, base)
-                if not p.exists():
-                    raise c.fail(f"{k}.methods[{j}].path", f"{p} does not exist (scene {s})")
-            if gt is not None and not ds.resolve(gt, s, base).is_dir():
-                raise c.fail(f"{k}.gt", f"{ds.resolve(gt, s, base)} is not a folder (scene {s})")
-            if root is not None and not (root / s).is_dir():
-                raise c.fail(f"{k}.scenes", f"{root / s} is not a folder")
-        datasets.append(ds)
-    return BenchmarkConfig(name, protocol, metrics, tuple(datasets), path.resolve())
+    datasets = tuple(_dataset(c, d, f"datasets[{i}]", path.parent) for i, d in enumerate(datasets_raw))
+    return BenchmarkConfig(name, protocol, metrics, datasets, path.resolve(), resize_gt, strict)
+
+
+def _methods(c: _Checker, d: dict, k: str) -> tuple[MethodConfig, ...]:
+    methods_raw = c.typed(d["methods"], f"{k}.methods", list, "a list of methods")
+    if not methods_raw:
+        raise c.fail(f"{k}.methods", "expected at least one method")
+    methods = []
+    for j, m in enumerate(methods_raw):
+        mk = f"{k}.methods[{j}]"
+        m = c.mapping(m, mk, {"name", "path"}, {"name", "path"})
+        methods.append(MethodConfig(c.typed(m["name"], f"{mk}.name", str, "a string"),
+                                    c.typed(m["path"], f"{mk}.path", str, "a string")))
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise c.fail(f"{k}.methods", f"method names must be unique, got {names}")
+    return tuple(methods)
+
+
+def _dataset(c: _Checker, d, k: str, base: Path) -> DatasetConfig:
+    from .data.datasets import DATASET_KINDS
+
+    d = c.mapping(d, k, {"name", "kind", "root", "gt", "images", "iteration", "scenes", "methods", "allow_missing",
+                         "gt_kind"}, {"name", "kind", "methods", "scenes"})
+    kind = c.choice(d["kind"], f"{k}.kind", kinds(), "kind")
+    scenes = c.str_list(d["scenes"], f"{k}.scenes")
+    if not scenes:
+        raise c.fail(f"{k}.scenes", "expected at least one scene")
+    methods = _methods(c, d, k)
+    gt_kind = None
+    if kind == "multinerf":
+        if "gt_kind" not in d:
+            raise c.fail(f"{k}.gt_kind", f"required for kind multinerf: {' | '.join(DATASET_KINDS)} (its renders "
+                                         "have no ground truth beside them)")
+        gt_kind = c.choice(d["gt_kind"], f"{k}.gt_kind", tuple(DATASET_KINDS), "dataset kind")
+    root = None
+    if kind in DATASET_KINDS or gt_kind:
+        if "root" not in d:
+            raise c.fail(f"{k}.root", f"required for kind {kind}: the folder holding one folder per scene")
+        root = (base / c.typed(d["root"], f"{k}.root", str, "a string")).resolve()
+    gt = None
+    if kind == "pairs":
+        if "gt" not in d:
+            raise c.fail(f"{k}.gt", "required for kind pairs: the ground-truth folder (may use {scene})")
+        gt = c.typed(d["gt"], f"{k}.gt", str, "a string")
+    iteration = d.get("iteration")
+    if iteration is not None:
+        c.typed(iteration, f"{k}.iteration", int, "an integer")
+    ds = DatasetConfig(
+        name=c.typed(d["name"], f"{k}.name", str, "a string"), kind=kind, scenes=scenes, methods=methods,
+        root=root, gt=gt, images=c.typed(d.get("images", "images"), f"{k}.images", str, "a string"),
+        iteration=iteration, allow_missing=c.typed(d.get("allow_missing", False), f"{k}.allow_missing", bool,
+                                                   "true or false"), gt_kind=gt_kind)
+    _check_paths(c, ds, k, base)
+    return ds
+
+
+def _check_paths(c: _Checker, ds: DatasetConfig, k: str, base: Path) -> None:
+    for s in ds.scenes:
+        for j, m in enumerate(ds.methods):
+            p = ds.resolve(m.path, s, base)
+            if not p.exists():
+                raise c.fail(f"{k}.methods[{j}].path", f"{p} does not exist (scene {s})")
+        if ds.gt is not None and not ds.resolve(ds.gt, s, base).is_dir():
+            raise c.fail(f"{k}.gt", f"{ds.resolve(ds.gt, s, base)} is not a folder (scene {s})")
+        if ds.root is not None and not (ds.root / s).is_dir():
+            raise c.fail(f"{k}.scenes", f"{ds.root / s} is not a folder")

@@ -7,6 +7,12 @@ class NvsEvalError(Exception):
     """Base class of the errors a user can fix (bad input, bad config, missing weights)."""
 
 
+class PreconditionError(ValueError):
+    """A metric kernel's documented precondition on its input is not met (an image smaller than the SSIM window
+    or than LPIPS's receptive field). The kernels raise it; the runner names the file. Any other ``ValueError``
+    from inside scoring is a bug, reported as one."""
+
+
 class UsageError(NvsEvalError, ValueError):
     """A command-line option or API argument names something that does not exist (device, metric, protocol)."""
 

@@ -6,7 +6,7 @@ every field, so a reader can tell exactly how a number was computed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 from .errors import UsageError
@@ -31,6 +31,8 @@ class Protocol:
         metrics: the metric ids this protocol reports.
         summary: one line on what it reproduces.
         sources: files of the reference code the convention is read from.
+        resize_gt: ``none`` (the default: sizes must match) or how the ground truth is resized to the render's
+            size (:data:`nvs_eval.data.resize.RESIZE_METHODS`), an explicit opt-in that changes every number.
     """
 
     name: str
@@ -42,6 +44,23 @@ class Protocol:
     metrics: tuple[str, ...]
     summary: str
     sources: tuple[str, ...]
+    resize_gt: str = "none"
+
+    def __post_init__(self) -> None:
+        from .data.resize import RESIZE_METHODS
+
+        if self.resize_gt != "none" and self.resize_gt not in RESIZE_METHODS:
+            raise UsageError(f"unknown --resize-gt {self.resize_gt!r}; known: {', '.join(RESIZE_METHODS)}")
+
+    def with_resize_gt(self, method: str | None) -> Protocol:
+        """This protocol with the ground truth resized by ``method`` (``None`` or ``"none"``: unchanged).
+
+        The opt-in changes every number, so it changes the name too (``3dgs+resize_gt=area``): its rows are
+        stored, tabulated and captioned apart from the plain protocol's.
+        """
+        if method in (None, "none") or method == self.resize_gt:
+            return self
+        return replace(self, name=f"{self.name.split('+')[0]}{RESIZE_SEP}{method}", resize_gt=method)
 
     def settings(self) -> dict:
         """Every setting as plain JSON-ready data (the form written beside results)."""
@@ -56,10 +75,14 @@ class Protocol:
         import hashlib
         import json
 
-        blob = json.dumps({k: v for k, v in self.settings().items() if k not in ("summary", "sources")}, sort_keys=True)
+        # settings added later are left out at their default, so adding one never changes a stored row's key
+        defaults = {"resize_gt": "none"}
+        blob = json.dumps({k: v for k, v in self.settings().items()
+                           if k not in ("summary", "sources") and defaults.get(k, object()) != v}, sort_keys=True)
         return f"{self.name}@{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
+RESIZE_SEP = "+resize_gt="
 WHITE = (1.0, 1.0, 1.0)
 BLACK = (0.0, 0.0, 0.0)
 
@@ -72,8 +95,10 @@ PROTOCOLS: dict[str, Protocol] = {
         ssim=SSIM_VALID,
         lpips_input="[-1,1]",
         metrics=("psnr", "ssim", "lpips_alex", "lpips_vgg"),
-        summary="Default: images as encoded in their files; SSIM as defined (Gaussian 11/1.5, valid); LPIPS as defined.",
-        sources=("Wang et al. 2004, IEEE TIP 13(4) (SSIM)", "Zhang et al. 2018, CVPR; richzhang/PerceptualSimilarity lpips/lpips.py"),
+        summary="Default: images as encoded in their files; SSIM as defined (Gaussian 11/1.5, valid); "
+                "LPIPS as defined.",
+        sources=("Wang et al. 2004, IEEE TIP 13(4) (SSIM)",
+                 "Zhang et al. 2018, CVPR; richzhang/PerceptualSimilarity lpips/lpips.py"),
     ),
     "mipnerf360": Protocol(
         name="mipnerf360",
@@ -84,7 +109,8 @@ PROTOCOLS: dict[str, Protocol] = {
         lpips_input="[-1,1]",
         metrics=("psnr", "ssim", "lpips_vgg"),
         summary="mip-NeRF 360 / multinerf: render rounded to 8 bits (eval_quantize_metrics), dm_pix SSIM, LPIPS-VGG.",
-        sources=("google-research/multinerf eval.py (np.round(rgb * 255) / 255)", "google-research/multinerf internal/image.py (dm_pix.ssim)"),
+        sources=("google-research/multinerf eval.py (np.round(rgb * 255) / 255)",
+                 "google-research/multinerf internal/image.py (dm_pix.ssim)"),
     ),
     "3dgs": Protocol(
         name="3dgs",
@@ -94,8 +120,10 @@ PROTOCOLS: dict[str, Protocol] = {
         ssim=SSIM_ZERO,
         lpips_input="[0,1]",
         metrics=("psnr", "ssim", "lpips_vgg"),
-        summary="3D Gaussian Splatting metrics.py: PNG round trip, SSIM with zero padding, LPIPS-VGG fed [0,1] unmapped.",
-        sources=("graphdeco-inria/gaussian-splatting metrics.py", "graphdeco-inria/gaussian-splatting utils/loss_utils.py",
+        summary="3D Gaussian Splatting metrics.py: PNG round trip, SSIM with zero padding, "
+                "LPIPS-VGG fed [0,1] unmapped.",
+        sources=("graphdeco-inria/gaussian-splatting metrics.py",
+                 "graphdeco-inria/gaussian-splatting utils/loss_utils.py",
                  "graphdeco-inria/gaussian-splatting lpipsPyTorch/modules/lpips.py"),
     ),
     "nerfbaselines": Protocol(
@@ -118,11 +146,34 @@ PROTOCOLS: dict[str, Protocol] = {
         ssim=SSIMSpec(padding="reflect-same", data_range=None, clamp_variance_only=True),
         lpips_input="[-1,1]",
         metrics=("psnr", "ssim", "lpips_alex"),
-        summary="nerfstudio ns-eval (nerfacto): float images, torchmetrics SSIM defaults, LPIPS-alex with normalize=True.",
+        summary="nerfstudio ns-eval (nerfacto): float images, torchmetrics SSIM defaults, "
+                "LPIPS-alex with normalize=True.",
         sources=("nerfstudio-project/nerfstudio nerfstudio/models/nerfacto.py (get_image_metrics_and_images)",
                  "Lightning-AI/torchmetrics src/torchmetrics/functional/image/ssim.py"),
     ),
+    "gsplat": Protocol(
+        name="gsplat",
+        quantize="none",
+        quantize_images="none",
+        background=WHITE,
+        ssim=SSIMSpec(padding="reflect-same", data_range=1.0, clamp_variance_only=True),
+        lpips_input="[-1,1]",
+        metrics=("psnr", "ssim", "lpips_alex"),
+        summary="gsplat simple_trainer.py (default lpips_net=alex): float renders, torchmetrics PSNR/SSIM with "
+                "data_range=1.0, LPIPS-alex with normalize=True.",
+        sources=("nerfstudio-project/gsplat examples/simple_trainer.py (Runner.__init__: "
+                 "StructuralSimilarityIndexMeasure(data_range=1.0), PeakSignalNoiseRatio(data_range=1.0), "
+                 "LearnedPerceptualImagePatchSimilarity(net_type='alex', normalize=True); Runner.eval)",
+                 "Lightning-AI/torchmetrics src/torchmetrics/functional/image/ssim.py"),
+    ),
 }
+PROTOCOLS["gsplat-vgg"] = replace(  # the same trainer with --lpips-net vgg
+    PROTOCOLS["gsplat"], name="gsplat-vgg", lpips_input="[0,1]", metrics=("psnr", "ssim", "lpips_vgg"),
+    summary="gsplat simple_trainer.py with --lpips-net vgg: as gsplat, but LPIPS-VGG with normalize=False "
+            "(fed [0,1] unmapped, 'equivalent with the 3DGS official repo').",
+    sources=("nerfstudio-project/gsplat examples/simple_trainer.py (Runner.__init__: "
+             "LearnedPerceptualImagePatchSimilarity(net_type='vgg', normalize=False))",
+             "Lightning-AI/torchmetrics src/torchmetrics/functional/image/ssim.py"))
 
 DEFAULT_PROTOCOL = "nvs-eval"
 
@@ -130,6 +181,9 @@ DEFAULT_PROTOCOL = "nvs-eval"
 def get_protocol(name: str | None) -> Protocol:
     """Look up a protocol by name (``None`` gives the default)."""
     name = DEFAULT_PROTOCOL if name is None else name
+    base, sep, resize = name.partition(RESIZE_SEP)
+    if sep:
+        return get_protocol(base).with_resize_gt(resize)
     try:
         return PROTOCOLS[name]
     except KeyError:

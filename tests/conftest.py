@@ -109,4 +109,5 @@ def isolated_cache(tmp_path, monkeypatch):
 
 
 def pytest_report_header(config):
-    return f"torch {torch.__version__}, CUDA available: {CUDA}, NVS_EVAL_CACHE={os.environ.get('NVS_EVAL_CACHE', '(default)')}"
+    cache = os.environ.get("NVS_EVAL_CACHE", "(default)")
+    return f"torch {torch.__version__}, CUDA available: {CUDA}, NVS_EVAL_CACHE={cache}"

@@ -13,7 +13,10 @@ import sys
 import time
 
 import pytest
-from helpers import cli, folder, img
+
+from helpers import ROOT, bench, cli, folder, img
+
+SLOW_CLI = [sys.executable, str(ROOT / "tests" / "patched_cli.py")]  # nvs-eval with a delay per view
 
 
 @pytest.fixture
@@ -30,7 +33,8 @@ def test_score_json_has_exactly_the_documented_shape(two_methods):
             "--metrics", "psnr,ssim,lpips_alex", "--json", str(out), "--device", "cpu")
     assert r.returncode == 0, r.stderr
     doc = json.loads(out.read_text())
-    assert list(doc) == ["protocol", "metrics", "views", "mean"]
+    assert list(doc) == ["protocol", "metrics", "views", "mean", "auxiliary", "reported"]
+    assert doc["auxiliary"] == {} and doc["reported"] == []
     assert doc["protocol"]["name"] == "nvs-eval" and "ssim" in doc["protocol"] and "quantize" in doc["protocol"]
     assert doc["metrics"] == ["psnr", "ssim", "lpips_alex"]
     assert len(doc["views"]) == 4
@@ -49,12 +53,14 @@ def test_score_json_has_exactly_the_documented_shape(two_methods):
     (lambda p: img(p / "a" / "0003.png"), "1 render(s) have no ground truth: 0003"),
     (lambda p: (p / "a" / "0001.png").write_bytes(b""), "0001.png: empty file (0 bytes)"),
     (lambda p: (p / "a" / "0001.png").write_text("not an image"), "0001.png: not a readable image"),
-    (lambda p: (p / "a" / "0001.png").write_bytes((p / "gt" / "0001.png").read_bytes()[:200]), "0001.png: not a readable image"),
+    (lambda p: (p / "a" / "0001.png").write_bytes((p / "gt" / "0001.png").read_bytes()[:200]),
+     "0001.png: not a readable image"),
     (lambda p: img(p / "a" / "0001.png", 20, 40), "render 0001.png is 40x20 but ground truth 0001.png is 40x36"),
 ])
 def test_bad_inputs_give_exit_code_2_and_one_line_naming_the_file(two_methods, setup, needle):
     setup(two_methods)
-    r = cli("score", str(two_methods / "a"), "--gt", str(two_methods / "gt"), "--metrics", "psnr,ssim", "--device", "cpu")
+    r = cli("score", str(two_methods / "a"), "--gt", str(two_methods / "gt"), "--metrics", "psnr,ssim",
+            "--device", "cpu")
     assert r.returncode == 2, (r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
@@ -75,15 +81,7 @@ def test_weights_command_reports_sources():
 
 
 def _bench(tmp_path, views=8):
-    names = [f"{i:03d}.png" for i in range(views)]
-    folder(tmp_path / "gt" / "s1", names, h=64, w=72)
-    folder(tmp_path / "r" / "m1" / "s1", names, seed=50, h=64, w=72)
-    folder(tmp_path / "r" / "m2" / "s1", names, seed=90, h=64, w=72)
-    cfg = tmp_path / "bench.yaml"
-    cfg.write_text('name: t\nprotocol: nvs-eval\nmetrics: [psnr, ssim, lpips_alex]\ndatasets:\n  - name: d\n    kind: pairs\n'
-                   '    gt: "gt/{scene}"\n    scenes: [s1]\n    methods:\n      - {name: m1, path: "r/m1/{scene}"}\n'
-                   '      - {name: m2, path: "r/m2/{scene}"}\n')
-    return cfg
+    return bench(tmp_path, views)
 
 
 def _rows(db):
@@ -113,13 +111,13 @@ def _complete_views(rows: dict, metrics=3) -> None:
 def test_sigkill_at_random_points_then_rerun_completes_without_recomputing(tmp_path):
     cfg = _bench(tmp_path, views=48)
     out = tmp_path / "out"
-    env = dict(os.environ, NVS_EVAL_SLOW_VIEW_S="0.1")  # widen the window in which views are being computed
+    env = dict(os.environ, NVS_EVAL_TEST_VIEW_DELAY_S="0.1")  # widen the window in which views are being computed
     rng = random.Random(20261123)
     db = out / "results.sqlite"
     kills, runs, before = 0, 0, {}
     while kills < KILLS and runs < 3 * KILLS:
         runs += 1
-        p = subprocess.Popen([sys.executable, "-m", "nvs_eval", "evaluate", str(cfg), "--out", str(out), "--no-report",
+        p = subprocess.Popen([*SLOW_CLI, "evaluate", str(cfg), "--out", str(out), "--no-report",
                               "--device", "cpu"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # a random point: during start-up, between views, mid-transaction (writes are ~0.1 s apart)
         time.sleep(rng.uniform(0.3, 3.5))
@@ -147,8 +145,8 @@ def test_sigkill_at_random_points_then_rerun_completes_without_recomputing(tmp_p
 def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path):
     cfg = _bench(tmp_path, views=6)
     out = tmp_path / "out"
-    env = dict(os.environ, NVS_EVAL_SLOW_VIEW_S="0.5")
-    p = subprocess.Popen([sys.executable, "-m", "nvs_eval", "evaluate", str(cfg), "--out", str(out), "--no-report",
+    env = dict(os.environ, NVS_EVAL_TEST_VIEW_DELAY_S="0.5")
+    p = subprocess.Popen([*SLOW_CLI, "evaluate", str(cfg), "--out", str(out), "--no-report",
                           "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not ((out / "results.sqlite").exists() and _count(out / "results.sqlite") >= 6):
@@ -194,8 +192,8 @@ def test_two_evaluate_processes_on_one_store_lose_and_duplicate_nothing(tmp_path
         cfgs[0].write_text(text.replace(m2, ""))
         cfgs[1].write_text(text.replace(m1, ""))
     out = tmp_path / "out"
-    env = dict(os.environ, NVS_EVAL_SLOW_VIEW_S="0.05")
-    procs = [subprocess.Popen([sys.executable, "-m", "nvs_eval", "evaluate", str(c), "--out", str(out), "--no-report",
+    env = dict(os.environ, NVS_EVAL_TEST_VIEW_DELAY_S="0.05")
+    procs = [subprocess.Popen([*SLOW_CLI, "evaluate", str(c), "--out", str(out), "--no-report",
                                "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for c in cfgs]
     errs = [p.communicate(timeout=300)[1] for p in procs]
@@ -259,7 +257,8 @@ def test_outputs_are_not_overwritten_without_force(tmp_path):
     foreign.mkdir()
     (foreign / "notes.txt").write_text("my own file")
     r = cli("evaluate", str(cfg), "--out", str(foreign), "--no-report", "--device", "cpu")
-    assert r.returncode == 2 and "not an nvs-eval output folder" in r.stderr and not (foreign / "results.sqlite").exists()
+    assert r.returncode == 2 and "not an nvs-eval output folder" in r.stderr
+    assert not (foreign / "results.sqlite").exists()
     out = tmp_path / "out"
     assert cli("evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu").returncode == 0
     r = cli("report", "--results", str(out), "--out", str(foreign), "--format", "md", "--no-figures")

@@ -23,8 +23,10 @@ def test_example_configs_fail_only_on_their_absent_data(path):
 def test_example_configs_cover_every_kind():
     import yaml
 
+    from nvs_eval.config import kinds as registered
+
     kinds = {d["kind"] for p in CONFIGS for d in yaml.safe_load(p.read_text())["datasets"]}
-    assert kinds == {"pairs", "3dgs", "nerfstudio", "nerfbaselines", "blender", "llff", "mipnerf360"}
+    assert kinds == set(registered())  # every layout and dataset kind of the registries has an example
 
 
 @pytest.mark.parametrize("text,needle", [
@@ -36,6 +38,9 @@ def test_example_configs_cover_every_kind():
     ("datasets:\n  - {name: d, kind: 3dgs, iteration: '7k', scenes: [a], methods: [{name: m, path: x}]}",
      "datasets[0].iteration: expected an integer"),
     ("a: [", "not valid YAML"),
+    ("datasets:\n  - {name: d, kind: multinerf, root: r, scenes: [a], methods: [{name: m, path: x}]}",
+     "datasets[0].gt_kind: required for kind multinerf"),
+    ("resize_gt: nearest\ndatasets: [1]", "resize_gt: unknown resize method 'nearest'"),
 ])
 def test_config_errors_name_the_key(tmp_path, text, needle):
     p = tmp_path / "c.yaml"

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from helpers import folder, img
 from PIL import Image
 
 from nvs_eval.data.datasets import dataset_scene
@@ -14,6 +13,8 @@ from nvs_eval.data.images import read_image
 from nvs_eval.data.layouts import detect_layout, load_layout, pairs_scene
 from nvs_eval.data.pairing import pair_scene
 from nvs_eval.errors import ImageReadError, LayoutError, PairingError
+
+from helpers import folder, img
 
 
 def test_rgba_is_composited_on_the_background_not_dropped(tmp_path):
@@ -176,7 +177,7 @@ def test_nerfbaselines_layout_folder_and_archive(tmp_path):
 
 def test_unknown_layout_says_what_was_looked_for(tmp_path):
     (tmp_path / "x").mkdir()
-    with pytest.raises(LayoutError, match="layout not recognised; expected a 3DGS model folder"):
+    with pytest.raises(LayoutError, match=r"layout not recognised; expected one of: 3dgs \(3DGS model folder"):
         detect_layout(tmp_path / "x")
 
 

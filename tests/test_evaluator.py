@@ -5,16 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import photo, to_nchw
-from helpers import img
 
 from nvs_eval.api import score_scenes
 from nvs_eval.data.layouts import pairs_scene
-from nvs_eval.evaluate.evaluator import SSIM_BAND_PIXELS, SSIM_BAND_PIXELS_CPU, Evaluator, resolve_device, ssim_band_rows
+from nvs_eval.evaluate.evaluator import (
+    SSIM_BAND_PIXELS,
+    SSIM_BAND_PIXELS_CPU,
+    Evaluator,
+    resolve_device,
+    ssim_band_rows,
+)
 from nvs_eval.evaluate.runner import RunStats
 from nvs_eval.metrics import psnr, ssim
 from nvs_eval.protocols import get_protocol
 from nvs_eval.results.store import ResultsStore
+
+from conftest import photo, to_nchw
+from helpers import img
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import photo_pairs, to_nchw
 
 from nvs_eval.metrics.lpips import LPIPS
 from nvs_eval.metrics.weights import load_lin
+
+from conftest import photo_pairs, to_nchw
 
 PAIRS = photo_pairs((64, 96))
 IDS = [p[0] for p in PAIRS]
@@ -15,7 +16,8 @@ IDS = [p[0] for p in PAIRS]
 
 @pytest.fixture(scope="module")
 def ours(backbones):
-    return {(net, m): LPIPS(net, backbones[net], load_lin(net)[0], m) for net in ("alex", "vgg") for m in ("[-1,1]", "[0,1]")}
+    return {(net, m): LPIPS(net, backbones[net], load_lin(net)[0], m)
+            for net in ("alex", "vgg") for m in ("[-1,1]", "[0,1]")}
 
 
 @pytest.mark.parametrize("net", ["alex", "vgg"])

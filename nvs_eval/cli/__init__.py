@@ -1,6 +1,7 @@
 """``nvs-eval``: each command is a short module imported only when it runs, so ``--help`` is instant.
 
-User errors print one line on stderr and exit with code 2 (``--debug`` shows the traceback).
+User errors print one line on stderr and exit with code 2; anything else is a bug in nvs-eval: one line saying so,
+exit code 1 (``--debug`` shows the traceback of either).
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"nvs-eval: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 - anything else is a bug in nvs-eval, not the user's input
+        if args.debug:
+            raise
+        print(f"nvs-eval: internal error, please report it with the output of --debug: {type(e).__name__}: {e}",
+              file=sys.stderr)
+        return 1
 
 
 def entry() -> None:

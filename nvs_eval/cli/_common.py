@@ -1,28 +1,35 @@
-"""Arguments shared by several commands."""
+"""Arguments and output shared by several commands. Choices come from the registries (light modules only, so
+``--help`` stays instant)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_protocol_args(p: argparse.ArgumentParser) -> None:
+    from ..data.resize import RESIZE_METHODS
+
     p.add_argument("--protocol", default=None, help="evaluation protocol (see `nvs-eval protocols`; default nvs-eval)")
     p.add_argument("--metrics", default=None, help="comma-separated metric ids, e.g. psnr,ssim,lpips_alex,lpips_vgg")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--resize-gt", default=None, choices=list(RESIZE_METHODS),
+                   help="opt-in: resize the ground truth to the render size with this method (part of the protocol, "
+                        "shown with every table; default: never resize, a size mismatch is an error)")
     add_precision_arg(p)
 
 
 def add_precision_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--precision", default="float32", choices=["float32", "bf16", "fp16", "tf32"],
+    from ..evaluate.precision import PRECISIONS
+
+    p.add_argument("--precision", default="float32", choices=list(PRECISIONS),
                    help="float32 (exact, default); bf16 / fp16 / tf32 run LPIPS faster with different numbers "
                         "(opt-in; see benchmarks/RESULTS.md for the measured error)")
 
 
 def print_table(df, metrics, by=("method",), file=None) -> None:
     """A plain-text table of means."""
-    import sys
-
-    from ..metrics.registry import METRICS
+    from ..registry import METRICS
 
     file = file or sys.stdout
     g = df.groupby(list(by), sort=False)[list(metrics)].mean()
@@ -34,3 +41,30 @@ def print_table(df, metrics, by=("method",), file=None) -> None:
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)), file=file)
     for r in rows:
         print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)), file=file)
+
+
+def print_auxiliary(paired, file=None) -> None:
+    """One line per method whose auxiliary files (depth, normals, ...) were left out of scoring."""
+    file = file or sys.stderr
+    for p in paired:
+        for method, a in p.auxiliary_summary().items():
+            print(f"{p.scene.dataset}/{p.scene.name} {method}: left out {a['count']} auxiliary file(s) "
+                  f"({', '.join(a['suffixes'])}); --strict makes them an error", file=file)
+
+
+def reported_comparison(paired, df, metrics) -> list[dict]:
+    """The training tool's own means (gsplat stats JSON, multinerf metric files) beside nvs-eval's."""
+    from ..registry import METRICS
+
+    out = []
+    for p in paired:
+        for method, rep in p.scene.reported.items():
+            mine = df[(df["scene"] == p.scene.name) & (df["method"] == method)]
+            for key, value in rep.items():
+                ours = key if key in metrics else next((m for m in metrics if METRICS[m].kind == key), None)
+                if ours is None or mine.empty:
+                    continue
+                mean = float(mine[ours].mean())
+                out.append({"scene": p.scene.name, "method": method, "metric": ours, "reported": value,
+                            "nvs_eval": mean, "difference": mean - value})
+    return out

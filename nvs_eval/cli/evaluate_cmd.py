@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import add_precision_arg
+from ._common import add_precision_arg, print_auxiliary
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
                    precision=args.precision)
     s = res.stats
     print(f"{s.views} views: {s.computed} render(s) computed, {s.reused} reused from {res.store}", file=sys.stderr)
+    print_auxiliary(res.paired)
     _summary(res)
     if not args.no_report:
         from ..report import write_report

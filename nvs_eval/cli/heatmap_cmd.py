@@ -7,9 +7,11 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..registry import MAP_LABELS
+
     p.add_argument("render")
     p.add_argument("gt")
-    p.add_argument("--metric", default="lpips_vgg", choices=["lpips_vgg", "lpips_alex", "lpips_squeeze", "ssim", "abs"])
+    p.add_argument("--metric", default="lpips_vgg", choices=list(MAP_LABELS), help="which map (default lpips_vgg)")
     p.add_argument("--protocol", default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="figure path (.png)")
@@ -30,7 +32,7 @@ def heatmap(render: Path, gt: Path, metric: str, protocol_name: str | None, devi
     r, g = read_image(render, protocol.background), read_image(gt, protocol.background)
     if r.shape != g.shape:
         raise PairingError(f"{render} is {r.shape[1]}x{r.shape[0]} but {gt} is {g.shape[1]}x{g.shape[0]}")
-    metrics = ("ssim",) if metric in ("ssim", "abs") else (metric,)
+    metrics = ("ssim",) if metric == "abs" else (metric,)
     ev = Evaluator(protocol, metrics, device)
     m = ev.maps(ev.to_tensor(r), ev.prepare(ev.to_tensor(g)))[metric].numpy().astype(np.float32)
     if m.shape != r.shape[:2]:
@@ -45,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..errors import StoreError
-    from ..report.figures import MAP_LABELS, _plt
+    from ..registry import MAP_LABELS
+    from ..report.figures import _plt
     from ..results.export import atomic_output
 
     for path in (args.out, args.save_map):

@@ -1,21 +1,32 @@
-"""``nvs-eval score RENDERS [RENDERS ...] --gt GT``: score folders, print a table, optionally write JSON."""
+"""``nvs-eval score RENDERS [RENDERS ...] --gt GT``: score folders or layouts, print a table, optionally JSON."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
-from ._common import add_protocol_args, print_table
+from ._common import add_protocol_args, print_auxiliary, print_table, reported_comparison
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..data.datasets import DATASET_KINDS
+    from ..data.layouts import LAYOUTS
+
     p.add_argument("renders", nargs="+", help="one folder per method (NAME=PATH to name it), or a layout folder")
-    p.add_argument("--gt", default=None, help="ground-truth folder (omit to auto-detect a 3dgs/nerfstudio/nerfbaselines layout)")
-    p.add_argument("--layout", default=None, choices=["pairs", "3dgs", "nerfstudio", "nerfbaselines"])
-    p.add_argument("--iteration", type=int, default=None, help="3dgs: which test/ours_<iteration> (default latest)")
+    p.add_argument("--gt", default=None, help="ground-truth folder (omit to auto-detect a layout)")
+    p.add_argument("--layout", default=None, choices=list(LAYOUTS), help="the folder layout (default: detected)")
+    p.add_argument("--iteration", type=int, default=None,
+                   help="3dgs / gsplat / multinerf: which iteration or step (default latest)")
+    p.add_argument("--dataset", default=None, choices=list(DATASET_KINDS),
+                   help="multinerf: the dataset kind whose held-out views are the ground truth")
+    p.add_argument("--dataset-root", default=None, help="multinerf: that dataset's scene folder")
+    p.add_argument("--images", default="images", help="llff / mipnerf360: the image folder (images_4, ...)")
     p.add_argument("--allow-missing", action="store_true", help="score the views that have renders; report coverage")
+    p.add_argument("--strict", action="store_true",
+                   help="auxiliary files beside the renders (<view>_depth.png, depth/...) are an error")
     p.add_argument("--json", default=None, help="write per-view values and means to this JSON file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     add_protocol_args(p)
@@ -29,43 +40,67 @@ def _method(arg: str) -> tuple[str, Path]:
     return path.resolve().name, path
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..api import score_scenes
-    from ..data.layouts import load_layout, pairs_scene
-    from ..errors import StoreError, UsageError
-    from ..metrics.registry import parse_metric_list
-    from ..protocols import get_protocol
-    from ..results.export import atomic_write_text
+def _scenes(args: argparse.Namespace) -> list:
+    from ..data.layouts import GroundTruthSource, load_layout, pairs_scene
+    from ..errors import UsageError
 
-    protocol = get_protocol(args.protocol)
+    if args.gt is not None and args.layout not in (None, "pairs"):
+        raise UsageError(f"--gt is for the pairs layout; the {args.layout} layout brings its own ground truth")
+    if (args.dataset is None) != (args.dataset_root is None):
+        raise UsageError("--dataset and --dataset-root go together")
+    if args.gt is not None:
+        return [pairs_scene([_method(a) for a in args.renders], Path(args.gt))]
+    gt_source = GroundTruthSource(args.dataset, Path(args.dataset_root), args.images) if args.dataset else None
+    scenes = []
+    for a in args.renders:
+        name, path = _method(a)
+        scenes += load_layout(path, args.layout, iteration=args.iteration, method=name if "=" in a else None,
+                              gt_source=gt_source)
+    return scenes
+
+
+def _num(v: float):
+    return v if math.isfinite(v) else str(v)
+
+
+def _json_doc(protocol, metrics, df, paired, reported) -> dict:
+    return {
+        "protocol": protocol.settings(),
+        "metrics": list(metrics),
+        "views": [{"method": r["method"], "view": r["view"], **{m: _num(float(r[m])) for m in metrics}}
+                  for r in df.to_dict("records")],
+        "mean": {m: {k: _num(float(v)) for k, v in g[list(metrics)].mean().items()}
+                 for m, g in df.groupby("method", sort=False)},
+        "auxiliary": {f"{p.scene.name}/{m}": a for p in paired for m, a in p.auxiliary_summary().items()},
+        "reported": reported,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import pair_scenes, score_paired
+    from ..atomic import atomic_write_text
+    from ..errors import StoreError
+    from ..protocols import get_protocol
+    from ..registry import parse_metric_list
+
+    protocol = get_protocol(args.protocol).with_resize_gt(args.resize_gt)
     metrics = parse_metric_list(args.metrics, protocol.metrics)
     if args.json and Path(args.json).exists() and not args.force:
         raise StoreError(f"{args.json}: already exists; pass --force to overwrite it")
-    if args.gt is not None and args.layout not in (None, "pairs"):
-        raise UsageError(f"--gt is for the pairs layout; the {args.layout} layout brings its own ground truth")
-    if args.gt is not None:
-        scenes = [pairs_scene([_method(a) for a in args.renders], Path(args.gt))]
-    else:
-        scenes = []
-        for a in args.renders:
-            name, path = _method(a)
-            scenes += load_layout(path, args.layout, iteration=args.iteration,
-                                  method=name if "=" in a else None)
-    df = score_scenes(scenes, protocol, metrics, device=args.device, allow_missing=args.allow_missing,
-                      precision=args.precision)
+    scenes = _scenes(args)
+    paired = pair_scenes(scenes, allow_missing=args.allow_missing, strict=args.strict,
+                         resize_gt=protocol.resize_gt != "none")
+    for s in scenes:
+        for note in s.notes:
+            print(f"note: {note}", file=sys.stderr)
+    print_auxiliary(paired)
+    df = score_paired(paired, protocol, metrics, device=args.device, precision=args.precision)
     print(f"protocol: {protocol.name}")
     print_table(df, metrics, by=("scene", "method") if df["scene"].nunique() > 1 else ("method",))
+    reported = reported_comparison(paired, df, metrics)
+    for r in reported:
+        print(f"{r['scene']}/{r['method']}: the tool's own mean {r['metric']} {r['reported']:.4f}, nvs-eval "
+              f"{r['nvs_eval']:.4f} (difference {r['difference']:+.4f}; see docs/layouts.md for why they differ)")
     if args.json:
-        def num(v: float):
-            return v if math.isfinite(v) else str(v)
-
-        doc = {
-            "protocol": protocol.settings(),
-            "metrics": list(metrics),
-            "views": [{"method": r["method"], "view": r["view"], **{m: num(float(r[m])) for m in metrics}}
-                      for r in df.to_dict("records")],
-            "mean": {m: {k: num(float(v)) for k, v in g[list(metrics)].mean().items()}
-                     for m, g in df.groupby("method", sort=False)},
-        }
-        atomic_write_text(Path(args.json), json.dumps(doc, indent=1))
+        atomic_write_text(Path(args.json), json.dumps(_json_doc(protocol, metrics, df, paired, reported), indent=1))
     return 0

@@ -13,17 +13,21 @@ Renders are paired with these test views by order: the k-th render (sorted by na
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LayoutError, PairingError
+from .auxiliary import split_auxiliary_by_name
 from .discover import list_images
-from .layouts import Scene
+from .scene import Scene
 
-DATASET_KINDS = ("blender", "llff", "mipnerf360")
 LLFF_HOLD = 8
+WHITE = (1.0, 1.0, 1.0)
 
 
-def blender_test_views(scene_dir: Path) -> dict[str, Path]:
+def blender_test_views(scene_dir: Path, images: str = "images") -> dict[str, Path]:
+    """The test views of a NeRF-synthetic scene, in ``transforms_test.json`` order (``images`` is unused)."""
     path = scene_dir / "transforms_test.json"
     try:
         meta = json.loads(path.read_text())
@@ -41,6 +45,7 @@ def blender_test_views(scene_dir: Path) -> dict[str, Path]:
 
 
 def held_out_views(scene_dir: Path, images: str = "images", hold: int = LLFF_HOLD) -> dict[str, Path]:
+    """Every ``hold``-th image of ``scene_dir/images``, starting with the first (the LLFF hold-out)."""
     folder = scene_dir / images
     if not folder.is_dir():
         raise LayoutError(f"{folder}: not found; expected an LLFF / Mip-NeRF 360 scene with an {images}/ folder")
@@ -48,25 +53,58 @@ def held_out_views(scene_dir: Path, images: str = "images", hold: int = LLFF_HOL
     return {k: p for i, (k, p) in enumerate(allv.items()) if i % hold == 0}
 
 
+@dataclass(frozen=True)
+class DatasetKind:
+    """A dataset whose test views are defined by its own files."""
+
+    name: str
+    test_views: Callable[[Path, str], dict[str, Path]]
+    background: tuple[float, float, float] | None
+    description: str
+
+
+DATASET_KINDS: dict[str, DatasetKind] = {
+    "blender": DatasetKind("blender", blender_test_views, WHITE,
+                           "NeRF-synthetic: transforms_test.json frames, RGBA composited on white"),
+    "llff": DatasetKind("llff", held_out_views, None, "LLFF: every 8th image of images[_N]/ (llffhold = 8)"),
+    "mipnerf360": DatasetKind("mipnerf360", held_out_views, None,
+                              "Mip-NeRF 360: every 8th image of images[_N]/ (llffhold = 8)"),
+}
+
+
+def dataset_kind(kind: str) -> DatasetKind:
+    try:
+        return DATASET_KINDS[kind]
+    except KeyError:
+        raise LayoutError(f"unknown dataset kind {kind!r}; known: {', '.join(DATASET_KINDS)}") from None
+
+
+def dataset_test_views(kind: str, scene_dir: Path, images: str = "images") -> tuple[dict[str, Path], tuple | None]:
+    """The dataset's test views (view id -> file, in order) and its fixed background (or ``None``)."""
+    spec = dataset_kind(kind)
+    return spec.test_views(Path(scene_dir), images), spec.background
+
+
 def dataset_scene(kind: str, scene_dir: Path, renders: dict[str, Path], *, images: str = "images",
                   dataset: str = "default", allow_count_mismatch: bool = False) -> Scene:
-    """A scene whose ground truth comes from the dataset, renders (method -> folder) paired by test-view order."""
+    """A scene whose ground truth comes from the dataset, renders (method -> folder) paired by test-view order.
+
+    Auxiliary files in a renders folder (``<render>_depth.png``, ``depth/...``) are left out before counting."""
     scene_dir = Path(scene_dir)
-    if kind == "blender":
-        gt, background = blender_test_views(scene_dir), (1.0, 1.0, 1.0)
-    elif kind in ("llff", "mipnerf360"):
-        gt, background = held_out_views(scene_dir, images), None
-    else:
-        raise LayoutError(f"unknown dataset kind {kind!r}; known: {', '.join(DATASET_KINDS)}")
+    gt, background = dataset_test_views(kind, scene_dir, images)
     views = list(gt)
     by_view: dict[str, dict[str, Path]] = {}
+    auxiliary: dict[str, dict[str, str]] = {}
     for method, folder in renders.items():
-        files = list(list_images(Path(folder)).values())
+        kept, auxiliary[method] = split_auxiliary_by_name(list_images(Path(folder)))
+        files = list(kept.values())
         if len(files) != len(views) and not allow_count_mismatch:
             raise PairingError(
                 f"{folder}: {len(files)} render(s) but {scene_dir} has {len(views)} test view(s) "
                 f"({kind}, every {LLFF_HOLD}th image)" if kind != "blender" else
-                f"{folder}: {len(files)} render(s) but {scene_dir / 'transforms_test.json'} lists {len(views)} test view(s)"
+                f"{folder}: {len(files)} render(s) but {scene_dir / 'transforms_test.json'} lists "
+                f"{len(views)} test view(s)"
             )
         by_view[method] = dict(zip(views, files))
-    return Scene(dataset, scene_dir.name, gt, by_view, background=background)
+    return Scene(dataset, scene_dir.name, gt, by_view, background=background, auxiliary=auxiliary,
+                 folders={"": scene_dir, **{m: Path(f) for m, f in renders.items()}})

@@ -3,7 +3,8 @@
 Supported: PNG (1/8/16-bit; palette, grey, grey+alpha, RGB, RGBA), JPEG, BMP, TIFF (8/16-bit, float), WebP and
 ``.npy`` float arrays (H x W x 3 or 4, values in [0, 1]). Alpha is composited on the given background, never
 dropped. Sizes are read from headers first, so decompression bombs are refused before pixels are decoded.
-Nothing is resized, clamped or skipped silently.
+OpenEXR / Radiance HDR files are recognised and refused with a message (no tone mapping is guessed). Nothing is
+resized, clamped or skipped silently.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 
 from ..errors import ImageReadError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".npy")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".npy", ".exr", ".hdr")
+HDR_SUFFIXES = (".exr", ".hdr")  # recognised, so a folder of them is refused clearly rather than found empty
 DEFAULT_MAX_PIXELS = 268_435_456  # 16384 x 16384
 
 
@@ -28,6 +30,51 @@ def max_pixels() -> int:
 
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+@dataclass(frozen=True)
+class CanvasHalf:
+    """One half of a side-by-side canvas file: gsplat's ``simple_trainer.py`` and nerfstudio's ``ns-eval
+    --render-output-path`` write ground truth | render concatenated along the width in one file.
+
+    It stands wherever a file path does (pairing, hashing, reading); ``str()`` is ``<file>#left`` or
+    ``<file>#right``, which :func:`image_ref` turns back into a ``CanvasHalf``."""
+
+    canvas: Path
+    side: str  # "left" or "right"
+
+    @property
+    def name(self) -> str:
+        return f"{self.canvas.name}#{self.side}"
+
+    @property
+    def suffix(self) -> str:
+        return self.canvas.suffix
+
+    def is_file(self) -> bool:
+        return self.canvas.is_file()
+
+    def __str__(self) -> str:
+        return f"{self.canvas}#{self.side}"
+
+
+def image_ref(text: str | Path) -> Path | CanvasHalf:
+    """The image a stored path string names: a file, or one half of a canvas (``file#left``, ``file#right``)."""
+    text = str(text)
+    for side in ("left", "right"):
+        if text.endswith(f"#{side}"):
+            return CanvasHalf(Path(text[: -len(side) - 1]), side)
+    return Path(text)
+
+
+def image_sha256(ref: Path | CanvasHalf) -> str:
+    """sha256 of the file, with ``#left`` / ``#right`` appended for a canvas half (the two halves of one canvas
+    have different identities; both change when the file does)."""
+    from ..hashing import sha256_file
+
+    if isinstance(ref, CanvasHalf):
+        return f"{sha256_file(ref.canvas)}#{ref.side}"
+    return sha256_file(ref)
 
 
 @dataclass(frozen=True)
@@ -47,8 +94,12 @@ def _png_bitdepth(path: Path) -> int | None:
     return None
 
 
-def read_header(path: Path) -> ImageHeader:
+def read_header(path: Path | CanvasHalf) -> ImageHeader:
     """Width, height and mode from the file header; refuses empty, unreadable and oversized files."""
+    if isinstance(path, CanvasHalf):
+        h = read_header(path.canvas)
+        _check_canvas_width(path.canvas, h.width)
+        return ImageHeader(h.width // 2, h.height, h.mode)
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -56,6 +107,10 @@ def read_header(path: Path) -> ImageHeader:
         raise ImageReadError(f"{path}: cannot read ({e.strerror or e})") from None
     if size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes), expected an image")
+    if path.suffix.lower() in HDR_SUFFIXES:
+        raise ImageReadError(f"{path}: high-dynamic-range images ({path.suffix}) are not scored: LDR metrics need a "
+                             "tone mapping, which would be a protocol choice; save the renders as 16-bit PNG or as "
+                             "float .npy in [0, 1]")
     if path.suffix.lower() == ".npy":
         arr = _open_npy(path)
         return ImageHeader(arr.shape[1], arr.shape[0], f"npy:{arr.dtype}")
@@ -74,6 +129,12 @@ def read_header(path: Path) -> ImageHeader:
         raise ImageReadError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
     _check_size(path, w, h)
     return ImageHeader(w, h, mode)
+
+
+def _check_canvas_width(path: Path, width: int) -> None:
+    if width % 2:
+        raise ImageReadError(f"{path}: a side-by-side canvas (ground truth | render) must have an even width, got "
+                             f"{width} px; is this a canvas written by gsplat or ns-eval?")
 
 
 def _check_size(path: Path, w: int, h: int) -> None:
@@ -132,13 +193,44 @@ def _read_png16(path: Path) -> tuple[np.ndarray, int]:
     return arr.reshape(h, w, info["planes"]), (1 << info["bitdepth"]) - 1
 
 
-def read_image(path: Path | str, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+def read_images(refs: dict, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> dict:
+    """:func:`read_image` of every value of ``refs`` (keys kept), decoding each canvas file only once."""
+    canvases: dict[Path, np.ndarray] = {}
+    out = {}
+    for key, ref in refs.items():
+        if isinstance(ref, CanvasHalf):
+            if ref.canvas not in canvases:
+                canvases[ref.canvas] = read_image(ref.canvas, background)
+            out[key] = _half(canvases[ref.canvas], ref)
+        else:
+            out[key] = read_image(ref, background)
+    return out
+
+
+def _half(canvas: np.ndarray, ref: CanvasHalf) -> np.ndarray:
+    w = canvas.shape[1]
+    _check_canvas_width(ref.canvas, w)
+    return np.ascontiguousarray(canvas[:, : w // 2] if ref.side == "left" else canvas[:, w // 2 :])
+
+
+def read_image(path: Path | str | CanvasHalf, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
     """Decode ``path`` to a float32 H x W x 3 array in [0, 1].
 
     Raises:
         ImageReadError: empty, truncated, corrupt, oversized, CMYK or otherwise unsupported files, and ``.npy``
             arrays with NaN, Inf or values outside [0, 1]. The message names the file and the problem.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from PIL import Image
+        >>> path = Path(tempfile.mkdtemp()) / "grey.png"
+        >>> Image.fromarray(np.full((2, 3), 51, np.uint8)).save(path)
+        >>> x = read_image(path)
+        >>> x.shape, x.dtype, round(float(x[0, 0, 0]), 6)
+        ((2, 3, 3), dtype('float32'), 0.2)
     """
+    if isinstance(path, CanvasHalf):
+        return _half(read_image(path.canvas, background), path)
     path = Path(path)
     header = read_header(path)
     suffix = path.suffix.lower()

@@ -1,39 +1,60 @@
 """The folder layouts people have, auto-detected into :class:`Scene` objects.
 
+Each layout is one :data:`LAYOUTS` entry (name, detector, loader, description); the CLI's ``--layout`` choices,
+the config's ``kind`` values and auto-detection all derive from it.
+
 * ``pairs``: a renders folder per method and one ground-truth folder, paired by relative path without extension.
 * ``3dgs``: a model folder holding ``test/ours_<iteration>/{renders,gt}`` (graphdeco-inria/gaussian-splatting
   ``render.py`` writes them; ``metrics.py`` reads them); a folder of such model folders is several scenes.
 * ``nerfstudio``: ``ns-render dataset`` output, ``<output-path>/<split>/<rendered-output-name>/<image name>``
   with ``rgb`` and ``gt-rgb`` outputs (nerfstudio ``nerfstudio/scripts/render.py``, ``DatasetRender``).
+* ``ns-eval``: ``ns-eval --render-output-path DIR`` output: ``{camera index:06d}-img.jpg`` per test view, a canvas
+  of ground truth | render (nerfstudio ``pipelines/base_pipeline.py``,
+  ``VanillaPipeline.get_average_eval_image_metrics``: ``Image.fromarray((val * 255).byte())...save(output_path /
+  "{0:06d}-{1}.jpg")`` for each ``images_dict`` entry; nerfacto's ``get_image_metrics_and_images`` puts
+  ``torch.cat([gt_rgb, predicted_rgb], dim=1)`` under ``img``, plus ``accumulation`` and ``depth``).
 * ``nerfbaselines``: a predictions folder with ``color/`` and ``gt-color/`` (NerfBaselines
   ``nerfbaselines/evaluation.py``), or its ``.tar.gz`` form.
+* ``gsplat``: a ``simple_trainer.py`` result folder: ``renders/{stage}_step{step}_{i:04d}.png`` canvases
+  (ground truth | render along the width, ``(canvas * 255).astype(np.uint8)``) and
+  ``stats/{stage}_step{step:04d}.json`` with the trainer's own means (nerfstudio-project/gsplat
+  ``examples/simple_trainer.py``, ``Runner.eval``).
+* ``multinerf``: multinerf / Zip-NeRF test renders without ground truth: ``test_preds/color_{idx:03d}.png``
+  (google-research/multinerf ``eval.py``; also ``color_cc_``, ``distance_mean_``, ``distance_median_``,
+  ``normals_``, ``acc_`` files and ``metric_{name}_{step}.txt``) or ``render/test_preds_step_{step}/color_{idx}.png``
+  (``render.py``, index zero-padded to ``max(3, len(str(n - 1)))``), paired by index with the held-out views of a
+  dataset (``--dataset KIND --dataset-root DIR``).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tarfile
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LayoutError
+from .datasets import dataset_test_views
 from .discover import list_images
+from .images import CanvasHalf
+from .scene import Scene
 
-LAYOUTS = ("pairs", "3dgs", "nerfstudio", "nerfbaselines")
+__all__ = ["LAYOUTS", "Layout", "Scene", "detect_layout", "load_layout", "pairs_scene"]
 
 
-@dataclass
-class Scene:
-    """One scene: ground-truth views and, per method, its renders (both keyed by view id, in view order)."""
+@dataclass(frozen=True)
+class GroundTruthSource:
+    """Where a layout without ground truth (multinerf) takes it from: a dataset kind and its scene folder."""
 
-    dataset: str
-    name: str
-    gt: dict[str, Path]
-    renders: dict[str, dict[str, Path]]
-    background: tuple[float, float, float] | None = None
-    notes: list[str] = field(default_factory=list)
-    folders: dict[str, Path] = field(default_factory=dict)  # where the ground truth ("") and each method were listed
+    kind: str
+    root: Path
+    images: str = "images"
+
+
+# --- 3DGS ----------------------------------------------------------------------------------------------------
 
 
 def _iterations(model: Path) -> dict[int, Path]:
@@ -47,11 +68,24 @@ def _iterations(model: Path) -> dict[int, Path]:
     return out
 
 
+def _choose(found: dict[int, object], iteration: int | None, where: Path, what: str):
+    if iteration is None:
+        return max(found)
+    if iteration not in found:
+        raise LayoutError(f"{where}: no {what.format(iteration)}; available iterations: {sorted(found)}")
+    return iteration
+
+
 def is_3dgs_model(path: Path) -> bool:
     return bool(_iterations(path))
 
 
-def load_3dgs(path: Path, iteration: int | None = None, dataset: str = "default") -> list[Scene]:
+def _is_3dgs(path: Path) -> bool:
+    return path.is_dir() and (is_3dgs_model(path) or any(d.is_dir() and is_3dgs_model(d) for d in path.iterdir()))
+
+
+def load_3dgs(path: Path, *, iteration: int | None = None, method: str | None = None, dataset: str = "default",
+              gt_source: GroundTruthSource | None = None) -> list[Scene]:
     """One scene per model folder; the method is named ``ours_<iteration>`` as metrics.py names it."""
     models = [path] if is_3dgs_model(path) else sorted(d for d in path.iterdir() if d.is_dir() and is_3dgs_model(d))
     if not models:
@@ -59,16 +93,15 @@ def load_3dgs(path: Path, iteration: int | None = None, dataset: str = "default"
     scenes = []
     for model in models:
         its = _iterations(model)
-        if iteration is None:
-            chosen = max(its)
-        elif iteration in its:
-            chosen = iteration
-        else:
-            raise LayoutError(f"{model}: no test/ours_{iteration}; available iterations: {sorted(its)}")
+        chosen = _choose(its, iteration, model, "test/ours_{}")
         d = its[chosen]
-        scenes.append(Scene(dataset, model.name, list_images(d / "gt"), {f"ours_{chosen}": list_images(d / "renders")},
-                            folders={"": d / "gt", f"ours_{chosen}": d / "renders"}))
+        name = method or f"ours_{chosen}"
+        scenes.append(Scene(dataset, model.name, list_images(d / "gt"), {name: list_images(d / "renders")},
+                            folders={"": d / "gt", name: d / "renders"}))
     return scenes
+
+
+# --- nerfstudio ----------------------------------------------------------------------------------------------
 
 
 def _nerfstudio_root(path: Path) -> Path | None:
@@ -78,12 +111,43 @@ def _nerfstudio_root(path: Path) -> Path | None:
     return None
 
 
-def load_nerfstudio(path: Path, method: str | None = None, dataset: str = "default") -> list[Scene]:
+def load_nerfstudio(path: Path, *, method: str | None = None, dataset: str = "default", **_) -> list[Scene]:
     root = _nerfstudio_root(path)
     if root is None:
         raise LayoutError(f"{path}: not ns-render dataset output (expected [test/]rgb and [test/]gt-rgb folders)")
     return [Scene(dataset, path.name, list_images(root / "gt-rgb"), {method or "nerfstudio": list_images(root / "rgb")},
                   folders={"": root / "gt-rgb", method or "nerfstudio": root / "rgb"})]
+
+
+_NS_EVAL = re.compile(r"(\d{6})-(\w+)\.(jpg|jpeg|png)")
+
+
+def _ns_eval_files(path: Path) -> dict[str, dict[str, Path]]:
+    """``{key: {camera index: file}}`` of the files ns-eval wrote into ``path``."""
+    out: dict[str, dict[str, Path]] = {}
+    if path.is_dir():
+        for f in sorted(path.iterdir()):
+            m = _NS_EVAL.fullmatch(f.name)
+            if m and f.is_file():
+                out.setdefault(m.group(2), {})[m.group(1)] = f
+    return out
+
+
+def load_ns_eval(path: Path, *, method: str | None = None, dataset: str = "default", **_) -> list[Scene]:
+    files = _ns_eval_files(path)
+    if "img" not in files:
+        raise LayoutError(f"{path}: not ns-eval --render-output-path output (expected NNNNNN-img.jpg canvases)")
+    name = method or "nerfstudio"
+    canvases = files.pop("img")
+    aux = {str(f): key for key, fs in files.items() for f in fs.values()}
+    return [Scene(dataset, path.name, {v: CanvasHalf(f, "left") for v, f in canvases.items()},
+                  {name: {v: CanvasHalf(f, "right") for v, f in canvases.items()}},
+                  folders={"": path, name: path}, auxiliary={name: aux},
+                  notes=["ns-eval canvases are 8-bit JPEG (truncated, then lossy-compressed): scores differ from the "
+                         "float values ns-eval printed; render with `ns-render dataset` for exact files"])]
+
+
+# --- NerfBaselines -------------------------------------------------------------------------------------------
 
 
 def _open_nerfbaselines(path: Path) -> Path:
@@ -99,13 +163,184 @@ def _open_nerfbaselines(path: Path) -> Path:
     return path
 
 
-def load_nerfbaselines(path: Path, method: str | None = None, dataset: str = "default") -> list[Scene]:
+def _is_nerfbaselines(path: Path) -> bool:
+    return (path.is_file() and path.name.endswith(".tar.gz")) or (
+        path.is_dir() and (path / "color").is_dir() and (path / "gt-color").is_dir())
+
+
+def load_nerfbaselines(path: Path, *, method: str | None = None, dataset: str = "default", **_) -> list[Scene]:
     root = _open_nerfbaselines(path)
     if not ((root / "color").is_dir() and (root / "gt-color").is_dir()):
         raise LayoutError(f"{path}: not a NerfBaselines predictions folder (expected color/ and gt-color/)")
     name = path.name[: -len(".tar.gz")] if path.name.endswith(".tar.gz") else path.name
-    return [Scene(dataset, name, list_images(root / "gt-color"), {method or "nerfbaselines": list_images(root / "color")},
-                  folders={"": root / "gt-color", method or "nerfbaselines": root / "color"})]
+    method = method or "nerfbaselines"
+    return [Scene(dataset, name, list_images(root / "gt-color"), {method: list_images(root / "color")},
+                  folders={"": root / "gt-color", method: root / "color"})]
+
+
+# --- gsplat --------------------------------------------------------------------------------------------------
+
+_GSPLAT = re.compile(r"([a-z]+)_step(\d+)_(\d{4,})\.png")
+
+
+def _gsplat_steps(result: Path, stage: str = "val") -> dict[int, dict[str, Path]]:
+    """``{step: {view id: canvas}}`` of ``result/renders/{stage}_step{step}_{i:04d}.png``."""
+    out: dict[int, dict[str, Path]] = {}
+    renders = result / "renders"
+    if renders.is_dir():
+        for f in sorted(renders.iterdir()):
+            m = _GSPLAT.fullmatch(f.name)
+            if m and m.group(1) == stage:
+                out.setdefault(int(m.group(2)), {})[m.group(3)] = f
+    return out
+
+
+def _is_gsplat(path: Path) -> bool:
+    return path.is_dir() and (bool(_gsplat_steps(path)) or any(d.is_dir() and _gsplat_steps(d) for d in path.iterdir()))
+
+
+def _gsplat_reported(result: Path, step: int, protocol_lpips: str = "lpips") -> dict[str, float]:
+    """The trainer's own means from ``stats/val_step{step:04d}.json`` (``{}`` if absent)."""
+    for name in (f"val_step{step:04d}.json", f"val_step{step}.json"):
+        f = result / "stats" / name
+        if f.is_file():
+            try:
+                stats = json.loads(f.read_text())
+            except (OSError, json.JSONDecodeError):
+                return {}
+            return {k: float(v) for k, v in stats.items()
+                    if k in ("psnr", "ssim", "lpips") and isinstance(v, (int, float))}
+    return {}
+
+
+def _gsplat_note(result: Path) -> list[str]:
+    cfg = result / "cfg.yml"
+    if cfg.is_file():
+        m = re.search(r"^lpips_net:\s*(\w+)\s*$", cfg.read_text(errors="replace"), re.M)
+        if m:
+            net = m.group(1)
+            return [f"{cfg}: lpips_net={net}: the trainer's own LPIPS is reproduced by --protocol "
+                    + ("gsplat-vgg" if net == "vgg" else "gsplat")]
+    return []
+
+
+def load_gsplat(path: Path, *, iteration: int | None = None, method: str | None = None, dataset: str = "default",
+                **_) -> list[Scene]:
+    """One scene per result folder; each canvas's left half is the ground truth, the right half the render."""
+    results = [path] if _gsplat_steps(path) else sorted(d for d in path.iterdir() if d.is_dir() and _gsplat_steps(d))
+    if not results:
+        raise LayoutError(f"{path}: no gsplat result folder (expected renders/val_step<step>_<i:04d>.png)")
+    scenes = []
+    for result in results:
+        steps = _gsplat_steps(result)
+        step = _choose(steps, iteration, result, "renders/val_step{}_*.png")
+        name = method or f"gsplat_step{step}"
+        canvases = steps[step]
+        reported = _gsplat_reported(result, step)
+        scenes.append(Scene(dataset, result.name, {v: CanvasHalf(f, "left") for v, f in canvases.items()},
+                            {name: {v: CanvasHalf(f, "right") for v, f in canvases.items()}},
+                            folders={"": result / "renders", name: result / "renders"},
+                            reported={name: reported} if reported else {}, notes=_gsplat_note(result)))
+    return scenes
+
+
+# --- multinerf -----------------------------------------------------------------------------------------------
+
+_COLOR = re.compile(r"color_(\d{3,})\.png")
+_MULTINERF_AUX = re.compile(r"(color_cc|distance_mean|distance_median|normals|acc)_(\d{3,})\.(png|tiff)")
+
+
+def _multinerf_dirs(path: Path) -> dict[int, Path]:
+    """``{step: folder}`` of multinerf test renders at ``path`` (-1 for eval.py's unnumbered ``test_preds``)."""
+    out: dict[int, Path] = {}
+    for cand in (path, path / "render"):
+        if not cand.is_dir():
+            continue
+        for d in [cand, *sorted(x for x in cand.iterdir() if x.is_dir())]:
+            m = re.fullmatch(r"test_preds(?:_step_(\d+))?", d.name)
+            if (m or d == path) and any(_COLOR.fullmatch(f.name) for f in d.iterdir()):
+                out[int(m.group(1)) if m and m.group(1) else -1] = d
+    return out
+
+
+def _multinerf_reported(folder: Path) -> dict[str, float]:
+    """Means of eval.py's ``metric_{psnr,ssim}_{step}.txt`` (space-separated per-view values)."""
+    out = {}
+    for f in sorted(folder.glob("metric_*_*.txt")):
+        m = re.fullmatch(r"metric_(psnr|ssim)_(\d+)\.txt", f.name)
+        if m:
+            vals = [float(x) for x in f.read_text().split()]
+            if vals:
+                out[m.group(1)] = sum(vals) / len(vals)
+    return out
+
+
+def load_multinerf(path: Path, *, iteration: int | None = None, method: str | None = None, dataset: str = "default",
+                   gt_source: GroundTruthSource | None = None, **_) -> list[Scene]:
+    """``color_<idx>.png`` paired with the ``idx``-th held-out view of ``gt_source``'s dataset."""
+    dirs = _multinerf_dirs(path)
+    if not dirs:
+        raise LayoutError(f"{path}: no multinerf test renders (expected test_preds/color_NNN.png or "
+                          "render/test_preds_step_N/color_NNN.png)")
+    if gt_source is None:
+        raise LayoutError(f"{path}: multinerf writes no ground truth; name the dataset it was trained on with "
+                          "--dataset blender|llff|mipnerf360 --dataset-root SCENE_FOLDER (and --images images_4 ...)")
+    folder = dirs[_choose(dirs, iteration, path, "render/test_preds_step_{}")]
+    gt, background = dataset_test_views(gt_source.kind, gt_source.root, gt_source.images)
+    views = list(gt)
+    renders, aux, extra = {}, {}, []
+    for f in sorted(folder.iterdir()):
+        m = _COLOR.fullmatch(f.name)
+        if m:
+            idx = int(m.group(1))
+            if idx < len(views):
+                renders[views[idx]] = f
+            else:
+                extra.append(f.name)
+        elif _MULTINERF_AUX.fullmatch(f.name):
+            aux[str(f)] = _MULTINERF_AUX.fullmatch(f.name).group(1)
+    if extra:
+        raise LayoutError(f"{folder}: {len(extra)} render(s) have an index beyond the {len(views)} test view(s) of "
+                          f"{gt_source.root} ({gt_source.kind}, {gt_source.images}): {', '.join(extra[:5])}; "
+                          "is it the dataset the model was trained on?")
+    name = method or "multinerf"
+    reported = _multinerf_reported(folder)
+    return [Scene(dataset, gt_source.root.name, gt, {name: renders}, background=background,
+                  folders={"": gt_source.root, name: folder}, auxiliary={name: aux},
+                  reported={name: reported} if reported else {})]
+
+
+# --- the registry --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A folder layout: ``detect(path)`` says whether ``path`` is one; ``load(path, ...)`` reads its scenes."""
+
+    name: str
+    description: str
+    detect: Callable[[Path], bool] | None
+    load: Callable[..., list[Scene]] | None
+
+
+def _is_multinerf(path: Path) -> bool:
+    return path.is_dir() and bool(_multinerf_dirs(path))
+
+
+LAYOUTS: dict[str, Layout] = {
+    "pairs": Layout("pairs", "plain folders: one renders folder per method and a --gt folder", None, None),
+    "3dgs": Layout("3dgs", "3DGS model folder(s): test/ours_<iteration>/{renders,gt}", _is_3dgs, load_3dgs),
+    "nerfstudio": Layout("nerfstudio", "ns-render dataset output: [test/]rgb and [test/]gt-rgb",
+                         lambda p: _nerfstudio_root(p) is not None, load_nerfstudio),
+    "ns-eval": Layout("ns-eval", "ns-eval --render-output-path: NNNNNN-img.jpg canvases (ground truth | render)",
+                      lambda p: "img" in _ns_eval_files(p), load_ns_eval),
+    "nerfbaselines": Layout("nerfbaselines", "NerfBaselines predictions: color/ and gt-color/ (or .tar.gz)",
+                            _is_nerfbaselines, load_nerfbaselines),
+    "gsplat": Layout("gsplat", "gsplat simple_trainer result: renders/val_step<N>_<i>.png canvases, stats/",
+                     _is_gsplat, load_gsplat),
+    "multinerf": Layout("multinerf", "multinerf / Zip-NeRF test_preds[_step_N]/color_NNN.png (needs --dataset)",
+                        _is_multinerf, load_multinerf),
+}
 
 
 def detect_layout(path: Path) -> str:
@@ -113,39 +348,30 @@ def detect_layout(path: Path) -> str:
     path = Path(path)
     if not path.exists():
         raise LayoutError(f"{path}: no such file or folder")
-    if path.is_file() and path.name.endswith(".tar.gz"):
-        return "nerfbaselines"
-    if not path.is_dir():
+    if not path.is_dir() and not _is_nerfbaselines(path):
         raise LayoutError(f"{path}: expected a folder")
-    if is_3dgs_model(path) or any(d.is_dir() and is_3dgs_model(d) for d in path.iterdir()):
-        return "3dgs"
-    if _nerfstudio_root(path) is not None:
-        return "nerfstudio"
-    if (path / "color").is_dir() and (path / "gt-color").is_dir():
-        return "nerfbaselines"
-    raise LayoutError(
-        f"{path}: layout not recognised; expected a 3DGS model folder (test/ours_N/renders, gt), ns-render output "
-        "([test/]rgb, gt-rgb), NerfBaselines predictions (color/, gt-color/), or give --gt for plain folders"
-    )
+    for name, layout in LAYOUTS.items():
+        if layout.detect is not None and layout.detect(path):
+            return name
+    expected = "; ".join(f"{n} ({spec.description})" for n, spec in LAYOUTS.items() if spec.detect)
+    raise LayoutError(f"{path}: layout not recognised; expected one of: {expected}; or give --gt for plain folders")
 
 
-def load_layout(path: Path, layout: str | None = None, *, iteration: int | None = None,
-                method: str | None = None, dataset: str = "default") -> list[Scene]:
+def load_layout(path: Path, layout: str | None = None, *, iteration: int | None = None, method: str | None = None,
+                dataset: str = "default", gt_source: GroundTruthSource | None = None) -> list[Scene]:
     """Scenes found at ``path`` under ``layout`` (auto-detected when ``None``)."""
     path = Path(path)
     layout = layout or detect_layout(path)
-    if layout == "3dgs":
-        return load_3dgs(path, iteration, dataset)
-    if layout == "nerfstudio":
-        return load_nerfstudio(path, method, dataset)
-    if layout == "nerfbaselines":
-        return load_nerfbaselines(path, method, dataset)
-    if layout == "pairs":
-        raise LayoutError(f"{path}: the pairs layout needs a ground-truth folder (--gt)")
-    raise LayoutError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+    if layout not in LAYOUTS:
+        raise LayoutError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+    spec = LAYOUTS[layout]
+    if spec.load is None:
+        raise LayoutError(f"{path}: the {layout} layout needs a ground-truth folder (--gt)")
+    return spec.load(path, iteration=iteration, method=method, dataset=dataset, gt_source=gt_source)
 
 
-def pairs_scene(renders: list[tuple[str, Path]], gt: Path, *, dataset: str = "default", scene: str | None = None) -> Scene:
+def pairs_scene(renders: list[tuple[str, Path]], gt: Path, *, dataset: str = "default",
+                scene: str | None = None) -> Scene:
     """A scene from plain folders: each ``(method, folder)`` against one ground-truth folder."""
     gt = Path(gt)
     names = [m for m, _ in renders]

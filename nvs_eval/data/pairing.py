@@ -1,13 +1,18 @@
-"""Pairing renders with ground truth, and saying exactly what does not pair."""
+"""Pairing renders with ground truth, and saying exactly what does not pair and why."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PairingError
+from .auxiliary import split_auxiliary
 from .images import read_header
-from .layouts import Scene
+from .scene import Scene
+
+# 3DGS (graphdeco-inria/gaussian-splatting utils/camera_utils.py, loadCam) rescales any image wider than
+# 1,600 px to 1,600 px wide unless a --resolution is given; renders of such scenes come out at that width.
+GS_MAX_WIDTH = 1600
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,11 @@ class PairedScene:
     scene: Scene
     jobs: list[ViewJob]
     coverage: dict[str, tuple[int, int]]  # method -> (views scored, views in the ground truth)
+    auxiliary: dict[str, dict[str, str]] = field(default_factory=dict)  # method -> {left-out file: suffix}
+
+    def auxiliary_summary(self) -> dict[str, dict]:
+        """``{method: {"count": n, "suffixes": [...]}}`` of the auxiliary files left out of scoring."""
+        return {m: {"count": len(f), "suffixes": sorted(set(f.values()))} for m, f in self.auxiliary.items() if f}
 
 
 def _preview(items: list[str], n: int = 5) -> str:
@@ -31,21 +41,43 @@ def _preview(items: list[str], n: int = 5) -> str:
     return ", ".join(items[:n]) + more
 
 
-def pair_scene(scene: Scene, *, allow_missing: bool = False, check_sizes: bool = True) -> PairedScene:
-    """Check that every ground-truth view has a render of the same size for every method.
+def likely_cause(render: tuple[int, int], gt: tuple[int, int]) -> str:
+    """Words for the most likely cause of a size mismatch (``""`` when none can be guessed).
 
-    Raises:
-        PairingError: listing, per method, the views without a render, the renders without ground truth and the
-            pairs whose sizes differ (both sizes named). With ``allow_missing`` views without a render are
-            allowed and counted in ``coverage``; extra renders and size mismatches are still errors.
+    >>> likely_cause((200, 150), (800, 600))
+    'the ground truth looks 4x larger than the render: renders from images_4 scored against images?'
     """
+    (rw, rh), (gw, gh) = render, gt
+    for k in (2, 4, 8):
+        for big, small, which in (((gw, gh), (rw, rh), "ground truth"), ((rw, rh), (gw, gh), "render")):
+            if all(abs(b / s - k) <= 0.02 * k for b, s in zip(big, small)):
+                other = "render" if which == "ground truth" else "ground truth"
+                if which == "ground truth":
+                    return (f"the ground truth looks {k}x larger than the {other}: renders from images_{k} scored "
+                            "against images?")
+                return f"the render looks {k}x larger than the {other}: ground truth from images_{k}?"
+    if max(gw, gh) > GS_MAX_WIDTH and rw == GS_MAX_WIDTH and abs(rh - round(gh * GS_MAX_WIDTH / gw)) <= 1:
+        return (f"the ground truth is {gw} px wide and the render {GS_MAX_WIDTH}: 3DGS rescales images wider than "
+                f"{GS_MAX_WIDTH} px to {GS_MAX_WIDTH} unless --resolution is given; score against its gt/ folder or "
+                "the downscaled images")
+    if max(gw, gh) > GS_MAX_WIDTH and max(rw, rh) <= GS_MAX_WIDTH:
+        return (f"the ground truth's longest side is above {GS_MAX_WIDTH} px, which 3DGS rescales to "
+                f"{GS_MAX_WIDTH} px wide by default")
+    return ""
+
+
+def _unpaired(scene: Scene, strict: bool, allow_missing: bool):
+    """Split each method's auxiliary files off; list the problems that remain."""
     problems: list[str] = []
-    if not scene.gt:
-        where = f"{scene.folders['']}: " if "" in scene.folders else ""
-        raise PairingError(f"scene {scene.name}: {where}no ground-truth image files found")
-    coverage = {}
+    coverage, auxiliary, renders_by_method = {}, {}, {}
     for method, renders in scene.renders.items():
         where = f" ({scene.folders[method]})" if method in scene.folders else ""
+        renders, aux = split_auxiliary(renders, scene.gt)
+        aux.update(scene.auxiliary.get(method, {}))
+        renders_by_method[method], auxiliary[method] = renders, aux
+        if aux and strict:
+            names = [Path(p).name for p in aux]
+            problems.append(f"{method}{where}: {len(aux)} auxiliary file(s) (--strict): {_preview(names)}")
         if not renders:
             problems.append(f"{method}{where}: no image files")
             continue
@@ -56,27 +88,60 @@ def pair_scene(scene: Scene, *, allow_missing: bool = False, check_sizes: bool =
         if extra:
             problems.append(f"{method}{where}: {len(extra)} render(s) have no ground truth: {_preview(extra)}")
         coverage[method] = (len(scene.gt) - len(missing), len(scene.gt))
+    return problems, coverage, auxiliary, renders_by_method
+
+
+def _size_problems(scene: Scene, renders_by_method: dict[str, dict[str, Path]], resize_gt: bool) -> list[str]:
+    sizes: dict[Path, tuple[int, int]] = {}
+
+    def size(p: Path) -> tuple[int, int]:
+        if p not in sizes:
+            h = read_header(p)
+            sizes[p] = (h.width, h.height)
+        return sizes[p]
+
+    problems = []
+    for view, gt in scene.gt.items():
+        render_sizes = {m: size(r[view]) for m, r in renders_by_method.items() if view in r}
+        if resize_gt:  # the ground truth is resized to the renders' size, so they must agree among themselves
+            if len(set(render_sizes.values())) > 1:
+                problems.append(f"{view}: the renders differ in size ("
+                                + ", ".join(f"{m} {w}x{h}" for m, (w, h) in render_sizes.items())
+                                + "), so the ground truth cannot be resized to one size")
+            continue
+        for method, a in render_sizes.items():
+            b = size(gt)
+            if a != b:
+                cause = likely_cause(a, b)
+                problems.append(f"{method}/{view}: render {renders_by_method[method][view].name} is {a[0]}x{a[1]} "
+                                f"but ground truth {gt.name} is {b[0]}x{b[1]}" + (f" ({cause})" if cause else ""))
+    return problems
+
+
+def pair_scene(scene: Scene, *, allow_missing: bool = False, check_sizes: bool = True, strict: bool = False,
+               resize_gt: bool = False) -> PairedScene:
+    """Check that every ground-truth view has a render of the same size for every method.
+
+    Auxiliary files (``<view>_depth.png``, ``depth/<view>.png``, ...; see :mod:`nvs_eval.data.auxiliary`) are
+    left out and recorded in ``auxiliary``; with ``strict`` they are an error.
+
+    Raises:
+        PairingError: listing, per method, the views without a render, the renders without ground truth and the
+            pairs whose sizes differ (both sizes named, with the likely cause where one can be guessed). With
+            ``allow_missing`` views without a render are allowed and counted in ``coverage``; extra renders and
+            size mismatches are still errors. With ``resize_gt`` (an opt-in of the protocol) sizes may differ.
+    """
+    if not scene.gt:
+        where = f"{scene.folders['']}: " if "" in scene.folders else ""
+        raise PairingError(f"scene {scene.name}: {where}no ground-truth image files found")
+    problems, coverage, auxiliary, renders = _unpaired(scene, strict, allow_missing)
     if problems:
         raise PairingError(f"scene {scene.name}: " + "; ".join(problems))
     if check_sizes:
-        sizes: dict[Path, tuple[int, int]] = {}
-
-        def size(p: Path) -> tuple[int, int]:
-            if p not in sizes:
-                h = read_header(p)
-                sizes[p] = (h.width, h.height)
-            return sizes[p]
-
-        for view, gt in scene.gt.items():
-            for method, renders in scene.renders.items():
-                if view in renders:
-                    a, b = size(renders[view]), size(gt)
-                    if a != b:
-                        problems.append(f"{method}/{view}: render {renders[view].name} is {a[0]}x{a[1]} "
-                                        f"but ground truth {gt.name} is {b[0]}x{b[1]}")
+        problems = _size_problems(scene, renders, resize_gt)
         if problems:
-            raise PairingError(f"scene {scene.name}: size mismatch (nothing is resized): " + "; ".join(problems[:10])
+            raise PairingError(f"scene {scene.name}: size mismatch (nothing is resized unless the protocol says "
+                               "so: --resize-gt): " + "; ".join(problems[:10])
                                + (f"; and {len(problems) - 10} more" if len(problems) > 10 else ""))
-    jobs = [ViewJob(v, gt, {m: r[v] for m, r in scene.renders.items() if v in r}) for v, gt in scene.gt.items()]
-    return PairedScene(scene, [j for j in jobs if j.renders], coverage)
-
+    jobs = [ViewJob(v, gt, {m: r[v] for m, r in renders.items() if v in r}) for v, gt in scene.gt.items()]
+    return PairedScene(scene, [j for j in jobs if j.renders], coverage, auxiliary)

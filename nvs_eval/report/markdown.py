@@ -22,6 +22,7 @@ def render_markdown(table: Table) -> str:
     for name, row in zip(table.rows, table.cells):
         cells = [f"**{c.text}**" if c.rank == 1 else c.text for c in row]
         lines.append("| " + " | ".join([escape_md(name)] + cells) + " |")
+    lines += ["", f"_{escape_md(table.caption)}_"]
     return "\n".join(lines) + "\n"
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..metrics.registry import METRICS
+from ..registry import METRICS
 from ..results.aggregate import scene_summary
 
 
@@ -69,12 +69,15 @@ def _table(key, title, row_header, rows, columns, values, caption, precision) ->
 
 
 def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | None = None,
-                 precision: dict[str, int] | None = None) -> list[Table]:
-    """Per dataset: a summary table (methods x metrics, mean over scenes) and one methods x scenes table per metric."""
+                 precision: dict[str, int] | None = None, resolution: dict[str, str] | None = None) -> list[Table]:
+    """Per dataset: a summary table (methods x metrics, mean over scenes) and one methods x scenes table per metric.
+
+    ``resolution``: dataset -> the ground-truth resolution(s) its numbers were computed at, for the captions."""
     metrics = [m for m in (metrics or list(METRICS)) if m in per_view.columns]
     scenes = scene_summary(per_view)
     tables = []
     for dataset, g in scenes.groupby("dataset", sort=True):
+        at = f" Ground truth at {resolution[dataset]}." if resolution and dataset in resolution else ""
         methods = sorted(g["method"].unique())
         scene_names = sorted(g["scene"].unique())
         means = g.groupby("method")[metrics].mean()
@@ -83,7 +86,7 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
         tables.append(_table(
             f"{dataset}-summary", f"{dataset}: average over {n} scene(s)", "Method", methods,
             [Column(METRICS[k].label, k) for k in metrics], values,
-            f"{dataset}: mean over {n} scene(s) of per-scene means of per-view values; protocol {protocol}.",
+            f"{dataset}: mean over {n} scene(s) of per-scene means of per-view values; protocol {protocol}.{at}",
             precision))
         for k in metrics:
             piv = g.pivot(index="method", columns="scene", values=k)
@@ -91,7 +94,7 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
                     + [float(means.loc[m, k])] for m in methods]
             cols = [Column(s, k) for s in scene_names] + [Column("Avg.", k)]
             tables.append(_table(f"{dataset}-{k}", f"{dataset}: {METRICS[k].label} per scene", "Method", methods, cols,
-                                 vals, f"{dataset}: {METRICS[k].label} per scene; protocol {protocol}.",
+                                 vals, f"{dataset}: {METRICS[k].label} per scene; protocol {protocol}.{at}",
                                  precision))
     return tables
 

@@ -14,7 +14,7 @@ KEYS = ["dataset", "scene", "method"]
 
 
 def _metric_columns(per_view: pd.DataFrame) -> list[str]:
-    from ..metrics.registry import METRICS
+    from ..registry import METRICS
 
     return [m for m in METRICS if m in per_view.columns]
 

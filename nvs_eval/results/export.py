@@ -10,44 +10,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import atomic_output, atomic_write_text
 from ..errors import StoreError
-from ..metrics.registry import METRICS
+from ..registry import METRICS
 from .aggregate import dataset_summary, scene_summary
 
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and an atomic rename."""
-    with atomic_output(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-
-
-@contextmanager
-def atomic_output(path: Path | str, force: bool = True):
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` (atomic), on failure removed.
-    With ``force=False`` an existing ``path`` is refused instead of replaced."""
-    path = Path(path)
-    if not force and path.exists():
-        raise StoreError(f"{path}: already exists; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+__all__ = ["atomic_output", "atomic_write_text", "check_output_folder", "write_exports"]
 
 
 def check_output_folder(folder: Path, marker: str, force: bool) -> None:
@@ -58,7 +30,8 @@ def check_output_folder(folder: Path, marker: str, force: bool) -> None:
         return
     if not folder.is_dir():
         raise StoreError(f"{folder}: exists and is not a folder")
-    if (folder / marker).exists() or not any(folder.iterdir()):
+    # ".<marker>.*" are nvs-eval's own files in the making (a store being created by another process)
+    if (folder / marker).exists() or not any(not p.name.startswith(f".{marker}.") for p in folder.iterdir()):
         return
     raise StoreError(f"{folder}: not empty and not an nvs-eval output folder (no {marker}); "
                      "choose another --out or pass --force to write into it")

@@ -10,12 +10,15 @@ store at once.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from ..atomic import private_temp
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -53,6 +56,16 @@ CREATE TABLE IF NOT EXISTS coverage (
     scored INTEGER NOT NULL, total INTEGER NOT NULL,
     PRIMARY KEY (dataset, scene, method, protocol)
 );
+CREATE TABLE IF NOT EXISTS gt_files (
+    gt_sha256 TEXT PRIMARY KEY,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS auxiliary (
+    dataset TEXT NOT NULL, scene TEXT NOT NULL, method TEXT NOT NULL,
+    count INTEGER NOT NULL, suffixes TEXT NOT NULL,
+    PRIMARY KEY (dataset, scene, method)
+);
 """
 
 COLUMNS = ("dataset", "scene", "method", "view", "metric", "protocol", "value", "render_sha256", "gt_sha256",
@@ -89,18 +102,46 @@ def _retry_locked(fn, seconds: float = 600.0):
             time.sleep(0.05)
 
 
+def _create_atomically(path: Path) -> None:
+    """Build a new store (schema, WAL mode) under a temporary name, then link it into place.
+
+    A process killed at any point leaves either no ``path`` or a complete store, never a file without its tables
+    (SQLite creates the file on ``connect``, before any table exists). ``os.link`` fails if another process got
+    there first, and then its store is used.
+    """
+    tmp = str(private_temp(path.parent, path.name, ".new"))
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(f"BEGIN; {SCHEMA} COMMIT;")
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        for leftover in (tmp, tmp + "-wal", tmp + "-shm"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+
+
 class ResultsStore:
     """A SQLite results store at ``path`` (created on first use)."""
 
     def __init__(self, path: Path | str, timeout: float = 120.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            _create_atomically(self.path)
         self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         # Switching a new file to WAL takes an exclusive lock, and SQLite can answer "locked" at once, without
         # its busy handler, while another process is creating or recovering the same file: retried like writes.
         _retry_locked(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
         self.conn.execute("PRAGMA synchronous = NORMAL")
+        # idempotent: a store made by an older version, or by hand, gets any table it lacks
         self._write(lambda c: [c.execute(stmt) for stmt in SCHEMA.split(";") if stmt.strip()])
 
     def _write(self, fn):
@@ -117,7 +158,7 @@ class ResultsStore:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "ResultsStore":
+    def __enter__(self) -> ResultsStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -160,6 +201,24 @@ class ResultsStore:
     def set_coverage(self, dataset: str, scene: str, method: str, protocol: str, scored: int, total: int) -> None:
         self._write(lambda c: c.execute("INSERT OR REPLACE INTO coverage VALUES (?, ?, ?, ?, ?, ?)",
                                         (dataset, scene, method, protocol, scored, total)))
+
+    def put_gt_size(self, gt_sha256: str, width: int, height: int) -> None:
+        """Record a ground-truth file's size in pixels (as decoded from the file, before any ``resize_gt``)."""
+        self._write(lambda c: c.execute("INSERT OR IGNORE INTO gt_files VALUES (?, ?, ?)", (gt_sha256, width, height)))
+
+    def gt_sizes(self) -> pd.DataFrame:
+        """``gt_sha256, width, height`` of every ground-truth file scored."""
+        return pd.read_sql_query("SELECT * FROM gt_files ORDER BY gt_sha256", self.conn)
+
+    def set_auxiliary(self, dataset: str, scene: str, method: str, files: dict[str, str]) -> None:
+        """Record the auxiliary files (depth, normals, ...) left out of a method's scoring: ``{file: suffix}``."""
+        suffixes = sorted(set(files.values()))
+        self._write(lambda c: c.execute("INSERT OR REPLACE INTO auxiliary VALUES (?, ?, ?, ?, ?)",
+                                        (dataset, scene, method, len(files), ",".join(suffixes))))
+
+    def auxiliary(self) -> pd.DataFrame:
+        """``dataset, scene, method, count, suffixes`` of the auxiliary files left out of scoring."""
+        return pd.read_sql_query("SELECT * FROM auxiliary ORDER BY dataset, scene, method", self.conn)
 
     def frame(self, protocol: str | None = None) -> pd.DataFrame:
         """Every stored value as a tidy DataFrame (one row per view and metric)."""

@@ -1,0 +1,34 @@
+"""The unit every loader produces: one scene's ground-truth views and each method's renders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .images import CanvasHalf
+
+ImageRef = Path | CanvasHalf
+
+
+@dataclass
+class Scene:
+    """One scene: ground-truth views and, per method, its renders (both keyed by view id, in view order).
+
+    Attributes:
+        background: RGB that RGBA images are composited on, when the dataset fixes it (Blender: white).
+        notes: what the loader noticed and the user should read (printed by ``score``).
+        folders: where the ground truth (key ``""``) and each method were listed, for error messages.
+        auxiliary: method -> {file left out of scoring: its suffix}, found by the loader (pairing adds the rest).
+        reported: method -> the means the training tool itself reported (gsplat's stats JSON, multinerf's
+            metric files), shown beside nvs-eval's numbers.
+    """
+
+    dataset: str
+    name: str
+    gt: dict[str, ImageRef]
+    renders: dict[str, dict[str, ImageRef]]
+    background: tuple[float, float, float] | None = None
+    notes: list[str] = field(default_factory=list)
+    folders: dict[str, Path] = field(default_factory=dict)
+    auxiliary: dict[str, dict[str, str]] = field(default_factory=dict)
+    reported: dict[str, dict[str, float]] = field(default_factory=dict)

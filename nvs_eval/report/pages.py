@@ -1,0 +1,294 @@
+"""Reports from the results store: LaTeX / Markdown / CSV tables, figures and a static HTML report.
+
+The report stays small whatever the views' resolution: the viewer's layers are WebP previews whose longest side is
+at most :data:`PREVIEW_MAX` px (the full-resolution render and ground truth are linked, not copied), and the
+comparison figures are JPEG. The demo report went from 32 MB (full-resolution PNG layers) to the size stated in
+README.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from html import escape
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import StoreError, UsageError
+from ..registry import METRICS
+from ..results.export import atomic_write_text, check_output_folder
+from .html import page, table_html, viewer_html, write_assets
+from .latex import render_document, render_latex
+from .markdown import render_csv, render_markdown
+from .table import build_tables
+
+FORMATS = ("latex", "md", "csv", "html")
+REPORT_MARKER = ".nvs-eval-report"
+PREVIEW_MAX = 640  # px, longest side of a viewer layer
+PREVIEW_QUALITY = 85
+
+
+def _slug(text: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)[:40]
+    return f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ...] = FORMATS, *, figures: bool = True,
+                 protocol: str | None = None, worst_k: int = 2, device: str = "cpu",
+                 precision: dict[str, int] | None = None, force: bool = False) -> dict[str, Path]:
+    """Write the tables and (with ``html``) the browsable report into ``out``; returns the main paths.
+
+    ``out`` must be absent, empty, or a report nvs-eval wrote earlier from the same store (it keeps a
+    ``.nvs-eval-report`` marker naming the store); anything else needs ``force``.
+    """
+    from ..results.store import ResultsStore
+
+    store_path = Path(store_path)
+    if store_path.is_dir():
+        store_path = store_path / "results.sqlite"
+    if not store_path.is_file():
+        raise StoreError(f"{store_path}: no results store here (run `nvs-eval evaluate` first)")
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise UsageError(f"unknown report format(s) {unknown}; known: {', '.join(FORMATS)}")
+    with ResultsStore(store_path) as store:
+        tidy = store.frame()
+        protocols = sorted(tidy["protocol"].unique()) if not tidy.empty else []
+        if not protocols:
+            raise StoreError(f"{store_path}: the store holds no results")
+        if protocol is None:
+            if len(protocols) > 1:
+                raise UsageError(f"{store_path} holds several protocols ({', '.join(protocols)}); "
+                                 "choose one with --protocol")
+            protocol = protocols[0]
+        elif protocol not in protocols:
+            raise UsageError(f"{store_path}: no results for protocol {protocol!r}; it has {', '.join(protocols)}")
+        per_view = store.wide(protocol)
+        settings = store.protocols()
+        coverage = store.coverage()
+        auxiliary = store.auxiliary()
+        gt_sizes = store.gt_sizes()
+    tidy = tidy[tidy["protocol"] == protocol]
+    metrics = [m for m in METRICS if m in per_view.columns]
+    tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, gt_sizes))
+    out = Path(out)
+    marker = out / REPORT_MARKER
+    check_output_folder(out, REPORT_MARKER, force)
+    source = str(store_path.resolve())
+    if not force and marker.exists() and marker.read_text(encoding="utf-8").strip() != source:
+        raise StoreError(f"{out}: holds a report of another store ({marker.read_text(encoding='utf-8').strip()}); "
+                         "choose another --out or pass --force to replace it")
+    atomic_write_text(marker, source + "\n")
+    paths: dict[str, Path] = {}
+    if "latex" in formats:
+        latex = "\n".join(render_latex(t) for t in tables)
+        atomic_write_text(out / "tables.tex", "% needs \\usepackage{booktabs}\n" + latex)
+        atomic_write_text(out / "tables_document.tex", render_document(tables))
+        paths["latex"] = out / "tables.tex"
+    if "md" in formats:
+        atomic_write_text(out / "tables.md", "\n".join(render_markdown(t) for t in tables))
+        paths["md"] = out / "tables.md"
+    if "csv" in formats:
+        for t in tables:
+            atomic_write_text(out / "csv" / f"{_slug(t.key)}.csv", render_csv(t))
+        atomic_write_text(out / "csv" / "per_view.csv", per_view.to_csv(index=False, float_format="%.10g"))
+        paths["csv"] = out / "csv"
+    if "html" in formats:
+        paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, settings,
+                                    _coverage_html(coverage, auxiliary), figures, worst_k, device)
+    return paths
+
+
+def resolutions(tidy, gt_sizes) -> dict[str, str]:
+    """dataset -> the ground-truth resolution(s) its rows were computed at (``"779x520"``, or the range)."""
+    if tidy.empty or gt_sizes.empty:
+        return {}
+    sizes = gt_sizes.set_index("gt_sha256")
+    out = {}
+    for dataset, g in tidy.groupby("dataset"):
+        found = sizes.reindex(g["gt_sha256"].unique()).dropna()
+        if found.empty:
+            continue
+        distinct = sorted({(int(w), int(h)) for w, h in zip(found["width"], found["height"])},
+                          key=lambda x: x[0] * x[1])
+        text = "x".join(map(str, distinct[0]))
+        if len(distinct) > 1:
+            text = f"{text} to {'x'.join(map(str, distinct[-1]))} ({len(distinct)} sizes)"
+        out[dataset] = text
+    return out
+
+
+def _coverage_html(coverage, auxiliary) -> str:
+    items = []
+    if not coverage.empty:
+        for r in coverage[coverage["scored"] < coverage["total"]].itertuples():
+            items.append(f"{escape(r.dataset)}/{escape(r.scene)} {escape(r.method)}: {r.scored} of {r.total} views")
+    if not auxiliary.empty:
+        for r in auxiliary[auxiliary["count"] > 0].itertuples():
+            items.append(f"{escape(r.dataset)}/{escape(r.scene)} {escape(r.method)}: {r.count} auxiliary file(s) left "
+                         f"out of scoring ({escape(r.suffixes.replace(',', ', '))})")
+    return ("<h2>Coverage</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>") if items else ""
+
+
+def _provenance(tidy, settings, protocol) -> str:
+    weights = sorted(tidy["weights"].unique()) if not tidy.empty else []
+    versions = sorted(tidy["version"].unique()) if not tidy.empty else []
+    keys = sorted(tidy["protocol_key"].unique()) if not tidy.empty else []
+    proto = {k: v for k, v in settings.items() if k in keys}
+    return ("<h2>Protocol and provenance</h2>"
+            f"<p>Protocol <code>{escape(protocol)}</code>; nvs-eval version(s) {escape(', '.join(versions))}; "
+            f"report written by nvs-eval {escape(__version__)}.</p>"
+            f"<p>Weights (LPIPS backbone / linear-layer digests): <code>{escape(' | '.join(weights))}</code></p>"
+            f"<pre>{escape(json.dumps(proto, indent=1, sort_keys=True))}</pre>")
+
+
+def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, coverage_html, figures, worst_k,
+                device) -> Path:
+    write_assets(out)
+    evaluator = None
+    if figures:  # the networks for the heatmaps are built once for the whole report
+        from ..evaluate.evaluator import Evaluator
+        from ..protocols import get_protocol
+
+        evaluator = Evaluator(get_protocol(protocol), tuple(metrics), device)
+    scene_links, thumbs = [], []
+    for (dataset, scene), g in per_view.groupby(["dataset", "scene"], sort=True):
+        slug = _slug(dataset + "/" + scene)
+        name = f"scenes/{slug}.html"
+        title = f"{dataset} / {scene}"
+        scene_links.append(f'<li><a href="{escape(name)}">{escape(title)}</a> '
+                           f"({g['view'].nunique()} views, {g['method'].nunique()} methods)</li>")
+        body = _scene_page(out, dataset, scene, g, tidy, metrics, evaluator, worst_k)
+        atomic_write_text(out / name, page(title, body, depth=1))
+        if evaluator is not None:
+            thumbs.append(f'<figure><a href="{escape(name)}"><img src="figures/{slug}/curves.png" '
+                          f'alt="per-view curves of {escape(title)}"></a>'
+                          f"<figcaption>{escape(title)}</figcaption></figure>")
+    summary_figs = ('<h2>Per-scene summaries</h2><div class="thumbs">' + "".join(thumbs) + "</div>") if thumbs else ""
+    body = (f"<h1>nvs-eval report</h1><p>Protocol <code>{escape(protocol)}</code>. Scene value = mean over views; "
+            "dataset value = mean over scenes. Bold: best; underlined: second best (ties share a rank). "
+            "Click a column header to sort.</p>"
+            + "".join(table_html(t) for t in tables) + coverage_html + summary_figs
+            + "<h2>Scenes</h2><ul>" + "".join(scene_links) + "</ul>" + _provenance(tidy, settings, protocol))
+    atomic_write_text(out / "index.html", page("nvs-eval report", body))
+    return out / "index.html"
+
+
+def _scene_page(out, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> str:
+    from .figures import curves_figure, distribution_figure
+
+    slug = _slug(dataset + "/" + scene)
+    parts = [f"<p><a href=\"../index.html\">&larr; summary</a></p><h1>{escape(dataset)} / {escape(scene)}</h1>"]
+    head = "".join(f"<th>{escape(METRICS[m].label)}</th>" for m in metrics)
+    rows = "".join(
+        f'<tr><td data-v="{escape(r["method"])}">{escape(r["method"])}</td><td data-v="{escape(r["view"])}">'
+        f'{escape(r["view"])}</td>' + "".join(f'<td data-v="{float(r[m])!r}">{float(r[m]):.4f}</td>' for m in metrics)
+        + "</tr>" for r in g.sort_values(["view", "method"]).to_dict("records"))
+    parts.append(f'<h2>Per-view values</h2><table class="sortable"><thead><tr><th>Method</th><th>View</th>{head}'
+                 f"</tr></thead><tbody>{rows}</tbody></table>")
+    if evaluator is not None:
+        fig_dir = out / "figures" / slug
+        curves_figure(g, metrics, fig_dir / "curves.png", f"{dataset} / {scene}")
+        distribution_figure(g, metrics, fig_dir / "distribution.png", f"{dataset} / {scene}")
+        figs = f"../figures/{slug}"
+        parts.append(f'<h2>Along the trajectory</h2><img class="fig" src="{figs}/curves.png" alt="per-view curves">'
+                     f'<h2>Distributions</h2><img class="fig" src="{figs}/distribution.png" alt="distributions">')
+        parts.append(_comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k))
+    hashes = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene)][
+        ["method", "view", "render_sha256", "gt_sha256"]].drop_duplicates().sort_values(["view", "method"])
+    hrows = "".join(f"<tr><td>{escape(r.method)}</td><td>{escape(r.view)}</td><td><code>{r.render_sha256[:16]}</code>"
+                    f"</td><td><code>{r.gt_sha256[:16]}</code></td></tr>" for r in hashes.itertuples())
+    parts.append("<h2>Input hashes (sha256, first 16 hex digits)</h2><table><thead><tr><th>Method</th><th>View</th>"
+                 f"<th>render</th><th>ground truth</th></tr></thead><tbody>{hrows}</tbody></table>")
+    return "".join(parts)
+
+
+def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> str:
+    """Worst views per method (by the first LPIPS metric, else PSNR): figures and the viewer's layers."""
+    from ..data.images import image_ref
+    from .figures import colour_map, comparison_figure, shared_limits
+
+    key = next((m for m in metrics if METRICS[m].lpips_net), "psnr" if "psnr" in metrics else metrics[0])
+    asc = METRICS[key].higher_is_better
+    views: list[str] = []
+    for _, gm in g.groupby("method", sort=True):
+        for v in gm.sort_values(key, ascending=asc)["view"].head(worst_k):
+            if v not in views:
+                views.append(v)
+    rows = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene)]
+    paths = rows.drop_duplicates(["method", "view"]).set_index(["method", "view"])[["render_path", "gt_path"]]
+    images: dict[str, dict[str, str]] = {}
+    full: dict[str, dict[str, str]] = {}
+    figs, missing, layers = [], [], []
+    for v in views:
+        sub = paths.xs(v, level="view")
+        gt_ref = image_ref(sub["gt_path"].iloc[0])
+        refs = {m: image_ref(p) for m, p in sub["render_path"].items()}
+        if not all(r.is_file() for r in (gt_ref, *refs.values())):
+            missing.append(v)
+            continue
+        gt, renders, maps = _view_maps(evaluator, gt_ref, refs)
+        vslug = _slug(v)
+        fig = comparison_figure(gt, renders, maps, out / "figures" / slug / f"compare-{vslug}.jpg",
+                                f"{dataset} / {scene} / {v} (shared colour scales)")
+        figs.append(f'<figure><img class="fig" src="../figures/{slug}/{fig.name}" alt="comparison {escape(v)}">'
+                    f"<figcaption>{escape(v)}</figcaption></figure>")
+        lim = shared_limits(maps)
+        rel = f"../figures/{slug}/{vslug}"
+        vdir = out / "figures" / slug / vslug
+        vdir.mkdir(parents=True, exist_ok=True)
+        _save_preview(gt, vdir / "gt.webp")
+        entry, links = {"ground truth": f"{rel}/gt.webp"}, {"ground truth": _file_url(gt_ref)}
+        for i, (m, r) in enumerate(renders.items()):
+            _save_preview(r, vdir / f"render{i}.webp")
+            entry[m], links[m] = f"{rel}/render{i}.webp", _file_url(refs[m])
+            for k, mp in maps[m].items():
+                _save_preview(colour_map(mp, lim[k]), vdir / f"map{i}-{k}.webp")
+                entry[f"{m}: {k}"] = f"{rel}/map{i}-{k}.webp"
+        images[v], full[v] = entry, {k: u for k, u in links.items() if u}
+        layers = list(entry)
+    html = "<h2>Worst views: comparisons</h2>" + "".join(figs)
+    if images:
+        html += "<h2>Image viewer</h2>" + viewer_html(images, layers, full, PREVIEW_MAX)
+    if missing:
+        html += (f"<p>Images of {len(missing)} view(s) were not found at their recorded paths, so they are not shown: "
+                 f"{escape(', '.join(missing))}</p>")
+    return html
+
+
+def _view_maps(evaluator, gt_ref, refs):
+    """Decode one view as it was scored (the protocol's background and ground-truth resizing) and compute every
+    method's maps against the ground truth, prepared once."""
+    from ..data.images import read_images
+    from ..data.resize import resize_to
+
+    protocol = evaluator.protocol
+    images = read_images({"": gt_ref, **refs}, protocol.background)
+    gt = images.pop("")
+    if protocol.resize_gt != "none":
+        gt = resize_to(gt, next(iter(images.values())).shape[:2], protocol.resize_gt, gt_ref)
+    target = evaluator.prepare(evaluator.to_tensor(gt))
+    maps = {m: {k: t.numpy() for k, t in evaluator.maps(evaluator.to_tensor(r), target).items()}
+            for m, r in images.items()}
+    return gt, images, maps
+
+
+def _file_url(ref) -> str:
+    """A link to the full-resolution file (``""`` for half of a canvas, which has no file of its own)."""
+    from ..data.images import CanvasHalf
+
+    return "" if isinstance(ref, CanvasHalf) else Path(ref).resolve().as_uri()
+
+
+def _save_preview(x: np.ndarray, path: Path) -> None:
+    """An RGB image (float in [0, 1] or uint8) as a WebP preview whose longest side is at most PREVIEW_MAX."""
+    from PIL import Image
+
+    u8 = x if x.dtype == np.uint8 else (np.clip(x, 0, 1) * 255).round().astype(np.uint8)
+    im = Image.fromarray(u8)
+    scale = PREVIEW_MAX / max(im.size)
+    if scale < 1:
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
+    im.save(path, format="WEBP", quality=PREVIEW_QUALITY, method=4)
