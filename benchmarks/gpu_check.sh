@@ -59,14 +59,14 @@ rc=$?
 
 echo "gpu_check: 3/4 benchmarks/run.py --device cuda" >&2
 t=$(date +%s)
-left=$(( 450 - ($(date +%s) - start) ))
+left=$(( 400 - ($(date +%s) - start) ))
 [ "$left" -gt 60 ] || left=60
-timeout "$left" "$PY" benchmarks/run.py --device cuda --size 800 --methods 3 --views 8 --hd-views 2 --uhd-views 1 \
+timeout "$left" "$PY" benchmarks/run.py --device cuda --size 800 --methods 3 --views 6 --hd-views 1 --uhd-views 1 \
   > /tmp/gpu_check_bench.md 2>/tmp/gpu_check_bench.err
 rc=$?
 [ "$rc" -eq 0 ] || status=1
 {
-  echo "### benchmarks/run.py --device cuda --size 800 --views 8 --hd-views 2 --uhd-views 1 (exit $rc, $(( $(date +%s) - t )) s)"
+  echo "### benchmarks/run.py --device cuda --size 800 --views 6 --hd-views 1 --uhd-views 1 (exit $rc, $(( $(date +%s) - t )) s)"
   echo
   cat /tmp/gpu_check_bench.md
   [ "$rc" -eq 0 ] || { echo; echo '```'; tail -n 5 /tmp/gpu_check_bench.err; echo '```'; }

@@ -79,7 +79,8 @@ def score_scenes(scenes: list[Scene], protocol: str | Protocol | None = None, me
 
 def score_folders(renders: dict[str, str | Path], gt: str | Path, protocol: str | Protocol | None = None,
                   metrics: tuple[str, ...] | None = None, *, device: str = "auto", allow_missing: bool = False,
-                  strict: bool = False, precision: str = "float32", progress: bool | None = None) -> pd.DataFrame:
+                  strict: bool = False, precision: str = "float32", progress: bool | None = None,
+                  evaluator: Evaluator | None = None) -> pd.DataFrame:
     """Score each method's folder of renders against one ground-truth folder (paired by relative path).
 
     Args:
@@ -91,6 +92,8 @@ def score_folders(renders: dict[str, str | Path], gt: str | Path, protocol: str 
         allow_missing, strict: see :func:`pair_scenes`.
         precision: ``float32`` (exact) or an opt-in faster LPIPS path.
         progress: show a progress bar (default: when stderr is a terminal).
+        evaluator: an :class:`~nvs_eval.evaluate.evaluator.Evaluator` built earlier, to reuse its networks
+            (then ``protocol``, ``metrics``, ``device`` and ``precision`` are the evaluator's).
 
     Returns:
         One row per method and view, one column per metric.
@@ -110,8 +113,9 @@ def score_folders(renders: dict[str, str | Path], gt: str | Path, protocol: str 
         28.1308
     """
     scene = pairs_scene([(m, Path(p)) for m, p in renders.items()], Path(gt))
-    return score_scenes([scene], protocol, metrics, device=device, allow_missing=allow_missing, strict=strict,
-                        precision=precision, progress=progress)
+    return score_scenes([scene], evaluator.protocol if evaluator else protocol, metrics, device=device,
+                        allow_missing=allow_missing, strict=strict, precision=precision, progress=progress,
+                        evaluator=evaluator)
 
 
 def score_layout(path: str | Path, layout: str | None = None, protocol: str | Protocol | None = None,

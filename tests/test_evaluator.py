@@ -173,3 +173,24 @@ def test_large_views_are_read_ahead_one_at_a_time(tmp_path, evaluator, monkeypat
     got = score_scenes([scene], evaluator=evaluator, progress=False)
     assert len(outstanding) == 6 and max(outstanding) <= 2  # the view on the device and one read ahead
     assert got.equals(expected)
+
+
+def test_the_exact_path_runs_with_tf32_off_whatever_the_process_set():
+    """PyTorch allows TF32 in cuDNN by default; inside every float32 call the evaluator turns it off (and restores
+    the process's flags after). The flags are read from inside the LPIPS convolution as it runs."""
+    from nvs_eval.evaluate.evaluator import Evaluator
+    from nvs_eval.protocols import get_protocol
+
+    ev = Evaluator(get_protocol("nvs-eval"), ("lpips_alex",), device="cpu")
+    seen = []
+    ev.lpips["lpips_alex"].slices[0][0].register_forward_pre_hook(
+        lambda *_: seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
+    old = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        ev.score(x, ev.prepare(x))
+        assert seen and set(seen) == {(False, False)}
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32  # restored
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old

@@ -66,7 +66,7 @@ def direct_2d_zero_padded_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     """The 3DGS `_ssim` construction: an 11x11 2-D Gaussian window, zero padding 5, written out here."""
     g = torch.exp(-((torch.arange(11, dtype=torch.float64) - 5) ** 2) / (2 * 1.5**2))
     g = g / g.sum()
-    w = (g[:, None] @ g[None, :]).to(x.dtype).expand(3, 1, 11, 11).contiguous()
+    w = (g[:, None] @ g[None, :]).to(x.dtype).to(x.device).expand(3, 1, 11, 11).contiguous()
     conv = lambda z: F.conv2d(z, w, padding=5, groups=3)  # noqa: E731
     mu1, mu2 = conv(x), conv(y)
     s1, s2, s12 = conv(x * x) - mu1**2, conv(y * y) - mu2**2, conv(x * y) - mu1 * mu2
