@@ -14,13 +14,15 @@ import pandas as pd
 
 from .config import BenchmarkConfig, DatasetConfig, load_config
 from .data.datasets import DATASET_KINDS, dataset_scene
+from .data.discover import list_images
 from .data.layouts import GroundTruthSource, load_layout, pairs_scene
 from .data.pairing import PairedScene, pair_scene
 from .data.scene import Scene
-from .errors import StoreError
+from .errors import StoreError, UsageError
 from .evaluate.evaluator import Evaluator
 from .evaluate.runner import RunStats, run_scene
 from .protocols import Protocol, get_protocol
+from .registry import METRICS
 from .results.export import check_output_folder, write_exports
 from .results.store import ResultsStore
 
@@ -53,11 +55,33 @@ def score_paired(paired: list[PairedScene], protocol: str | Protocol | None = No
                  precision: str = "float32") -> pd.DataFrame:
     """Score paired scenes; one row per dataset/scene/method/view, one column per metric (see :func:`score_scenes`)."""
     proto = protocol if isinstance(protocol, Protocol) else get_protocol(protocol)
+    _check_masks(paired, evaluator.metrics if evaluator else (metrics or proto.metrics))
     evaluator = evaluator or Evaluator(proto, metrics, device, precision=precision)
     rows: list[dict] = []
     for p in paired:
         rows += run_scene(p, evaluator, store, force=force, recompute=recompute, progress=progress, stats=stats)
     return _frame(rows, evaluator.metrics)
+
+
+def _check_masks(paired: list[PairedScene], metrics) -> None:
+    masked = [m for m in metrics if m in METRICS and METRICS[m].family == "masked"]
+    if masked:
+        for p in paired:
+            if not p.scene.masks and not p.scene.mask_from_gt_alpha:
+                raise UsageError(f"scene {p.scene.name}: {', '.join(masked)} need masks: give --masks DIR (a mask "
+                                 "image per view, paired by view id) or --mask-from-gt-alpha (config: masks: / "
+                                 "mask_from_gt_alpha:)")
+
+
+def attach_masks(scenes: list[Scene], masks: str | Path | None = None, *, from_gt_alpha: bool = False) -> None:
+    """Give ``scenes`` their masks: ``masks`` is a folder of mask images paired by view id (with several scenes,
+    one sub-folder per scene name), or the ground truth's alpha channels with ``from_gt_alpha``."""
+    for scene in scenes:
+        scene.mask_from_gt_alpha = from_gt_alpha
+        if masks is not None:
+            folder = Path(masks) if len(scenes) == 1 else Path(masks) / scene.name
+            scene.masks = list_images(folder)
+            scene.folders["masks"] = folder
 
 
 def score_scenes(scenes: list[Scene], protocol: str | Protocol | None = None, metrics: tuple[str, ...] | None = None,
@@ -150,8 +174,15 @@ def _config_scene(cfg: BenchmarkConfig, ds: DatasetConfig, s: str) -> Scene:
 
 
 def scenes_from_config(cfg: BenchmarkConfig) -> list[Scene]:
-    """Every scene a benchmark config describes, with each method's renders."""
-    return [_config_scene(cfg, ds, s) for ds in cfg.datasets for s in ds.scenes]
+    """Every scene a benchmark config describes, with each method's renders (and masks)."""
+    scenes = []
+    for ds in cfg.datasets:
+        for s in ds.scenes:
+            scene = _config_scene(cfg, ds, s)
+            attach_masks([scene], ds.resolve(ds.masks, s, cfg.base) if ds.masks else None,
+                         from_gt_alpha=ds.mask_from_gt_alpha)
+            scenes.append(scene)
+    return scenes
 
 
 @dataclass

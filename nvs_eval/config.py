@@ -21,6 +21,7 @@ the YAML file's folder; ``{scene}`` in a path is replaced by each scene's name.
         scenes: [lego, chair]
         allow_missing: false
         gt_kind: mipnerf360       # multinerf: whose held-out views (under root/<scene>) are the ground truth
+        masks: masks/{scene}      # masked_* metrics: a mask image per view (or mask_from_gt_alpha: true)
         methods:
           - {name: nerfacto, path: renders/nerfacto/{scene}}
 """
@@ -63,6 +64,8 @@ class DatasetConfig:
     iteration: int | None = None
     allow_missing: bool = False
     gt_kind: str | None = None  # multinerf: the dataset kind whose held-out views are the ground truth
+    masks: str | None = None  # masked metrics: a folder of masks per scene (may use {scene})
+    mask_from_gt_alpha: bool = False  # masked metrics: the ground truth's alpha channel is the mask
 
     def resolve(self, template: str, scene: str, base: Path) -> Path:
         return (base / template.replace("{scene}", scene)).resolve()
@@ -178,7 +181,7 @@ def _dataset(c: _Checker, d, k: str, base: Path) -> DatasetConfig:
     from .data.datasets import DATASET_KINDS
 
     d = c.mapping(d, k, {"name", "kind", "root", "gt", "images", "iteration", "scenes", "methods", "allow_missing",
-                         "gt_kind"}, {"name", "kind", "methods", "scenes"})
+                         "gt_kind", "masks", "mask_from_gt_alpha"}, {"name", "kind", "methods", "scenes"})
     kind = c.choice(d["kind"], f"{k}.kind", kinds(), "kind")
     scenes = c.str_list(d["scenes"], f"{k}.scenes")
     if not scenes:
@@ -207,7 +210,10 @@ def _dataset(c: _Checker, d, k: str, base: Path) -> DatasetConfig:
         name=c.typed(d["name"], f"{k}.name", str, "a string"), kind=kind, scenes=scenes, methods=methods,
         root=root, gt=gt, images=c.typed(d.get("images", "images"), f"{k}.images", str, "a string"),
         iteration=iteration, allow_missing=c.typed(d.get("allow_missing", False), f"{k}.allow_missing", bool,
-                                                   "true or false"), gt_kind=gt_kind)
+                                                   "true or false"), gt_kind=gt_kind,
+        masks=c.typed(d["masks"], f"{k}.masks", str, "a string") if "masks" in d else None,
+        mask_from_gt_alpha=c.typed(d.get("mask_from_gt_alpha", False), f"{k}.mask_from_gt_alpha", bool,
+                                   "true or false"))
     _check_paths(c, ds, k, base)
     return ds
 
@@ -218,6 +224,8 @@ def _check_paths(c: _Checker, ds: DatasetConfig, k: str, base: Path) -> None:
             p = ds.resolve(m.path, s, base)
             if not p.exists():
                 raise c.fail(f"{k}.methods[{j}].path", f"{p} does not exist (scene {s})")
+        if ds.masks is not None and not ds.resolve(ds.masks, s, base).is_dir():
+            raise c.fail(f"{k}.masks", f"{ds.resolve(ds.masks, s, base)} is not a folder (scene {s})")
         if ds.gt is not None and not ds.resolve(ds.gt, s, base).is_dir():
             raise c.fail(f"{k}.gt", f"{ds.resolve(ds.gt, s, base)} is not a folder (scene {s})")
         if ds.root is not None and not (ds.root / s).is_dir():

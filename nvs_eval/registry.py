@@ -27,6 +27,9 @@ class MetricSpec:
         kind: which kernel computes it: ``psnr``, ``ssim`` or ``lpips``.
         lpips_net: the LPIPS backbone (``kind == "lpips"`` only).
         map_label: the title of its per-pixel map (``heatmap``, report figures).
+        family: ``plain``; ``cc``: the render is first colour-corrected to the ground truth
+            (:func:`nvs_eval.metrics.color.color_correct`); ``masked``: only the pixels a mask selects count
+            (:mod:`nvs_eval.metrics.masked`).
     """
 
     name: str
@@ -36,14 +39,23 @@ class MetricSpec:
     kind: Literal["psnr", "ssim", "lpips"]
     lpips_net: str | None = None
     map_label: str | None = None
+    family: Literal["plain", "cc", "masked"] = "plain"
 
 
-METRICS: dict[str, MetricSpec] = {
+_PLAIN = {
     "psnr": MetricSpec("psnr", "PSNR", True, 2, "psnr"),
     "ssim": MetricSpec("ssim", "SSIM", True, 3, "ssim", map_label="1 - SSIM"),
     "lpips_alex": MetricSpec("lpips_alex", "LPIPS (Alex)", False, 3, "lpips", "alex", "LPIPS-Alex map"),
     "lpips_vgg": MetricSpec("lpips_vgg", "LPIPS (VGG)", False, 3, "lpips", "vgg", "LPIPS-VGG map"),
     "lpips_squeeze": MetricSpec("lpips_squeeze", "LPIPS (Squeeze)", False, 3, "lpips", "squeeze", "LPIPS-Squeeze map"),
+}
+# The families papers add: the same kernels on the colour-corrected render, or over the masked pixels only.
+_FAMILIES = {"cc": "CC-", "masked": "Masked "}
+METRICS: dict[str, MetricSpec] = {
+    **_PLAIN,
+    **{f"{fam}_{m}": MetricSpec(f"{fam}_{m}", prefix + s.label, s.higher_is_better, s.precision, s.kind, s.lpips_net,
+                                None, fam)
+       for fam, prefix in _FAMILIES.items() for m, s in _PLAIN.items() if m != "lpips_squeeze"},
 }
 
 # Per-pixel maps: every metric with a map, plus the plain absolute error.
@@ -58,7 +70,7 @@ def parse_metric_list(text: str | None, default: tuple[str, ...]) -> tuple[str, 
     >>> parse_metric_list("psnr,fid", ("psnr",))
     Traceback (most recent call last):
     ...
-    nvs_eval.errors.UsageError: unknown metric(s) fid; known: psnr, ssim, lpips_alex, lpips_vgg, lpips_squeeze
+    nvs_eval.errors.UsageError: unknown metric(s) fid; known: psnr, ssim, lpips_alex, lpips_vgg, lpips_squeeze, ...
     """
     if text is None:
         return default

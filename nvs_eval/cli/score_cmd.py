@@ -27,6 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-missing", action="store_true", help="score the views that have renders; report coverage")
     p.add_argument("--strict", action="store_true",
                    help="auxiliary files beside the renders (<view>_depth.png, depth/...) are an error")
+    p.add_argument("--masks", default=None,
+                   help="masked_* metrics: a folder of mask images paired by view id (white evaluates, grey weighs, "
+                        "black leaves out; with several scenes, one sub-folder per scene)")
+    p.add_argument("--mask-from-gt-alpha", action="store_true",
+                   help="masked_* metrics: the ground truth's alpha channel is the mask")
     p.add_argument("--json", default=None, help="write per-view values and means to this JSON file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     add_protocol_args(p)
@@ -77,7 +82,7 @@ def _json_doc(protocol, metrics, df, paired, reported) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import pair_scenes, score_paired
+    from ..api import attach_masks, pair_scenes, score_paired
     from ..atomic import atomic_write_text
     from ..errors import StoreError
     from ..protocols import get_protocol
@@ -88,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json and Path(args.json).exists() and not args.force:
         raise StoreError(f"{args.json}: already exists; pass --force to overwrite it")
     scenes = _scenes(args)
+    attach_masks(scenes, args.masks, from_gt_alpha=args.mask_from_gt_alpha)
     paired = pair_scenes(scenes, allow_missing=args.allow_missing, strict=args.strict,
                          resize_gt=protocol.resize_gt != "none")
     for s in scenes:

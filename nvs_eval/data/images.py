@@ -307,3 +307,44 @@ def _read_pil(path: Path, header: ImageHeader, background) -> np.ndarray:
         return _from_channels(arr.astype(np.uint16), peak, background, path)
     raise ImageReadError(f"{path}: unsupported pixel format {mode} ({arr.dtype})")
 
+
+
+ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+
+
+def _check_mask(m: np.ndarray, path: Path, size: tuple[int, int], what: str) -> np.ndarray:
+    if m.shape != tuple(size):
+        raise ImageReadError(f"{path}: {what} is {m.shape[1]}x{m.shape[0]} but its view is {size[1]}x{size[0]}")
+    if not m.any():
+        raise ImageReadError(f"{path}: {what} selects no pixel (all zero); a masked metric has nothing to average")
+    return np.ascontiguousarray(m, dtype=np.float32)
+
+
+def read_mask(path: Path | str, size: tuple[int, int]) -> np.ndarray:
+    """A mask image as (H, W) float32 weights in [0, 1]: white (or any non-zero value) evaluates, grey is a soft
+    weight, black leaves the pixel out. A colour mask counts by the mean of its channels; transparent pixels are
+    black. ``size`` is the view's (height, width), which the mask must match.
+
+    Raises:
+        ImageReadError: unreadable, of another size than the view, or all zero (naming the file).
+    """
+    path = Path(path)
+    return _check_mask(read_image(path, (0.0, 0.0, 0.0)).mean(axis=2), path, size, "mask")
+
+
+def read_alpha(path: Path | str, size: tuple[int, int]) -> np.ndarray:
+    """The alpha channel of an RGBA ground truth as (H, W) float32 in [0, 1] (``--mask-from-gt-alpha``).
+
+    Raises:
+        ImageReadError: the image has no alpha channel, or its alpha is all zero.
+    """
+    path = Path(path)
+    header = read_header(path)
+    has_alpha = header.mode in ALPHA_MODES or (header.mode.startswith("npy:") and _open_npy(path).shape[2] == 4)
+    if not has_alpha:
+        raise ImageReadError(f"{path}: has no alpha channel (mode {header.mode}); --mask-from-gt-alpha needs RGBA "
+                             "ground truth")
+    # composited on white and on black, the difference is 1 - alpha in every channel (exact for 8- and 16-bit)
+    on_white, on_black = read_image(path, (1.0, 1.0, 1.0)), read_image(path, (0.0, 0.0, 0.0))
+    alpha = 1.0 - (on_white - on_black)[..., 0]
+    return _check_mask(np.clip(alpha, 0.0, 1.0), path, size, "alpha channel")

@@ -22,6 +22,8 @@ class ViewJob:
     view: str
     gt: Path
     renders: dict[str, Path]
+    mask: Path | None = None  # for the masked metrics: a mask image, or
+    mask_from_gt_alpha: bool = False  # the ground truth's alpha channel
 
 
 @dataclass(frozen=True)
@@ -143,5 +145,12 @@ def pair_scene(scene: Scene, *, allow_missing: bool = False, check_sizes: bool =
             raise PairingError(f"scene {scene.name}: size mismatch (nothing is resized unless the protocol says "
                                "so: --resize-gt): " + "; ".join(problems[:10])
                                + (f"; and {len(problems) - 10} more" if len(problems) > 10 else ""))
-    jobs = [ViewJob(v, gt, {m: r[v] for m, r in renders.items() if v in r}) for v, gt in scene.gt.items()]
-    return PairedScene(scene, [j for j in jobs if j.renders], coverage, auxiliary)
+    jobs = [ViewJob(v, gt, {m: r[v] for m, r in renders.items() if v in r}, scene.masks.get(v),
+                    scene.mask_from_gt_alpha) for v, gt in scene.gt.items()]
+    jobs = [j for j in jobs if j.renders]
+    if scene.masks:
+        missing = [j.view for j in jobs if j.mask is None]
+        if missing:
+            where = f" in {scene.folders['masks']}" if "masks" in scene.folders else ""
+            raise PairingError(f"scene {scene.name}: {len(missing)} view(s) have no mask{where}: {_preview(missing)}")
+    return PairedScene(scene, jobs, coverage, auxiliary)

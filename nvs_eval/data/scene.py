@@ -21,6 +21,8 @@ class Scene:
         auxiliary: method -> {file left out of scoring: its suffix}, found by the loader (pairing adds the rest).
         reported: method -> the means the training tool itself reported (gsplat's stats JSON, multinerf's
             metric files), shown beside nvs-eval's numbers.
+        masks: view id -> its mask image (``--masks``), for the masked metrics.
+        mask_from_gt_alpha: the masks are the ground truth's alpha channels instead.
     """
 
     dataset: str
@@ -32,3 +34,5 @@ class Scene:
     folders: dict[str, Path] = field(default_factory=dict)
     auxiliary: dict[str, dict[str, str]] = field(default_factory=dict)
     reported: dict[str, dict[str, float]] = field(default_factory=dict)
+    masks: dict[str, Path] = field(default_factory=dict)
+    mask_from_gt_alpha: bool = False

@@ -13,14 +13,43 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import UsageError
+from ..errors import PreconditionError, UsageError
+from ..metrics.color import color_correct
 from ..metrics.lpips import LPIPS, TILE_HALO, LPIPSFeatures, build_lpips
+from ..metrics.masked import check_mask, masked_mse, masked_ssim, weighted_map_mean
 from ..metrics.psnr import psnr_from_mse
 from ..metrics.ssim import TargetMoments, ssim_with_moments, target_moments
 from ..metrics.validate import check_image_batch
 from ..protocols import Protocol
 from ..registry import METRICS
 from .precision import PRECISIONS
+
+
+@contextlib.contextmanager
+def _tf32_set(on: bool):
+    old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def weights_entry(summary: str, metric: str) -> str:
+    """The part of a stored weights summary (:meth:`Evaluator.weights_summary`) that ``metric``'s value depends on:
+    its network's entry and an opt-in precision for the LPIPS family, nothing for PSNR and SSIM (no weights, and
+    exact under every precision). Reuse compares this, so adding a metric never invalidates the stored others.
+
+    >>> weights_entry("lpips_alex:a30f/df73;lpips_vgg:5706/a789;precision=bf16", "cc_lpips_vgg")
+    'lpips_vgg:5706/a789;precision=bf16'
+    >>> weights_entry("lpips_vgg:5706/a789", "psnr")
+    ''
+    """
+    spec = METRICS.get(metric)
+    if spec is None or spec.kind != "lpips":
+        return ""
+    return ";".join(p for p in summary.split(";") if p.startswith(f"lpips_{spec.lpips_net}:") or
+                    p.startswith("precision="))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -62,8 +91,10 @@ class Target:
 
     image: Tensor
     moments: TargetMoments | None
-    features: dict[str, LPIPSFeatures] = field(default_factory=dict)
+    features: dict[str, LPIPSFeatures] = field(default_factory=dict)  # by LPIPS network
     tiled: bool = False
+    mask: Tensor | None = None  # (1, 1, H, W) in [0, 1] for the masked metrics
+    mask_is_all_ones: bool = False
 
 
 DEFAULT_TILE = 768
@@ -112,44 +143,42 @@ class Evaluator:
         self.device = resolve_device(device)
         if precision in ("fp16", "tf32") and self.device.type != "cuda":
             raise UsageError(f"precision {precision} needs a CUDA device; on the CPU use bf16 (or the exact float32)")
-        self.lpips: dict[str, LPIPS] = {}
+        self.nets: dict[str, LPIPS] = {}  # one network per backbone, shared by lpips_*, cc_lpips_*, masked_lpips_*
         self.weights: dict[str, dict[str, str]] = {}
         for m in self.metrics:
             net = METRICS[m].lpips_net
-            if METRICS[m].kind == "lpips":
+            if METRICS[m].kind == "lpips" and net not in self.nets:
                 model, prov = build_lpips(net, protocol.lpips_input, fetch=fetch_weights, device=self.device)
-                self.lpips[m] = model
-                self.weights[m] = {"backbone": prov.backbone.digest, "backbone_source": prov.backbone.source,
-                                   "lin_v0.1": prov.lin_sha256}
+                self.nets[net] = model
+                self.weights[f"lpips_{net}"] = {"backbone": prov.backbone.digest,
+                                                "backbone_source": prov.backbone.source, "lin_v0.1": prov.lin_sha256}
+        self.lpips: dict[str, LPIPS] = {m: self.nets[METRICS[m].lpips_net] for m in self.metrics
+                                        if METRICS[m].kind == "lpips"}
         self.targets_prepared = 0
         self.predictions_scored = 0
 
     def weights_summary(self) -> str:
-        """A compact, stable string of every weight digest in use (stored with each result)."""
+        """A compact, stable string of every weight digest in use (stored with each result): one
+        ``lpips_<net>:<backbone>/<linear>`` entry per network, and ``precision=...`` for an opt-in precision.
+        :func:`weights_entry` reads the part of it that one metric depends on."""
         s = ";".join(f"{m}:{w['backbone'][:16]}/{w['lin_v0.1'][:16]}" for m, w in sorted(self.weights.items()))
-        return s if self.precision == "float32" or not self.lpips else f"{s};precision={self.precision}"
+        return s if self.precision == "float32" or not self.nets else f"{s};precision={self.precision}"
 
     def _fast(self):
-        """The opt-in low-precision context for LPIPS (a no-op for the exact float32 default)."""
-        import contextlib
-
+        """The opt-in precision for LPIPS's convolutions (a no-op for the exact float32 default): bf16 / fp16
+        autocast, or TF32 switched on inside it. Only LPIPS runs in it; PSNR, SSIM and colour correction stay
+        exact under every precision."""
         if self.precision in ("bf16", "fp16"):
             dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
             return torch.autocast(self.device.type, dtype=dtype)
-        return contextlib.nullcontext()
+        return _tf32_set(self.precision == "tf32") if self.precision == "tf32" else contextlib.nullcontext()
 
-    @contextlib.contextmanager
     def _tf32(self):
-        """TF32 on for the ``tf32`` opt-in and off otherwise, for the duration of a call, whatever the process
-        set. PyTorch allows TF32 in cuDNN convolutions by default (``torch.backends.cudnn.allow_tf32 = True``),
-        which on Ampere and later GPUs would silently make the exact float32 path inexact."""
-        old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-        on = self.precision == "tf32"
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
-        try:
-            yield
-        finally:
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+        """TF32 off for the duration of a call, whatever the process set (:meth:`_fast` turns it on for LPIPS
+        under the ``tf32`` opt-in). PyTorch allows TF32 in cuDNN convolutions by default
+        (``torch.backends.cudnn.allow_tf32 = True``), which on Ampere and later GPUs would silently make the exact
+        float32 path inexact."""
+        return _tf32_set(False)
 
     def lpips_batch(self, images: Tensor | int) -> int:
         """Images per LPIPS forward pass. On the CPU large batches are slower per image (measured: VGG16 at
@@ -176,11 +205,12 @@ class Evaluator:
         applies = self.protocol.quantize_images == "both" or self.protocol.quantize_images == which
         return quantize(x, self.protocol.quantize, inplace=inplace) if applies else x
 
-    def prepare(self, gt: Tensor) -> Target:
+    def prepare(self, gt: Tensor, mask: Tensor | None = None) -> Target:
         """Quantise the ground truth and compute its SSIM moments and LPIPS features, once.
 
         Args:
             gt: one ground-truth image, (1, 3, H, W) float in [0, 1] on :attr:`device`.
+            mask: the view's mask, (1, 1, H, W) in [0, 1], for the ``masked_*`` metrics.
 
         Returns:
             The :class:`Target` that :meth:`score` compares every prediction of this view with.
@@ -189,10 +219,10 @@ class Evaluator:
             ValueError: ``gt`` is not one finite RGB image in [0, 1].
         """
         with self._tf32():
-            return self._prepare(gt)
+            return self._prepare(gt, mask)
 
     @torch.inference_mode()
-    def _prepare(self, gt: Tensor) -> Target:
+    def _prepare(self, gt: Tensor, mask: Tensor | None = None) -> Target:
         """Quantise the ground truth and compute its SSIM moments and LPIPS features, once."""
         gt = self._quantize(check_image_batch(gt, "target"), "gt")
         if gt.shape[0] != 1:
@@ -202,19 +232,26 @@ class Evaluator:
         needs_moments = any(METRICS[m].kind == "ssim" for m in self.metrics)
         target = Target(gt, target_moments(gt, self.protocol.ssim, band=band) if needs_moments else None,
                         tiled=self.tiles(gt))
+        if any(METRICS[m].family == "masked" for m in self.metrics):
+            if mask is None:
+                raise UsageError("masked metrics need a mask for every view (--masks DIR or --mask-from-gt-alpha)")
+            target.mask = check_mask(mask.to(gt.device), gt)
+            target.mask_is_all_ones = bool((target.mask == 1).all())
         if not target.tiled:
             with self._fast():
-                for m, model in self.lpips.items():
-                    target.features[m] = model.features(gt)
+                for net, model in self.nets.items():
+                    target.features[net] = model.features(gt)
         return target
 
-    def score(self, preds: Tensor, target: Target, *, consume: bool = False) -> dict[str, Tensor]:
-        """Every metric for a batch of predictions of one prepared view.
+    def score(self, preds: Tensor, target: Target, *, consume: bool = False,
+              metrics: tuple[str, ...] | None = None) -> dict[str, Tensor]:
+        """Every metric (or ``metrics``, a subset of the evaluator's) for a batch of predictions of one view.
 
         Args:
             preds: N renders of the view, (N, 3, H, W) float in [0, 1] on :attr:`device`.
             target: the view's ground truth from :meth:`prepare`.
             consume: the caller gives ``preds`` up: it may be quantised in place (one copy of a 4K batch fewer).
+            metrics: compute only these (adding a metric to a stored benchmark computes only that metric).
 
         Returns:
             ``{metric: Tensor[N]}``, float64 on the CPU, one value per render.
@@ -233,18 +270,51 @@ class Evaluator:
             ([inf, 20.0], 1.0)
         """
         with self._tf32():
-            return self._score(preds, target, consume)
+            return self._score(preds, target, consume, metrics or self.metrics)
 
     @torch.inference_mode()
-    def _score(self, preds: Tensor, target: Target, consume: bool) -> dict[str, Tensor]:
-        preds = self._quantize(check_image_batch(preds, "pred"), "render", inplace=consume)
+    def _score(self, preds: Tensor, target: Target, consume: bool, metrics: tuple[str, ...]) -> dict[str, Tensor]:
+        preds = check_image_batch(preds, "pred")
         if preds.shape[1:] != target.image.shape[1:]:
             raise ValueError(f"Expected predictions of shape (N, {tuple(target.image.shape[1:])}), "
                              f"got {tuple(preds.shape)}")
+        unknown = [m for m in metrics if m not in self.metrics]
+        if unknown:
+            raise UsageError(f"metric(s) {unknown} were not set up in this evaluator ({', '.join(self.metrics)})")
+        families = {METRICS[m].family for m in metrics}
+        # multinerf colour-corrects the render before its quantisation (eval.py: rgb_cc, then np.round)
+        corrected = self._quantize(color_correct(preds, target.image), "render") if "cc" in families else None
+        preds = self._quantize(preds, "render", inplace=consume)
+        images = {"plain": preds, "cc": corrected, "masked": preds}
         kernels = {"psnr": self._psnr, "ssim": self._ssim, "lpips": self._lpips}
-        out = {m: kernels[METRICS[m].kind](m, preds, target) for m in self.metrics}
+        out = {}
+        for m in metrics:
+            spec = METRICS[m]
+            if spec.family == "masked" and not target.mask_is_all_ones:
+                out[m] = self._masked(m, preds, target)
+            else:  # an all-ones mask: the masked definitions coincide with the plain ones, computed as such
+                out[m] = kernels[spec.kind](m, images[spec.family], target)
         self.predictions_scored += preds.shape[0]
         return {m: v.detach().to("cpu", torch.float64) for m, v in out.items()}
+
+    def _masked(self, metric: str, preds: Tensor, target: Target) -> Tensor:
+        kind = METRICS[metric].kind
+        if kind == "psnr":
+            return psnr_from_mse(masked_mse(preds, target.image, target.mask))
+        if kind == "ssim":
+            step = max(1, (4 << 20) // (preds.shape[-2] * preds.shape[-1]))
+            return torch.cat([masked_ssim(preds[i : i + step], target.image, target.mask, self.protocol.ssim)
+                              for i in range(0, preds.shape[0], step)])
+        if target.tiled:
+            raise PreconditionError(f"{metric} needs LPIPS's whole spatial map, which is not computed for views above "
+                                    f"{self.tile_above} pixels (they are scored in tiles); score it at a lower "
+                                    "resolution or leave it out")
+        model = self.lpips[metric]
+        with self._fast():
+            ft = target.features[model.net]
+            step = self.lpips_batch(preds)
+            return torch.cat([weighted_map_mean(model.distance(model.features(preds[i : i + step]), ft, spatial=True),
+                                                target.mask) for i in range(0, preds.shape[0], step)])
 
     def _psnr(self, metric: str, preds: Tensor, target: Target) -> Tensor:
         return psnr_from_mse((preds - target.image).square().flatten(1).mean(1))
@@ -262,7 +332,7 @@ class Evaluator:
             if target.tiled and model.net != "squeeze":
                 return model.tiled_distance(preds, target.image, self.tile,
                                             self.lpips_batch(self.tile + 2 * TILE_HALO[model.net]))
-            ft = target.features[metric] if metric in target.features else model.features(target.image)
+            ft = target.features[model.net] if model.net in target.features else model.features(target.image)
             step = self.lpips_batch(preds)
             return torch.cat([model.distance(model.features(preds[i : i + step]), ft)
                               for i in range(0, preds.shape[0], step)])
@@ -286,6 +356,8 @@ class Evaluator:
             _, smap = ssim_with_moments(pred, target.moments, return_map=True)
             out["ssim"] = 1.0 - smap.mean(1)[0]
         for m, model in self.lpips.items():
-            ft = target.features[m] if m in target.features else model.features(target.image)
+            if METRICS[m].family != "plain":
+                continue
+            ft = target.features[model.net] if model.net in target.features else model.features(target.image)
             out[m] = model.distance(model.features(pred), ft, spatial=True)[0]
         return {k: v.detach().float().cpu() for k, v in out.items()}

@@ -19,12 +19,13 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..data.images import image_sha256, read_header, read_images
+from ..data.images import image_sha256, read_alpha, read_header, read_images, read_mask
 from ..data.pairing import PairedScene, ViewJob
 from ..data.resize import resize_to
-from ..errors import ImageReadError, PreconditionError
+from ..errors import ImageReadError, PreconditionError, UsageError
+from ..registry import METRICS
 from ..results.store import ResultsStore, Row
-from .evaluator import Evaluator
+from .evaluator import Evaluator, weights_entry
 
 MAX_BATCH_PIXELS = 3 * 1024 * 1024
 PREFETCH_BYTES = 512 << 20  # decoded views waiting for the device (at least one): 4 at 800x800, 1 at 4K
@@ -35,15 +36,18 @@ class LoadedView:
     job: ViewJob
     gt_sha: str
     render_sha: dict[str, str]
-    reused: dict[str, dict[str, float]]
+    reused: dict[str, dict[str, float]]  # method -> the stored values it keeps (all, or those not recomputed)
     stale: dict[str, str] = field(default_factory=dict)
     gt: np.ndarray | None = None
     renders: dict[str, np.ndarray] = field(default_factory=dict)
     gt_size: tuple[int, int] = (0, 0)  # the ground-truth file's width and height (before any --resize-gt)
+    todo: dict[str, tuple[str, ...]] = field(default_factory=dict)  # method -> the metrics to compute
+    gt_ids: dict[str, str] = field(default_factory=dict)  # metric -> the ground truth's identity for its rows
+    mask: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.gt, *self.renders.values()) if a is not None)
+        return sum(a.nbytes for a in (self.gt, self.mask, *self.renders.values()) if a is not None)
 
 
 @dataclass
@@ -55,35 +59,55 @@ class RunStats:
     stale: list[str] = field(default_factory=list)  # "dataset/scene/method/view: what changed", kept, not re-scored
 
 
+def _gt_ids(job: ViewJob, gt_sha: str, metrics) -> dict[str, str]:
+    """The identity of what each metric compares against: the ground truth's sha256, and for the masked family
+    the mask's too (a changed mask marks only the masked rows as changed)."""
+    if not any(METRICS[m].family == "masked" for m in metrics):
+        return dict.fromkeys(metrics, gt_sha)
+    if job.mask is None and not job.mask_from_gt_alpha:
+        raise UsageError(f"{job.gt}: masked metrics need a mask for every view (--masks DIR or --mask-from-gt-alpha)")
+    mask_id = f"{gt_sha}#alpha" if job.mask_from_gt_alpha else image_sha256(job.mask)
+    return {m: f"{gt_sha}+mask:{mask_id}" if METRICS[m].family == "masked" else gt_sha for m in metrics}
+
+
 def _load(job: ViewJob, *, background, metrics, existing, protocol_key: str, weights: str, force: bool,
           recompute: bool, resize_gt: str = "none") -> LoadedView:
     gt_sha = image_sha256(job.gt)
     render_sha = {m: image_sha256(p) for m, p in job.renders.items()}
     header = read_header(job.gt)
     lv = LoadedView(job, gt_sha, render_sha, {}, gt_size=(header.width, header.height))
-    todo = []
-    now = (gt_sha, protocol_key, weights)
+    lv.gt_ids = _gt_ids(job, gt_sha, metrics)
     for method, rsha in render_sha.items():
         stored = {metric: existing.get((method, job.view, metric)) for metric in metrics}
-        changed = [_what_changed(s[:4], (rsha, *now)) for s in stored.values() if s is not None]
-        changed = [c for c in changed if c]
+        changed = {metric: _what_changed(s, (rsha, lv.gt_ids[metric], protocol_key, weights), metric)
+                   for metric, s in stored.items() if s is not None}
+        changed = {k: c for k, c in changed.items() if c}
         if changed and not force:
-            lv.stale[method] = changed[0]  # kept as stored, not recomputed: replacing needs --force
-        elif not recompute and not changed and all(s is not None for s in stored.values()):
-            lv.reused[method] = {metric: s[4] for metric, s in stored.items()}
-        else:
-            todo.append(method)
-    if todo:
-        images = read_images({"": job.gt, **{m: job.renders[m] for m in todo}}, background)
+            lv.stale[method] = next(iter(changed.values()))  # kept as stored, not recomputed: needs --force
+            continue
+        keep = {} if recompute else {m: s[4] for m, s in stored.items() if s is not None and m not in changed}
+        todo = tuple(m for m in metrics if m not in keep)
+        lv.reused[method] = keep
+        if todo:
+            lv.todo[method] = todo
+    if lv.todo:
+        images = read_images({"": job.gt, **{m: job.renders[m] for m in lv.todo}}, background)
         lv.gt = images.pop("")
         lv.renders = images
         if resize_gt != "none":
-            lv.gt = resize_to(lv.gt, lv.renders[todo[0]].shape[:2], resize_gt, job.gt)
+            lv.gt = resize_to(lv.gt, next(iter(lv.renders.values())).shape[:2], resize_gt, job.gt)
+        if any(METRICS[m].family == "masked" for t in lv.todo.values() for m in t):
+            size = lv.gt.shape[:2] if resize_gt == "none" else (header.height, header.width)
+            lv.mask = read_alpha(job.gt, size) if job.mask_from_gt_alpha else read_mask(job.mask, size)
     return lv
 
 
-def _what_changed(stored: tuple, now: tuple) -> str | None:
-    for name, a, b in zip(("render", "ground truth", "protocol settings", "weights"), stored, now):
+def _what_changed(stored: tuple, now: tuple, metric: str) -> str | None:
+    """What differs between a stored row's inputs ``(render, ground truth, protocol, weights)`` and now's. Weights
+    are compared as far as ``metric`` depends on them (:func:`weights_entry`)."""
+    stored = (*stored[:3], weights_entry(stored[3], metric))
+    now = (*now[:3], weights_entry(now[3], metric))
+    for name, a, b in zip(("render", "ground truth (or mask)", "protocol settings", "weights"), stored, now):
         if a != b:
             return f"{name} changed since it was scored"
     return None
@@ -116,11 +140,10 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
                    force=force, recompute=recompute, resize_gt=evaluator.protocol.resize_gt)
     with _progress(len(paired.jobs), f"{scene.dataset}/{scene.name}", progress) as bar:
         for lv in _prefetched(paired.jobs, load, workers, prefetch):
-            computed = len(lv.renders)
-            values = dict(lv.reused)
-            if lv.renders:
-                values.update(_compute_named(evaluator, lv))
-            rows = _rows(scene, evaluator, lv, values)
+            computed = len(lv.todo)
+            new = _compute_named(evaluator, lv) if lv.todo else {}
+            values = {m: {**lv.reused.get(m, {}), **new.get(m, {})} for m in (*lv.reused, *new)}
+            rows = _rows(scene, evaluator, lv, new)
             if store is not None and rows:
                 store.put(rows)
                 store.put_gt_size(lv.gt_sha, *lv.gt_size)
@@ -129,7 +152,7 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
             stats.stale += [f"{scene.dataset}/{scene.name}/{m}/{lv.job.view}: {why}" for m, why in lv.stale.items()]
             stats.views += 1
             stats.computed += computed
-            stats.reused += len(lv.reused)
+            stats.reused += len(lv.reused) - computed
             stats.rows_written += len(rows) if store is not None else 0
             bar.update(1)
     return out
@@ -171,15 +194,15 @@ def _prefetched(jobs: list[ViewJob], load, workers: int, prefetch: int):
             yield lv
 
 
-def _rows(scene, evaluator: Evaluator, lv: LoadedView, values: dict[str, dict[str, float]]) -> list[Row]:
+def _rows(scene, evaluator: Evaluator, lv: LoadedView, computed: dict[str, dict[str, float]]) -> list[Row]:
     """The store rows of the view's newly computed values (reused ones are already stored)."""
     protocol = evaluator.protocol
     weights, pkey = evaluator.weights_summary(), protocol.key()
     return [Row(dataset=scene.dataset, scene=scene.name, method=method, view=lv.job.view, metric=metric,
-                protocol=protocol.name, value=float(v), render_sha256=lv.render_sha[method], gt_sha256=lv.gt_sha,
-                render_path=str(lv.job.renders[method]), gt_path=str(lv.job.gt), protocol_key=pkey,
-                version=__version__, weights=weights)
-            for method, vals in values.items() if method not in lv.reused for metric, v in vals.items()]
+                protocol=protocol.name, value=float(v), render_sha256=lv.render_sha[method],
+                gt_sha256=lv.gt_ids[metric], render_path=str(lv.job.renders[method]), gt_path=str(lv.job.gt),
+                protocol_key=pkey, version=__version__, weights=weights)
+            for method, vals in computed.items() for metric, v in vals.items()]
 
 
 def _compute_named(evaluator: Evaluator, lv: LoadedView) -> dict[str, dict[str, float]]:
@@ -192,19 +215,22 @@ def _compute_named(evaluator: Evaluator, lv: LoadedView) -> dict[str, dict[str, 
 
 
 def _compute(evaluator: Evaluator, lv: LoadedView) -> dict[str, dict[str, float]]:
-    """Score the loaded view; its decoded arrays are released as soon as they are on the device (or in a batch)."""
+    """Score the loaded view; its decoded arrays are released as soon as they are on the device (or in a batch).
+    Methods are batched by the metrics they need (all of them, or only those added since they were stored)."""
     h, w = lv.gt.shape[:2]
-    target = evaluator.prepare(evaluator.to_tensor(lv.gt))
-    lv.gt = None
-    methods = list(lv.renders)
-    per_batch = max(1, MAX_BATCH_PIXELS // (h * w))
-    if target.tiled:  # memory is bounded per tile: every method in one call, the target's tiles computed once
-        per_batch = len(methods)
+    mask = None if lv.mask is None else torch.from_numpy(lv.mask)[None, None]
+    target = evaluator.prepare(evaluator.to_tensor(lv.gt), mask)
+    lv.gt = lv.mask = None
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for method, todo in lv.todo.items():
+        groups.setdefault(todo, []).append(method)
     result: dict[str, dict[str, float]] = {}
-    for i in range(0, len(methods), per_batch):
-        chunk = methods[i : i + per_batch]
-        batch = torch.cat([evaluator.to_tensor(lv.renders.pop(m)) for m in chunk])
-        scores = evaluator.score(batch, target, consume=True)
-        for j, m in enumerate(chunk):
-            result[m] = {metric: float(scores[metric][j]) for metric in evaluator.metrics}
+    for metrics, methods in groups.items():
+        per_batch = len(methods) if target.tiled else max(1, MAX_BATCH_PIXELS // (h * w))
+        for i in range(0, len(methods), per_batch):  # a tiled target bounds memory per tile: one call for all
+            chunk = methods[i : i + per_batch]
+            batch = torch.cat([evaluator.to_tensor(lv.renders.pop(m)) for m in chunk])
+            scores = evaluator.score(batch, target, consume=True, metrics=metrics)
+            for j, m in enumerate(chunk):
+                result[m] = {metric: float(scores[metric][j]) for metric in metrics}
     return result

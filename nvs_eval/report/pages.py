@@ -152,7 +152,9 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, covera
         from ..evaluate.evaluator import Evaluator
         from ..protocols import get_protocol
 
-        evaluator = Evaluator(get_protocol(protocol), tuple(metrics), device)
+        # the maps come from the plain kernels (the masked and colour-corrected families have no maps of their own)
+        evaluator = Evaluator(get_protocol(protocol), tuple(m for m in metrics if METRICS[m].family == "plain"),
+                              device)
     scene_links, thumbs = [], []
     for (dataset, scene), g in per_view.groupby(["dataset", "scene"], sort=True):
         slug = _slug(dataset + "/" + scene)
@@ -210,7 +212,8 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
     from ..data.images import image_ref
     from .figures import colour_map, comparison_figure, shared_limits
 
-    key = next((m for m in metrics if METRICS[m].lpips_net), "psnr" if "psnr" in metrics else metrics[0])
+    plain = [m for m in metrics if METRICS[m].family == "plain"] or metrics
+    key = next((m for m in plain if METRICS[m].lpips_net), "psnr" if "psnr" in plain else plain[0])
     asc = METRICS[key].higher_is_better
     views: list[str] = []
     for _, gm in g.groupby("method", sort=True):

@@ -43,7 +43,7 @@ def _json_value(v: float):
 
 def _legacy_keys(metrics: list[str]) -> dict[str, str]:
     keys = {"psnr": "PSNR", "ssim": "SSIM"}
-    lp = [m for m in metrics if METRICS[m].lpips_net]
+    lp = [m for m in metrics if METRICS[m].kind == "lpips" and METRICS[m].family == "plain"]
     if lp:
         keys[lp[0]] = "LPIPS"
     return keys

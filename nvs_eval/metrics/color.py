@@ -1,0 +1,65 @@
+"""Colour correction before scoring: multinerf's ``color_correct``, batched in torch, for the ``cc_*`` metrics.
+
+For in-the-wild captures with per-image exposure or white balance, mip-NeRF 360 / multinerf (google-research/
+multinerf ``internal/image.py``, ``color_correct(img, ref, num_iters=5, eps=0.5 / 255)``, used by ``eval.py`` for
+its ``metric_cc_*`` values) warps the render to the ground truth before scoring: per output channel, a least-squares
+fit of a quadratic expansion of the render's colour (the 6 products ``x_c x_d`` for ``c <= d``, the 3 channels
+and a bias) to the ground truth's channel, over the pixels that are unsaturated (in ``[eps, 1 - eps]``) in the
+original render, in the current estimate and in the ground truth; the warp is applied, clipped to [0, 1], and
+the fit is repeated ``num_iters`` times from the corrected image. multinerf casts both images to float64 first
+("to ensure high precision for color correction") and solves with ``np.linalg.lstsq``.
+
+Here the same steps run in float64 on the images' device, all images of a batch at once. Each least-squares
+problem is solved through its 10 x 10 normal equations with the minimum-norm solution (``torch.linalg.lstsq``,
+``gelsd``) on the CPU, which is the same solution as ``lstsq`` of the tall system; the result is float32, as the
+rest of the pipeline.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+EPS = 0.5 / 255
+NUM_ITERS = 5
+
+
+def _expand(x: Tensor) -> Tensor:
+    """(N, P, 3) -> (N, P, 10): ``x_c x_d`` for ``c <= d`` in multinerf's order, then ``x``, then 1."""
+    quad = [x[..., c : c + 1] * x[..., c:] for c in range(x.shape[-1])]
+    return torch.cat([*quad, x, torch.ones_like(x[..., :1])], dim=-1)
+
+
+def _unclipped(z: Tensor, eps: float) -> Tensor:
+    return (z >= eps) & (z <= 1 - eps)
+
+
+def color_correct(img: Tensor, ref: Tensor, num_iters: int = NUM_ITERS, eps: float = EPS) -> Tensor:
+    """Warp each image of ``img`` (N, 3, H, W) to match the colours of ``ref`` (1 or N, 3, H, W).
+
+    Returns:
+        The corrected images, float32, same shape as ``img``, in [0, 1].
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> ref = torch.rand(1, 3, 32, 32, generator=g) * 0.8 + 0.1
+        >>> img = (ref * 0.7 + 0.05).clamp(0, 1)                  # an exposure change
+        >>> float((color_correct(img, ref) - ref).abs().max()) < 1e-5
+        True
+    """
+    n, c = img.shape[:2]
+    x = img.detach().to(torch.float64).flatten(2).transpose(1, 2)  # (N, P, 3)
+    y = ref.detach().to(torch.float64).expand(n, -1, -1, -1).flatten(2).transpose(1, 2)
+    mask0 = _unclipped(x, eps)
+    ref_ok = _unclipped(y, eps)
+    for _ in range(num_iters):
+        a = _expand(x)  # (N, P, 10)
+        warp = []
+        for ch in range(c):
+            keep = (mask0[..., ch] & _unclipped(x[..., ch], eps) & ref_ok[..., ch]).to(a.dtype)[..., None]
+            am = a * keep
+            gram = (am.transpose(1, 2) @ am).cpu()  # (N, 10, 10)
+            rhs = (am.transpose(1, 2) @ (y[..., ch : ch + 1] * keep)).cpu()  # (N, 10, 1)
+            warp.append(torch.linalg.lstsq(gram, rhs, driver="gelsd").solution.to(a.device))
+        x = (a @ torch.cat(warp, dim=-1)).clamp(0, 1)  # (N, P, 3)
+    return x.transpose(1, 2).reshape(img.shape).to(torch.float32)
