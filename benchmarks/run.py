@@ -232,6 +232,39 @@ def ssim_bandwidth(size: int, n: int = 3) -> dict:
     return {"seconds": best, "gbs": nbytes / best / 1e9, "mpx_s": n * size * size / best / 1e6}
 
 
+def family_costs(size: int, n: int = 3, device: str = "cpu") -> list[str]:
+    """Seconds per render of every metric family on one prepared view (best of 3), beside plain LPIPS-vgg: each
+    metric alone, then the colour-corrected ones together (they share one colour correction per render)."""
+    import numpy as np
+    import torch
+    from scipy.ndimage import gaussian_filter
+    from skimage import data
+
+    from nvs_eval.evaluate.evaluator import Evaluator
+    from nvs_eval.protocols import get_protocol
+    from nvs_eval.registry import METRICS
+
+    gt = np.asarray(data.astronaut()[:size, :size, :3], np.float32) / 255
+    rng = np.random.default_rng(0)
+    renders = [np.clip(gaussian_filter(gt, (1 + k, 1 + k, 0)) * (1.1 - 0.1 * k) + rng.normal(0, 0.02, gt.shape), 0, 1)
+               for k in range(n)]
+    yy, xx = np.mgrid[: gt.shape[0], : gt.shape[1]]
+    mask = ((yy - gt.shape[0] / 2) ** 2 + (xx - gt.shape[1] / 2) ** 2 < (gt.shape[0] / 3) ** 2).astype(np.float32)
+    metrics = tuple(m for m, s in METRICS.items() if s.lpips_net in (None, "vgg"))
+    ev = Evaluator(get_protocol("nvs-eval"), metrics, device)
+    to = lambda a: ev.to_tensor(a.astype(np.float32))
+    target = ev.prepare(to(gt), torch.from_numpy(mask)[None, None].to(ev.device))
+    batch = torch.cat([to(r) for r in renders])
+    lines = [f"Metric families at {gt.shape[1]}x{gt.shape[0]}, {n} renders against one prepared view (its SSIM "
+             f"moments and LPIPS features computed once), seconds per render, best of 3 ({device}):", "",
+             "| metric | s per render | x LPIPS-vgg |", "|---|---:|---:|"]
+    cost = {m: best_of(lambda m=m: ev.score(batch, target, metrics=(m,)), 3)[0] / n for m in metrics}
+    cc = tuple(m for m in metrics if METRICS[m].family == "cc")
+    cost["cc_* together"] = best_of(lambda: ev.score(batch, target, metrics=cc), 3)[0] / n
+    lines += [f"| {m} | {t:.3f} | {t / cost['lpips_vgg']:.2f} |" for m, t in cost.items()]
+    return lines + [""]
+
+
 def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, float]]:
     """Where nvs-eval's time goes per view (3dgs protocol, one thread of decode, sequential stages)."""
     import torch
@@ -418,6 +451,7 @@ def _parse_args() -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--smoke", action="store_true", help="tiny workload: checks the harness, measures nothing")
+    ap.add_argument("--only", choices=["families"], default=None, help="run one section only")
     ap.add_argument("--out", default=None, help="append the results to this Markdown file")
     ap.add_argument("--worker", default=None)
     ap.add_argument("--data", default=None)
@@ -497,6 +531,10 @@ def main() -> None:
 
     flush([f"## {time.strftime('%Y-%m-%d %H:%M')}: `{' '.join(['python benchmarks/run.py'] + sys.argv[1:])}`", "",
            f"Machine: {machine(args.device)}", ""])
+    if args.only == "families" or args.smoke:
+        flush(family_costs(args.size, device=args.device))
+        if args.only:
+            return
     main_lines, main_root = bench_workload("main", args.size, args.methods, args.views, args.repeats, args.device,
                                            extras=True)
     flush(main_lines)
