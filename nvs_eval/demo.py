@@ -2,7 +2,9 @@
 
 Each photograph is a scene; test views are crops along a sweeping trajectory; three "methods" reproduce
 failure modes seen in novel-view synthesis: over-smoothing with a colour cast (under-fitted NeRF), noise with
-floaters (3DGS artefacts), and a one-pixel misalignment with ghosting and JPEG compression.
+floaters (3DGS artefacts), and a one-pixel misalignment with ghosting and JPEG compression. Every view has a mask
+(an ellipse over the centre of the crop, as an object mask would be), so the report shows the masked and the
+colour-corrected families beside the plain metrics; the colour cast of ``smooth-nerf`` is what CC metrics undo.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ import numpy as np
 
 SCENES = ("astronaut", "coffee", "chelsea", "rocket")
 METHODS = ("smooth-nerf", "floater-gs", "ghost-jpeg")
+METRICS = ("psnr", "ssim", "lpips_alex", "lpips_vgg", "masked_psnr", "masked_ssim", "cc_psnr", "cc_ssim")
 VIEW_SIZE = (192, 256)
+
+
+def _mask() -> np.ndarray:
+    h, w = VIEW_SIZE
+    yy, xx = np.mgrid[:h, :w]
+    return ((((yy - h / 2) / (0.42 * h)) ** 2 + ((xx - w / 2) / (0.38 * w)) ** 2) < 1).astype(np.float32)
 
 
 def _photo(name: str) -> np.ndarray:
@@ -82,11 +91,13 @@ def build_demo(root: Path, views_per_scene: int = 6, scenes: tuple[str, ...] = S
         for i, (y, x) in enumerate(_views(img, views_per_scene)):
             name = f"{i:04d}.png"
             _save(root / "gt" / scene / name, img[y : y + VIEW_SIZE[0], x : x + VIEW_SIZE[1]])
+            _save(root / "masks" / scene / name, _mask()[..., None].repeat(3, axis=2))
             for method in METHODS:
                 _save(root / "renders" / method / scene / name, _render(method, img, y, x, rng))
     config = root / "benchmark.yaml"
-    lines = ["name: demo", "protocol: nvs-eval", "datasets:", "  - name: skimage-photos", "    kind: pairs",
-             '    gt: "gt/{scene}"', f"    scenes: [{', '.join(scenes)}]", "    methods:"]
+    lines = ["name: demo", "protocol: nvs-eval", f"metrics: [{', '.join(METRICS)}]", "datasets:",
+             "  - name: skimage-photos", "    kind: pairs", '    gt: "gt/{scene}"', '    masks: "masks/{scene}"',
+             f"    scenes: [{', '.join(scenes)}]", "    methods:"]
     lines += [f'      - name: {m}\n        path: "renders/{m}/{{scene}}"' for m in METHODS]
     config.write_text("\n".join(lines) + "\n")
     return config

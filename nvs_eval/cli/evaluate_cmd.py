@@ -39,10 +39,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(res) -> None:
+    from ..registry import METRICS
     from ..results.aggregate import dataset_summary
     from ._common import print_table
 
-    metrics = [m for m in res.protocol.metrics if m in res.per_view.columns]
+    metrics = [m for m in METRICS if m in res.per_view.columns]
     print(f"protocol: {res.protocol.name}")
     summ = dataset_summary(res.per_view)
     if not summ.empty:
