@@ -76,18 +76,26 @@ def _choose(found: dict[int, object], iteration: int | None, where: Path, what: 
     return iteration
 
 
+def _runs(path: Path, found) -> list[Path]:
+    """``path`` itself when it is one run (``found(path)`` is non-empty), else its sub-folders that are: a folder
+    of 3DGS models or of gsplat result folders is several scenes."""
+    if not path.is_dir():
+        return []
+    return [path] if found(path) else sorted(d for d in path.iterdir() if d.is_dir() and found(d))
+
+
 def is_3dgs_model(path: Path) -> bool:
     return bool(_iterations(path))
 
 
 def _is_3dgs(path: Path) -> bool:
-    return path.is_dir() and (is_3dgs_model(path) or any(d.is_dir() and is_3dgs_model(d) for d in path.iterdir()))
+    return bool(_runs(path, _iterations))
 
 
 def load_3dgs(path: Path, *, iteration: int | None = None, method: str | None = None, dataset: str = "default",
               gt_source: GroundTruthSource | None = None) -> list[Scene]:
     """One scene per model folder; the method is named ``ours_<iteration>`` as metrics.py names it."""
-    models = [path] if is_3dgs_model(path) else sorted(d for d in path.iterdir() if d.is_dir() and is_3dgs_model(d))
+    models = _runs(path, _iterations)
     if not models:
         raise LayoutError(f"{path}: no 3DGS model folder (expected test/ours_<iteration>/renders and gt)")
     scenes = []
@@ -196,7 +204,7 @@ def _gsplat_steps(result: Path, stage: str = "val") -> dict[int, dict[str, Path]
 
 
 def _is_gsplat(path: Path) -> bool:
-    return path.is_dir() and (bool(_gsplat_steps(path)) or any(d.is_dir() and _gsplat_steps(d) for d in path.iterdir()))
+    return bool(_runs(path, _gsplat_steps))
 
 
 def _gsplat_reported(result: Path, step: int, protocol_lpips: str = "lpips") -> dict[str, float]:
@@ -227,7 +235,7 @@ def _gsplat_note(result: Path) -> list[str]:
 def load_gsplat(path: Path, *, iteration: int | None = None, method: str | None = None, dataset: str = "default",
                 **_) -> list[Scene]:
     """One scene per result folder; each canvas's left half is the ground truth, the right half the render."""
-    results = [path] if _gsplat_steps(path) else sorted(d for d in path.iterdir() if d.is_dir() and _gsplat_steps(d))
+    results = _runs(path, _gsplat_steps)
     if not results:
         raise LayoutError(f"{path}: no gsplat result folder (expected renders/val_step<step>_<i:04d>.png)")
     scenes = []
