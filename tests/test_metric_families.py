@@ -238,3 +238,30 @@ def test_adding_a_metric_computes_only_that_metric_and_keeps_the_stored_ones(tmp
     after = _rows(out / "results.sqlite")
     assert all(after[k] == v for k, v in before.items())  # the same values, not rewritten
     assert len(after) == 3 * 2 * 3 and "3 views: 6 render(s) computed, 0 reused" in r.stderr
+
+
+def test_the_ground_truths_alpha_channel_is_the_same_mask_as_a_mask_file(tmp_path):
+    from nvs_eval.api import attach_masks, score_scenes
+    from nvs_eval.data.layouts import pairs_scene
+
+    render, gt = _pair(48, 64, "chelsea", (60, 120))
+    yy, xx = np.mgrid[:48, :64]
+    alpha = np.where((yy - 20) ** 2 + (xx - 25) ** 2 < 300, 255, 0).astype(np.uint8)
+    rgb = (gt * 255).round().astype(np.uint8)
+    for folder, arr in (("gt", np.dstack([rgb, np.full_like(alpha, 255)])), ("gt_rgba", np.dstack([rgb, alpha])),
+                        ("r", (render * 255).round().astype(np.uint8)), ("masks", alpha)):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(arr).save(tmp_path / folder / "0.png")
+    scores = {}
+    for how in ("file", "alpha"):
+        scene = pairs_scene([("m", tmp_path / "r")], tmp_path / ("gt" if how == "file" else "gt_rgba"))
+        attach_masks([scene], tmp_path / "masks" if how == "file" else None, from_gt_alpha=how == "alpha")
+        # the RGBA ground truth is composited on white where it is transparent; masked metrics never look there
+        scores[how] = score_scenes([scene], "nvs-eval", ("masked_psnr", "masked_ssim"), device="cpu", progress=False)
+    for m in ("masked_psnr", "masked_ssim"):
+        assert scores["file"][m].iloc[0] == pytest.approx(scores["alpha"][m].iloc[0], abs=1e-6)
+    scene = pairs_scene([("m", tmp_path / "r")], tmp_path / "gt_rgba")
+    Image.fromarray(rgb).save(tmp_path / "gt_rgba" / "0.png")  # now without alpha
+    attach_masks([scene], from_gt_alpha=True)
+    with pytest.raises(Exception, match="0.png: has no alpha channel"):
+        score_scenes([scene], "nvs-eval", ("masked_psnr",), device="cpu", progress=False)

@@ -166,11 +166,14 @@ def _composite(rgb: np.ndarray, alpha: np.ndarray, background: tuple[float, floa
 
 
 def _from_channels(arr: np.ndarray, scale: float, background, path: Path) -> np.ndarray:
-    """uint/float H x W [x C] array to float32 RGB in [0, 1] (grey replicated, alpha composited)."""
+    """uint/float H x W [x C] array to float32 RGB in [0, 1] (grey replicated, alpha composited); with
+    ``background=None``, the channels as stored (H x W x C, for :func:`read_alpha`)."""
     x = arr.astype(np.float32) / np.float32(scale) if scale != 1 else arr.astype(np.float32, copy=False)
     if x.ndim == 2:
         x = x[..., None]
     c = x.shape[2]
+    if background is None:
+        return x
     if c == 1:
         return np.repeat(x, 3, axis=2)
     if c == 2:
@@ -231,7 +234,11 @@ def read_image(path: Path | str | CanvasHalf, background: tuple[float, float, fl
     """
     if isinstance(path, CanvasHalf):
         return _half(read_image(path.canvas, background), path)
-    path = Path(path)
+    return _decode(Path(path), background)
+
+
+def _decode(path: Path, background) -> np.ndarray:
+    """:func:`read_image`'s decoding (``background=None``: the stored channels, alpha not composited)."""
     header = read_header(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -309,9 +316,6 @@ def _read_pil(path: Path, header: ImageHeader, background) -> np.ndarray:
 
 
 
-ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
-
-
 def _check_mask(m: np.ndarray, path: Path, size: tuple[int, int], what: str) -> np.ndarray:
     if m.shape != tuple(size):
         raise ImageReadError(f"{path}: {what} is {m.shape[1]}x{m.shape[0]} but its view is {size[1]}x{size[0]}")
@@ -339,12 +343,8 @@ def read_alpha(path: Path | str, size: tuple[int, int]) -> np.ndarray:
         ImageReadError: the image has no alpha channel, or its alpha is all zero.
     """
     path = Path(path)
-    header = read_header(path)
-    has_alpha = header.mode in ALPHA_MODES or (header.mode.startswith("npy:") and _open_npy(path).shape[2] == 4)
-    if not has_alpha:
-        raise ImageReadError(f"{path}: has no alpha channel (mode {header.mode}); --mask-from-gt-alpha needs RGBA "
-                             "ground truth")
-    # composited on white and on black, the difference is 1 - alpha in every channel (exact for 8- and 16-bit)
-    on_white, on_black = read_image(path, (1.0, 1.0, 1.0)), read_image(path, (0.0, 0.0, 0.0))
-    alpha = 1.0 - (on_white - on_black)[..., 0]
-    return _check_mask(np.clip(alpha, 0.0, 1.0), path, size, "alpha channel")
+    channels = _decode(path, None)  # decoded once, alpha as stored
+    if channels.shape[2] not in (2, 4):
+        raise ImageReadError(f"{path}: has no alpha channel ({channels.shape[2]} channel(s)); --mask-from-gt-alpha "
+                             "needs RGBA ground truth")
+    return _check_mask(channels[..., -1], path, size, "alpha channel")
