@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -262,7 +263,138 @@ def family_costs(size: int, n: int = 3, device: str = "cpu") -> list[str]:
     cc = tuple(m for m in metrics if METRICS[m].family == "cc")
     cost["cc_* together"] = best_of(lambda: ev.score(batch, target, metrics=cc), 3)[0] / n
     lines += [f"| {m} | {t:.3f} | {t / cost['lpips_vgg']:.2f} |" for m, t in cost.items()]
+    ref = _reference_dists(ev.dists, ev.device)
+    if ref is not None:  # the authors' DISTS, as its README calls it: both images through the network per pair
+        with torch.no_grad():
+            t = best_of(lambda: [ref(batch[i : i + 1], target.image) for i in range(n)], 3)[0] / n
+        lines += ["", f"The authors' DISTS (`DISTS_pt.DISTS()(render, gt)`, both images through VGG per call) takes "
+                      f"{t:.3f} s per render here: nvs-eval's `dists` ({cost['dists']:.3f} s, ground-truth features "
+                      f"prepared once per view) is {t / cost['dists']:.2f}x faster."]
     return lines + [""]
+
+
+def explain_cost(views: int, size: tuple[int, int] = (520, 779), device: str = "cpu") -> list[str]:
+    """`nvs-eval explain`'s whole search against one `score --protocol nvs-eval` with every LPIPS network on this
+    machine, on the same views (8-bit PNGs: crops of scikit-image photographs, the renders blurred and noisy)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from scipy.ndimage import gaussian_filter
+    from skimage import data, transform
+
+    from nvs_eval.api import score_folders
+    from nvs_eval.cli.explain_cmd import _pairs
+    from nvs_eval.explain import compute, explain, parse_targets
+    from nvs_eval.metrics.weights import locate_backbone
+
+    tmp = Path(tempfile.mkdtemp(prefix="nvs-explain-"))
+    rng = np.random.default_rng(0)
+    h, w = size
+    photos = [transform.resize(getattr(data, n)()[..., :3], (2 * h, 2 * w), anti_aliasing=True)
+              for n in ("astronaut", "coffee", "chelsea", "rocket")]
+    for i in range(views):
+        img = photos[i % 4]
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        gt = (img[y : y + h, x : x + w] * 255).round().astype(np.uint8)
+        r = np.clip(gaussian_filter(gt / 255.0, (1.0, 1.0, 0)) + rng.normal(0, 0.02, gt.shape), 0, 1)
+        for folder, arr in (("gt", gt), ("r", (r * 255).round().astype(np.uint8))):
+            (tmp / folder).mkdir(exist_ok=True)
+            Image.fromarray(arr).save(tmp / folder / f"{i:05d}.png")
+    nets = [n for n in ("alex", "vgg", "squeeze") if n != "squeeze" or locate_backbone("squeeze") is not None]
+    metrics = ("psnr", "ssim", *(f"lpips_{n}" for n in nets))
+    t = time.perf_counter()
+    df = score_folders({"r": tmp / "r"}, tmp / "gt", "nvs-eval", metrics, device=device, progress=False)
+    t_score = time.perf_counter() - t
+    args = argparse.Namespace(renders=[str(tmp / "r")], gt=str(tmp / "gt"), layout=None, iteration=None,
+                              dataset=None, dataset_root=None, images="images", method=None)
+    t = time.perf_counter()
+    pairs = _pairs(args)
+    t_decode = time.perf_counter() - t
+    search = compute(pairs, device=device)
+    t_compute = time.perf_counter() - t
+    targets = parse_targets(",".join(f"{m}={df[m].mean():.4f}" for m in ("psnr", "ssim", "lpips_vgg")))
+    result = explain(search, targets)
+    t_all = time.perf_counter() - t
+    shutil.rmtree(tmp)
+    best = result["matches"][0] if result["matches"] else None
+    return [f"`nvs-eval explain` on {views} views of {w}x{h} (8-bit PNGs) against one `score --protocol nvs-eval "
+            f"--metrics {','.join(metrics)}` of the same views, {device}, {torch.get_num_threads()} threads:", "",
+            "| step | s | x one score |", "|---|---:|---:|",
+            f"| score, all LPIPS networks ({', '.join(nets)}) | {t_score:.1f} | 1.00 |",
+            f"| explain: decode every image once | {t_decode:.1f} | {t_decode / t_score:.2f} |",
+            f"| explain: every metric variant of every view ({len(search.values)} quantisation settings, "
+            f"{len(search.ssim_specs)} SSIM, {2 * len(nets)} LPIPS) | {t_compute - t_decode:.1f} | "
+            f"{(t_compute - t_decode) / t_score:.2f} |",
+            f"| explain: ranking the combinations | {t_all - t_compute:.1f} | {(t_all - t_compute) / t_score:.2f} |",
+            f"| **explain, whole search** | **{t_all:.1f}** | **{t_all / t_score:.2f}** |", "",
+            f"Targets: the score's own means to 4 decimals; {result['match_count']} combinations reproduce them, the "
+            f"first: {best['nearest_preset'] if best else 'none'} "
+            f"{'(the preset itself)' if best and not best['differs_from_preset'] else ''}.", ""]
+
+
+def stats_cost(scenes: int = 9, views: int = 200, methods: int = 10, runs: int = 3) -> list[str]:
+    """The statistics of a large synthetic store: every step a report runs, timed once each (seconds)."""
+    import numpy as np
+    import pandas as pd
+
+    from nvs_eval.report.table import build_tables
+    from nvs_eval.results.aggregate import dataset_summary, run_key, split_runs
+    from nvs_eval.stats import bootstrap_ci, pairwise
+
+    rng = np.random.default_rng(0)
+    difficulty = rng.normal(0, 1.5, (scenes, views)) + np.arange(scenes)[:, None]
+    rows = []
+    for m in range(methods):
+        for r in range(runs):
+            vals = 25 + 0.1 * m + difficulty + rng.normal(0, 0.3, (scenes, views))
+            for s_ in range(scenes):
+                rows += [{"dataset": "d", "scene": f"s{s_}", "method": run_key(f"m{m}", f"r{r}"), "view": f"{v:03d}",
+                          "psnr": float(vals[s_, v]), "ssim": float(0.8 + vals[s_, v] / 1000)} for v in range(views)]
+    per_view = pd.DataFrame(rows)
+    averaged = split_runs(per_view).groupby(["dataset", "scene", "method", "view"], as_index=False)[["psnr"]].mean()
+    steps = {}
+
+    def timed(name, fn):
+        t = time.perf_counter()
+        fn()
+        steps[name] = time.perf_counter() - t
+
+    timed("mean ± std over runs, all metrics (dataset_summary)", lambda: dataset_summary(per_view))
+    timed(f"95% two-level bootstrap CI, {methods} methods at once, 10,000 resamples (one metric)",
+          lambda: bootstrap_ci(averaged, "psnr"))
+    timed(f"all {methods * (methods - 1) // 2} paired tests + bootstrap CIs + Holm (one metric)",
+          lambda: pairwise(averaged, "psnr"))
+    timed("the report's tables (2 metrics: ± over runs, † significance vs the best)",
+          lambda: build_tables(per_view, "nvs-eval", ["psnr", "ssim"]))
+    n = len(per_view)
+    return [f"Statistics of a synthetic store: {scenes} scenes x {views} views x {methods} methods x {runs} runs "
+            f"({n:,} per-view rows per metric), cpu, one process:", "",
+            "| step | s |", "|---|---:|"] + [f"| {k} | {v:.2f} |" for k, v in steps.items()] + [""]
+
+
+def _reference_dists(ours, device):
+    """The authors' DISTS module with our VGG16 tensors (its own loader would download them), or None."""
+    try:
+        import types
+
+        import torchvision
+        from DISTS_pytorch import DISTS_pt
+    except ImportError:
+        return None
+    from nvs_eval.metrics.weights import load_backbone
+
+    backbone = load_backbone("vgg")[0]
+
+    def vgg16(pretrained=True):
+        model = torchvision.models.vgg16(weights=None)
+        model.features.load_state_dict(backbone)
+        return model
+
+    real, DISTS_pt.models = DISTS_pt.models, types.SimpleNamespace(vgg16=vgg16)
+    try:
+        return DISTS_pt.DISTS().eval().to(device)
+    finally:
+        DISTS_pt.models = real
 
 
 def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, float]]:
@@ -451,7 +583,8 @@ def _parse_args() -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--smoke", action="store_true", help="tiny workload: checks the harness, measures nothing")
-    ap.add_argument("--only", choices=["families"], default=None, help="run one section only")
+    ap.add_argument("--only", choices=["families", "explain", "stats"], default=None, help="run one section only")
+    ap.add_argument("--explain-views", type=int, default=35, help="views for the explain section (779x520)")
     ap.add_argument("--out", default=None, help="append the results to this Markdown file")
     ap.add_argument("--worker", default=None)
     ap.add_argument("--data", default=None)
@@ -533,6 +666,14 @@ def main() -> None:
            f"Machine: {machine(args.device)}", ""])
     if args.only == "families" or args.smoke:
         flush(family_costs(args.size, device=args.device))
+        if args.only:
+            return
+    if args.only == "stats" or args.smoke:
+        flush(stats_cost(*((2, 10, 3, 2) if args.smoke else ())))
+        if args.only:
+            return
+    if args.only == "explain" or args.smoke:
+        flush(explain_cost(2 if args.smoke else args.explain_views, device=args.device))
         if args.only:
             return
     main_lines, main_root = bench_workload("main", args.size, args.methods, args.views, args.repeats, args.device,

@@ -75,9 +75,13 @@ def _check_masks(paired: list[PairedScene], metrics) -> None:
 
 def attach_masks(scenes: list[Scene], masks: str | Path | None = None, *, from_gt_alpha: bool = False) -> None:
     """Give ``scenes`` their masks: ``masks`` is a folder of mask images paired by view id (with several scenes,
-    one sub-folder per scene name), or the ground truth's alpha channels with ``from_gt_alpha``."""
+    one sub-folder per scene name), or the ground truth's alpha channels with ``from_gt_alpha``. Given neither,
+    a scene keeps the masks its dataset ships (:mod:`nvs_eval.data.datasets`)."""
     for scene in scenes:
+        if masks is None and not from_gt_alpha:
+            continue
         scene.mask_from_gt_alpha = from_gt_alpha
+        scene.masks, scene.folders = {}, {k: v for k, v in scene.folders.items() if k != "masks"}
         if masks is not None:
             folder = Path(masks) if len(scenes) == 1 else Path(masks) / scene.name
             scene.masks = list_images(folder)
@@ -153,7 +157,7 @@ def score_layout(path: str | Path, layout: str | None = None, protocol: str | Pr
 
 
 def _config_scene(cfg: BenchmarkConfig, ds: DatasetConfig, s: str) -> Scene:
-    paths = {m.name: ds.resolve(m.path, s, cfg.base) for m in ds.methods}
+    paths = {m.key: ds.resolve(m.path, s, cfg.base) for m in ds.methods}
     if ds.kind == "pairs":
         return pairs_scene(list(paths.items()), ds.resolve(ds.gt, s, cfg.base), dataset=ds.name, scene=s)
     if ds.kind in DATASET_KINDS:

@@ -6,9 +6,10 @@ the YAML file's folder; ``{scene}`` in a path is replaced by each scene's name.
 .. code-block:: yaml
 
     name: my-benchmark
-    protocol: nvs-eval            # optional, default nvs-eval
+    protocol: nvs-eval            # optional, default nvs-eval; or a protocol YAML (nvs-eval explain writes one)
     resize_gt: none               # optional opt-in: area | bicubic-pil | lanczos-pil | antialias-torch
     strict: false                 # optional: auxiliary files (<view>_depth.png, ...) are an error
+    aggregation: view-mean        # optional: view-mean | pooled-mse | scene-weighted (stated in every caption)
     metrics: [psnr, ssim, lpips_vgg]   # optional, default: the protocol's
     datasets:
       - name: nerf-synthetic
@@ -22,8 +23,10 @@ the YAML file's folder; ``{scene}`` in a path is replaced by each scene's name.
         allow_missing: false
         gt_kind: mipnerf360       # multinerf: whose held-out views (under root/<scene>) are the ground truth
         masks: masks/{scene}      # masked_* metrics: a mask image per view (or mask_from_gt_alpha: true)
+        baselines: blender        # published results beside yours in the tables (`nvs-eval baselines`)
         methods:
           - {name: nerfacto, path: renders/nerfacto/{scene}}
+          - {name: 3dgs, path: "runs/{run}/{scene}", runs: [seed0, seed1, seed2]}   # several runs: mean ± std
 """
 
 from __future__ import annotations
@@ -48,8 +51,19 @@ def kinds() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class MethodConfig:
+    """One method (or one run of it: ``runs:`` in the config expands a method into one entry per run)."""
+
     name: str
     path: str
+    run: str | None = None
+    index: int = 0  # its place in the config's methods list (for error messages)
+
+    @property
+    def key(self) -> str:
+        """The name it is scored and stored under: ``name``, or ``name#run=<run>`` for one of several runs."""
+        from .results.aggregate import run_key
+
+        return run_key(self.name, self.run)
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,7 @@ class DatasetConfig:
     gt_kind: str | None = None  # multinerf: the dataset kind whose held-out views are the ground truth
     masks: str | None = None  # masked metrics: a folder of masks per scene (may use {scene})
     mask_from_gt_alpha: bool = False  # masked metrics: the ground truth's alpha channel is the mask
+    baselines: str | None = None  # published results printed beside this dataset's methods (nvs_eval.baselines)
 
     def resolve(self, template: str, scene: str, base: Path) -> Path:
         return (base / template.replace("{scene}", scene)).resolve()
@@ -80,6 +95,7 @@ class BenchmarkConfig:
     source: Path
     resize_gt: str = "none"
     strict: bool = False
+    aggregation: str = "view-mean"
 
     @property
     def base(self) -> Path:
@@ -144,34 +160,72 @@ def load_config(path: Path | str) -> BenchmarkConfig:
 
     path = Path(path)
     c = _Checker(path)
-    raw = c.mapping(_read_yaml(path), "", {"name", "protocol", "metrics", "datasets", "resize_gt", "strict"},
+    raw = c.mapping(_read_yaml(path), "", {"name", "protocol", "metrics", "datasets", "resize_gt", "strict",
+                                           "aggregation"},
                     {"datasets"})
     name = c.typed(raw.get("name", path.stem), "name", str, "a string")
-    protocol = c.choice(raw.get("protocol", "nvs-eval"), "protocol", tuple(PROTOCOLS), "protocol")
+    protocol = raw.get("protocol", "nvs-eval")
+    if isinstance(protocol, str) and protocol.endswith((".yaml", ".yml")):  # a custom protocol file (explain writes)
+        from .protocols import load_protocol_file
+
+        protocol = str((path.parent / protocol).resolve())
+        try:
+            load_protocol_file(protocol)
+        except Exception as e:  # noqa: BLE001 - reported as the config's error, naming the key
+            raise c.fail("protocol", str(e)) from None
+    else:
+        protocol = c.choice(protocol, "protocol", tuple(PROTOCOLS), "protocol")
     metrics = None
     if "metrics" in raw:
         metrics = tuple(c.choice(m, f"metrics[{i}]", tuple(METRICS), "metric")
                         for i, m in enumerate(c.str_list(raw["metrics"], "metrics")))
     resize_gt = c.choice(raw.get("resize_gt", "none"), "resize_gt", ("none", *RESIZE_METHODS), "resize method")
     strict = c.typed(raw.get("strict", False), "strict", bool, "true or false")
+    from .registry import AGGREGATIONS
+
+    aggregation = c.choice(raw.get("aggregation", "view-mean"), "aggregation", tuple(AGGREGATIONS), "aggregation")
     datasets_raw = c.typed(raw["datasets"], "datasets", list, "a list of datasets")
     if not datasets_raw:
         raise c.fail("datasets", "expected at least one dataset")
     datasets = tuple(_dataset(c, d, f"datasets[{i}]", path.parent) for i, d in enumerate(datasets_raw))
-    return BenchmarkConfig(name, protocol, metrics, datasets, path.resolve(), resize_gt, strict)
+    return BenchmarkConfig(name, protocol, metrics, datasets, path.resolve(), resize_gt, strict, aggregation)
 
 
 def _methods(c: _Checker, d: dict, k: str) -> tuple[MethodConfig, ...]:
     methods_raw = c.typed(d["methods"], f"{k}.methods", list, "a list of methods")
     if not methods_raw:
         raise c.fail(f"{k}.methods", "expected at least one method")
+    from .results.aggregate import RUN_SEP
+
     methods = []
     for j, m in enumerate(methods_raw):
         mk = f"{k}.methods[{j}]"
-        m = c.mapping(m, mk, {"name", "path"}, {"name", "path"})
-        methods.append(MethodConfig(c.typed(m["name"], f"{mk}.name", str, "a string"),
-                                    c.typed(m["path"], f"{mk}.path", str, "a string")))
-    names = [m.name for m in methods]
+        m = c.mapping(m, mk, {"name", "path", "runs"}, {"name"})
+        name = c.typed(m["name"], f"{mk}.name", str, "a string")
+        if RUN_SEP in name:
+            raise c.fail(f"{mk}.name", f"{name!r}: '{RUN_SEP}' separates a method from its run; rename it")
+        if "runs" not in m:
+            if "path" not in m:
+                raise c.fail(f"{mk}.path", "required (or runs:)")
+            methods.append(MethodConfig(name, c.typed(m["path"], f"{mk}.path", str, "a string"), None, j))
+            continue
+        runs = m["runs"]
+        if isinstance(runs, dict):  # {run: path}
+            pairs = [(c.typed(r, f"{mk}.runs", str, "run names"), c.typed(p, f"{mk}.runs.{r}", str, "a string"))
+                     for r, p in runs.items()]
+        else:  # a list of paths, or of run names filled into path's {run}
+            items = c.str_list(runs, f"{mk}.runs")
+            if "path" in m:
+                path = c.typed(m["path"], f"{mk}.path", str, "a string")
+                if "{run}" not in path:
+                    raise c.fail(f"{mk}.path", "with runs: [names], the path must contain {run}")
+                pairs = [(r, path.replace("{run}", r)) for r in items]
+            else:
+                pairs = [(f"run{i + 1}", p) for i, p in enumerate(items)]
+        if len(pairs) < 1 or len({r for r, _ in pairs}) != len(pairs):
+            raise c.fail(f"{mk}.runs", f"expected distinct run names, got {[r for r, _ in pairs]}")
+        methods += [MethodConfig(name, p, r if len(pairs) > 1 else None, j) for r, p in pairs]
+    names = [m.key for m in methods]
     if len(set(names)) != len(names):
         raise c.fail(f"{k}.methods", f"method names must be unique, got {names}")
     return tuple(methods)
@@ -181,7 +235,7 @@ def _dataset(c: _Checker, d, k: str, base: Path) -> DatasetConfig:
     from .data.datasets import DATASET_KINDS
 
     d = c.mapping(d, k, {"name", "kind", "root", "gt", "images", "iteration", "scenes", "methods", "allow_missing",
-                         "gt_kind", "masks", "mask_from_gt_alpha"}, {"name", "kind", "methods", "scenes"})
+                         "gt_kind", "masks", "mask_from_gt_alpha", "baselines"}, {"name", "kind", "methods", "scenes"})
     kind = c.choice(d["kind"], f"{k}.kind", kinds(), "kind")
     scenes = c.str_list(d["scenes"], f"{k}.scenes")
     if not scenes:
@@ -213,17 +267,26 @@ def _dataset(c: _Checker, d, k: str, base: Path) -> DatasetConfig:
                                                    "true or false"), gt_kind=gt_kind,
         masks=c.typed(d["masks"], f"{k}.masks", str, "a string") if "masks" in d else None,
         mask_from_gt_alpha=c.typed(d.get("mask_from_gt_alpha", False), f"{k}.mask_from_gt_alpha", bool,
-                                   "true or false"))
+                                   "true or false"),
+        baselines=c.choice(d["baselines"], f"{k}.baselines", tuple(_baseline_names()), "baselines file")
+        if "baselines" in d else None)
     _check_paths(c, ds, k, base)
     return ds
 
 
+def _baseline_names() -> list[str]:
+    from .baselines import datasets
+
+    return datasets()
+
+
 def _check_paths(c: _Checker, ds: DatasetConfig, k: str, base: Path) -> None:
     for s in ds.scenes:
-        for j, m in enumerate(ds.methods):
+        for m in ds.methods:
             p = ds.resolve(m.path, s, base)
             if not p.exists():
-                raise c.fail(f"{k}.methods[{j}].path", f"{p} does not exist (scene {s})")
+                where = f"{k}.methods[{m.index}]" + (f".runs ({m.run})" if m.run else ".path")
+                raise c.fail(where, f"{p} does not exist (scene {s})")
         if ds.masks is not None and not ds.resolve(ds.masks, s, base).is_dir():
             raise c.fail(f"{k}.masks", f"{ds.resolve(ds.masks, s, base)} is not a folder (scene {s})")
         if ds.gt is not None and not ds.resolve(ds.gt, s, base).is_dir():

@@ -11,6 +11,10 @@ from typing import Literal
 
 from .errors import UsageError
 from .metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
+from .registry import AGGREGATIONS  # the aggregation choices live in the (torch-free) registry
+
+__all__ = ["AGGREGATIONS", "PROTOCOLS", "Protocol", "get_protocol", "load_protocol_file", "protocol_from_settings",
+           "protocol_yaml"]
 
 Quantize = Literal["none", "round", "truncate"]
 
@@ -23,7 +27,7 @@ class Protocol:
         name: registry id.
         quantize: 8-bit quantisation applied before metrics: ``none``, ``round`` (``round(x*255)/255``) or
             ``truncate`` (``floor(x*255)/255``, i.e. ``(x*255).astype(uint8)``).
-        quantize_images: which images are quantised: ``render``, ``both`` or ``none``.
+        quantize_images: which images are quantised: ``render``, ``gt``, ``both`` or ``none``.
         background: RGB in [0, 1] that images with an alpha channel are composited on.
         ssim: the SSIM variant.
         lpips_input: ``[-1,1]`` (map [0, 1] images to [-1, 1] first, as the LPIPS reference expects) or
@@ -33,11 +37,13 @@ class Protocol:
         sources: files of the reference code the convention is read from.
         resize_gt: ``none`` (the default: sizes must match) or how the ground truth is resized to the render's
             size (:data:`nvs_eval.data.resize.RESIZE_METHODS`), an explicit opt-in that changes every number.
+        aggregation: how per-view values become a scene's and a dataset's number (:data:`AGGREGATIONS`). It
+            never changes a per-view value, so it is not part of :meth:`key`.
     """
 
     name: str
     quantize: Quantize
-    quantize_images: Literal["none", "render", "both"]
+    quantize_images: Literal["none", "render", "gt", "both"]
     background: tuple[float, float, float]
     ssim: SSIMSpec
     lpips_input: Literal["[-1,1]", "[0,1]"]
@@ -45,12 +51,15 @@ class Protocol:
     summary: str
     sources: tuple[str, ...]
     resize_gt: str = "none"
+    aggregation: str = "view-mean"
 
     def __post_init__(self) -> None:
         from .data.resize import RESIZE_METHODS
 
         if self.resize_gt != "none" and self.resize_gt not in RESIZE_METHODS:
             raise UsageError(f"unknown --resize-gt {self.resize_gt!r}; known: {', '.join(RESIZE_METHODS)}")
+        if self.aggregation not in AGGREGATIONS:
+            raise UsageError(f"unknown aggregation {self.aggregation!r}; known: {', '.join(AGGREGATIONS)}")
 
     def with_resize_gt(self, method: str | None) -> Protocol:
         """This protocol with the ground truth resized by ``method`` (``None`` or ``"none"``: unchanged).
@@ -75,10 +84,15 @@ class Protocol:
         import hashlib
         import json
 
-        # settings added later are left out at their default, so adding one never changes a stored row's key
+        # settings added later are left out at their default, so adding one never changes a stored row's key;
+        # the aggregation never changes a per-view value, so it is never part of it
         defaults = {"resize_gt": "none"}
-        blob = json.dumps({k: v for k, v in self.settings().items()
-                           if k not in ("summary", "sources") and defaults.get(k, object()) != v}, sort_keys=True)
+        settings = self.settings()
+        if settings["ssim"]["channels"] == "rgb":
+            del settings["ssim"]["channels"]
+        blob = json.dumps({k: v for k, v in settings.items()
+                           if k not in ("summary", "sources", "aggregation") and defaults.get(k, object()) != v},
+                          sort_keys=True)
         return f"{self.name}@{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
@@ -178,14 +192,93 @@ PROTOCOLS["gsplat-vgg"] = replace(  # the same trainer with --lpips-net vgg
 DEFAULT_PROTOCOL = "nvs-eval"
 
 
+def protocol_from_settings(d: dict, source: str = "protocol") -> Protocol:
+    """A :class:`Protocol` from its :meth:`Protocol.settings` form (a YAML or JSON document): every field is
+    validated, and an error names ``source`` and the key.
+
+    >>> protocol_from_settings(PROTOCOLS["3dgs"].settings()).key() == PROTOCOLS["3dgs"].key()  # same rows
+    True
+    >>> protocol_from_settings({**PROTOCOLS["3dgs"].settings(), "quantize": "sometimes"}, "p.yaml")
+    Traceback (most recent call last):
+    ...
+    nvs_eval.errors.UsageError: p.yaml: quantize: 'sometimes' is not one of none, round, truncate
+    """
+    from dataclasses import fields
+
+    from .registry import METRICS
+
+    if not isinstance(d, dict):
+        raise UsageError(f"{source}: expected a mapping of protocol settings, got {type(d).__name__}")
+    known = {f.name for f in fields(Protocol)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise UsageError(f"{source}: unknown protocol setting(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(known))}")
+    missing = [k for k in ("name", "quantize", "quantize_images", "background", "ssim", "lpips_input", "metrics")
+               if k not in d]
+    if missing:
+        raise UsageError(f"{source}: missing protocol setting(s) {', '.join(missing)}")
+    checks = {"quantize": ("none", "round", "truncate"), "quantize_images": ("none", "render", "gt", "both"),
+              "lpips_input": ("[-1,1]", "[0,1]")}
+    for k, allowed in checks.items():
+        if d[k] not in allowed:
+            raise UsageError(f"{source}: {k}: {d[k]!r} is not one of {', '.join(allowed)}")
+    bg = d["background"]
+    if not (isinstance(bg, (list, tuple)) and len(bg) == 3 and all(isinstance(v, (int, float)) and 0 <= v <= 1
+                                                                   for v in bg)):
+        raise UsageError(f"{source}: background: expected three numbers in [0, 1], got {bg!r}")
+    metrics = d["metrics"]
+    if not isinstance(metrics, (list, tuple)) or not metrics or any(m not in METRICS for m in metrics):
+        raise UsageError(f"{source}: metrics: expected a list of metric ids from {', '.join(METRICS)}, got {metrics!r}")
+    ssim_fields = {f.name for f in fields(SSIMSpec)}
+    if not isinstance(d["ssim"], dict) or set(d["ssim"]) - ssim_fields:
+        raise UsageError(f"{source}: ssim: expected a mapping with keys from {', '.join(sorted(ssim_fields))}")
+    try:
+        spec = SSIMSpec(**d["ssim"])
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"{source}: ssim: {e}") from None
+    return Protocol(name=str(d["name"]), quantize=d["quantize"], quantize_images=d["quantize_images"],
+                    background=tuple(float(v) for v in bg), ssim=spec, lpips_input=d["lpips_input"],
+                    metrics=tuple(metrics), summary=str(d.get("summary", f"custom protocol from {source}")),
+                    sources=tuple(d.get("sources", ())), resize_gt=d.get("resize_gt", "none"),
+                    aggregation=d.get("aggregation", "view-mean"))
+
+
+def load_protocol_file(path) -> Protocol:
+    """A custom protocol from a YAML (or JSON) file in the :meth:`Protocol.settings` form, as
+    ``nvs-eval explain`` writes it."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: protocol file not found") from None
+    except yaml.YAMLError as e:
+        raise UsageError(f"{path}: not valid YAML ({e})") from None
+    return protocol_from_settings(doc, str(path))
+
+
+def protocol_yaml(protocol: Protocol) -> str:
+    """The protocol as a YAML document :func:`load_protocol_file` reads back to an equal protocol."""
+    import yaml
+
+    return yaml.safe_dump(protocol.settings(), sort_keys=False, default_flow_style=None, width=120)
+
+
 def get_protocol(name: str | None) -> Protocol:
-    """Look up a protocol by name (``None`` gives the default)."""
+    """Look up a protocol by name (``None`` gives the default), or load one from a ``.yaml`` / ``.yml`` file."""
     name = DEFAULT_PROTOCOL if name is None else name
+    if name.endswith((".yaml", ".yml", ".json")) and name not in PROTOCOLS:
+        return load_protocol_file(name)
     base, sep, resize = name.partition(RESIZE_SEP)
     if sep:
         return get_protocol(base).with_resize_gt(resize)
     try:
         return PROTOCOLS[name]
     except KeyError:
-        raise UsageError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}") from None
+        raise UsageError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}, or a protocol YAML file "
+                         "(nvs-eval protocols FILE.yaml checks one)") from None
 

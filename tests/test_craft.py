@@ -117,7 +117,8 @@ def test_an_image_smaller_than_the_ssim_window_is_the_users_file(tmp_path):
     assert r.returncode == 2 and "0.png: cannot be scored" in r.stderr and "11x11" in r.stderr
 
 
-_DIST = {"PIL": "pillow", "yaml": "pyyaml", "png": "pypng", "skimage": "scikit-image"}
+_DIST = {"PIL": "pillow", "yaml": "pyyaml", "png": "pypng", "skimage": "scikit-image",
+         "flip_evaluator": "flip-evaluator"}
 
 
 def _third_party_imports() -> set[str]:

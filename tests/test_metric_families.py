@@ -265,3 +265,38 @@ def test_the_ground_truths_alpha_channel_is_the_same_mask_as_a_mask_file(tmp_pat
     attach_masks([scene], from_gt_alpha=True)
     with pytest.raises(Exception, match="0.png: has no alpha channel"):
         score_scenes([scene], "nvs-eval", ("masked_psnr",), device="cpu", progress=False)
+
+
+def test_the_masks_a_dataset_ships_are_used_without_flags(tmp_path):
+    """NeRF-synthetic's RGBA test images carry their masks (alpha); an LLFF / Mip-NeRF 360 scene may have a
+    masks_N/ folder beside images_N/. Both score exactly as the same masks given explicitly."""
+    from nvs_eval.api import attach_masks, score_scenes
+    from nvs_eval.data.datasets import dataset_scene
+
+    from helpers import folder
+
+    scene = tmp_path / "lego"
+    folder(scene / "test", ["r_0.png", "r_1.png"], mode="RGBA", h=40, w=48)
+    (scene / "transforms_test.json").write_text(json.dumps({"frames": [{"file_path": "./test/r_0"},
+                                                                       {"file_path": "./test/r_1"}]}))
+    folder(tmp_path / "renders", ["00000.png", "00001.png"], seed=7, h=40, w=48)
+    metrics = ("psnr", "masked_psnr", "masked_ssim")
+    shipped = dataset_scene("blender", scene, {"m": tmp_path / "renders"})
+    assert shipped.mask_from_gt_alpha
+    explicit = dataset_scene("blender", scene, {"m": tmp_path / "renders"})
+    attach_masks([explicit], None, from_gt_alpha=True)
+    a, b = (score_scenes([s], "nvs-eval", metrics, device="cpu", progress=False) for s in (shipped, explicit))
+    assert a[list(metrics)].equals(b[list(metrics)]) and (a["masked_psnr"] != a["psnr"]).all()
+
+    folder(tmp_path / "fern" / "images_4", [f"IMG_{i:03d}.png" for i in range(9)], h=40, w=48)
+    folder(tmp_path / "r", ["0.png", "1.png"], seed=3, h=40, w=48)
+    _mask_folder(tmp_path / "fern" / "masks_4", ["IMG_000.png", "IMG_008.png"], h=40, w=48)
+    shipped = dataset_scene("llff", tmp_path / "fern", {"m": tmp_path / "r"}, images="images_4")
+    assert set(shipped.masks) == {"IMG_000", "IMG_008"}
+    explicit = dataset_scene("llff", tmp_path / "fern", {"m": tmp_path / "r"}, images="images_4")
+    explicit.masks = {}
+    attach_masks([explicit], tmp_path / "fern" / "masks_4")
+    a, b = (score_scenes([s], "nvs-eval", metrics, device="cpu", progress=False) for s in (shipped, explicit))
+    assert a[list(metrics)].equals(b[list(metrics)]) and (a["masked_psnr"] != a["psnr"]).all()
+    (tmp_path / "fern" / "masks_4" / "IMG_008.png").unlink()  # one view without a mask: the folder is not used
+    assert not dataset_scene("llff", tmp_path / "fern", {"m": tmp_path / "r"}, images="images_4").masks

@@ -117,7 +117,8 @@ def test_demo_writes_store_tables_and_report(demo_report):
         import json
 
         doc = json.loads(res.read_text())
-        assert set(doc) == {"smooth-nerf", "floater-gs", "ghost-jpeg"}
+        runs = {f"floater-gs#run=seed{k}" for k in range(3)}
+        assert set(doc) == {"smooth-nerf", "ghost-jpeg", *runs}
         assert {"PSNR", "SSIM", "LPIPS", "lpips_vgg"} <= set(doc["smooth-nerf"])
     html = (rep / "index.html").read_text()
     assert "http://" not in html and "https://" not in html
@@ -168,7 +169,7 @@ def test_html_report_renders_sorts_and_views_in_headless_chromium(demo_report):
         buttons = block.find_elements(By.CSS_SELECTOR, ".controls button")
         assert len(buttons) >= 4
         base = block.find_element(By.CSS_SELECTOR, "img.base")
-        assert [b.text for b in buttons[:2]] == ["ground truth", "floater-gs"]
+        assert [b.text for b in buttons[:2]] == ["ground truth", "floater-gs#run=seed0"]
         buttons[1].click()
         assert base.get_attribute("src").endswith("render0.webp")
         full = block.find_element(By.CSS_SELECTOR, "a.full")
@@ -182,6 +183,11 @@ def test_html_report_renders_sorts_and_views_in_headless_chromium(demo_report):
         top = block.find_element(By.CSS_SELECTOR, "img.top")
         assert top.is_displayed() and "inset" in top.get_attribute("style")
         driver.save_screenshot(str(ARTIFACTS / "report-scene.png"))
+        driver.get((demo_report / "report" / "stats.html").as_uri())  # the statistics page renders, image and all
+        img = driver.find_element(By.CSS_SELECTOR, "img")
+        assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img)
+        assert len(driver.find_elements(By.CSS_SELECTOR, "table.pairwise")) == 10
+        driver.save_screenshot(str(ARTIFACTS / "report-stats.png"))
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
     finally:
@@ -198,7 +204,9 @@ def test_report_stays_small_viewer_layers_are_capped_previews(demo_report):
     assert layers and not list(rep.rglob("figures/*/*/*.png"))  # no full-resolution copies
     assert all(max(Image.open(p).size) <= PREVIEW_MAX for p in layers)
     total = sum(p.stat().st_size for p in rep.rglob("*") if p.is_file())
-    assert total < 4 << 20, total  # 3 views per scene here; the 6-view demo is 5.7 MB (32 MB before)
+    # 3 views per scene here, 5 map layers (abs, 1 - SSIM, LPIPS alex and vgg, FLIP); the 6-view demo is 8 MB
+    # with FLIP's layer and the statistics page, 5.7 MB without them (32 MB before the previews)
+    assert total < 5 << 20, total
 
 
 def test_a_large_view_gets_a_preview_of_bounded_size(tmp_path):
@@ -219,3 +227,20 @@ def test_report_names_are_escaped_in_html(tmp_path):
     html = table_html(summary)
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert not re.search(r"<[a-z]+[^>]*onerror", html)
+
+
+def test_demo_report_has_runs_with_spread_intervals_and_the_pairwise_page(demo_report):
+    """floater-gs has three runs in the demo: its rows print mean ± std over runs, the caption names the
+    aggregation, the counts and the test behind the † marks, and stats.html holds the intervals, the pairwise
+    matrices and the run-to-run spread."""
+    rep = demo_report / "report"
+    md = (rep / "tables.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| floater-gs |"))
+    assert row.count(" ± ") >= 10
+    assert "Aggregation view-mean" in md and "floater-gs: 3 runs" in md and "sign-flip test" in md
+    tex = (rep / "tables.tex").read_text()
+    assert r"$\pm$" in tex
+    stats = (rep / "stats.html").read_text()
+    assert "95% two-level bootstrap" in stats and stats.count(": row minus column</h3>") == 10
+    assert "Run-to-run spread per scene" in stats and "floater-gs" in stats
+    assert 'href="stats.html"' in (rep / "index.html").read_text()

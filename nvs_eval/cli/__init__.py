@@ -17,7 +17,9 @@ COMMANDS = {
     "demo": "build a small benchmark from scikit-image's photographs, evaluate it and write the report",
     "report": "write tables (LaTeX, Markdown, CSV) and the HTML report from a results store",
     "heatmap": "error heatmap / LPIPS spatial map of one render against its ground truth",
+    "explain": "find the evaluation convention that reproduces given numbers (a paper's, a tool's)",
     "protocols": "list the evaluation protocols with every setting and its source",
+    "baselines": "list the published results that reports can print beside yours, with their sources",
     "weights": "show where each network weight comes from; fetch what is missing",
 }
 

@@ -31,9 +31,13 @@ def run(args: argparse.Namespace) -> int:
     print_auxiliary(res.paired)
     _summary(res)
     if not args.no_report:
+        from ..config import load_config
         from ..report import write_report
 
-        paths = write_report(res.store, res.out / "report", figures=True, force=args.force)
+        cfg = load_config(Path(args.config))
+        baselines = {ds.name: ds.baselines for ds in cfg.datasets if ds.baselines}
+        paths = write_report(res.store, res.out / "report", figures=True, force=args.force, baselines=baselines,
+                             aggregation=cfg.aggregation)
         print(f"report: {paths['html']}", file=sys.stderr)
     return 0
 

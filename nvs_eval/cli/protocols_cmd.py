@@ -7,16 +7,19 @@ import json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", nargs="?", default=None,
+                   help="a custom protocol YAML (as `nvs-eval explain` writes it): validate it and print it")
     p.add_argument("--json", action="store_true", help="print as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..protocols import PROTOCOLS
+    from ..protocols import PROTOCOLS, load_protocol_file
 
+    protocols = {"file": load_protocol_file(args.file)} if args.file else PROTOCOLS
     if args.json:
-        print(json.dumps({k: p.settings() for k, p in PROTOCOLS.items()}, indent=1))
+        print(json.dumps({k: p.settings() for k, p in protocols.items()}, indent=1))
         return 0
-    for p in PROTOCOLS.values():
+    for p in protocols.values():
         s = p.settings()
         print(f"{p.name}  ({p.key()})\n  {p.summary}")
         for key in ("quantize", "quantize_images", "background", "lpips_input", "metrics"):
@@ -24,5 +27,14 @@ def run(args: argparse.Namespace) -> int:
         print("  ssim            " + ", ".join(f"{k}={v}" for k, v in s["ssim"].items()))
         for src in p.sources:
             print(f"  source          {src}")
+        print(f"  aggregation     {p.aggregation}")
         print()
+    if args.file:
+        return 0
+    from ..registry import METRICS
+
+    print("metrics  (any protocol computes any of them: --metrics, or a config's metrics:)")
+    for m, spec in METRICS.items():
+        arrow = "higher is better" if spec.higher_is_better else "lower is better"
+        print(f"  {m:20s} {spec.label:20s} {arrow:17s} {spec.about}")
     return 0

@@ -14,6 +14,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--worst", type=int, default=2, help="worst views per method to show (default 2)")
     p.add_argument("--device", default="cpu", help="device for the heatmaps (default cpu)")
     p.add_argument("--force", action="store_true", help="write into --out even if it holds other files")
+    from ..registry import AGGREGATIONS
+
+    p.add_argument("--aggregation", default="view-mean", choices=list(AGGREGATIONS),
+                   help="how per-view values become scene and dataset values (stated in every caption): "
+                        + "; ".join(f"{k}: {v}" for k, v in AGGREGATIONS.items()))
+    p.add_argument("--significance", type=float, default=0.05,
+                   help="mark methods not significantly different from each column's best at this level "
+                        "(paired sign-flip test, Holm-adjusted; 0 turns the marks off)")
+    p.add_argument("--baselines", action="append", default=[], metavar="NAME[:DATASET]",
+                   help="print published results beside yours (`nvs-eval baselines` lists them): NAME's rows go into "
+                        "the tables of DATASET (default: the results' only dataset, or the one named NAME)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +32,37 @@ def run(args: argparse.Namespace) -> int:
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     paths = write_report(args.results, args.out, formats, figures=not args.no_figures, protocol=args.protocol,
-                         worst_k=args.worst, device=args.device, force=args.force)
+                         worst_k=args.worst, device=args.device, force=args.force,
+                         baselines=baseline_targets(args.baselines, args.results), aggregation=args.aggregation,
+                         significance=args.significance or None)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0
+
+
+def baseline_targets(specs: list[str], results) -> dict[str, str]:
+    """``["mipnerf360", "blender:synthetic"]`` -> {results dataset: baselines name}."""
+    from pathlib import Path
+
+    from ..errors import UsageError
+    from ..results.store import ResultsStore
+
+    if not specs:
+        return {}
+    path = Path(results)
+    path = path / "results.sqlite" if path.is_dir() else path
+    with ResultsStore(path) as store:
+        datasets = sorted(store.frame()["dataset"].unique())
+    out = {}
+    for spec in specs:
+        name, _, dataset = spec.partition(":")
+        if not dataset:
+            dataset = name if name in datasets else datasets[0] if len(datasets) == 1 else ""
+        if not dataset:
+            raise UsageError(f"--baselines {name}: the results have several datasets ({', '.join(datasets)}); "
+                             f"say which: --baselines {name}:DATASET")
+        out[dataset] = name
+    return out
+
+
+

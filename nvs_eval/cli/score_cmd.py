@@ -15,7 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..data.datasets import DATASET_KINDS
     from ..data.layouts import LAYOUTS
 
-    p.add_argument("renders", nargs="+", help="one folder per method (NAME=PATH to name it), or a layout folder")
+    p.add_argument("renders", nargs="+",
+                   help="one folder per method (NAME=PATH to name it; NAME=PATH1,PATH2,... or a glob for several runs "
+                        "of one method: mean ± std over runs), or a layout folder")
     p.add_argument("--gt", default=None, help="ground-truth folder (omit to auto-detect a layout)")
     p.add_argument("--layout", default=None, choices=list(LAYOUTS), help="the folder layout (default: detected)")
     p.add_argument("--iteration", type=int, default=None,
@@ -37,12 +39,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_protocol_args(p)
 
 
-def _method(arg: str) -> tuple[str, Path]:
-    if "=" in arg and not Path(arg).exists():
-        name, path = arg.split("=", 1)
-        return name, Path(path)
-    path = Path(arg)
-    return path.resolve().name, path
+def _methods(arg: str) -> list[tuple[str, Path]]:
+    """``PATH``, ``NAME=PATH`` or ``NAME=PATH1,PATH2,...`` / ``NAME=GLOB`` (several runs: ``NAME#run=<run>``, the run
+    named by its folder when those differ, else run1, run2, ...)."""
+    import glob
+
+    from ..errors import UsageError
+    from ..results.aggregate import RUN_SEP, run_key
+
+    if not ("=" in arg and not Path(arg).exists()):
+        path = Path(arg)
+        return [(path.resolve().name, path)]
+    name, spec = arg.split("=", 1)
+    if RUN_SEP in name:
+        raise UsageError(f"{arg}: '{RUN_SEP}' separates a method from its run; choose another name")
+    paths = []
+    for part in filter(None, spec.split(",")):
+        found = sorted(glob.glob(part)) if any(ch in part for ch in "*?[") else [part]
+        if not found:
+            raise UsageError(f"{arg}: {part} matches nothing")
+        paths += [Path(p) for p in found]
+    if len(paths) == 1:
+        return [(name, paths[0])]
+    labels = [p.name for p in paths]
+    if len(set(labels)) != len(labels):
+        labels = [p.parent.name for p in paths] if len({p.parent.name for p in paths}) == len(paths) else \
+            [f"run{i + 1}" for i in range(len(paths))]
+    return [(run_key(name, r), p) for r, p in zip(labels, paths)]
+
 
 
 def _scenes(args: argparse.Namespace) -> list:
@@ -54,18 +78,33 @@ def _scenes(args: argparse.Namespace) -> list:
     if (args.dataset is None) != (args.dataset_root is None):
         raise UsageError("--dataset and --dataset-root go together")
     if args.gt is not None:
-        return [pairs_scene([_method(a) for a in args.renders], Path(args.gt))]
+        return [pairs_scene([m for a in args.renders for m in _methods(a)], Path(args.gt))]
     gt_source = GroundTruthSource(args.dataset, Path(args.dataset_root), args.images) if args.dataset else None
     scenes = []
     for a in args.renders:
-        name, path = _method(a)
-        scenes += load_layout(path, args.layout, iteration=args.iteration, method=name if "=" in a else None,
-                              gt_source=gt_source)
+        for name, path in _methods(a):
+            scenes += load_layout(path, args.layout, iteration=args.iteration, method=name if "=" in a else None,
+                                  gt_source=gt_source)
     return scenes
 
 
 def _num(v: float):
     return v if math.isfinite(v) else str(v)
+
+
+def _runs(df, metrics) -> dict:
+    """``{method: {metric: {"mean", "std", "runs"}}}`` for methods with several runs (mean and sample std over
+    the runs' means)."""
+    from ..results.aggregate import split_runs
+
+    out = {}
+    split = split_runs(df)
+    for method, g in split.groupby("method", sort=False):
+        if g["run"].nunique() > 1:
+            means = g.groupby("run")[list(metrics)].mean()
+            out[method] = {m: {"mean": _num(float(means[m].mean())), "std": _num(float(means[m].std(ddof=1))),
+                               "runs": int(len(means))} for m in metrics}
+    return out
 
 
 def _json_doc(protocol, metrics, df, paired, reported) -> dict:
@@ -78,6 +117,7 @@ def _json_doc(protocol, metrics, df, paired, reported) -> dict:
                  for m, g in df.groupby("method", sort=False)},
         "auxiliary": {f"{p.scene.name}/{m}": a for p in paired for m, a in p.auxiliary_summary().items()},
         "reported": reported,
+        "runs": _runs(df, metrics),
     }
 
 
@@ -103,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
     df = score_paired(paired, protocol, metrics, device=args.device, precision=args.precision)
     print(f"protocol: {protocol.name}")
     print_table(df, metrics, by=("scene", "method") if df["scene"].nunique() > 1 else ("method",))
+    for method, per_metric in _runs(df, metrics).items():
+        print(f"{method} over {next(iter(per_metric.values()))['runs']} runs (mean ± sample std of the run means): "
+              + ", ".join(f"{m} {v['mean']:.4f} ± {v['std']:.4f}" for m, v in per_metric.items()))
     reported = reported_comparison(paired, df, metrics)
     for r in reported:
         print(f"{r['scene']}/{r['method']}: the tool's own mean {r['metric']} {r['reported']:.4f}, nvs-eval "

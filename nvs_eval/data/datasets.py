@@ -8,6 +8,11 @@
   ``internal/datasets.py`` and 3DGS ``scene/dataset_readers.py``).
 
 Renders are paired with these test views by order: the k-th render (sorted by name) is the k-th test view.
+
+Masks the dataset ships (used by the ``masked_*`` metrics when no ``--masks`` / ``--mask-from-gt-alpha`` is
+given): for ``blender``, the test images' own alpha channels (the object); for ``llff`` and ``mipnerf360``, a
+``masks/`` folder beside ``images/`` (``masks_N`` beside ``images_N``) with a mask per image, named as the image
+(any image extension), used when it holds one for every test view.
 """
 
 from __future__ import annotations
@@ -53,6 +58,20 @@ def held_out_views(scene_dir: Path, images: str = "images", hold: int = LLFF_HOL
     return {k: p for i, (k, p) in enumerate(allv.items()) if i % hold == 0}
 
 
+def alpha_masks(scene_dir: Path, images: str, gt: dict[str, Path]) -> str:
+    """The test images' alpha channels are the masks (NeRF-synthetic's RGBA PNGs)."""
+    return "alpha"
+
+
+def folder_masks(scene_dir: Path, images: str, gt: dict[str, Path]) -> dict[str, Path] | None:
+    """``masks[_N]/<image stem>.*`` for every test view, or ``None`` (no such folder, or one missing a view)."""
+    folder = scene_dir / ("masks" + images.removeprefix("images"))
+    if not folder.is_dir():
+        return None
+    found = list_images(folder)
+    return {v: found[v] for v in gt} if all(v in found for v in gt) else None
+
+
 @dataclass(frozen=True)
 class DatasetKind:
     """A dataset whose test views are defined by its own files."""
@@ -61,14 +80,16 @@ class DatasetKind:
     test_views: Callable[[Path, str], dict[str, Path]]
     background: tuple[float, float, float] | None
     description: str
+    masks: Callable[[Path, str, dict[str, Path]], dict[str, Path] | str | None] | None = None
 
 
 DATASET_KINDS: dict[str, DatasetKind] = {
     "blender": DatasetKind("blender", blender_test_views, WHITE,
-                           "NeRF-synthetic: transforms_test.json frames, RGBA composited on white"),
-    "llff": DatasetKind("llff", held_out_views, None, "LLFF: every 8th image of images[_N]/ (llffhold = 8)"),
+                           "NeRF-synthetic: transforms_test.json frames, RGBA composited on white", alpha_masks),
+    "llff": DatasetKind("llff", held_out_views, None, "LLFF: every 8th image of images[_N]/ (llffhold = 8)",
+                        folder_masks),
     "mipnerf360": DatasetKind("mipnerf360", held_out_views, None,
-                              "Mip-NeRF 360: every 8th image of images[_N]/ (llffhold = 8)"),
+                              "Mip-NeRF 360: every 8th image of images[_N]/ (llffhold = 8)", folder_masks),
 }
 
 
@@ -106,5 +127,12 @@ def dataset_scene(kind: str, scene_dir: Path, renders: dict[str, Path], *, image
                 f"{len(views)} test view(s)"
             )
         by_view[method] = dict(zip(views, files))
-    return Scene(dataset, scene_dir.name, gt, by_view, background=background, auxiliary=auxiliary,
-                 folders={"": scene_dir, **{m: Path(f) for m, f in renders.items()}})
+    scene = Scene(dataset, scene_dir.name, gt, by_view, background=background, auxiliary=auxiliary,
+                  folders={"": scene_dir, **{m: Path(f) for m, f in renders.items()}})
+    masks = dataset_kind(kind).masks(scene_dir, images, gt) if dataset_kind(kind).masks else None
+    if masks == "alpha":
+        scene.mask_from_gt_alpha = True
+    elif masks:
+        scene.masks = masks
+        scene.folders["masks"] = scene_dir / ("masks" + images.removeprefix("images"))
+    return scene

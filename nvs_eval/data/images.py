@@ -171,9 +171,14 @@ def _from_channels(arr: np.ndarray, scale: float, background, path: Path) -> np.
     x = arr.astype(np.float32) / np.float32(scale) if scale != 1 else arr.astype(np.float32, copy=False)
     if x.ndim == 2:
         x = x[..., None]
+    return x if background is None else to_rgb(x, background, path)
+
+
+def to_rgb(x: np.ndarray, background: tuple[float, float, float], path: Path | str = "image") -> np.ndarray:
+    """Stored channels (H x W x C float32, as ``read_image(path, None)`` gives them) to RGB: grey replicated,
+    alpha composited on ``background``, the same arithmetic as :func:`read_image` (``nvs-eval explain`` decodes
+    once and composites on several backgrounds)."""
     c = x.shape[2]
-    if background is None:
-        return x
     if c == 1:
         return np.repeat(x, 3, axis=2)
     if c == 2:

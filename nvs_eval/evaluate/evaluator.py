@@ -15,8 +15,10 @@ from torch import Tensor
 
 from ..errors import PreconditionError, UsageError
 from ..metrics.color import color_correct
+from ..metrics.dists import DISTS, DISTSFeatures, build_dists
+from ..metrics.flip import flip, flip_signature
 from ..metrics.lpips import LPIPS, TILE_HALO, LPIPSFeatures, build_lpips
-from ..metrics.masked import check_mask, masked_mse, masked_ssim, weighted_map_mean
+from ..metrics.masked import check_mask, layer_weights, masked_mse, masked_ssim
 from ..metrics.psnr import psnr_from_mse
 from ..metrics.ssim import TargetMoments, ssim_with_moments, target_moments
 from ..metrics.validate import check_image_batch
@@ -37,17 +39,22 @@ def _tf32_set(on: bool):
 
 def weights_entry(summary: str, metric: str) -> str:
     """The part of a stored weights summary (:meth:`Evaluator.weights_summary`) that ``metric``'s value depends on:
-    its network's entry and an opt-in precision for the LPIPS family, nothing for PSNR and SSIM (no weights, and
-    exact under every precision). Reuse compares this, so adding a metric never invalidates the stored others.
+    its network's entry and an opt-in precision for the LPIPS family, DISTS's weights, the FLIP implementation's
+    version, nothing for PSNR and SSIM (no weights, and exact under every precision). Reuse compares this, so
+    adding a metric never invalidates the stored others.
 
     >>> weights_entry("lpips_alex:a30f/df73;lpips_vgg:5706/a789;precision=bf16", "cc_lpips_vgg")
     'lpips_vgg:5706/a789;precision=bf16'
+    >>> weights_entry("dists:5706/ab0a;flip:flip-evaluator==1.7;lpips_vgg:5706/a789;precision=bf16", "dists")
+    'dists:5706/ab0a'
     >>> weights_entry("lpips_vgg:5706/a789", "psnr")
     ''
     """
     spec = METRICS.get(metric)
-    if spec is None or spec.kind != "lpips":
+    if spec is None or spec.kind in ("psnr", "ssim"):
         return ""
+    if spec.kind in ("dists", "flip"):  # exact under every precision (they never run under the LPIPS opt-in)
+        return ";".join(p for p in summary.split(";") if p.startswith(f"{spec.kind}:"))
     return ";".join(p for p in summary.split(";") if p.startswith(f"lpips_{spec.lpips_net}:") or
                     p.startswith("precision="))
 
@@ -92,9 +99,11 @@ class Target:
     image: Tensor
     moments: TargetMoments | None
     features: dict[str, LPIPSFeatures] = field(default_factory=dict)  # by LPIPS network
+    dists: DISTSFeatures | None = None
     tiled: bool = False
     mask: Tensor | None = None  # (1, 1, H, W) in [0, 1] for the masked metrics
     mask_is_all_ones: bool = False
+    layer_weights: dict[str, list[Tensor]] = field(default_factory=dict)  # the mask at each LPIPS layer, by network
 
 
 DEFAULT_TILE = 768
@@ -154,6 +163,13 @@ class Evaluator:
                                                 "backbone_source": prov.backbone.source, "lin_v0.1": prov.lin_sha256}
         self.lpips: dict[str, LPIPS] = {m: self.nets[METRICS[m].lpips_net] for m in self.metrics
                                         if METRICS[m].kind == "lpips"}
+        self.dists: DISTS | None = None
+        self.signatures: dict[str, str] = {}  # the non-LPIPS entries of the weights summary
+        if any(METRICS[m].kind == "dists" for m in self.metrics):
+            self.dists, prov = build_dists(fetch=fetch_weights, device=self.device)
+            self.signatures["dists"] = f"{prov.backbone.digest[:16]}/{prov.alphabeta.digest[:16]}"
+        if any(METRICS[m].kind == "flip" for m in self.metrics):
+            self.signatures["flip"] = flip_signature()
         self.targets_prepared = 0
         self.predictions_scored = 0
 
@@ -161,7 +177,8 @@ class Evaluator:
         """A compact, stable string of every weight digest in use (stored with each result): one
         ``lpips_<net>:<backbone>/<linear>`` entry per network, and ``precision=...`` for an opt-in precision.
         :func:`weights_entry` reads the part of it that one metric depends on."""
-        s = ";".join(f"{m}:{w['backbone'][:16]}/{w['lin_v0.1'][:16]}" for m, w in sorted(self.weights.items()))
+        entries = {m: f"{w['backbone'][:16]}/{w['lin_v0.1'][:16]}" for m, w in self.weights.items()}
+        s = ";".join(f"{m}:{v}" for m, v in sorted({**entries, **self.signatures}.items()))
         return s if self.precision == "float32" or not self.nets else f"{s};precision={self.precision}"
 
     def _fast(self):
@@ -189,8 +206,8 @@ class Evaluator:
         return max(1, budget // pixels)
 
     def tiles(self, image: Tensor) -> bool:
-        """Whether a view of this size is scored in tiles (only LPIPS is tiled; PSNR and SSIM are cheap)."""
-        return bool(self.lpips) and image.shape[-2] * image.shape[-1] > self.tile_above
+        """Whether a view of this size is scored in tiles (LPIPS and DISTS are; PSNR and SSIM are cheap)."""
+        return bool(self.lpips or self.dists) and image.shape[-2] * image.shape[-1] > self.tile_above
 
     def ssim_band(self, image: Tensor, n: int) -> int | None:
         """Rows per SSIM band for ``n`` predictions of this view, or ``None`` for the whole image."""
@@ -241,6 +258,8 @@ class Evaluator:
             with self._fast():
                 for net, model in self.nets.items():
                     target.features[net] = model.features(gt)
+            if self.dists is not None:
+                target.dists = self.dists.features(gt)
         return target
 
     def score(self, preds: Tensor, target: Target, *, consume: bool = False,
@@ -286,7 +305,8 @@ class Evaluator:
         corrected = self._quantize(color_correct(preds, target.image), "render") if "cc" in families else None
         preds = self._quantize(preds, "render", inplace=consume)
         images = {"plain": preds, "cc": corrected, "masked": preds}
-        kernels = {"psnr": self._psnr, "ssim": self._ssim, "lpips": self._lpips}
+        kernels = {"psnr": self._psnr, "ssim": self._ssim, "lpips": self._lpips, "dists": self._dists,
+                   "flip": self._flip}
         out = {}
         for m in metrics:
             spec = METRICS[m]
@@ -305,16 +325,24 @@ class Evaluator:
             step = max(1, (4 << 20) // (preds.shape[-2] * preds.shape[-1]))
             return torch.cat([masked_ssim(preds[i : i + step], target.image, target.mask, self.protocol.ssim)
                               for i in range(0, preds.shape[0], step)])
-        if target.tiled:
-            raise PreconditionError(f"{metric} needs LPIPS's whole spatial map, which is not computed for views above "
-                                    f"{self.tile_above} pixels (they are scored in tiles); score it at a lower "
-                                    "resolution or leave it out")
+        # the spatial map's weighted mean, as the mask carried back to each layer (no full-resolution map; exact in
+        # tiles too): sum_k sum(d_k * A_h^T m A_w) / sum(m)
         model = self.lpips[metric]
+        if model.net not in target.layer_weights:
+            sizes = model.tap_sizes(*target.image.shape[-2:])
+            target.layer_weights[model.net] = [layer_weights(target.mask, s) for s in sizes]
+        weights, total = target.layer_weights[model.net], target.mask.to(torch.float64).sum()
         with self._fast():
+            if target.tiled:
+                if model.net == "squeeze":
+                    raise PreconditionError(f"{metric}: LPIPS-squeeze cannot be tiled exactly (ceil-mode pooling) "
+                                            f"and views above {self.tile_above} pixels are scored in tiles")
+                return model.tiled_distance(preds, target.image, self.tile,
+                                            self.lpips_batch(self.tile + 2 * TILE_HALO[model.net]), weights) / total
             ft = target.features[model.net]
             step = self.lpips_batch(preds)
-            return torch.cat([weighted_map_mean(model.distance(model.features(preds[i : i + step]), ft, spatial=True),
-                                                target.mask) for i in range(0, preds.shape[0], step)])
+            return torch.cat([model.distance(model.features(preds[i : i + step]), ft, weights=weights) / total
+                              for i in range(0, preds.shape[0], step)])
 
     def _psnr(self, metric: str, preds: Tensor, target: Target) -> Tensor:
         return psnr_from_mse((preds - target.image).square().flatten(1).mean(1))
@@ -337,6 +365,17 @@ class Evaluator:
             return torch.cat([model.distance(model.features(preds[i : i + step]), ft)
                               for i in range(0, preds.shape[0], step)])
 
+    def _dists(self, metric: str, preds: Tensor, target: Target) -> Tensor:
+        if target.tiled:
+            return self.dists.tiled_distance(preds, target.image, self.tile,
+                                             self.lpips_batch(self.tile + 2 * TILE_HALO["vgg"]))
+        step = self.lpips_batch(preds)
+        return torch.cat([self.dists.distance(preds[i : i + step], target.dists)
+                          for i in range(0, preds.shape[0], step)])
+
+    def _flip(self, metric: str, preds: Tensor, target: Target) -> Tensor:
+        return flip(preds, target.image)
+
     def score_pair(self, pred: Tensor, gt: Tensor) -> dict[str, Tensor]:
         """Score N independent pairs (each ground truth prepared separately)."""
         results = [self.score(pred[i : i + 1], self.prepare(gt[i : i + 1])) for i in range(pred.shape[0])]
@@ -344,7 +383,7 @@ class Evaluator:
 
     def maps(self, pred: Tensor, target: Target) -> dict[str, Tensor]:
         """Per-pixel maps of one prediction against a prepared view, from the same kernels as the scores:
-        ``abs`` error, ``ssim`` (1 - SSIM) and each LPIPS metric, each (H', W')."""
+        ``abs`` error, ``ssim`` (1 - SSIM), each LPIPS metric and ``flip``, each (H', W')."""
         with self._tf32():
             return self._maps(pred, target)
 
@@ -360,4 +399,6 @@ class Evaluator:
                 continue
             ft = target.features[model.net] if model.net in target.features else model.features(target.image)
             out[m] = model.distance(model.features(pred), ft, spatial=True)[0]
+        if "flip" in self.metrics:
+            out["flip"] = flip(pred, target.image, return_maps=True)[1][0]
         return {k: v.detach().float().cpu() for k, v in out.items()}

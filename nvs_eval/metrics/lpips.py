@@ -13,6 +13,7 @@ but gradients flow to the inputs when they require grad, so it also serves as a 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,7 +23,7 @@ import torchvision
 from torch import Tensor, nn
 
 from ..errors import PreconditionError
-from .validate import check_image_batch, check_pair
+from .validate import check_image_batch, check_pair, check_tiled
 from .weights import WeightsInfo, load_backbone, load_lin
 
 # Where the reference slices each torchvision `features` stack: LPIPS taps the output of each slice.
@@ -147,8 +148,30 @@ class LPIPS(nn.Module):
             f = h.to(x.dtype)  # under an opt-in autocast (bf16 / fp16) the convolutions run low, the rest does not
             yield f / (torch.sqrt(torch.sum(f * f, dim=1, keepdim=True)) + 1e-10)
 
-    def distance(self, fx: LPIPSFeatures, fy: LPIPSFeatures, *, spatial: bool = False) -> Tensor:
-        """LPIPS between two feature sets (batches of equal size, or ``fy`` of batch 1 broadcast)."""
+    def tap_sizes(self, h: int, w: int) -> list[tuple[int, int]]:
+        """The spatial size of each tapped layer for an ``h`` x ``w`` input (convolution and pooling arithmetic,
+        ceil mode included), without running the network."""
+        sizes = []
+        for s in self.slices:
+            for mod in s.modules():
+                if isinstance(mod, (nn.Conv2d, nn.MaxPool2d)):
+                    k, st, p, d = (mod.kernel_size, mod.stride, mod.padding, mod.dilation)
+                    k, st, p, d = ((v, v) if isinstance(v, int) else v for v in (k, st, p, d))
+                    rnd = math.ceil if getattr(mod, "ceil_mode", False) else math.floor
+                    h, w = (rnd((n + 2 * p[i] - d[i] * (k[i] - 1) - 1) / st[i]) + 1 for i, n in enumerate((h, w)))
+            sizes.append((h, w))
+        return sizes
+
+    def distance(self, fx: LPIPSFeatures, fy: LPIPSFeatures, *, spatial: bool = False,
+                 weights: list[Tensor] | None = None) -> Tensor:
+        """LPIPS between two feature sets (batches of equal size, or ``fy`` of batch 1 broadcast).
+
+        ``weights``: one (1 or N, h, w) map per tapped layer (:func:`nvs_eval.metrics.masked.layer_weights`);
+        the result is then ``sum_k sum(d_k * weights_k)`` (float64), the weighted sum of the spatial map that
+        ``spatial=True`` gives, without forming that map."""
+        if weights is not None:
+            return sum((_weighted_sq_diff(a, b, w).to(torch.float64) * wk).flatten(1).sum(1)
+                       for a, b, w, wk in zip(fx.layers, fy.layers, self._lins(), weights))
         total = None
         for a, b, w in zip(fx.layers, fy.layers, self._lins()):
             d = _weighted_sq_diff(a, b, w)
@@ -159,7 +182,8 @@ class LPIPS(nn.Module):
             total = d if total is None else total + d
         return total
 
-    def tiled_distance(self, preds: Tensor, target: Tensor, tile: int = 1024, chunk: int = 1) -> Tensor:
+    def tiled_distance(self, preds: Tensor, target: Tensor, tile: int = 1024, chunk: int = 1,
+                       weights: list[Tensor] | None = None) -> Tensor:
         """Scalar LPIPS of ``preds`` (N) against one ``target`` (batch 1), computed tile by tile.
 
         The image is cut into ``tile`` x ``tile`` cores (a multiple of 16), each extended by a halo of
@@ -168,15 +192,14 @@ class LPIPS(nn.Module):
         size. The result equals :meth:`distance` of the untiled features up to float summation order. Peak memory
         is that of one tile: the target's tile features are computed once per tile and ``chunk`` predictions at
         a time are compared with them, layer by layer as the backbone produces them.
+
+        ``weights`` (one (1, h, w) map per tapped layer, for the whole image) gives the weighted sum of
+        :meth:`distance` with ``weights`` instead: each core's distances are weighted by the core's part of the
+        maps (the masked LPIPS of views too large for whole-image features).
         """
         if self.net not in TAP_STRIDES:
             raise ValueError(f"LPIPS-{self.net} cannot be tiled exactly (ceil-mode pooling); score it untiled")
-        if tile % TILE_ALIGN or tile <= 0:
-            raise ValueError(f"Expected a tile size that is a positive multiple of {TILE_ALIGN}, got {tile}")
-        preds, target = check_image_batch(preds, "pred"), check_image_batch(target, "target")
-        if target.shape[0] != 1 or preds.shape[1:] != target.shape[1:]:
-            raise ValueError(f"Expected one target of the predictions' size, got {tuple(target.shape)} for "
-                             f"{tuple(preds.shape)}")
+        preds, target = check_tiled(preds, target, tile, TILE_ALIGN)
         H, W = target.shape[-2:]
         halo, strides, lins = TILE_HALO[self.net], TAP_STRIDES[self.net], self._lins()
         sums = torch.zeros(preds.shape[0], len(lins), dtype=torch.float64, device=preds.device)
@@ -197,9 +220,16 @@ class LPIPS(nn.Module):
                         r1 = (y1 - ty0) // s if y1 < H else d.shape[-2]
                         c1 = (x1 - tx0) // s if x1 < W else d.shape[-1]
                         core = d[:, r0:r1, c0:c1]
-                        sums[i : i + chunk, k] += core.sum(dim=(1, 2), dtype=torch.float64)
+                        if weights is not None:
+                            g0, h0 = ty0 // s + r0, tx0 // s + c0  # the core's place in the whole image's layer
+                            wk = weights[k][:, g0 : g0 + core.shape[-2], h0 : h0 + core.shape[-1]]
+                            sums[i : i + chunk, k] += (core.to(torch.float64) * wk).sum(dim=(1, 2))
+                        else:
+                            sums[i : i + chunk, k] += core.sum(dim=(1, 2), dtype=torch.float64)
                         if i == 0:
                             counts[k] += core.shape[-2] * core.shape[-1]
+        if weights is not None:
+            return sums.sum(1)
         return (sums / torch.tensor(counts, dtype=torch.float64, device=sums.device)).sum(1).to(preds.dtype)
 
     def forward(self, pred: Tensor, target: Tensor, *, spatial: bool = False) -> Tensor:

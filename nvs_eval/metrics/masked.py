@@ -98,6 +98,8 @@ def masked_ssim(pred: Tensor, target: Tensor, mask: Tensor, spec: SSIMSpec, *, r
     """
     pred, target = check_image_batch(pred, "pred"), check_image_batch(target, "target")
     _check_size(pred, spec)
+    if spec.channels != "rgb":
+        raise ValueError(f"masked_ssim is defined on the RGB channels; the protocol's SSIM uses {spec.channels}")
     mask = check_mask(mask, pred)
     n = pred.shape[0]
     target = target.expand_as(pred)
@@ -114,6 +116,34 @@ def masked_ssim(pred: Tensor, target: Tensor, mask: Tensor, spec: SSIMSpec, *, r
     return (value, smap, weight) if return_map else value
 
 
+def _bilinear_taps(out_size: int, in_size: int, device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """For each output index of a bilinear upsampling (``align_corners=False``, size given), its two source
+    indices and their weights, as PyTorch's ``upsample_bilinear2d`` computes them (``area_pixel_compute_scale``,
+    ``area_pixel_compute_source_index``: ``src = (i + 0.5) * in / out - 0.5``, clamped at 0)."""
+    scale = torch.tensor(in_size / out_size, dtype=torch.float32)
+    src = ((torch.arange(out_size, dtype=torch.float32) + 0.5) * scale - 0.5).clamp_min(0)
+    i0 = src.floor().long().clamp_max(in_size - 1)
+    lam = (src - i0.float()).clamp(0, 1)
+    i1 = torch.where(i0 < in_size - 1, i0 + 1, i0)
+    return i0.to(device), i1.to(device), (1 - lam).double().to(device), lam.double().to(device)
+
+
+def layer_weights(mask: Tensor, size: tuple[int, int]) -> Tensor:
+    """The mask carried back through a bilinear upsampling from ``size`` to the image: ``A_h^T m A_w``, where
+    ``A`` upsamples a ``size`` map to the image as ``F.interpolate(..., mode="bilinear", align_corners=False)``
+    does. So ``sum(m * upsample(d)) == sum(layer_weights(m) * d)`` for any layer map ``d``: the masked LPIPS
+    needs no full-resolution map (and tiles exactly). (1 or N, 1, H, W) -> (1 or N, h, w), float64."""
+    h, w = size
+    H, W = mask.shape[-2:]
+    m = mask[:, 0].to(torch.float64)
+    i0, i1, l0, l1 = _bilinear_taps(H, h, m.device)
+    rows = torch.zeros(m.shape[0], h, W, dtype=torch.float64, device=m.device)
+    rows.index_add_(1, i0, m * l0[:, None]).index_add_(1, i1, m * l1[:, None])
+    i0, i1, l0, l1 = _bilinear_taps(W, w, m.device)
+    out = torch.zeros(m.shape[0], h, w, dtype=torch.float64, device=m.device)
+    return out.index_add_(2, i0, rows * l0).index_add_(2, i1, rows * l1)
+
+
 def weighted_map_mean(dmap: Tensor, mask: Tensor) -> Tensor:
     """``sum m d / sum m`` per image of a (N, H, W) or (N, 1, H, W) map (the masked LPIPS reduction)."""
     d = dmap if dmap.ndim == 4 else dmap[:, None]
@@ -122,4 +152,4 @@ def weighted_map_mean(dmap: Tensor, mask: Tensor) -> Tensor:
 
 
 __all__ = ["check_mask", "filter_mask", "map_size", "mask_on_map", "masked_mse", "masked_psnr", "masked_ssim",
-           "weighted_map_mean", "MIN_WINDOW_WEIGHT"]
+           "weighted_map_mean", "layer_weights", "MIN_WINDOW_WEIGHT"]

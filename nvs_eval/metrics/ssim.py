@@ -48,6 +48,8 @@ class SSIMSpec:
         variance_floor: clamp variances below at this value and clip the covariance to
             ``sqrt(var_x * var_y)`` (dm_pix); ``None`` leaves moments as computed.
         clamp_variance_only: clamp only the two variances at 0 (torchmetrics), leaving the covariance alone.
+        channels: ``"rgb"`` (the mean over the three channels' maps) or ``"luma"`` (SSIM of the BT.601 luma
+            ``Y = 0.299 R + 0.587 G + 0.114 B``, as MATLAB's ``rgb2gray`` feeds the SSIM authors' ``ssim_index``).
     """
 
     window: Literal["gaussian", "uniform"] = "gaussian"
@@ -60,6 +62,7 @@ class SSIMSpec:
     data_range: float | None = 1.0
     variance_floor: float | None = None
     clamp_variance_only: bool = False
+    channels: Literal["rgb", "luma"] = "rgb"
 
     def __post_init__(self) -> None:
         if self.size < 1 or self.size % 2 == 0:
@@ -68,6 +71,8 @@ class SSIMSpec:
             raise ValueError(f"Expected a positive SSIM sigma, got {self.sigma}")
         if self.padding not in ("valid", "zero-same", "reflect-same"):
             raise ValueError(f"Expected SSIM padding valid, zero-same or reflect-same, got {self.padding!r}")
+        if self.channels not in ("rgb", "luma"):
+            raise ValueError(f"Expected SSIM channels rgb or luma, got {self.channels!r}")
 
     @property
     def border(self) -> int:
@@ -79,6 +84,17 @@ SSIM_VALID = SSIMSpec()
 SSIM_ZERO = SSIMSpec(padding="zero-same")
 SSIM_REFLECT = SSIMSpec(padding="reflect-same")
 SSIM_SKIMAGE_DEFAULT = SSIMSpec(window="uniform", size=7, covariance="sample")
+
+
+LUMA_BT601 = (0.299, 0.587, 0.114)
+
+
+def to_channels(x: Tensor, spec: SSIMSpec) -> Tensor:
+    """The image as SSIM sees it: unchanged (``rgb``) or its BT.601 luma, (N, 1, H, W) (``luma``)."""
+    if spec.channels == "rgb":
+        return x
+    w = torch.tensor(LUMA_BT601, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
 
 
 def window_1d(spec: SSIMSpec, dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu") -> Tensor:
@@ -171,7 +187,7 @@ class TargetMoments:
 def target_moments(target: Tensor, spec: SSIMSpec = SSIM_VALID, *, band: int | None = None) -> TargetMoments:
     """Filter the target's two moments once. With ``band``, ``band`` map rows at a time: the working memory is
     that of a band, not of the image (for 4K views)."""
-    target = check_image_batch(target, "target")
+    target = to_channels(check_image_batch(target, "target"), spec)
     _check_size(target, spec)
     hm = map_size(target.shape[-2], spec)
     if band is None or band >= hm:
@@ -231,7 +247,7 @@ def ssim_with_moments(pred: Tensor, moments: TargetMoments, *, return_map: bool 
     """
     spec = moments.spec
     target = moments.target
-    pred = check_image_batch(pred, "pred")
+    pred = to_channels(check_image_batch(pred, "pred"), spec)
     if pred.shape[1:] != target.shape[1:]:
         raise ValueError(f"Expected `pred` of shape (N, {tuple(target.shape[1:])}), got {tuple(pred.shape)}")
     if target.shape[0] not in (1, pred.shape[0]):
@@ -288,6 +304,7 @@ def ssim(pred: Tensor, target: Tensor, spec: SSIMSpec = SSIM_VALID, *, return_ma
         (0.9908, (1, 3, 6, 6))
     """
     pred, target = check_pair(pred, target)
+    pred, target = to_channels(pred, spec), to_channels(target, spec)
     n = pred.shape[0]
     filt = _filter(torch.cat([pred, target, pred * pred, target * target, pred * target], dim=0), spec)
     mu_x, mu_y, xx, yy, xy = filt.split(n)

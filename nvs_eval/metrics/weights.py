@@ -316,3 +316,89 @@ def load_lin(net: str, path: Path | None = None) -> tuple[dict[str, torch.Tensor
     if digest != LIN_SHA256[net]:
         raise WeightsError(f"{path}: sha256 {digest} does not match the lpips v0.1 {net} layers ({LIN_SHA256[net]})")
     return torch.load(path, map_location="cpu", weights_only=True), digest
+
+
+# DISTS (Ding et al. 2020): the alpha/beta layer weights ship as ``DISTS_pytorch/weights.pt`` in the reference
+# implementation's PyPI wheel (``dists-pytorch==0.1``, built from github.com/dingkeyan93/DISTS); its backbone is
+# torchvision's ImageNet VGG16 (``DISTS_pt.py``: ``models.vgg16(pretrained=True).features``), the same tensors as
+# the LPIPS-VGG backbone above (pinned by BACKBONE_DIGEST["vgg"]).
+DISTS_WHEEL = "dists-pytorch==0.1"
+DISTS_WHEEL_FILE = "DISTS_pytorch-0.1-py3-none-any.whl"
+DISTS_WHEEL_SHA256 = "73e54ce13e7cf3ca962ee8e433d129884ec3dc75e00a27af90525e1da760ac61"
+DISTS_MEMBER = "DISTS_pytorch/weights.pt"
+DISTS_DIGEST = "ab0a3bc45e27810214769efc044d22b71314bd7590647a953da3366b317d010e"  # state_dict_digest of alpha, beta
+
+
+def dists_cached_path() -> Path:
+    return cache_dir() / "dists-alphabeta.pt"
+
+
+def _check_dists(state: dict, source: str) -> str:
+    if set(state) != {"alpha", "beta"} or any(tuple(v.shape) != (1, 1475, 1, 1) for v in state.values()):
+        raise WeightsError(f"{source}: expected DISTS alpha and beta of shape (1, 1475, 1, 1), got "
+                           f"{ {k: tuple(v.shape) for k, v in state.items()} }")
+    digest = state_dict_digest(state)
+    if digest != DISTS_DIGEST:
+        raise WeightsError(f"{source}: DISTS alpha/beta digest {digest[:16]}... does not match pinned "
+                           f"{DISTS_DIGEST[:16]}...")
+    return digest
+
+
+def dists_from_wheel(wheel: Path) -> dict[str, torch.Tensor]:
+    """alpha and beta from a ``dists-pytorch`` 0.1 wheel (verified by sha256; read, never installed)."""
+    import zipfile
+
+    digest = sha256_file(wheel)
+    if digest != DISTS_WHEEL_SHA256:
+        raise WeightsError(f"{wheel}: sha256 {digest} does not match {DISTS_WHEEL} ({DISTS_WHEEL_SHA256})")
+    with zipfile.ZipFile(wheel) as z:
+        try:
+            data = z.read(DISTS_MEMBER)
+        except KeyError:
+            raise WeightsError(f"{wheel}: {DISTS_MEMBER} is missing") from None
+    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise WeightsError(f"{wheel}:{DISTS_MEMBER}: expected a dict of tensors, got {type(state).__name__}")
+    return {k: state[k] for k in sorted(state)}
+
+
+def fetch_dists(wheel: Path | None = None) -> WeightsInfo:
+    """Fetch (or take ``wheel``) the ``dists-pytorch`` 0.1 wheel, verify it and cache its alpha/beta."""
+    if wheel is None:
+        folder = cache_dir() / "downloads"
+        folder.mkdir(parents=True, exist_ok=True)
+        wheel = folder / DISTS_WHEEL_FILE
+        if not (wheel.is_file() and sha256_file(wheel) == DISTS_WHEEL_SHA256):
+            print(f"nvs-eval: fetching DISTS weights ({DISTS_WHEEL} wheel, 20 kB) from PyPI...", file=sys.stderr,
+                  flush=True)
+            wheel.unlink(missing_ok=True)
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+                   "--disable-pip-version-check", "-q", "-d", str(folder), DISTS_WHEEL]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0 or not wheel.is_file():
+                last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+                raise WeightsError(f"could not download {DISTS_WHEEL} for the DISTS weights ({last[0]}); with no "
+                                   f"network, copy {DISTS_WHEEL_FILE} here and run "
+                                   "`nvs-eval weights --dists-wheel FILE`")
+    state = dists_from_wheel(Path(wheel))
+    digest = _check_dists(state, str(wheel))
+    target = dists_cached_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, target)
+    print(f"nvs-eval: cached DISTS alpha/beta at {target}", file=sys.stderr, flush=True)
+    return WeightsInfo("dists", "nvs-eval cache (from the dists-pytorch wheel)", str(target), digest)
+
+
+def load_dists(*, fetch: bool = True) -> tuple[dict[str, torch.Tensor], WeightsInfo]:
+    """DISTS's ``{"alpha", "beta"}`` (each (1, 1475, 1, 1)), fetched on first use when allowed."""
+    path = dists_cached_path()
+    if not path.is_file():
+        if not fetch:
+            raise WeightsError(f"DISTS weights are not on this machine (looked for {path}); run "
+                               "`nvs-eval weights --fetch` with access to PyPI")
+        fetch_dists()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    digest = _check_dists(state, str(path))
+    return state, WeightsInfo("dists", "nvs-eval cache (from the dists-pytorch wheel)", str(path), digest)

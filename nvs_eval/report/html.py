@@ -17,7 +17,8 @@ body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1200px;color:#
 table{border-collapse:collapse;margin:.6em 0 1.4em}
 th,td{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:right}
 th:first-child,td:first-child{text-align:left}th{cursor:pointer;background:#f4f4f4;user-select:none}
-td.best{font-weight:bold}td.second{text-decoration:underline}code,pre{background:#f6f6f6}
+tr.published td{font-style:italic;color:#1f5fa8}
+td.sig{background:#e3eefb}td.best{font-weight:bold}td.second{text-decoration:underline}code,pre{background:#f6f6f6}
 pre{padding:.6em;overflow-x:auto;font-size:.85em}.viewer{position:relative;display:inline-block}
 .viewer img{display:block;max-width:100%;image-rendering:pixelated}.viewer .top{position:absolute;left:0;top:0}
 .controls button{margin:.15em}.controls button.on{background:#246;color:#fff}figure{margin:.5em 0}
@@ -60,10 +61,12 @@ def table_html(table: Table) -> str:
     arrows = {"up": "&uarr;", "down": "&darr;"}
     head = "".join(f"<th>{escape(c.label)} {arrows[arrow(c.metric)]}</th>" for c in table.columns)
     rows = []
-    for name, row in zip(table.rows, table.cells):
-        cells = "".join(f'<td class="{("", "best", "second")[c.rank]}" data-v="{_num(c.value)}">{escape(c.text)}</td>'
-                        for c in row)
-        rows.append(f'<tr><td data-v="{escape(name)}">{escape(name)}</td>{cells}</tr>')
+    for i, (name, row) in enumerate(zip(table.rows, table.cells)):
+        cells = "".join(f'<td class="{("", "best", "second")[c.rank]}" data-v="{_num(c.value)}">{escape(c.text)}'
+                        + (f' <small>{escape(c.spread)}</small>' if c.spread else "") + ("&dagger;" if c.tied else "")
+                        + "</td>" for c in row)
+        cls = ' class="published"' if table.is_published(i) else ""
+        rows.append(f'<tr{cls}><td data-v="{escape(name)}">{escape(name)}</td>{cells}</tr>')
     return (f'<h3>{escape(table.title)}</h3><table class="sortable" id="t-{escape(table.key)}"><thead><tr>'
             f"<th>{escape(table.row_header)}</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
             f'<p class="caption">{escape(table.caption)}</p>')

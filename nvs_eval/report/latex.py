@@ -14,9 +14,12 @@ def escape(text: str) -> str:
     return "".join(_SPECIALS.get(ch, ch) for ch in str(text))
 
 
-def _cell(text: str, rank: int) -> str:
-    text = escape(text)
-    return rf"\textbf{{{text}}}" if rank == 1 else rf"\underline{{{text}}}" if rank == 2 else text
+def _cell(cell) -> str:
+    text = escape(cell.text)
+    text = rf"\textbf{{{text}}}" if cell.rank == 1 else rf"\underline{{{text}}}" if cell.rank == 2 else text
+    if cell.spread:  # "± 0.12": the std over runs
+        text += r" {\scriptsize$\pm$" + escape(cell.spread.removeprefix("±")) + "}"
+    return text + (r"$^\dagger$" if cell.tied else "")
 
 
 def render_latex(table: Table) -> str:
@@ -31,8 +34,13 @@ def render_latex(table: Table) -> str:
              rf"\label{{tab:{escape(table.key).replace(chr(92), '')}}}",
              r"\begin{tabular}{l" + "r" * len(table.columns) + "}", r"\toprule", " & ".join(header) + r" \\",
              r"\midrule"]
-    for name, row in zip(table.rows, table.cells):
-        lines.append(" & ".join([escape(name)] + [_cell(c.text, c.rank) for c in row]) + r" \\")
+    for i, (name, row) in enumerate(zip(table.rows, table.cells)):
+        cells = [escape(name)] + [_cell(c) for c in row]
+        if table.is_published(i):  # published baselines: italic, after a rule
+            cells = [rf"\textit{{{c}}}" for c in cells]
+            if not table.is_published(i - 1):
+                lines.append(r"\midrule")
+        lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 

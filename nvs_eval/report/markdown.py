@@ -19,9 +19,13 @@ def render_markdown(table: Table) -> str:
     head = [escape_md(table.row_header)] + [f"{escape_md(c.label)} {arrows[arrow(c.metric)]}" for c in table.columns]
     lines = [f"**{escape_md(table.title)}**", "", "| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] + ["---:"] * len(table.columns)) + "|"]
-    for name, row in zip(table.rows, table.cells):
-        cells = [f"**{c.text}**" if c.rank == 1 else c.text for c in row]
-        lines.append("| " + " | ".join([escape_md(name)] + cells) + " |")
+    for i, (name, row) in enumerate(zip(table.rows, table.cells)):
+        cells = [(f"**{c.text}**" if c.rank == 1 else c.text) + (f" {c.spread}" if c.spread else "")
+                 + ("†" if c.tied else "") for c in row]
+        name = escape_md(name)
+        if table.is_published(i):  # published baselines, in italics
+            name, cells = f"*{name}*", [f"*{c}*" if c != "--" else c for c in cells]
+        lines.append("| " + " | ".join([name] + cells) + " |")
     lines += ["", f"_{escape_md(table.caption)}_"]
     return "\n".join(lines) + "\n"
 

@@ -37,8 +37,15 @@ def _slug(text: str) -> str:
 
 def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ...] = FORMATS, *, figures: bool = True,
                  protocol: str | None = None, worst_k: int = 2, device: str = "cpu",
-                 precision: dict[str, int] | None = None, force: bool = False) -> dict[str, Path]:
+                 precision: dict[str, int] | None = None, force: bool = False,
+                 baselines: dict[str, str] | None = None, aggregation: str = "view-mean",
+                 significance: float | None = 0.05) -> dict[str, Path]:
     """Write the tables and (with ``html``) the browsable report into ``out``; returns the main paths.
+
+    ``baselines``: the results' dataset -> a published baselines file (``mipnerf360``; :mod:`nvs_eval.baselines`)
+    whose rows are printed below the methods in that dataset's tables. ``aggregation``: how per-view values become
+    scene and dataset values (:data:`nvs_eval.protocols.AGGREGATIONS`), stated in every caption.
+    ``significance``: mark methods not significantly different from each column's best (``None``: no marks).
 
     ``out`` must be absent, empty, or a report nvs-eval wrote earlier from the same store (it keeps a
     ``.nvs-eval-report`` marker naming the store); anything else needs ``force``.
@@ -72,7 +79,18 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
         gt_sizes = store.gt_sizes()
     tidy = tidy[tidy["protocol"] == protocol]
     metrics = [m for m in METRICS if m in per_view.columns]
-    tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, gt_sizes))
+    rows = {}
+    if baselines:
+        from ..baselines import load
+
+        known = sorted(per_view["dataset"].unique())
+        for dataset, name in baselines.items():
+            if dataset not in known:
+                raise UsageError(f"--baselines {name}:{dataset}: the results have no dataset {dataset!r}; they have "
+                                 f"{', '.join(known)}")
+            rows[dataset] = load(name)
+    tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, gt_sizes), rows, aggregation,
+                          significance)
     out = Path(out)
     marker = out / REPORT_MARKER
     check_output_folder(out, REPORT_MARKER, force)
@@ -97,7 +115,7 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
         paths["csv"] = out / "csv"
     if "html" in formats:
         paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, settings,
-                                    _coverage_html(coverage, auxiliary), figures, worst_k, device)
+                                    _coverage_html(coverage, auxiliary), figures, worst_k, device, aggregation)
     return paths
 
 
@@ -145,7 +163,7 @@ def _provenance(tidy, settings, protocol) -> str:
 
 
 def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, coverage_html, figures, worst_k,
-                device) -> Path:
+                device, aggregation="view-mean") -> Path:
     write_assets(out)
     evaluator = None
     if figures:  # the networks for the heatmaps are built once for the whole report
@@ -169,9 +187,14 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, covera
                           f'alt="per-view curves of {escape(title)}"></a>'
                           f"<figcaption>{escape(title)}</figcaption></figure>")
     summary_figs = ('<h2>Per-scene summaries</h2><div class="thumbs">' + "".join(thumbs) + "</div>") if thumbs else ""
-    body = (f"<h1>nvs-eval report</h1><p>Protocol <code>{escape(protocol)}</code>. Scene value = mean over views; "
-            "dataset value = mean over scenes. Bold: best; underlined: second best (ties share a rank). "
-            "Click a column header to sort.</p>"
+    from ..registry import AGGREGATIONS
+    from .stats_page import stats_page
+
+    atomic_write_text(out / "stats.html", page("nvs-eval statistics", stats_page(out, per_view, metrics, aggregation)))
+    body = (f"<h1>nvs-eval report</h1><p>Protocol <code>{escape(protocol)}</code>. Aggregation "
+            f"<code>{escape(aggregation)}</code>: {escape(AGGREGATIONS[aggregation])}. Bold: best; underlined: second "
+            "best (ties share a rank). Click a column header to sort. Confidence intervals and pairwise tests: "
+            '<a href="stats.html">statistics</a>.</p>'
             + "".join(table_html(t) for t in tables) + coverage_html + summary_figs
             + "<h2>Scenes</h2><ul>" + "".join(scene_links) + "</ul>" + _provenance(tidy, settings, protocol))
     atomic_write_text(out / "index.html", page("nvs-eval report", body))
@@ -197,7 +220,9 @@ def _scene_page(out, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> st
         figs = f"../figures/{slug}"
         parts.append(f'<h2>Along the trajectory</h2><img class="fig" src="{figs}/curves.png" alt="per-view curves">'
                      f'<h2>Distributions</h2><img class="fig" src="{figs}/distribution.png" alt="distributions">')
-        parts.append(_comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k))
+        from ..results.aggregate import first_runs
+
+        parts.append(_comparisons(out, slug, dataset, scene, first_runs(g), tidy, metrics, evaluator, worst_k))
     hashes = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene)][
         ["method", "view", "render_sha256", "gt_sha256"]].drop_duplicates().sort_values(["view", "method"])
     hrows = "".join(f"<tr><td>{escape(r.method)}</td><td>{escape(r.view)}</td><td><code>{r.render_sha256[:16]}</code>"
@@ -220,7 +245,7 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
         for v in gm.sort_values(key, ascending=asc)["view"].head(worst_k):
             if v not in views:
                 views.append(v)
-    rows = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene)]
+    rows = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene) & tidy["method"].isin(g["method"].unique())]
     paths = rows.drop_duplicates(["method", "view"]).set_index(["method", "view"])[["render_path", "gt_path"]]
     images: dict[str, dict[str, str]] = {}
     full: dict[str, dict[str, str]] = {}

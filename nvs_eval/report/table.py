@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..registry import METRICS
-from ..results.aggregate import scene_summary
+from ..results.aggregate import dataset_summary, scene_summary, split_runs
+
+SIGNIFICANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class Cell:
     value: float
     text: str
     rank: int  # 1 best, 2 second best, 0 otherwise
+    spread: str = ""  # "± 0.12": the sample std over runs, for a method with several runs
+    tied: bool = False  # not significantly different from the column's best (the caption states the test)
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,10 @@ class Table:
     columns: tuple[Column, ...]
     cells: tuple[tuple[Cell, ...], ...]
     caption: str
+    published: tuple[bool, ...] = ()  # rows that are published baselines (printed in italics, never ranked)
+
+    def is_published(self, i: int) -> bool:
+        return bool(self.published) and self.published[i]
 
 
 def fmt(value: float, metric: str, precision: dict[str, int] | None = None) -> str:
@@ -60,42 +68,130 @@ def _rank_column(values: list[float], metric: str, precision) -> list[int]:
     return [1 if v == best else 2 if (second is not None and v == second) else 0 for v in shown]
 
 
-def _table(key, title, row_header, rows, columns, values, caption, precision) -> Table:
-    cols_ranks = [_rank_column([values[r][c] for r in range(len(rows))], col.metric, precision)
+def _table(key, title, row_header, rows, columns, values, caption, precision, published=0, spreads=None,
+           tied=None) -> Table:
+    """``published``: the last ``published`` rows are baselines: shown, never ranked against the methods.
+    ``spreads``: per row and column the std over runs (NaN: one run); ``tied``: per row and column, not
+    significantly different from the column's best."""
+    ours = len(rows) - published
+    cols_ranks = [_rank_column([values[r][c] for r in range(ours)], col.metric, precision) + [0] * published
                   for c, col in enumerate(columns)]
-    cells = tuple(tuple(Cell(values[r][c], fmt(values[r][c], col.metric, precision), cols_ranks[c][r])
+
+    def spread(r, c, metric):
+        v = spreads[r][c] if spreads is not None and r < len(spreads) else float("nan")
+        return f"± {fmt(v, metric, precision)}" if math.isfinite(v) else ""
+
+    cells = tuple(tuple(Cell(values[r][c], fmt(values[r][c], col.metric, precision), cols_ranks[c][r],
+                             spread(r, c, col.metric), bool(tied and r < len(tied) and tied[r][c]))
                         for c, col in enumerate(columns)) for r in range(len(rows)))
-    return Table(key, title, row_header, tuple(rows), tuple(columns), cells, caption)
+    return Table(key, title, row_header, tuple(rows), tuple(columns), cells, caption,
+                 (False,) * ours + (True,) * published if published else ())
+
+
+def _baseline_note(baselines, protocol: str) -> str:
+    if not baselines:
+        return ""
+    other = sorted({f"{b.name}: {b.protocol}" for b in baselines if b.protocol.split("+")[0] != protocol.split("+")[0]})
+    note = (f" Italic rows: published results (nvs-eval baselines {baselines[0].dataset}; every number's source in "
+            f"`nvs-eval baselines {baselines[0].dataset}`), not ranked.")
+    if other:
+        note += (f" Their protocol differs from this table's ({protocol}): {'; '.join(other)}; such rows compare "
+                 "only loosely with the others.")
+    return note
+
+
+def _significance(per_view: pd.DataFrame, dataset: str, methods: list[str], metric: str, best: int,
+                  alpha: float) -> tuple[list[bool], str]:
+    """Which methods are not significantly different from ``methods[best]`` (paired tests on the per-view values,
+    runs averaged per view, Holm-adjusted over the column); a note for methods scored on other views."""
+    from ..errors import UsageError
+    from ..stats import DEFAULT_RESAMPLES, DEFAULT_SEED, _paired, _wide, holm
+
+    df = split_runs(per_view[per_view["dataset"] == dataset])
+    wide = _wide(df.groupby(["dataset", "scene", "method", "view"], as_index=False)[metric].mean(), metric)
+    others, pvals, skipped = [], [], []
+    for i, m in enumerate(methods):
+        if i == best:
+            continue
+        try:
+            pvals.append(_paired(wide, metric, methods[best], m, 0.95, DEFAULT_RESAMPLES, DEFAULT_SEED, False,
+                                 boot=False)["p"])
+            others.append(i)
+        except UsageError:
+            skipped.append(m)
+    tied = [False] * len(methods)
+    for i, p in zip(others, holm(pvals) if pvals else []):
+        tied[i] = p >= alpha
+    note = f" Not tested against the best (scored on other views): {', '.join(skipped)}." if skipped else ""
+    return tied, note
+
+
+def _counts(summary: pd.DataFrame, aggregation: str) -> str:
+    from ..registry import AGGREGATIONS
+
+    runs = summary[summary["runs"] > 1]
+    counts = ", ".join(f"{m}: {n}" for m, n in zip(runs["method"], runs["runs"]))
+    run_note = (f" ± is the sample standard deviation over each method's runs ({counts} runs); the value is the "
+                "mean over runs." if len(runs) else "")
+    views = sorted(set(summary["views"]))
+    return (f" Aggregation {aggregation} ({AGGREGATIONS[aggregation]}); {int(summary['scenes'].max())} scene(s), "
+            f"{'/'.join(map(str, views))} view(s) per method.{run_note}")
 
 
 def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | None = None,
-                 precision: dict[str, int] | None = None, resolution: dict[str, str] | None = None) -> list[Table]:
+                 precision: dict[str, int] | None = None, resolution: dict[str, str] | None = None,
+                 baselines: dict[str, list] | None = None, aggregation: str = "view-mean",
+                 significance: float | None = SIGNIFICANCE) -> list[Table]:
     """Per dataset: a summary table (methods x metrics, mean over scenes) and one methods x scenes table per metric.
 
-    ``resolution``: dataset -> the ground-truth resolution(s) its numbers were computed at, for the captions."""
+    ``resolution``: dataset -> the ground-truth resolution(s) its numbers were computed at, for the captions.
+    ``baselines``: dataset -> published :class:`~nvs_eval.baselines.Baseline` rows to print below the methods
+    (their mean over this table's scenes; ``--`` where they have no value). ``aggregation``: how per-view values
+    become scene and dataset values (:data:`nvs_eval.protocols.AGGREGATIONS`). ``significance``: mark the methods
+    not significantly different from each summary column's best at this level (``None``: no marks)."""
     metrics = [m for m in (metrics or list(METRICS)) if m in per_view.columns]
-    scenes = scene_summary(per_view)
+    scenes = scene_summary(per_view, aggregation)
+    summary = dataset_summary(per_view, aggregation)
     tables = []
     for dataset, g in scenes.groupby("dataset", sort=True):
         at = f" Ground truth at {resolution[dataset]}." if resolution and dataset in resolution else ""
         methods = sorted(g["method"].unique())
         scene_names = sorted(g["scene"].unique())
-        means = g.groupby("method")[metrics].mean()
+        ds = summary[summary["dataset"] == dataset].set_index("method")
         n = len(scene_names)
-        values = [[float(means.loc[m, k]) for k in metrics] for m in methods]
+        bl = list((baselines or {}).get(dataset, []))
+        note = _baseline_note(bl, protocol) + _counts(ds.reset_index(), aggregation)
+        values = [[float(ds.loc[m, k]) for k in metrics] for m in methods]
+        spreads = [[float(ds.loc[m, f"{k}_run_std"]) for k in metrics] for m in methods]
+        tied, sig_note = None, ""
+        if significance is not None and len(methods) > 1:
+            ranks = [_rank_column([values[r][c] for r in range(len(methods))], k, precision)
+                     for c, k in enumerate(metrics)]
+            cols = [_significance(per_view, dataset, methods, k, ranks[c].index(1), significance)
+                    for c, k in enumerate(metrics)]
+            tied = [[cols[c][0][r] for c in range(len(metrics))] for r in range(len(methods))]
+            sig_note = (f" † not significantly different from the column's best at {significance:g} (two-sided "
+                        "paired sign-flip test on the per-view differences, runs averaged per view, Holm-adjusted "
+                        "over the column)." + "".join(sorted({c[1] for c in cols})))
+        values += [[b.mean(k, scene_names) for k in metrics] for b in bl]
         tables.append(_table(
-            f"{dataset}-summary", f"{dataset}: average over {n} scene(s)", "Method", methods,
+            f"{dataset}-summary", f"{dataset}: average over {n} scene(s)", "Method", methods + [b.name for b in bl],
             [Column(METRICS[k].label, k) for k in metrics], values,
-            f"{dataset}: mean over {n} scene(s) of per-scene means of per-view values; protocol {protocol}.{at}",
-            precision))
+            f"{dataset}: protocol {protocol}.{at}{note}{sig_note}", precision, len(bl), spreads, tied))
         for k in metrics:
             piv = g.pivot(index="method", columns="scene", values=k)
+            spiv = g.pivot(index="method", columns="scene", values=f"{k}_run_std")
             vals = [[float(piv.loc[m, s]) if s in piv.columns else float("nan") for s in scene_names]
-                    + [float(means.loc[m, k])] for m in methods]
+                    + [float(ds.loc[m, k])] for m in methods]
+            sprd = [[float(spiv.loc[m, s]) if s in spiv.columns else float("nan") for s in scene_names]
+                    + [float(ds.loc[m, f"{k}_run_std"])] for m in methods]
+            vals += [[float(b.scenes.get(s, {}).get(k, float("nan"))) for s in scene_names] + [b.mean(k, scene_names)]
+                     for b in bl]
             cols = [Column(s, k) for s in scene_names] + [Column("Avg.", k)]
-            tables.append(_table(f"{dataset}-{k}", f"{dataset}: {METRICS[k].label} per scene", "Method", methods, cols,
-                                 vals, f"{dataset}: {METRICS[k].label} per scene; protocol {protocol}.{at}",
-                                 precision))
+            tables.append(_table(f"{dataset}-{k}", f"{dataset}: {METRICS[k].label} per scene", "Method",
+                                 methods + [b.name for b in bl], cols, vals,
+                                 f"{dataset}: {METRICS[k].label} per scene; protocol {protocol}.{at}{note}",
+                                 precision, len(bl), sprd))
     return tables
 
 

@@ -1,8 +1,18 @@
-"""Aggregation, in a fixed order: scene = mean of its views; dataset = mean of its scenes.
+"""Aggregation, in a fixed order, under a named choice (:data:`nvs_eval.protocols.AGGREGATIONS`):
 
-Means are of per-view values (mean of per-image PSNR, never PSNR of pooled MSE). A view whose PSNR is ``inf``
-(render identical to ground truth) makes its scene's mean PSNR ``inf``: it is kept and shown, not capped.
-Standard deviations are population std over views (scene) or over scene means (dataset); counts are given.
+* ``view-mean`` (the default): scene = mean of its per-view values; dataset = mean of its scenes.
+* ``pooled-mse``: for PSNR-type metrics, scene = PSNR of the mean MSE of its views (as some papers compute it);
+  other metrics as ``view-mean``.
+* ``scene-weighted``: dataset = mean over all its views pooled (scenes weigh by their view counts).
+
+Several runs of one method (``runs:`` in a config, ``name=PATH1,PATH2`` on the command line) are stored as methods
+``name#run=<run>``; here they are split back (:func:`split_runs`): each run is aggregated on its own, the reported value
+is the mean over runs of the run values, ``<metric>_run_std`` the sample standard deviation over runs and ``runs``
+their number.
+
+A view whose PSNR is ``inf`` (render identical to ground truth) makes its scene's mean PSNR ``inf``: it is kept and
+shown, not capped. ``<metric>_std`` is the population std over views (scene) or over scene values (dataset);
+``<metric>_n`` the number of views (scene, per run) and ``scenes`` / ``views`` the counts behind a dataset value.
 """
 
 from __future__ import annotations
@@ -11,6 +21,32 @@ import numpy as np
 import pandas as pd
 
 KEYS = ["dataset", "scene", "method"]
+RUN_SEP = "#run="  # a stored method name "nerfacto#run=seed0" is run seed0 of nerfacto
+
+
+def run_key(method: str, run: str | None) -> str:
+    """The stored method name of one run: ``name#run=<run>`` (``name`` when there is a single run).
+
+    >>> run_key("3dgs", "seed1"), run_key("3dgs", None)
+    ('3dgs#run=seed1', '3dgs')
+    """
+    return f"{method}{RUN_SEP}{run}" if run else method
+
+
+def split_runs(per_view: pd.DataFrame) -> pd.DataFrame:
+    """``method`` split into the method and a ``run`` column (``""`` for a single run)."""
+    df = per_view.copy()
+    parts = df["method"].astype(str).str.partition(RUN_SEP)
+    df["method"], df["run"] = parts[0], parts[2]
+    return df
+
+
+def first_runs(per_view: pd.DataFrame) -> pd.DataFrame:
+    """Only the first run (by name) of each method with several runs (the report's image comparisons show one run
+    per method: a method's runs look alike; their numbers are all in the tables)."""
+    split = split_runs(per_view)
+    first = split.groupby("method")["run"].transform("min")
+    return per_view[(split["run"] == first).to_numpy()]
 
 
 def _metric_columns(per_view: pd.DataFrame) -> list[str]:
@@ -19,25 +55,72 @@ def _metric_columns(per_view: pd.DataFrame) -> list[str]:
     return [m for m in METRICS if m in per_view.columns]
 
 
-def _stats(g: pd.DataFrame, metrics: list[str], row: dict) -> dict:
-    """Add mean, population std and count of each metric column of ``g`` to ``row``."""
-    for m in metrics:
-        v = g[m].dropna().to_numpy(dtype=np.float64)
-        row[m] = float(np.mean(v)) if len(v) else float("nan")
-        row[f"{m}_std"] = float(np.std(v)) if len(v) and np.isfinite(v).all() else float("nan")
-        row[f"{m}_n"] = int(len(v))
-    return row
+def _value(v: np.ndarray, metric: str, aggregation: str) -> float:
+    from ..stats import _is_psnr, _to_mse, _to_psnr
+
+    if not len(v):
+        return float("nan")
+    if aggregation == "pooled-mse" and _is_psnr(metric):
+        return float(_to_psnr(np.array([_to_mse(v).mean()]))[0])
+    return float(np.mean(v))
 
 
-def scene_summary(per_view: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset/scene/method: ``<metric>`` (mean), ``<metric>_std``, ``<metric>_n``."""
-    metrics = _metric_columns(per_view)
-    return pd.DataFrame([_stats(g, metrics, dict(zip(KEYS, key))) for key, g in per_view.groupby(KEYS, sort=True)])
+def _run_stats(row: dict, metric: str, per_run: list[float]) -> None:
+    row[metric] = float(np.mean(per_run)) if per_run else float("nan")
+    finite = np.isfinite(per_run).all() if per_run else False
+    row[f"{metric}_run_std"] = float(np.std(per_run, ddof=1)) if len(per_run) > 1 and finite else float("nan")
 
 
-def dataset_summary(per_view: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset/method: mean over scene means, std over scenes, number of scenes."""
-    scenes = scene_summary(per_view)
-    metrics = _metric_columns(per_view)
-    return pd.DataFrame([_stats(g, metrics, {"dataset": d, "method": m, "scenes": int(len(g))})
-                         for (d, m), g in scenes.groupby(["dataset", "method"], sort=True)])
+def scene_summary(per_view: pd.DataFrame, aggregation: str = "view-mean") -> pd.DataFrame:
+    """One row per dataset/scene/method: ``<metric>``, ``<metric>_std``, ``<metric>_n``, ``<metric>_run_std``,
+    ``runs``."""
+    from ..stats import _check_aggregation
+
+    _check_aggregation(aggregation)
+    df = split_runs(per_view)
+    metrics = _metric_columns(df)
+    rows = []
+    for key, g in df.groupby(KEYS, sort=True):
+        row = dict(zip(KEYS, key))
+        runs = dict(list(g.groupby("run", sort=True)))
+        row["runs"] = len(runs)
+        for m in metrics:
+            per_run = [_value(gr[m].dropna().to_numpy(np.float64), m, aggregation) for gr in runs.values()]
+            _run_stats(row, m, per_run)
+            v = g[m].dropna().to_numpy(np.float64)
+            row[f"{m}_std"] = float(np.std(v)) if len(v) and np.isfinite(v).all() else float("nan")
+            row[f"{m}_n"] = int(len(v) // max(1, len(runs)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def dataset_summary(per_view: pd.DataFrame, aggregation: str = "view-mean") -> pd.DataFrame:
+    """One row per dataset/method: the dataset value (mean over runs), ``<metric>_std`` over scene values,
+    ``<metric>_run_std`` over runs, ``scenes``, ``views`` (per run), ``runs``, ``aggregation``."""
+    from ..stats import _check_aggregation
+
+    _check_aggregation(aggregation)
+    df = split_runs(per_view)
+    metrics = _metric_columns(df)
+    scenes = scene_summary(per_view, aggregation)
+    rows = []
+    for (d, meth), g in df.groupby(["dataset", "method"], sort=True):
+        runs = dict(list(g.groupby("run", sort=True)))
+        sg = scenes[(scenes["dataset"] == d) & (scenes["method"] == meth)]
+        row = {"dataset": d, "method": meth, "scenes": int(g["scene"].nunique()),
+               "views": int(len(g.drop_duplicates(["scene", "view"]))), "runs": len(runs),
+               "aggregation": aggregation}
+        for m in metrics:
+            if aggregation == "scene-weighted":
+                per_run = [float(gr[m].dropna().mean()) for gr in runs.values()]
+            else:
+                per_run = []
+                for gr in runs.values():
+                    vals = [_value(gs[m].dropna().to_numpy(np.float64), m, aggregation)
+                            for _, gs in gr.groupby("scene", sort=True)]
+                    per_run.append(float(np.mean(vals)) if vals else float("nan"))
+            _run_stats(row, m, per_run)
+            v = sg[m].to_numpy(np.float64)
+            row[f"{m}_std"] = float(np.std(v)) if len(v) and np.isfinite(v).all() else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,101 @@
+"""Published baselines (issue 16): every file loads, every printed mean agrees with its per-scene values, and the
+report prints them beside the user's methods, in italics, unranked, with a footnote on their protocol."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from helpers import cli, folder
+
+
+@pytest.mark.parametrize("dataset", ["mipnerf360", "blender", "tanksandtemples"])
+def test_every_printed_mean_is_the_mean_of_its_per_scene_values(dataset):
+    """Within the printing's rounding: half a unit of the mean's last digit plus half a unit of the scenes'."""
+    from nvs_eval.baselines import load
+    from nvs_eval.protocols import PROTOCOLS
+    from nvs_eval.registry import METRICS
+
+    entries = load(dataset)
+    assert entries
+    for b in entries:
+        assert b.protocol in PROTOCOLS or b.protocol == "unknown", b.name
+        assert re.search(r"@ [0-9a-f]{40}", b.source) and b.evidence, b.name
+        assert b.printed_mean, b.name
+        for metric, printed in b.printed_mean.items():
+            assert metric in METRICS
+            values = [row[metric] for row in b.scenes.values()]
+            assert len(values) == len(b.scenes), (b.name, metric)  # a mean over every scene listed
+            tol = 0.5 * 10.0 ** -b.decimals["mean"][metric] + 0.5 * 10.0 ** -b.decimals["scenes"][metric]
+            assert abs(np.mean(values) - printed) <= tol + 1e-12, (b.name, metric, np.mean(values), printed)
+
+
+def test_the_known_numbers_are_where_the_papers_put_them():
+    """Spot checks against the papers' tables: 3DGS (Kerbl et al. 2023) on Mip-NeRF 360 garden 27.41 PSNR, and the
+    SSIM / LPIPS means that 3DGS's Table 1 prints (0.815, 0.214)."""
+    from nvs_eval.baselines import load
+
+    gs = {b.name: b for b in load("mipnerf360")}["3DGS (paper)"]
+    assert gs.scenes["garden"]["psnr"] == 27.41 and gs.protocol == "3dgs"
+    assert gs.printed_mean["ssim"] == 0.815 and gs.printed_mean["lpips_vgg"] == 0.214
+
+
+def _bench(tmp_path, baselines_key=True):
+    scenes = ["garden", "bicycle"]
+    for s in scenes:
+        folder(tmp_path / "gt" / s, ["0.png", "1.png"], h=40, w=48)
+        folder(tmp_path / "r" / s, ["0.png", "1.png"], seed=9, h=40, w=48)
+        folder(tmp_path / "r2" / s, ["0.png", "1.png"], seed=19, h=40, w=48)
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text("name: t\nprotocol: 3dgs\ndatasets:\n  - name: mipnerf360\n    kind: pairs\n"
+                   '    gt: "gt/{scene}"\n    scenes: [garden, bicycle]\n'
+                   + ("    baselines: mipnerf360\n" if baselines_key else "")
+                   + '    methods:\n      - {name: mine, path: "r/{scene}"}\n'
+                   + '      - {name: theirs, path: "r2/{scene}"}\n')
+    return cfg
+
+
+def test_report_prints_baselines_in_italics_unranked_with_a_protocol_footnote(tmp_path):
+    cfg = _bench(tmp_path, baselines_key=False)
+    assert cli("evaluate", str(cfg), "--out", str(tmp_path / "o"), "--no-report", "--device", "cpu").returncode == 0
+    r = cli("report", "--results", str(tmp_path / "o"), "--out", str(tmp_path / "rep"), "--format", "latex,md,html",
+            "--no-figures", "--baselines", "mipnerf360")
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "rep" / "tables.md").read_text()
+    garden = next(line for line in md.splitlines() if line.startswith("| *3DGS (paper)*") and "27.41" in line)
+    assert "*25.25*" in garden  # bicycle 25.246, as printed to the metric's 2 decimals
+    assert "Italic rows: published results" in md and "differs from this table's (3dgs)" in md
+    assert "3DGS (NerfBaselines): nerfbaselines" in md and "3DGS (paper): 3dgs" not in md  # same protocol: no note
+    summary = md.split("**mipnerf360: average over 2 scene(s)**")[1].split("_mipnerf360")[0]
+    rows = [line for line in summary.splitlines() if line.startswith("| ")][1:]
+    ours, published = rows[:2], rows[2:]
+    assert sum(line.count("**") for line in ours) == 6 and len(published) == 7  # 3 best cells, among ours only
+    assert not any("**" in line for line in published)
+    tex = (tmp_path / "rep" / "tables.tex").read_text()
+    assert r"\textit{3DGS (paper)}" in tex
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert '<tr class="published">' in html
+    if shutil.which("pdflatex"):
+        doc = tmp_path / "rep" / "tables_document.tex"
+        p = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", doc.name],
+                           cwd=doc.parent, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stdout[-2000:]
+    r = cli("report", "--results", str(tmp_path / "o"), "--out", str(tmp_path / "rep2"), "--no-figures",
+            "--baselines", "mipnerf360:llff")
+    assert r.returncode == 2 and "the results have no dataset 'llff'" in r.stderr
+
+
+def test_the_config_key_puts_baselines_in_the_evaluate_report_and_the_cli_lists_them(tmp_path):
+    cfg = _bench(tmp_path)
+    r = cli("evaluate", str(cfg), "--out", str(tmp_path / "o"), "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert "*Zip-NeRF (paper)*" in (tmp_path / "o" / "report" / "tables.md").read_text()
+    cfg.write_text(cfg.read_text().replace("baselines: mipnerf360", "baselines: dtu"))
+    r = cli("evaluate", str(cfg), "--out", str(tmp_path / "o2"), "--device", "cpu")
+    assert r.returncode == 2 and "datasets[0].baselines" in r.stderr and "dtu" in r.stderr
+    r = cli("baselines", "mipnerf360")
+    assert r.returncode == 0 and "3DGS (paper)" in r.stdout and "garden" in r.stdout and "source:" in r.stdout
