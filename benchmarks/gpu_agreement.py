@@ -19,11 +19,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nvs_eval.evaluate.evaluator import Evaluator  # noqa: E402
-from nvs_eval.metrics.weights import locate_backbone  # noqa: E402
+from nvs_eval.metrics.weights import dists_cached_path, locate_backbone  # noqa: E402
 from nvs_eval.protocols import PROTOCOLS  # noqa: E402
 from nvs_eval.registry import METRICS  # noqa: E402
 
-TOLERANCE = {"psnr": 1e-5, "ssim": 1e-5, "lpips": 1e-4}
+TOLERANCE = {"psnr": 1e-5, "ssim": 1e-5, "lpips": 1e-4, "dists": 1e-4}
 
 
 def photographs(size=(384, 512)) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -65,6 +65,8 @@ def main() -> int:
     default_tf32 = torch.backends.cudnn.allow_tf32
     pairs = photographs()
     nets = [m for m, s in METRICS.items() if s.kind == "lpips" and locate_backbone(s.lpips_net) is not None]
+    if dists_cached_path().is_file() and locate_backbone("vgg") is not None:
+        nets.append("dists")  # DISTS runs on the device too (FLIP does not: NVIDIA's package is CPU code)
     lines = [f"CPU against CUDA ({torch.cuda.get_device_name()}, torch {torch.__version__}), {len(pairs)} pairs of "
              f"{pairs[0][2].shape[1]}x{pairs[0][2].shape[0]} from scikit-image's photographs (blur, noise, shift). "
              f"PyTorch's default here: `torch.backends.cudnn.allow_tf32 = {default_tf32}`.", "",
@@ -73,7 +75,7 @@ def main() -> int:
     failures = 0
     for name, protocol in PROTOCOLS.items():
         metrics = tuple(dict.fromkeys([*protocol.metrics, *nets]))
-        metrics = tuple(m for m in metrics if METRICS[m].kind != "lpips" or m in nets)
+        metrics = tuple(m for m in metrics if METRICS[m].kind not in ("lpips", "dists") or m in nets)
         cpu, _ = scores(protocol, metrics, "cpu", "float32", pairs)
         cuda, flags = scores(protocol, metrics, "cuda", "float32", pairs)
         tf32, tf32_flags = scores(protocol, metrics, "cuda", "tf32", pairs)

@@ -4,11 +4,12 @@
 #   2. CPU against CUDA agreement of every metric and protocol on real photographs, and TF32 kept out of the exact
 #      float32 path (benchmarks/gpu_agreement.py);
 #   3. benchmarks/run.py --device cuda at a size that fits the time;
-#   4. a 2-GPU torchrun run when two GPUs are present (distributed evaluation is not built yet: said, not faked).
+#   4. a 2-GPU torchrun run when two GPUs are present: the merged store against one process's, row for row.
 # It writes a Markdown section, ready to paste into benchmarks/RESULTS.md, to $GPU_CHECK_OUT (default
 # benchmarks/gpu_check.md) and prints it. Run from anywhere: `bash benchmarks/gpu_check.sh`.
 # Needs nvs-eval importable (installed, or run from the repository root) with its weights in the cache
-# (`nvs-eval weights --fetch`, or NVS_EVAL_CACHE pointing at them), and pytest and lpips for step 1.
+# (`nvs-eval weights --fetch`, or NVS_EVAL_CACHE pointing at them; DISTS's 20 kB dists-alphabeta.pt is compared on
+# the GPU when it is there), and pytest and lpips for step 1. FLIP is NVIDIA's CPU package: nothing to compare.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -78,9 +79,24 @@ echo "gpu_check: 4/4 torchrun" >&2
   echo "### torchrun"
   echo
   if [ "$gpus" -ge 2 ]; then
-    echo "$gpus GPUs are present, but distributed evaluation (torchrun) is not built yet, so there is nothing to run."
+    d=$(mktemp -d)
+    "$PY" - "$d" <<'PYEOF'
+import sys
+from pathlib import Path
+sys.path.insert(0, "tests")
+from helpers import bench
+bench(Path(sys.argv[1]), views=16, metrics="psnr, ssim, lpips_alex", h=480, w=640)
+PYEOF
+    t=$(date +%s)
+    "$PY" -m nvs_eval evaluate "$d/bench.yaml" --out "$d/one" --no-report --device cuda > /dev/null 2>&1
+    t1=$(( $(date +%s) - t )); t=$(date +%s)
+    "$PY" -m torch.distributed.run --nproc-per-node 2 -m nvs_eval evaluate "$d/bench.yaml" --out "$d/two" \
+      --no-report --device cuda > "$d/two.log" 2>&1; rc=$?
+    t2=$(( $(date +%s) - t ))
+    same=$("$PY" -c "import sqlite3,sys; q='SELECT dataset,scene,method,view,metric,value,render_sha256,gt_sha256 FROM results'; r=lambda p: sorted(sqlite3.connect(p).execute(q)); print(r(sys.argv[1]) == r(sys.argv[2]))" "$d/one/results.sqlite" "$d/two/results.sqlite" 2>&1)
+    echo "2 GPUs, 16 views of 640x480 x 2 methods: one process ${t1} s, torchrun 2 ranks ${t2} s (exit $rc); merged store equal to one process's row for row: $same."
   else
-    echo "One GPU: the 2-GPU torchrun run needs two (and distributed evaluation is not built yet)."
+    echo "One GPU: the 2-GPU torchrun run needs two; the gloo tests in CI run torchrun on the CPU."
   fi
   echo
   echo "Total: $(( $(date +%s) - start )) s."

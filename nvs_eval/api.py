@@ -7,7 +7,8 @@ reads a store back. Each is also importable from the top: ``import nvs_eval; nvs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -197,12 +198,16 @@ class EvaluationResult:
     stats: RunStats
     protocol: Protocol
     paired: list[PairedScene]
+    rank: int = 0  # under torchrun / Slurm: this process's rank (only rank 0 holds the merged results)
 
 
 def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None, *, device: str = "auto",
              force: bool = False, recompute: bool = False, progress: bool | None = None,
              precision: str = "float32") -> EvaluationResult:
     """Run a whole benchmark into ``<out>/results.sqlite`` and write the exports beside it.
+
+    Under ``torchrun`` (or Slurm's ``srun``) every process takes a share of the views and writes its own shard;
+    rank 0 merges them (:mod:`nvs_eval.evaluate.distributed`), and only its result holds the merged values.
 
     Rows already in the store with unchanged inputs, protocol and weights are reused. Stored rows whose inputs
     changed since they were scored are never replaced silently: the run scores everything else, keeps them, and
@@ -214,11 +219,21 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
     out = Path(out) if out is not None else cfg.base / "out" / cfg.name
     check_output_folder(out, "results.sqlite", force)
     proto = get_protocol(cfg.protocol).with_resize_gt(cfg.resize_gt)
+    if cfg.aggregation != "view-mean":  # a config's choice; never part of a row's key
+        proto = replace(proto, aggregation=cfg.aggregation)
+    from .evaluate import distributed
+
+    ctx = distributed.context_from_env()
+    if ctx is not None:
+        return _evaluate_distributed(cfg, out, proto, ctx, device=device, force=force, recompute=recompute,
+                                     progress=progress, precision=precision)
     scenes = scenes_from_config(cfg)
     stats = RunStats()
     paired = pair_scenes(scenes, allow_missing=any(d.allow_missing for d in cfg.datasets), strict=cfg.strict,
                          resize_gt=proto.resize_gt != "none")
     with ResultsStore(out / "results.sqlite") as store:
+        # shards a killed distributed run of this config left behind hold finished work: merged first, kept
+        distributed.merge_shards(store, distributed.leftover_shards(out, distributed.config_tag(cfg.source)))
         score_paired(paired, proto, cfg.metrics, device=device, store=store, force=force, recompute=recompute,
                      progress=progress, precision=precision, stats=stats)
         if stats.stale:
@@ -229,6 +244,62 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
         per_view = read_results(store, proto.name, {(s.dataset, s.name) for s in scenes})
     write_exports(per_view, out, proto.settings())
     return EvaluationResult(per_view, out / "results.sqlite", out, stats, proto, paired)
+
+
+def _stale_error(path: Path, stale: list[str]) -> StoreError:
+    more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
+    return StoreError(f"{path}: {len(stale)} stored result(s) have inputs that changed: {stale[0]}{more}; they were "
+                      "kept, not re-scored (everything else is stored); run again with --force to re-score them "
+                      "(old values stay in results_history)")
+
+
+def _evaluate_distributed(cfg: BenchmarkConfig, out: Path, proto: Protocol, ctx, *, device: str, force: bool,
+                          recompute: bool, progress: bool | None, precision: str) -> EvaluationResult:
+    """:func:`evaluate` as one rank of a distributed job (see :mod:`nvs_eval.evaluate.distributed`)."""
+    from .evaluate import distributed as D
+
+    dev = D.init(ctx, device)
+    tag = D.config_tag(cfg.source)
+    merged = out / "results.sqlite"
+    try:
+        if ctx.main:  # first what a killed run left behind, so every rank sees it as stored
+            check_output_folder(out, "results.sqlite", force)
+            with ResultsStore(merged) as store:
+                D.merge_shards(store, D.leftover_shards(out, tag))
+        D.barrier()
+        scenes = scenes_from_config(cfg)
+        paired = pair_scenes(scenes, allow_missing=any(d.allow_missing for d in cfg.datasets), strict=cfg.strict,
+                             resize_gt=proto.resize_gt != "none")
+        metrics = tuple(cfg.metrics or proto.metrics)
+        with ResultsStore(merged, read_only=True) as read:
+            mine = D.assign(paired, ctx.rank, ctx.world, D.stored_renders(read, proto.name, metrics))
+        stats = RunStats()
+        show = progress if progress is not None else sys.stderr.isatty()
+        bar = D.Progress(out, tag, ctx, stats, sum(len(p.jobs) for p in paired), bool(show))
+        try:
+            if mine:
+                with ResultsStore(merged, read_only=True) as read, \
+                        ResultsStore(D.shard_path(out, tag, ctx)) as shard:
+                    score_paired(mine, proto, cfg.metrics, device=dev, store=D.ShardStore(read, shard),
+                                 force=force, recompute=recompute, progress=False, precision=precision, stats=stats)
+        finally:
+            bar.close()
+        every = D.gather(stats)  # also the barrier: every rank is done writing its shard
+        if not ctx.main:
+            return EvaluationResult(pd.DataFrame(), merged, out, stats, proto, mine, ctx.rank)
+        total = RunStats(views=sum(s.views for s in every), computed=sum(s.computed for s in every),
+                         reused=sum(s.reused for s in every), rows_written=sum(s.rows_written for s in every),
+                         stale=[x for s in every for x in s.stale])
+        with ResultsStore(merged) as store:
+            D.merge_shards(store, D.leftover_shards(out, tag))
+            D.remove_progress(out, tag)
+            if total.stale:
+                raise _stale_error(store.path, total.stale)
+            per_view = read_results(store, proto.name, {(s.dataset, s.name) for s in scenes})
+        write_exports(per_view, out, proto.settings())
+        return EvaluationResult(per_view, merged, out, total, proto, paired, ctx.rank)
+    finally:
+        D.finish()
 
 
 def read_results(store: ResultsStore | str | Path, protocol: str | None = None,

@@ -4,7 +4,8 @@ The conventions that move PSNR, SSIM and LPIPS are data here (:class:`~nvs_eval.
 can be searched. Given renders, their ground truth and target values, every combination of
 
 * quantisation: none, or 8-bit ``round`` / ``truncate`` of the render, the ground truth or both;
-* background for RGBA images: white or black (only when an image has transparent pixels);
+* background for RGBA images: white, black, or the colour channels as stored (only when an image has transparent
+  pixels);
 * SSIM: Gaussian 11/1.5 or uniform 7 window; valid / zero-same / reflect-same padding; population or sample
   covariance; data range 1, 2 or from the pair; no variance floor, dm_pix's (0), NerfBaselines' (2^-46) or
   torchmetrics' clamp of the variances; RGB-mean or BT.601 luma;
@@ -43,7 +44,7 @@ from .protocols import PROTOCOLS, Protocol
 
 FLOAT_TOLERANCE = 1e-4  # targets given with more than 6 decimals (unrounded floats) match to this
 QUANTIZATIONS = [("none", "none")] + [(m, w) for m in ("round", "truncate") for w in ("render", "gt", "both")]
-BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
+BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "stored": "stored"}
 SSIM_WINDOWS = {"gaussian-11": {"window": "gaussian", "size": 11, "sigma": 1.5},
                 "uniform-7": {"window": "uniform", "size": 7, "sigma": 1.5}}
 SSIM_PADDINGS = ("valid", "zero-same", "reflect-same")

@@ -28,7 +28,8 @@ class Protocol:
         quantize: 8-bit quantisation applied before metrics: ``none``, ``round`` (``round(x*255)/255``) or
             ``truncate`` (``floor(x*255)/255``, i.e. ``(x*255).astype(uint8)``).
         quantize_images: which images are quantised: ``render``, ``gt``, ``both`` or ``none``.
-        background: RGB in [0, 1] that images with an alpha channel are composited on.
+        background: RGB in [0, 1] that images with an alpha channel are composited on, or ``"stored"``: their
+            colour channels as stored, the alpha ignored.
         ssim: the SSIM variant.
         lpips_input: ``[-1,1]`` (map [0, 1] images to [-1, 1] first, as the LPIPS reference expects) or
             ``[0,1]`` (feed them unchanged, as the 3DGS evaluation does).
@@ -44,7 +45,7 @@ class Protocol:
     name: str
     quantize: Quantize
     quantize_images: Literal["none", "render", "gt", "both"]
-    background: tuple[float, float, float]
+    background: tuple[float, float, float] | str
     ssim: SSIMSpec
     lpips_input: Literal["[-1,1]", "[0,1]"]
     metrics: tuple[str, ...]
@@ -74,7 +75,7 @@ class Protocol:
     def settings(self) -> dict:
         """Every setting as plain JSON-ready data (the form written beside results)."""
         d = asdict(self)
-        d["background"] = list(self.background)
+        d["background"] = self.background if isinstance(self.background, str) else list(self.background)
         d["metrics"] = list(self.metrics)
         d["sources"] = list(self.sources)
         return d
@@ -224,9 +225,9 @@ def protocol_from_settings(d: dict, source: str = "protocol") -> Protocol:
         if d[k] not in allowed:
             raise UsageError(f"{source}: {k}: {d[k]!r} is not one of {', '.join(allowed)}")
     bg = d["background"]
-    if not (isinstance(bg, (list, tuple)) and len(bg) == 3 and all(isinstance(v, (int, float)) and 0 <= v <= 1
-                                                                   for v in bg)):
-        raise UsageError(f"{source}: background: expected three numbers in [0, 1], got {bg!r}")
+    if bg != "stored" and not (isinstance(bg, (list, tuple)) and len(bg) == 3 and
+                               all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in bg)):
+        raise UsageError(f"{source}: background: expected three numbers in [0, 1] or 'stored', got {bg!r}")
     metrics = d["metrics"]
     if not isinstance(metrics, (list, tuple)) or not metrics or any(m not in METRICS for m in metrics):
         raise UsageError(f"{source}: metrics: expected a list of metric ids from {', '.join(METRICS)}, got {metrics!r}")
@@ -238,7 +239,8 @@ def protocol_from_settings(d: dict, source: str = "protocol") -> Protocol:
     except (TypeError, ValueError) as e:
         raise UsageError(f"{source}: ssim: {e}") from None
     return Protocol(name=str(d["name"]), quantize=d["quantize"], quantize_images=d["quantize_images"],
-                    background=tuple(float(v) for v in bg), ssim=spec, lpips_input=d["lpips_input"],
+                    background=bg if bg == "stored" else tuple(float(v) for v in bg), ssim=spec,
+                    lpips_input=d["lpips_input"],
                     metrics=tuple(metrics), summary=str(d.get("summary", f"custom protocol from {source}")),
                     sources=tuple(d.get("sources", ())), resize_gt=d.get("resize_gt", "none"),
                     aggregation=d.get("aggregation", "view-mean"))

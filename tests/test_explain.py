@@ -192,3 +192,32 @@ def test_every_ssim_variant_of_the_search_equals_ssim_of_its_spec():
     assert len(values) == 288
     worst = max(abs(float(ssim(r, g, spec)[0]) - values[k]) for k, spec in specs.items())
     assert worst < 5e-7, worst
+
+
+@pytest.mark.parametrize("background", [(1.0, 1.0, 1.0), (0.0, 0.0, 0.0), "stored"])
+def test_the_background_of_rgba_ground_truth_is_found(background, tmp_path):
+    """RGBA ground truth (transparent pixels whose stored colour is neither white nor black), RGB renders: a
+    target computed on a white, black or as-stored background is traced back to it."""
+    from nvs_eval.cli.explain_cmd import _pairs
+    from nvs_eval.explain import compute, explain
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "r").mkdir()
+    yy, xx = np.mgrid[:SIZE[0], :SIZE[1]]
+    for i, (name, off) in enumerate((("astronaut", (40, 150)), ("coffee", (100, 200)))):
+        rgb = (photo(name, SIZE, off) * 255).round().astype(np.uint8)
+        alpha = np.where((yy - 36) ** 2 / 900 + (xx - 48) ** 2 / 1600 < 1, 255, 0).astype(np.uint8)
+        alpha[::7] = 128  # some partial transparency too
+        Image.fromarray(np.dstack([rgb, alpha])).save(tmp_path / "gt" / f"{i}.png")
+        render = np.clip(rgb / 255 + rng.normal(0, 0.03, rgb.shape), 0, 1)
+        Image.fromarray((render * 255).round().astype(np.uint8)).save(tmp_path / "r" / f"{i}.png")
+    producing = replace(PROTOCOLS["nvs-eval"], name="bg", background=background)
+    targets, _ = _targets(tmp_path, producing)
+    args = type("A", (), {"renders": [str(tmp_path / "r")], "gt": str(tmp_path / "gt"), "layout": None,
+                          "iteration": None, "dataset": None, "dataset_root": None, "images": "images",
+                          "method": None})()
+    search = compute(_pairs(args), device="cpu", nets=["alex", "vgg"])
+    assert search.backgrounds == ["white", "black", "stored"]
+    best = explain(search, targets)["matches"][0]
+    assert best["protocol"]["background"] == (background if isinstance(background, str) else list(background))

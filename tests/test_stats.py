@@ -190,3 +190,27 @@ def test_pairwise_shares_one_bootstrap_and_gives_each_pairs_own_interval():
         own = paired_test(df, "psnr", r.a, r.b)
         assert (r.lo, r.hi, r.p, r.difference) == pytest.approx((own["lo"], own["hi"], own["p"],
                                                                  own["difference"]), abs=1e-9)
+
+
+def test_aggregation_from_the_config_reaches_captions_and_exports_and_different_sets_are_named(tmp_path):
+    from helpers import bench, cli
+
+    cfg = bench(tmp_path, views=4, metrics="psnr")
+    cfg.write_text("aggregation: pooled-mse\n" + cfg.read_text())
+    (tmp_path / "r" / "m2" / "s1" / "003.png").unlink()  # m2 misses one view
+    cfg.write_text(cfg.read_text().replace("    scenes: [s1]\n", "    scenes: [s1]\n    allow_missing: true\n"))
+    r = cli("evaluate", str(cfg), "--out", str(tmp_path / "o"), "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv")
+    assert set(summary["aggregation"]) == {"pooled-mse"}
+    per_view = pd.read_csv(tmp_path / "o" / "per_view.csv")
+    m1 = per_view[per_view["method"] == "m1"]["psnr"]
+    pooled = 10 * np.log10(1 / np.mean(10 ** (-m1 / 10)))
+    assert summary.set_index("method").loc["m1", "psnr"] == pytest.approx(pooled, abs=1e-9)
+    md = (tmp_path / "o" / "report" / "tables.md").read_text()
+    assert "Aggregation pooled-mse" in md
+    assert "Not tested against the best (scored on other views" in md  # 2 methods: the other one differs
+    r = cli("report", "--results", str(tmp_path / "o"), "--out", str(tmp_path / "rep"), "--no-figures",
+            "--format", "md", "--allow-different-sets")
+    assert r.returncode == 0, r.stderr
+    assert "Tested on the views shared with the best only" in (tmp_path / "rep" / "tables.md").read_text()

@@ -18,14 +18,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "and write into a non-empty --out")
     p.add_argument("--recompute", action="store_true", help="re-score every row, even unchanged ones")
     p.add_argument("--no-report", action="store_true", help="skip the tables and HTML report")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for this process (under torchrun on the CPU: per rank; default: the cores "
+                        "divided among the node's ranks)")
     add_precision_arg(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from ..api import evaluate
 
+    threads = args.threads
+    if threads is None and int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:
+        threads = max(1, (os.cpu_count() or 1) // int(os.environ["LOCAL_WORLD_SIZE"]))
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     res = evaluate(Path(args.config), args.out, device=args.device, force=args.force, recompute=args.recompute,
                    precision=args.precision)
+    if res.rank != 0:  # a distributed run's other ranks: rank 0 merges, reports and prints
+        return 0
     s = res.stats
     print(f"{s.views} views: {s.computed} render(s) computed, {s.reused} reused from {res.store}", file=sys.stderr)
     print_auxiliary(res.paired)

@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--significance", type=float, default=0.05,
                    help="mark methods not significantly different from each column's best at this level "
                         "(paired sign-flip test, Holm-adjusted; 0 turns the marks off)")
+    p.add_argument("--allow-different-sets", action="store_true",
+                   help="test methods scored on different views against the best on the views they share (the "
+                        "caption says so); by default they are not tested and the caption names them")
     p.add_argument("--baselines", action="append", default=[], metavar="NAME[:DATASET]",
                    help="print published results beside yours (`nvs-eval baselines` lists them): NAME's rows go into "
                         "the tables of DATASET (default: the results' only dataset, or the one named NAME)")
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     paths = write_report(args.results, args.out, formats, figures=not args.no_figures, protocol=args.protocol,
                          worst_k=args.worst, device=args.device, force=args.force,
                          baselines=baseline_targets(args.baselines, args.results), aggregation=args.aggregation,
-                         significance=args.significance or None)
+                         significance=args.significance or None, allow_different_sets=args.allow_different_sets)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -174,11 +174,15 @@ def _from_channels(arr: np.ndarray, scale: float, background, path: Path) -> np.
     return x if background is None else to_rgb(x, background, path)
 
 
-def to_rgb(x: np.ndarray, background: tuple[float, float, float], path: Path | str = "image") -> np.ndarray:
+def to_rgb(x: np.ndarray, background: tuple[float, float, float] | str, path: Path | str = "image") -> np.ndarray:
     """Stored channels (H x W x C float32, as ``read_image(path, None)`` gives them) to RGB: grey replicated,
     alpha composited on ``background``, the same arithmetic as :func:`read_image` (``nvs-eval explain`` decodes
-    once and composites on several backgrounds)."""
+    once and composites on several backgrounds). ``background="stored"``: the colour channels as stored, the alpha
+    channel ignored (what code that reads RGBA files as RGB computes)."""
     c = x.shape[2]
+    if background == "stored" and c in (2, 4):
+        x = x[..., : c - 1]
+        c -= 1
     if c == 1:
         return np.repeat(x, 3, axis=2)
     if c == 2:

@@ -39,7 +39,7 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
                  protocol: str | None = None, worst_k: int = 2, device: str = "cpu",
                  precision: dict[str, int] | None = None, force: bool = False,
                  baselines: dict[str, str] | None = None, aggregation: str = "view-mean",
-                 significance: float | None = 0.05) -> dict[str, Path]:
+                 significance: float | None = 0.05, allow_different_sets: bool = False) -> dict[str, Path]:
     """Write the tables and (with ``html``) the browsable report into ``out``; returns the main paths.
 
     ``baselines``: the results' dataset -> a published baselines file (``mipnerf360``; :mod:`nvs_eval.baselines`)
@@ -90,7 +90,7 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
                                  f"{', '.join(known)}")
             rows[dataset] = load(name)
     tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, gt_sizes), rows, aggregation,
-                          significance)
+                          significance, allow_different_sets)
     out = Path(out)
     marker = out / REPORT_MARKER
     check_output_folder(out, REPORT_MARKER, force)

@@ -101,7 +101,7 @@ def _baseline_note(baselines, protocol: str) -> str:
 
 
 def _significance(per_view: pd.DataFrame, dataset: str, methods: list[str], metric: str, best: int,
-                  alpha: float) -> tuple[list[bool], str]:
+                  alpha: float, allow_different_sets: bool = False) -> tuple[list[bool], str]:
     """Which methods are not significantly different from ``methods[best]`` (paired tests on the per-view values,
     runs averaged per view, Holm-adjusted over the column); a note for methods scored on other views."""
     from ..errors import UsageError
@@ -109,20 +109,26 @@ def _significance(per_view: pd.DataFrame, dataset: str, methods: list[str], metr
 
     df = split_runs(per_view[per_view["dataset"] == dataset])
     wide = _wide(df.groupby(["dataset", "scene", "method", "view"], as_index=False)[metric].mean(), metric)
-    others, pvals, skipped = [], [], []
+    others, pvals, skipped, partial = [], [], [], []
     for i, m in enumerate(methods):
         if i == best:
             continue
         try:
-            pvals.append(_paired(wide, metric, methods[best], m, 0.95, DEFAULT_RESAMPLES, DEFAULT_SEED, False,
-                                 boot=False)["p"])
+            r = _paired(wide, metric, methods[best], m, 0.95, DEFAULT_RESAMPLES, DEFAULT_SEED, allow_different_sets,
+                        boot=False)
+            pvals.append(r["p"])
+            if r["note"]:
+                partial.append(f"{m} ({r['note']})")
             others.append(i)
         except UsageError:
             skipped.append(m)
     tied = [False] * len(methods)
     for i, p in zip(others, holm(pvals) if pvals else []):
         tied[i] = p >= alpha
-    note = f" Not tested against the best (scored on other views): {', '.join(skipped)}." if skipped else ""
+    note = (f" Not tested against the best (scored on other views; --allow-different-sets compares the "
+            f"intersection): {', '.join(skipped)}." if skipped else "")
+    if partial:
+        note += f" Tested on the views shared with the best only: {'; '.join(partial)}."
     return tied, note
 
 
@@ -141,7 +147,7 @@ def _counts(summary: pd.DataFrame, aggregation: str) -> str:
 def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | None = None,
                  precision: dict[str, int] | None = None, resolution: dict[str, str] | None = None,
                  baselines: dict[str, list] | None = None, aggregation: str = "view-mean",
-                 significance: float | None = SIGNIFICANCE) -> list[Table]:
+                 significance: float | None = SIGNIFICANCE, allow_different_sets: bool = False) -> list[Table]:
     """Per dataset: a summary table (methods x metrics, mean over scenes) and one methods x scenes table per metric.
 
     ``resolution``: dataset -> the ground-truth resolution(s) its numbers were computed at, for the captions.
@@ -167,8 +173,8 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
         if significance is not None and len(methods) > 1:
             ranks = [_rank_column([values[r][c] for r in range(len(methods))], k, precision)
                      for c, k in enumerate(metrics)]
-            cols = [_significance(per_view, dataset, methods, k, ranks[c].index(1), significance)
-                    for c, k in enumerate(metrics)]
+            cols = [_significance(per_view, dataset, methods, k, ranks[c].index(1), significance,
+                                  allow_different_sets) for c, k in enumerate(metrics)]
             tied = [[cols[c][0][r] for c in range(len(metrics))] for r in range(len(methods))]
             sig_note = (f" † not significantly different from the column's best at {significance:g} (two-sided "
                         "paired sign-flip test on the per-view differences, runs averaged per view, Holm-adjusted "

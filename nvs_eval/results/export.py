@@ -72,8 +72,11 @@ def write_exports(per_view: pd.DataFrame, out: Path, protocol_settings: dict) ->
             written.append(folder / name)
     cols = ["dataset", "scene", "method", "view"] + metrics
     atomic_write_text(out / "per_view.csv", per_view[cols].to_csv(index=False, float_format="%.10g"))
-    atomic_write_text(out / "scene_summary.csv", scene_summary(per_view).to_csv(index=False, float_format="%.10g"))
-    atomic_write_text(out / "summary.csv", dataset_summary(per_view).to_csv(index=False, float_format="%.10g"))
+    aggregation = protocol_settings.get("aggregation", "view-mean")  # summary.csv says which, in a column
+    atomic_write_text(out / "scene_summary.csv",
+                      scene_summary(per_view, aggregation).to_csv(index=False, float_format="%.10g"))
+    atomic_write_text(out / "summary.csv",
+                      dataset_summary(per_view, aggregation).to_csv(index=False, float_format="%.10g"))
     atomic_write_text(out / "protocol.json", json.dumps(protocol_settings, indent=1, sort_keys=True))
     written += [out / "per_view.csv", out / "scene_summary.csv", out / "summary.csv", out / "protocol.json"]
     return written

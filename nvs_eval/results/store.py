@@ -130,8 +130,12 @@ def _create_atomically(path: Path) -> None:
 class ResultsStore:
     """A SQLite results store at ``path`` (created on first use)."""
 
-    def __init__(self, path: Path | str, timeout: float = 120.0):
+    def __init__(self, path: Path | str, timeout: float = 120.0, *, read_only: bool = False):
         self.path = Path(path)
+        if read_only:  # a distributed rank reading the merged store: no schema, no pragma, no write of any kind
+            self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
+                                        isolation_level=None)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             _create_atomically(self.path)
@@ -192,6 +196,36 @@ class ResultsStore:
             c.executemany(f"INSERT OR REPLACE INTO results ({cols}) VALUES ({', '.join('?' * len(COLUMNS))})", data)
 
         self._write(write)
+
+    def merge_from(self, shard: Path | str) -> int:
+        """Merge another store (a distributed rank's shard) into this one in one transaction, with :meth:`put`'s
+        rule: a row replacing a stored one computed from other inputs moves the stored one to ``results_history``.
+        Rows keep their ``created`` time. Returns the number of result rows merged."""
+        cols = ", ".join(COLUMNS)
+        keys = ("dataset", "scene", "method", "view", "metric", "protocol")
+        same = " AND ".join(f"r.{k} = x.{k}" for k in keys)
+        changed = " OR ".join(f"r.{k} != x.{k}" for k in ("render_sha256", "gt_sha256", "protocol_key", "weights"))
+        self.conn.execute("ATTACH DATABASE ? AS shard", (str(shard),))
+        try:
+            def write(c):
+                n = c.execute("SELECT COUNT(*) FROM shard.results").fetchone()[0]
+                c.execute(f"INSERT INTO results_history ({cols}, superseded) SELECT "
+                          f"{', '.join('r.' + k for k in COLUMNS)}, ? FROM results r JOIN shard.results x ON {same} "
+                          f"WHERE {changed}", (time.time(),))
+                c.execute(f"INSERT OR REPLACE INTO results ({cols}) SELECT {cols} FROM shard.results")
+                c.execute(f"INSERT INTO results_history ({cols}, superseded) SELECT {cols}, superseded "
+                          "FROM shard.results_history")
+                c.execute("INSERT OR IGNORE INTO protocols SELECT key, name, settings FROM shard.protocols")
+                c.execute("INSERT OR REPLACE INTO coverage SELECT dataset, scene, method, protocol, scored, total "
+                          "FROM shard.coverage")
+                c.execute("INSERT OR IGNORE INTO gt_files SELECT gt_sha256, width, height FROM shard.gt_files")
+                c.execute("INSERT OR REPLACE INTO auxiliary SELECT dataset, scene, method, count, suffixes "
+                          "FROM shard.auxiliary")
+                return n
+
+            return self._write(write)
+        finally:
+            self.conn.execute("DETACH DATABASE shard")
 
     def history(self) -> pd.DataFrame:
         """Every superseded row, with the time it was replaced."""
