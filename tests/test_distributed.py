@@ -159,3 +159,22 @@ def test_rank_zero_sums_every_ranks_progress(tmp_path):
     assert bars[0].done() == 13
     remove_progress(tmp_path, "t")
     assert not list((tmp_path / "shards").glob("*"))
+
+
+def test_slurm_style_launch_reads_its_ranks_from_the_slurm_environment(reference):
+    """Two plain processes with srun's variables (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID) and MASTER_ADDR /
+    MASTER_PORT exported, as the sbatch example in docs/cluster.md does."""
+    root, cfg, single = reference
+    port = str(_port())
+    procs = []
+    for rank in range(2):
+        env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+        env.update(SLURM_PROCID=str(rank), SLURM_NTASKS="2", SLURM_LOCALID=str(rank), MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=port, PYTHONPATH=str(ROOT))
+        procs.append(subprocess.Popen([sys.executable, "-m", "nvs_eval", "evaluate", str(cfg), "--out",
+                                       str(root / "slurm"), "--no-report", "--device", "cpu", "--threads", "1"],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1].decode()[-2000:] for o in outs]
+    assert _rows(root / "slurm" / "results.sqlite") == single
+    assert "8 views: 16 render(s) computed" in outs[0][1].decode() and outs[1][1].decode() == ""
