@@ -237,10 +237,7 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
         score_paired(paired, proto, cfg.metrics, device=device, store=store, force=force, recompute=recompute,
                      progress=progress, precision=precision, stats=stats)
         if stats.stale:
-            more = f" (and {len(stats.stale) - 1} more)" if len(stats.stale) > 1 else ""
-            raise StoreError(f"{store.path}: {len(stats.stale)} stored result(s) have inputs that changed: "
-                             f"{stats.stale[0]}{more}; they were kept, not re-scored (everything else is stored); "
-                             "run again with --force to re-score them (old values stay in results_history)")
+            raise _stale_error(store.path, stats.stale)
         per_view = read_results(store, proto.name, {(s.dataset, s.name) for s in scenes})
     write_exports(per_view, out, proto.settings())
     return EvaluationResult(per_view, out / "results.sqlite", out, stats, proto, paired)
@@ -270,18 +267,18 @@ def _evaluate_distributed(cfg: BenchmarkConfig, out: Path, proto: Protocol, ctx,
         scenes = scenes_from_config(cfg)
         paired = pair_scenes(scenes, allow_missing=any(d.allow_missing for d in cfg.datasets), strict=cfg.strict,
                              resize_gt=proto.resize_gt != "none")
-        metrics = tuple(cfg.metrics or proto.metrics)
-        with ResultsStore(merged, read_only=True) as read:
-            mine = D.assign(paired, ctx.rank, ctx.world, D.stored_renders(read, proto.name, metrics))
         stats = RunStats()
         show = progress if progress is not None else sys.stderr.isatty()
         bar = D.Progress(out, tag, ctx, stats, sum(len(p.jobs) for p in paired), bool(show))
         try:
-            if mine:
-                with ResultsStore(merged, read_only=True) as read, \
-                        ResultsStore(D.shard_path(out, tag, ctx)) as shard:
-                    score_paired(mine, proto, cfg.metrics, device=dev, store=D.ShardStore(read, shard),
-                                 force=force, recompute=recompute, progress=False, precision=precision, stats=stats)
+            with ResultsStore(merged, read_only=True) as read:
+                stored = D.stored_renders(read, proto.name, tuple(cfg.metrics or proto.metrics))
+                mine = D.assign(paired, ctx.rank, ctx.world, stored)
+                if mine:
+                    with ResultsStore(D.shard_path(out, tag, ctx)) as shard:
+                        score_paired(mine, proto, cfg.metrics, device=dev, store=D.ShardStore(read, shard),
+                                     force=force, recompute=recompute, progress=False, precision=precision,
+                                     stats=stats)
         finally:
             bar.close()
         every = D.gather(stats)  # also the barrier: every rank is done writing its shard

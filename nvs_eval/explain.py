@@ -27,6 +27,7 @@ formed from them.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -114,8 +115,6 @@ def parse_targets(text: str) -> dict[str, Target]:
     return out
 
 
-_FILE_NAMES = {"psnr": "psnr", "ssim": "ssim", "lpips": "lpips", "lpips_alex": "lpips_alex",
-               "lpips_vgg": "lpips_vgg", "lpips_squeeze": "lpips_squeeze"}
 
 
 def _float_target(metric: str, values, views: list[str] | None, source: str) -> Target:
@@ -153,10 +152,10 @@ def targets_from_file(path: str | Path, views: list[str] | None = None, method: 
     out: dict[str, Target] = {}
     if isinstance(doc, dict) and "metrics_raw" in doc:  # NerfBaselines
         for k, v in doc["metrics_raw"].items():
-            if k in _FILE_NAMES:
+            if k in TARGET_METRICS:
                 data = base64.b64decode(v)
                 values = list(struct.unpack(f"<{len(data) // 4}f", data))
-                out[_FILE_NAMES[k]] = _float_target(_FILE_NAMES[k], values, views, str(path))
+                out[k] = _float_target(k, values, views, str(path))
     elif isinstance(doc, dict) and "views" in doc and "metrics" in doc:  # nvs-eval score --json
         rows = doc["views"]
         methods = list(dict.fromkeys(r["method"] for r in rows))
@@ -165,7 +164,7 @@ def targets_from_file(path: str | Path, views: list[str] | None = None, method: 
             raise UsageError(f"{path}: holds methods {', '.join(methods)}; name one with --target-method")
         rows = [r for r in rows if r["method"] == pick]
         for m in doc["metrics"]:
-            if m in _FILE_NAMES:
+            if m in TARGET_METRICS:
                 out[m] = _float_target(m, {r["view"]: r[m] for r in rows}, None, str(path))
     elif isinstance(doc, dict) and doc and all(isinstance(v, dict) for v in doc.values()):  # 3DGS
         keys = sorted(doc)
@@ -174,8 +173,8 @@ def targets_from_file(path: str | Path, views: list[str] | None = None, method: 
             raise UsageError(f"{path}: no method {pick!r}; it holds {', '.join(keys)}")
         for k, v in doc[pick].items():
             name = k.lower()
-            if name in _FILE_NAMES:
-                out[_FILE_NAMES[name]] = _float_target(_FILE_NAMES[name], v, views, str(path))
+            if name in TARGET_METRICS:
+                out[name] = _float_target(name, v, views, str(path))
     if not out:
         raise UsageError(f"{path}: no PSNR, SSIM or LPIPS values found (expected a 3DGS results.json / "
                          "per_view.json, a NerfBaselines results JSON or the --json of nvs-eval score)")
@@ -384,13 +383,19 @@ def _flat(p: Protocol, keys: set[str]) -> dict:
     return flat
 
 
+@functools.cache
+def _preset_flats(keys: frozenset[str]) -> dict[str, dict]:
+    """Every preset's comparable settings (computed once per target set, not once per candidate)."""
+    return {name: _flat(preset, set(keys)) for name, preset in PROTOCOLS.items()}
+
+
 def nearest_preset(p: Protocol, lpips_nets: list[str], keys: set[str]) -> tuple[str, dict]:
     """The preset with the fewest differing settings (in preset order on ties) and those differences
     (``{setting: [preset's, this one's]}``)."""
     mine = _flat(p, keys)
     best = None
-    for name, preset in PROTOCOLS.items():
-        theirs = _flat(preset, keys)
+    for name, theirs in _preset_flats(frozenset(keys)).items():
+        preset = PROTOCOLS[name]
         diff = {k: [theirs[k], v] for k, v in mine.items() if theirs.get(k) != v}
         if any(f"lpips_{n}" not in preset.metrics for n in lpips_nets):
             diff["lpips_net"] = [",".join(m[6:] for m in preset.metrics if m.startswith("lpips_")),

@@ -61,6 +61,21 @@ def _check_aggregation(aggregation: str) -> None:
         raise UsageError(f"unknown aggregation {aggregation!r}; known: {', '.join(AGGREGATIONS)}")
 
 
+def scene_value(values: np.ndarray, metric: str, aggregation: str = "view-mean") -> float:
+    """One scene's value from its per-view values: their mean, or for PSNR-type metrics under ``pooled-mse`` the
+    PSNR of their mean MSE (NaN without values). The one place a scene is aggregated (tables use it too).
+
+    >>> round(scene_value(np.array([20.0, 40.0]), "psnr", "pooled-mse"), 4)
+    22.9671
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if not len(v):
+        return float("nan")
+    if aggregation == "pooled-mse" and _is_psnr(metric):
+        return float(_to_psnr(np.array([_to_mse(v).mean()]))[0])
+    return float(v.mean())
+
+
 def scene_values(per_view: pd.DataFrame, metric: str, aggregation: str = "view-mean") -> pd.DataFrame:
     """One row per dataset/scene/method (and run): the scene's value of ``metric`` and its view count.
 
@@ -73,11 +88,7 @@ def scene_values(per_view: pd.DataFrame, metric: str, aggregation: str = "view-m
     rows = []
     for key, g in per_view.groupby(keys, sort=True):
         v = g[metric].dropna().to_numpy(np.float64)
-        if aggregation == "pooled-mse" and _is_psnr(metric):
-            value = float(_to_psnr(np.array([_to_mse(v).mean()]))[0]) if len(v) else float("nan")
-        else:
-            value = float(v.mean()) if len(v) else float("nan")
-        rows.append({**dict(zip(keys, key)), metric: value, "views": len(v)})
+        rows.append({**dict(zip(keys, key)), metric: scene_value(v, metric, aggregation), "views": len(v)})
     return pd.DataFrame(rows)
 
 
@@ -102,7 +113,6 @@ class _Grid:
     """A dataset's per-view values as (methods, scenes, max views), NaN-padded, with each scene's view count."""
 
     methods: list[str]
-    scenes: list[str]
     values: np.ndarray
     counts: np.ndarray
 
@@ -117,7 +127,7 @@ def _grid(per_view: pd.DataFrame, metric: str, methods: list[str] | None = None)
     values = np.full((len(methods), len(scenes), int(counts.max())), np.nan)
     for j, b in enumerate(blocks):
         values[:, j, : b.shape[1]] = b
-    return _Grid(methods, scenes, values, counts)
+    return _Grid(methods, values, counts)
 
 
 def _resample_indices(counts: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -326,4 +336,4 @@ def pairwise(per_view: pd.DataFrame, metric: str, methods: list[str] | None = No
     return out
 
 
-__all__ = ["scene_values", "dataset_values", "bootstrap_ci", "paired_test", "pairwise", "holm"]
+__all__ = ["scene_value", "scene_values", "dataset_values", "bootstrap_ci", "paired_test", "pairwise", "holm"]

@@ -16,6 +16,7 @@ from torch import Tensor
 from ..errors import PreconditionError, UsageError
 from ..metrics.color import color_correct
 from ..metrics.dists import DISTS, DISTSFeatures, build_dists
+from ..metrics.dists import TILE_HALO as DISTS_TILE_HALO
 from ..metrics.flip import flip, flip_signature
 from ..metrics.lpips import LPIPS, TILE_HALO, LPIPSFeatures, build_lpips
 from ..metrics.masked import check_mask, layer_weights, masked_mse, masked_ssim
@@ -368,7 +369,7 @@ class Evaluator:
     def _dists(self, metric: str, preds: Tensor, target: Target) -> Tensor:
         if target.tiled:
             return self.dists.tiled_distance(preds, target.image, self.tile,
-                                             self.lpips_batch(self.tile + 2 * TILE_HALO["vgg"]))
+                                             self.lpips_batch(self.tile + 2 * DISTS_TILE_HALO))
         step = self.lpips_batch(preds)
         return torch.cat([self.dists.distance(preds[i : i + step], target.dists)
                           for i in range(0, preds.shape[0], step)])

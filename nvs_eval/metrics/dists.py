@@ -33,7 +33,8 @@ import torchvision
 from torch import Tensor, nn
 
 from ..errors import PreconditionError
-from .validate import check_image_batch, check_pair, check_tiled
+from .tiling import check_tiled, tiles
+from .validate import check_image_batch, check_pair
 from .weights import WeightsInfo, load_backbone, load_dists
 
 STAGES = ((0, 4), (5, 9), (10, 16), (17, 23), (24, 30))  # torchvision VGG16 `features` slices between the pools
@@ -98,15 +99,6 @@ def _moments(fx: Tensor, fy: Tensor, fy_sums: Tensor | None = None) -> Tensor:
     px = _sums(fx, fy)
     py = (_sums(fy) if fy_sums is None else fy_sums).expand(px.shape[0], -1, -1)
     return torch.stack([px[..., 0], py[..., 0], px[..., 1], py[..., 1], px[..., 2]], dim=-1)
-
-
-def tile_windows(h: int, w: int, tile: int, halo: int) -> Iterator[tuple[int, int, int, int, int, int, int, int]]:
-    """``(y0, y1, x0, x1, ty0, ty1, tx0, tx1)``: each core and the core plus its halo, clipped to the image."""
-    for y0 in range(0, h, tile):
-        y1 = min(y0 + tile, h)
-        for x0 in range(0, w, tile):
-            x1 = min(x0 + tile, w)
-            yield y0, y1, x0, x1, max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
 
 
 class DISTS(nn.Module):
@@ -183,17 +175,15 @@ class DISTS(nn.Module):
         H, W = target.shape[-2:]
         moments = [torch.zeros(preds.shape[0], c, 5, dtype=torch.float64, device=preds.device) for c in CHANNELS]
         counts = [0] * len(CHANNELS)
-        for y0, y1, x0, x1, ty0, ty1, tx0, tx1 in tile_windows(H, W, tile, TILE_HALO):
-            ft = tuple(self._layers(target[..., ty0:ty1, tx0:tx1]))
+        for t in tiles(H, W, tile, TILE_HALO):
+            ft = tuple(self._layers(t.read(target)))
             for i in range(0, preds.shape[0], chunk):
-                fp = self._layers(preds[i : i + chunk, :, ty0:ty1, tx0:tx1])
+                fp = self._layers(t.read(preds[i : i + chunk]))
                 for k, (a, b, s) in enumerate(zip(fp, ft, STRIDES)):
-                    r0, c0 = (y0 - ty0) // s, (x0 - tx0) // s
-                    r1 = (y1 - ty0) // s if y1 < H else a.shape[-2]
-                    c1 = (x1 - tx0) // s if x1 < W else a.shape[-1]
-                    moments[k][i : i + chunk] += _moments(a[..., r0:r1, c0:c1], b[..., r0:r1, c0:c1])
+                    (ca, _), (cb, _) = t.core(a, s), t.core(b, s)
+                    moments[k][i : i + chunk] += _moments(ca, cb)
                     if i == 0:
-                        counts[k] += (r1 - r0) * (c1 - c0)
+                        counts[k] += ca.shape[-2] * ca.shape[-1]
         return self.score_moments(moments, counts)
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:

@@ -23,7 +23,8 @@ import torchvision
 from torch import Tensor, nn
 
 from ..errors import PreconditionError
-from .validate import check_image_batch, check_pair, check_tiled
+from .tiling import check_tiled, tiles
+from .validate import check_image_batch, check_pair
 from .weights import WeightsInfo, load_backbone, load_lin
 
 # Where the reference slices each torchvision `features` stack: LPIPS taps the output of each slice.
@@ -204,30 +205,21 @@ class LPIPS(nn.Module):
         halo, strides, lins = TILE_HALO[self.net], TAP_STRIDES[self.net], self._lins()
         sums = torch.zeros(preds.shape[0], len(lins), dtype=torch.float64, device=preds.device)
         counts = [0] * len(lins)
-        for y0 in range(0, H, tile):
-            y1 = min(y0 + tile, H)
-            ty0, ty1 = max(0, y0 - halo), min(H, y1 + halo)
-            for x0 in range(0, W, tile):
-                x1 = min(x0 + tile, W)
-                tx0, tx1 = max(0, x0 - halo), min(W, x1 + halo)
-                ft = self.features(target[..., ty0:ty1, tx0:tx1])
-                for i in range(0, preds.shape[0], chunk):
-                    fp = self._layers(preds[i : i + chunk, :, ty0:ty1, tx0:tx1])
-                    for k, (a, b, w, s) in enumerate(zip(fp, ft.layers, lins, strides)):
-                        d = _weighted_sq_diff(a, b, w, inplace=True)  # a is this loop's own
-                        del a
-                        r0, c0 = (y0 - ty0) // s, (x0 - tx0) // s
-                        r1 = (y1 - ty0) // s if y1 < H else d.shape[-2]
-                        c1 = (x1 - tx0) // s if x1 < W else d.shape[-1]
-                        core = d[:, r0:r1, c0:c1]
-                        if weights is not None:
-                            g0, h0 = ty0 // s + r0, tx0 // s + c0  # the core's place in the whole image's layer
-                            wk = weights[k][:, g0 : g0 + core.shape[-2], h0 : h0 + core.shape[-1]]
-                            sums[i : i + chunk, k] += (core.to(torch.float64) * wk).sum(dim=(1, 2))
-                        else:
-                            sums[i : i + chunk, k] += core.sum(dim=(1, 2), dtype=torch.float64)
-                        if i == 0:
-                            counts[k] += core.shape[-2] * core.shape[-1]
+        for t in tiles(H, W, tile, halo):
+            ft = self.features(t.read(target))
+            for i in range(0, preds.shape[0], chunk):
+                fp = self._layers(t.read(preds[i : i + chunk]))
+                for k, (a, b, w, s) in enumerate(zip(fp, ft.layers, lins, strides)):
+                    d = _weighted_sq_diff(a, b, w, inplace=True)  # a is this loop's own
+                    del a
+                    core, (g0, h0) = t.core(d, s)
+                    if weights is not None:  # the core's part of the whole image's weights
+                        wk = weights[k][:, g0 : g0 + core.shape[-2], h0 : h0 + core.shape[-1]]
+                        sums[i : i + chunk, k] += (core.to(torch.float64) * wk).sum(dim=(1, 2))
+                    else:
+                        sums[i : i + chunk, k] += core.sum(dim=(1, 2), dtype=torch.float64)
+                    if i == 0:
+                        counts[k] += core.shape[-2] * core.shape[-1]
         if weights is not None:
             return sums.sum(1)
         return (sums / torch.tensor(counts, dtype=torch.float64, device=sums.device)).sum(1).to(preds.dtype)

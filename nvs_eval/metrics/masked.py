@@ -14,7 +14,8 @@ grey = soft weight) weights every pixel:
   the protocol's unmasked SSIM, and a mask touching the border weights the padded pixels as the border pixels are.
 * ``masked_lpips``: the LPIPS spatial map (each layer's distance upsampled to the image bilinearly, as the
   ``lpips`` package's ``spatial=True`` does) averaged with weight ``m``. A network's receptive field reaches across
-  the mask edge, so unlike PSNR and SSIM, masked LPIPS still sees some pixels just outside the mask.
+  the mask edge, so unlike PSNR and SSIM, masked LPIPS still sees some pixels just outside the mask. It is
+  computed without the full-resolution map, from the mask carried back to each layer (:func:`layer_weights`).
 
 docs/metrics.md compares these with the two common wrong variants on a real example.
 """
@@ -144,12 +145,5 @@ def layer_weights(mask: Tensor, size: tuple[int, int]) -> Tensor:
     return out.index_add_(2, i0, rows * l0).index_add_(2, i1, rows * l1)
 
 
-def weighted_map_mean(dmap: Tensor, mask: Tensor) -> Tensor:
-    """``sum m d / sum m`` per image of a (N, H, W) or (N, 1, H, W) map (the masked LPIPS reduction)."""
-    d = dmap if dmap.ndim == 4 else dmap[:, None]
-    m = check_mask(mask, d).expand(d.shape[0], -1, -1, -1)
-    return (d * m).flatten(1).sum(1) / m.flatten(1).sum(1)
-
-
 __all__ = ["check_mask", "filter_mask", "map_size", "mask_on_map", "masked_mse", "masked_psnr", "masked_ssim",
-           "weighted_map_mean", "layer_weights", "MIN_WINDOW_WEIGHT"]
+           "layer_weights", "MIN_WINDOW_WEIGHT"]

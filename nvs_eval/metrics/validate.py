@@ -49,14 +49,3 @@ def check_pair(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         pred, target = pred.to(dtype), target.to(dtype)
     return pred, target
 
-
-def check_tiled(preds: Tensor, target: Tensor, tile: int, align: int) -> tuple[Tensor, Tensor]:
-    """Inputs of a tiled network metric (LPIPS, DISTS): predictions against one target of their size, and a tile
-    side that keeps every pooling grid aligned (a positive multiple of ``align``)."""
-    if tile % align or tile <= 0:
-        raise ValueError(f"Expected a tile size that is a positive multiple of {align}, got {tile}")
-    preds, target = check_image_batch(preds, "pred"), check_image_batch(target, "target")
-    if target.shape[0] != 1 or preds.shape[1:] != target.shape[1:]:
-        raise ValueError(f"Expected one target of the predictions' size, got {tuple(target.shape)} for "
-                         f"{tuple(preds.shape)}")
-    return preds, target

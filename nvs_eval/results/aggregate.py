@@ -55,16 +55,6 @@ def _metric_columns(per_view: pd.DataFrame) -> list[str]:
     return [m for m in METRICS if m in per_view.columns]
 
 
-def _value(v: np.ndarray, metric: str, aggregation: str) -> float:
-    from ..stats import _is_psnr, _to_mse, _to_psnr
-
-    if not len(v):
-        return float("nan")
-    if aggregation == "pooled-mse" and _is_psnr(metric):
-        return float(_to_psnr(np.array([_to_mse(v).mean()]))[0])
-    return float(np.mean(v))
-
-
 def _run_stats(row: dict, metric: str, per_run: list[float]) -> None:
     row[metric] = float(np.mean(per_run)) if per_run else float("nan")
     finite = np.isfinite(per_run).all() if per_run else False
@@ -74,7 +64,7 @@ def _run_stats(row: dict, metric: str, per_run: list[float]) -> None:
 def scene_summary(per_view: pd.DataFrame, aggregation: str = "view-mean") -> pd.DataFrame:
     """One row per dataset/scene/method: ``<metric>``, ``<metric>_std``, ``<metric>_n``, ``<metric>_run_std``,
     ``runs``."""
-    from ..stats import _check_aggregation
+    from ..stats import _check_aggregation, scene_value
 
     _check_aggregation(aggregation)
     df = split_runs(per_view)
@@ -85,7 +75,7 @@ def scene_summary(per_view: pd.DataFrame, aggregation: str = "view-mean") -> pd.
         runs = dict(list(g.groupby("run", sort=True)))
         row["runs"] = len(runs)
         for m in metrics:
-            per_run = [_value(gr[m].dropna().to_numpy(np.float64), m, aggregation) for gr in runs.values()]
+            per_run = [scene_value(gr[m].dropna().to_numpy(np.float64), m, aggregation) for gr in runs.values()]
             _run_stats(row, m, per_run)
             v = g[m].dropna().to_numpy(np.float64)
             row[f"{m}_std"] = float(np.std(v)) if len(v) and np.isfinite(v).all() else float("nan")
@@ -97,7 +87,7 @@ def scene_summary(per_view: pd.DataFrame, aggregation: str = "view-mean") -> pd.
 def dataset_summary(per_view: pd.DataFrame, aggregation: str = "view-mean") -> pd.DataFrame:
     """One row per dataset/method: the dataset value (mean over runs), ``<metric>_std`` over scene values,
     ``<metric>_run_std`` over runs, ``scenes``, ``views`` (per run), ``runs``, ``aggregation``."""
-    from ..stats import _check_aggregation
+    from ..stats import _check_aggregation, scene_value
 
     _check_aggregation(aggregation)
     df = split_runs(per_view)
@@ -116,7 +106,7 @@ def dataset_summary(per_view: pd.DataFrame, aggregation: str = "view-mean") -> p
             else:
                 per_run = []
                 for gr in runs.values():
-                    vals = [_value(gs[m].dropna().to_numpy(np.float64), m, aggregation)
+                    vals = [scene_value(gs[m].dropna().to_numpy(np.float64), m, aggregation)
                             for _, gs in gr.groupby("scene", sort=True)]
                     per_run.append(float(np.mean(vals)) if vals else float("nan"))
             _run_stats(row, m, per_run)
