@@ -64,7 +64,8 @@ def main() -> int:
         return 3
     default_tf32 = torch.backends.cudnn.allow_tf32
     pairs = photographs()
-    nets = [m for m, s in METRICS.items() if s.kind == "lpips" and locate_backbone(s.lpips_net) is not None]
+    nets = [m for m, s in METRICS.items()  # the plain family (the masked one needs masks; colour correction is
+            if s.kind == "lpips" and s.family == "plain" and locate_backbone(s.lpips_net) is not None]  # exact)
     if dists_cached_path().is_file() and locate_backbone("vgg") is not None:
         nets.append("dists")  # DISTS runs on the device too (FLIP does not: NVIDIA's package is CPU code)
     lines = [f"CPU against CUDA ({torch.cuda.get_device_name()}, torch {torch.__version__}), {len(pairs)} pairs of "

@@ -3,7 +3,9 @@
 #   1. the CUDA variants of the test suite (pytest -m cuda);
 #   2. CPU against CUDA agreement of every metric and protocol on real photographs, and TF32 kept out of the exact
 #      float32 path (benchmarks/gpu_agreement.py);
-#   3. benchmarks/run.py --device cuda at a size that fits the time;
+#   3. benchmarks/gpu.py: nvs-eval against the 3DGS recipe (TF32 off and PyTorch's defaults) at 800x800, 1080p and
+#      4K (whole commands and marginal cost per pair, peak GPU memory), the opt-in precisions with their error,
+#      LPIPS-VGG per layer against the float32 peak, and a per-stage profile;
 #   4. a 2-GPU torchrun run when two GPUs are present: the merged store against one process's, row for row.
 # It writes a Markdown section, ready to paste into benchmarks/RESULTS.md, to $GPU_CHECK_OUT (default
 # benchmarks/gpu_check.md) and prints it. Run from anywhere: `bash benchmarks/gpu_check.sh`.
@@ -34,7 +36,7 @@ name=$("$PY" -c 'import torch; print(torch.cuda.get_device_name())')
 
 echo "gpu_check: 1/4 CUDA tests" >&2
 t=$(date +%s)
-timeout 240 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/ 2>&1 | tee /tmp/gpu_check_pytest.log | tail -n 15
+timeout 180 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/ 2>&1 | tee /tmp/gpu_check_pytest.log | tail -n 15
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 0 ] || status=1
 {
@@ -48,7 +50,7 @@ rc=${PIPESTATUS[0]}
 
 echo "gpu_check: 2/4 CPU against CUDA" >&2
 t=$(date +%s)
-timeout 180 "$PY" benchmarks/gpu_agreement.py > /tmp/gpu_check_agree.md
+timeout 120 "$PY" benchmarks/gpu_agreement.py > /tmp/gpu_check_agree.md
 rc=$?
 [ "$rc" -eq 0 ] || status=1
 {
@@ -58,19 +60,18 @@ rc=$?
   echo
 } >> "$OUT"
 
-echo "gpu_check: 3/4 benchmarks/run.py --device cuda" >&2
+echo "gpu_check: 3/4 benchmarks/gpu.py (against the 3DGS recipe, per layer, per stage)" >&2
 t=$(date +%s)
-left=$(( 400 - ($(date +%s) - start) ))
-[ "$left" -gt 60 ] || left=60
-timeout "$left" "$PY" benchmarks/run.py --device cuda --size 800 --methods 3 --views 6 --hd-views 1 --uhd-views 1 \
-  > /tmp/gpu_check_bench.md 2>/tmp/gpu_check_bench.err
+left=$(( 450 - ($(date +%s) - start) ))
+[ "$left" -gt 120 ] || left=120
+timeout "$left" "$PY" benchmarks/gpu.py ${GPU_BENCH_ARGS:-} > /tmp/gpu_check_bench.md 2>/tmp/gpu_check_bench.err
 rc=$?
 [ "$rc" -eq 0 ] || status=1
 {
-  echo "### benchmarks/run.py --device cuda --size 800 --views 6 --hd-views 1 --uhd-views 1 (exit $rc, $(( $(date +%s) - t )) s)"
+  echo "### benchmarks/gpu.py ${GPU_BENCH_ARGS:-} (exit $rc, $(( $(date +%s) - t )) s)"
   echo
   cat /tmp/gpu_check_bench.md
-  [ "$rc" -eq 0 ] || { echo; echo '```'; tail -n 5 /tmp/gpu_check_bench.err; echo '```'; }
+  [ "$rc" -eq 0 ] || { echo; echo '```'; tail -n 8 /tmp/gpu_check_bench.err; echo '```'; }
   echo
 } >> "$OUT"
 

@@ -23,7 +23,7 @@ from .errors import StoreError, UsageError
 from .evaluate.evaluator import Evaluator
 from .evaluate.runner import RunStats, run_scene
 from .protocols import Protocol, get_protocol
-from .registry import METRICS
+from .registry import DEFAULT_AGGREGATION, METRICS, STORE_NAME
 from .results.export import check_output_folder, write_exports
 from .results.store import ResultsStore
 
@@ -217,9 +217,9 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
     """
     cfg = config if isinstance(config, BenchmarkConfig) else load_config(config)
     out = Path(out) if out is not None else cfg.base / "out" / cfg.name
-    check_output_folder(out, "results.sqlite", force)
+    check_output_folder(out, STORE_NAME, force)
     proto = get_protocol(cfg.protocol).with_resize_gt(cfg.resize_gt)
-    if cfg.aggregation != "view-mean":  # a config's choice; never part of a row's key
+    if cfg.aggregation != DEFAULT_AGGREGATION:  # a config's choice; never part of a row's key
         proto = replace(proto, aggregation=cfg.aggregation)
     from .evaluate import distributed
 
@@ -231,7 +231,7 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
     stats = RunStats()
     paired = pair_scenes(scenes, allow_missing=any(d.allow_missing for d in cfg.datasets), strict=cfg.strict,
                          resize_gt=proto.resize_gt != "none")
-    with ResultsStore(out / "results.sqlite") as store:
+    with ResultsStore(out / STORE_NAME) as store:
         # shards a killed distributed run of this config left behind hold finished work: merged first, kept
         distributed.merge_shards(store, distributed.leftover_shards(out, distributed.config_tag(cfg.source)))
         score_paired(paired, proto, cfg.metrics, device=device, store=store, force=force, recompute=recompute,
@@ -240,7 +240,7 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
             raise _stale_error(store.path, stats.stale)
         per_view = read_results(store, proto.name, {(s.dataset, s.name) for s in scenes})
     write_exports(per_view, out, proto.settings())
-    return EvaluationResult(per_view, out / "results.sqlite", out, stats, proto, paired)
+    return EvaluationResult(per_view, out / STORE_NAME, out, stats, proto, paired)
 
 
 def _stale_error(path: Path, stale: list[str]) -> StoreError:
@@ -257,10 +257,10 @@ def _evaluate_distributed(cfg: BenchmarkConfig, out: Path, proto: Protocol, ctx,
 
     dev = D.init(ctx, device)
     tag = D.config_tag(cfg.source)
-    merged = out / "results.sqlite"
+    merged = out / STORE_NAME
     try:
         if ctx.main:  # first what a killed run left behind, so every rank sees it as stored
-            check_output_folder(out, "results.sqlite", force)
+            check_output_folder(out, STORE_NAME, force)
             with ResultsStore(merged) as store:
                 D.merge_shards(store, D.leftover_shards(out, tag))
         D.barrier()
@@ -321,7 +321,7 @@ def read_results(store: ResultsStore | str | Path, protocol: str | None = None,
     if not isinstance(store, ResultsStore):
         path = Path(store)
         if path.is_dir():
-            path = path / "results.sqlite"
+            path = path / STORE_NAME
         if not path.is_file():
             raise StoreError(f"{path}: no results store here (run `nvs-eval evaluate` first)")
         with ResultsStore(path) as s:

@@ -39,15 +39,25 @@ def atomic_output(path: Path | str, force: bool = True):
     path = Path(path)
     if not force and path.exists():
         raise StoreError(f"{path}: already exists; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = private_temp(path.parent, path.stem, f".tmp{path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = private_temp(path.parent, path.stem, f".tmp{path.suffix}")
+    except OSError as e:
+        raise _naming(e, path) from e
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if tmp.exists():
             tmp.unlink()
+        if isinstance(e, OSError) and not e.filename:  # a write into the temporary file: name the real target
+            raise _naming(e, path) from e
         raise
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """The same error, naming the file being written (a full disk's write error names none)."""
+    return type(e)(e.errno, e.strerror or str(e), str(path)) if e.errno else e
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:

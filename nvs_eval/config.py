@@ -38,7 +38,7 @@ import yaml
 
 from .errors import ConfigError
 from .protocols import PROTOCOLS
-from .registry import METRICS
+from .registry import DEFAULT_AGGREGATION, METRICS
 
 
 def kinds() -> tuple[str, ...]:
@@ -95,7 +95,7 @@ class BenchmarkConfig:
     source: Path
     resize_gt: str = "none"
     strict: bool = False
-    aggregation: str = "view-mean"
+    aggregation: str = DEFAULT_AGGREGATION
 
     @property
     def base(self) -> Path:
@@ -183,7 +183,8 @@ def load_config(path: Path | str) -> BenchmarkConfig:
     strict = c.typed(raw.get("strict", False), "strict", bool, "true or false")
     from .registry import AGGREGATIONS
 
-    aggregation = c.choice(raw.get("aggregation", "view-mean"), "aggregation", tuple(AGGREGATIONS), "aggregation")
+    aggregation = c.choice(raw.get("aggregation", DEFAULT_AGGREGATION), "aggregation", tuple(AGGREGATIONS),
+                           "aggregation")
     datasets_raw = c.typed(raw["datasets"], "datasets", list, "a list of datasets")
     if not datasets_raw:
         raise c.fail("datasets", "expected at least one dataset")

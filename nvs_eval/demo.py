@@ -19,7 +19,7 @@ SCENES = ("astronaut", "coffee", "chelsea", "rocket")
 METHODS = ("smooth-nerf", "floater-gs", "ghost-jpeg")
 # floater-gs is trained three times (its floaters fall elsewhere each run): tables print mean ± std over the runs
 RUNS = {"floater-gs": ("seed0", "seed1", "seed2")}
-METRICS = ("psnr", "ssim", "lpips_alex", "lpips_vgg", "masked_psnr", "masked_ssim", "cc_psnr", "cc_ssim", "dists",
+DEMO_METRICS = ("psnr", "ssim", "lpips_alex", "lpips_vgg", "masked_psnr", "masked_ssim", "cc_psnr", "cc_ssim", "dists",
            "flip")
 VIEW_SIZE = (192, 256)
 
@@ -102,7 +102,7 @@ def build_demo(root: Path, views_per_scene: int = 6, scenes: tuple[str, ...] = S
                     folder = root / "renders" / method / (run or "") / scene
                     _save(folder / name, _render(method, img, y, x, rng))
     config = root / "benchmark.yaml"
-    lines = ["name: demo", "protocol: nvs-eval", f"metrics: [{', '.join(METRICS)}]", "datasets:",
+    lines = ["name: demo", "protocol: nvs-eval", f"metrics: [{', '.join(DEMO_METRICS)}]", "datasets:",
              "  - name: skimage-photos", "    kind: pairs", '    gt: "gt/{scene}"', '    masks: "masks/{scene}"',
              f"    scenes: [{', '.join(scenes)}]", "    methods:"]
     lines += [f'      - name: {m}\n        path: "renders/{m}/{{run}}/{{scene}}"\n        runs: [{", ".join(RUNS[m])}]'

@@ -39,3 +39,7 @@ class WeightsError(NvsEvalError, RuntimeError):
 
 class StoreError(NvsEvalError, RuntimeError):
     """The results store refuses an operation (e.g. overwriting results without --force)."""
+
+
+class PluginError(NvsEvalError, RuntimeError):
+    """A third-party metric (:mod:`nvs_eval.plugin`) is malformed or failed; the message names the plugin."""

@@ -33,34 +33,34 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import torch
 
+from .data.images import WHITE
 from .errors import UsageError
-from .metrics.lpips import build_lpips
-from .metrics.ssim import SSIMSpec, _combine, _data_range, _filter, to_channels
+from .metrics.lpips import InputMapping, build_lpips
+from .metrics.ssim import Channels, Covariance, Padding, SSIMSpec, _combine, _data_range, _filter, to_channels
 from .metrics.weights import locate_backbone
-from .protocols import PROTOCOLS, Protocol
+from .protocols import PROTOCOLS, Protocol, Quantize, QuantizeImages
+from .registry import DEFAULT_AGGREGATION
 
 FLOAT_TOLERANCE = 1e-4  # targets given with more than 6 decimals (unrounded floats) match to this
-QUANTIZATIONS = [("none", "none")] + [(m, w) for m in ("round", "truncate") for w in ("render", "gt", "both")]
-BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "stored": "stored"}
+QUANTIZATIONS = [("none", "none")] + [(m, w) for m in get_args(Quantize)[1:] for w in get_args(QuantizeImages)[1:]]
+BACKGROUNDS = {"white": WHITE, "black": (0.0, 0.0, 0.0), "stored": "stored"}
 SSIM_WINDOWS = {"gaussian-11": {"window": "gaussian", "size": 11, "sigma": 1.5},
                 "uniform-7": {"window": "uniform", "size": 7, "sigma": 1.5}}
-SSIM_PADDINGS = ("valid", "zero-same", "reflect-same")
-SSIM_CHANNELS = ("rgb", "luma")
-SSIM_COVARIANCES = ("population", "sample")
+SSIM_PADDINGS, SSIM_CHANNELS, SSIM_COVARIANCES = get_args(Padding), get_args(Channels), get_args(Covariance)
 SSIM_RANGES = (1.0, 2.0, None)
 SSIM_FLOORS = {"none": {}, "dm_pix": {"variance_floor": 0.0}, "nerfbaselines": {"variance_floor": 2.0**-46},
                "torchmetrics": {"clamp_variance_only": True}}
-LPIPS_INPUTS = ("[-1,1]", "[0,1]")
-AGGREGATIONS = ("view-mean", "pooled-mse")
+LPIPS_INPUTS = get_args(InputMapping)
 TARGET_METRICS = ("psnr", "ssim", "lpips", "lpips_alex", "lpips_vgg", "lpips_squeeze")
 
 
 @dataclass
-class Target:
+class TargetValue:
     """One target: a value (or per-view values) and how close counts as reproducing it."""
 
     metric: str
@@ -93,7 +93,7 @@ def _metric_name(name: str) -> str:
     return m
 
 
-def parse_targets(text: str) -> dict[str, Target]:
+def parse_targets(text: str) -> dict[str, TargetValue]:
     """``"psnr=27.21,ssim=0.815,lpips_vgg=0.214"`` -> targets (tolerances from the printed digits).
 
     >>> t = parse_targets("psnr=27.21, lpips=0.2140")
@@ -109,7 +109,7 @@ def parse_targets(text: str) -> dict[str, Target]:
             v = float(value)
         except ValueError:
             raise UsageError(f"--target: {part!r}: {value!r} is not a number") from None
-        out[_metric_name(name)] = Target(_metric_name(name), v, tolerance_of(value))
+        out[_metric_name(name)] = TargetValue(_metric_name(name), v, tolerance_of(value))
     if not out:
         raise UsageError("--target: no targets given")
     return out
@@ -117,21 +117,21 @@ def parse_targets(text: str) -> dict[str, Target]:
 
 
 
-def _float_target(metric: str, values, views: list[str] | None, source: str) -> Target:
+def _float_target(metric: str, values, views: list[str] | None, source: str) -> TargetValue:
     if isinstance(values, dict):  # per view, by file name
         per = {Path(str(k)).stem: float(v) for k, v in values.items()}
-        return Target(metric, float(np.mean(list(per.values()))), FLOAT_TOLERANCE, per)
+        return TargetValue(metric, float(np.mean(list(per.values()))), FLOAT_TOLERANCE, per)
     if isinstance(values, list):
         if views is not None and len(values) != len(views):
             raise UsageError(f"{source}: {metric} has {len(values)} per-view values but {len(views)} views are "
                              "paired")
         per = dict(zip(views or [str(i) for i in range(len(values))], map(float, values)))
-        return Target(metric, float(np.mean(values)), FLOAT_TOLERANCE, per)
-    return Target(metric, float(values), FLOAT_TOLERANCE)
+        return TargetValue(metric, float(np.mean(values)), FLOAT_TOLERANCE, per)
+    return TargetValue(metric, float(values), FLOAT_TOLERANCE)
 
 
 def targets_from_file(path: str | Path, views: list[str] | None = None, method: str | None = None
-                      ) -> dict[str, Target]:
+                      ) -> dict[str, TargetValue]:
     """Targets from a tool's own output:
 
     * 3DGS ``results.json`` (``{"ours_30000": {"SSIM": ..., "PSNR": ..., "LPIPS": ...}}``) and ``per_view.json``
@@ -149,7 +149,7 @@ def targets_from_file(path: str | Path, views: list[str] | None = None, method: 
         raise UsageError(f"{path}: target file not found") from None
     except json.JSONDecodeError as e:
         raise UsageError(f"{path}: not JSON ({e})") from None
-    out: dict[str, Target] = {}
+    out: dict[str, TargetValue] = {}
     if isinstance(doc, dict) and "metrics_raw" in doc:  # NerfBaselines
         for k, v in doc["metrics_raw"].items():
             if k in TARGET_METRICS:
@@ -215,7 +215,7 @@ def _variants(x: torch.Tensor) -> tuple[list[torch.Tensor], dict[str, int]]:
 
     distinct: list[torch.Tensor] = []
     index = {}
-    for mode in ("none", "round", "truncate"):
+    for mode in get_args(Quantize):
         q = quantize(x, mode)
         for i, d in enumerate(distinct):
             if torch.equal(d, q):
@@ -329,8 +329,8 @@ def _candidates(search: Search, setting: tuple, metric: str, per_view: bool) -> 
     vals = search.values[setting]
     if metric == "psnr":
         if per_view:
-            return {("psnr", "view-mean"): _psnr(vals["mse"])}
-        return {("psnr", "view-mean"): float(np.mean(_psnr(vals["mse"]))),
+            return {("psnr", DEFAULT_AGGREGATION): _psnr(vals["mse"])}
+        return {("psnr", DEFAULT_AGGREGATION): float(np.mean(_psnr(vals["mse"]))),
                 ("psnr", "pooled-mse"): float(_psnr(np.array([vals["mse"].mean()]))[0])}
     if metric == "ssim":
         return {("ssim", *k): (vals[k] if per_view else float(vals[k].mean())) for k in search.ssim_specs}
@@ -339,7 +339,7 @@ def _candidates(search: Search, setting: tuple, metric: str, per_view: bool) -> 
             for n in nets if n in search.nets for inp in LPIPS_INPUTS}
 
 
-def _error(value, target: Target, views: list[str]) -> tuple[float, float]:
+def _error(value, target: TargetValue, views: list[str]) -> tuple[float, float]:
     """(signed miss, distance in tolerance units): the mean's, or the worst view's for per-view targets."""
     if target.per_view is not None:
         miss = np.array([value[views.index(v)] - t for v, t in target.per_view.items() if v in views])
@@ -352,7 +352,7 @@ def protocol_for(setting: tuple, choice: dict[str, tuple], search: Search) -> Pr
     """The protocol one combination is (``name`` is filled in by the caller)."""
     bg, mode, which = setting
     base = PROTOCOLS["nvs-eval"]
-    metrics, ssim, lpips_input, aggregation = [], base.ssim, base.lpips_input, "view-mean"
+    metrics, ssim, lpips_input, aggregation = [], base.ssim, base.lpips_input, DEFAULT_AGGREGATION
     for key in choice.values():
         if key[0] == "psnr":
             metrics.append("psnr")
@@ -405,7 +405,7 @@ def nearest_preset(p: Protocol, lpips_nets: list[str], keys: set[str]) -> tuple[
     return best
 
 
-def explain(search: Search, targets: dict[str, Target], *, limit: int = 200) -> dict:
+def explain(search: Search, targets: dict[str, TargetValue], *, limit: int = 200) -> dict:
     """Rank the combinations that reproduce every target; the closest variants per metric when none does."""
     matches = []
     closest: dict[str, list] = {m: [] for m in targets}

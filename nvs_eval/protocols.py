@@ -7,16 +7,19 @@ every field, so a reader can tell exactly how a number was computed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Literal
+from typing import Literal, get_args
 
+from .data.images import WHITE
 from .errors import UsageError
+from .metrics.lpips import InputMapping
 from .metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
-from .registry import AGGREGATIONS  # the aggregation choices live in the (torch-free) registry
+from .registry import AGGREGATIONS, DEFAULT_AGGREGATION  # the aggregation choices live in the (torch-free) registry
 
 __all__ = ["AGGREGATIONS", "PROTOCOLS", "Protocol", "get_protocol", "load_protocol_file", "protocol_from_settings",
            "protocol_yaml"]
 
 Quantize = Literal["none", "round", "truncate"]
+QuantizeImages = Literal["none", "render", "gt", "both"]
 
 
 @dataclass(frozen=True)
@@ -44,15 +47,15 @@ class Protocol:
 
     name: str
     quantize: Quantize
-    quantize_images: Literal["none", "render", "gt", "both"]
+    quantize_images: QuantizeImages
     background: tuple[float, float, float] | str
     ssim: SSIMSpec
-    lpips_input: Literal["[-1,1]", "[0,1]"]
+    lpips_input: InputMapping
     metrics: tuple[str, ...]
     summary: str
     sources: tuple[str, ...]
     resize_gt: str = "none"
-    aggregation: str = "view-mean"
+    aggregation: str = DEFAULT_AGGREGATION
 
     def __post_init__(self) -> None:
         from .data.resize import RESIZE_METHODS
@@ -98,7 +101,6 @@ class Protocol:
 
 
 RESIZE_SEP = "+resize_gt="
-WHITE = (1.0, 1.0, 1.0)
 BLACK = (0.0, 0.0, 0.0)
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -219,8 +221,8 @@ def protocol_from_settings(d: dict, source: str = "protocol") -> Protocol:
                if k not in d]
     if missing:
         raise UsageError(f"{source}: missing protocol setting(s) {', '.join(missing)}")
-    checks = {"quantize": ("none", "round", "truncate"), "quantize_images": ("none", "render", "gt", "both"),
-              "lpips_input": ("[-1,1]", "[0,1]")}
+    checks = {"quantize": get_args(Quantize), "quantize_images": get_args(QuantizeImages),
+              "lpips_input": get_args(InputMapping)}
     for k, allowed in checks.items():
         if d[k] not in allowed:
             raise UsageError(f"{source}: {k}: {d[k]!r} is not one of {', '.join(allowed)}")
@@ -243,7 +245,7 @@ def protocol_from_settings(d: dict, source: str = "protocol") -> Protocol:
                     lpips_input=d["lpips_input"],
                     metrics=tuple(metrics), summary=str(d.get("summary", f"custom protocol from {source}")),
                     sources=tuple(d.get("sources", ())), resize_gt=d.get("resize_gt", "none"),
-                    aggregation=d.get("aggregation", "view-mean"))
+                    aggregation=d.get("aggregation", DEFAULT_AGGREGATION))
 
 
 def load_protocol_file(path) -> Protocol:

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UsageError
+from .registry import DEFAULT_AGGREGATION
 
 KEYS = ["dataset", "scene", "method"]
 DEFAULT_RESAMPLES = 10_000
@@ -61,7 +62,7 @@ def _check_aggregation(aggregation: str) -> None:
         raise UsageError(f"unknown aggregation {aggregation!r}; known: {', '.join(AGGREGATIONS)}")
 
 
-def scene_value(values: np.ndarray, metric: str, aggregation: str = "view-mean") -> float:
+def scene_value(values: np.ndarray, metric: str, aggregation: str = DEFAULT_AGGREGATION) -> float:
     """One scene's value from its per-view values: their mean, or for PSNR-type metrics under ``pooled-mse`` the
     PSNR of their mean MSE (NaN without values). The one place a scene is aggregated (tables use it too).
 
@@ -76,7 +77,7 @@ def scene_value(values: np.ndarray, metric: str, aggregation: str = "view-mean")
     return float(v.mean())
 
 
-def scene_values(per_view: pd.DataFrame, metric: str, aggregation: str = "view-mean") -> pd.DataFrame:
+def scene_values(per_view: pd.DataFrame, metric: str, aggregation: str = DEFAULT_AGGREGATION) -> pd.DataFrame:
     """One row per dataset/scene/method (and run): the scene's value of ``metric`` and its view count.
 
     >>> df = pd.DataFrame({"dataset": "d", "scene": "s", "method": "m", "view": ["a", "b"], "psnr": [20.0, 40.0]})
@@ -92,7 +93,7 @@ def scene_values(per_view: pd.DataFrame, metric: str, aggregation: str = "view-m
     return pd.DataFrame(rows)
 
 
-def dataset_values(per_view: pd.DataFrame, metric: str, aggregation: str = "view-mean") -> pd.DataFrame:
+def dataset_values(per_view: pd.DataFrame, metric: str, aggregation: str = DEFAULT_AGGREGATION) -> pd.DataFrame:
     """One row per dataset/method (and run): the dataset's value, its scene and view counts."""
     _check_aggregation(aggregation)
     keys = ["dataset", "method"] + (["run"] if "run" in per_view.columns else [])
@@ -174,7 +175,7 @@ def _boot(values: np.ndarray, counts: np.ndarray, metric: str, aggregation: str,
     return np.concatenate(out, axis=1)
 
 
-def bootstrap_ci(per_view: pd.DataFrame, metric: str, *, aggregation: str = "view-mean", level: float = 0.95,
+def bootstrap_ci(per_view: pd.DataFrame, metric: str, *, aggregation: str = DEFAULT_AGGREGATION, level: float = 0.95,
                  resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """The dataset-level value of ``metric`` for every dataset/method, with its two-level bootstrap interval.
 
@@ -292,7 +293,7 @@ def _paired(wide: pd.DataFrame, metric: str, a: str, b: str, level: float, resam
         values = np.full((1, len(groups), int(sizes.max())), np.nan)
         for j, g in enumerate(groups):
             values[0, j, : len(g)] = g
-        boot = _boot(values, sizes, "difference", "view-mean", resamples, rng)[0]
+        boot = _boot(values, sizes, "difference", DEFAULT_AGGREGATION, resamples, rng)[0]
     lo, hi = (np.percentile(boot, [50 * (1 - level), 50 * (1 + level)]) if boot is not False
               else (float("nan"), float("nan")))
     p = _sign_flip_p(weighted, observed, resamples, np.random.default_rng([seed, 1]))
@@ -326,7 +327,7 @@ def pairwise(per_view: pd.DataFrame, metric: str, methods: list[str] | None = No
     if wide[methods].notna().all().all():  # every method on every view: one bootstrap serves every pair (the
         # view-mean of a - b is the difference of the view-means on the same resampled scenes and views)
         grid = _grid(per_view[per_view["method"].isin(methods)], metric, methods)
-        shared = _boot(grid.values, grid.counts, metric, "view-mean", opts["resamples"],
+        shared = _boot(grid.values, grid.counts, metric, DEFAULT_AGGREGATION, opts["resamples"],
                        np.random.default_rng(opts["seed"]))
     rows = [_paired(wide, metric, a, b, **opts, boot=None if shared is None else shared[i] - shared[j])
             for i, a in enumerate(methods) for j, b in enumerate(methods) if j > i]

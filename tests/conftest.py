@@ -99,6 +99,28 @@ def reference_lpips(backbones):
     return models
 
 
+@pytest.fixture(scope="session")
+def reference_dists(backbones):
+    """The authors' DISTS (``DISTS_pytorch/DISTS_pt.py``, PyPI ``dists-pytorch`` 0.1) with torchvision's VGG16
+    tensors in place of its hub download (``models.vgg16(pretrained=True)``, which needs the network)."""
+    import types
+
+    import torchvision
+    from DISTS_pytorch import DISTS_pt
+
+    def vgg16(pretrained=True):
+        model = torchvision.models.vgg16(weights=None)
+        model.features.load_state_dict(backbones["vgg"])
+        return model
+
+    real = DISTS_pt.models
+    DISTS_pt.models = types.SimpleNamespace(vgg16=vgg16)
+    try:
+        return DISTS_pt.DISTS().eval()
+    finally:
+        DISTS_pt.models = real
+
+
 @pytest.fixture
 def isolated_cache(tmp_path, monkeypatch):
     """An empty weights cache and torch hub folder (nothing provisioned)."""

@@ -295,3 +295,18 @@ def test_precision_is_an_explicit_opt_in(two_methods):
     r = cli(*base, "--precision", "tf32")
     assert r.returncode == 2 and r.stderr.strip() == (
         "nvs-eval: error: precision tf32 needs a CUDA device; on the CPU use bf16 (or the exact float32)")
+
+
+def test_a_full_disk_names_the_file_and_says_the_scored_views_are_safe(tmp_path):
+    """``evaluate`` whose exports hit a full disk: the error names the file being written and says that the store
+    holds every scored view; once space is back the same command reuses them all."""
+    cfg = bench(tmp_path, views=3, metrics="psnr, ssim")
+    out = tmp_path / "out"
+    base = ["evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu"]
+    env = {**os.environ, "NVS_EVAL_TEST_ENOSPC": ".json"}
+    r = subprocess.run([*SLOW_CLI, *base], capture_output=True, text=True, env=env)
+    assert r.returncode == 2
+    assert "No space left on device" in r.stderr and ".json" in r.stderr.split("No space left on device")[1]
+    assert "every view scored before this error is in the results store" in r.stderr
+    again = cli(*base)
+    assert again.returncode == 0 and "0 render(s) computed, 6 reused" in again.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import types
 
 import numpy as np
 import pytest
@@ -15,26 +14,6 @@ from PIL import Image
 
 from conftest import PHOTOS, distortions, photo, to_nchw
 from helpers import bench, cli
-
-
-@pytest.fixture(scope="module")
-def reference_dists(backbones):
-    """The authors' DISTS (``DISTS_pytorch/DISTS_pt.py``, PyPI ``dists-pytorch`` 0.1) with torchvision's VGG16
-    tensors in place of its hub download (``models.vgg16(pretrained=True)``, which needs the network)."""
-    import torchvision
-    from DISTS_pytorch import DISTS_pt
-
-    def vgg16(pretrained=True):
-        model = torchvision.models.vgg16(weights=None)
-        model.features.load_state_dict(backbones["vgg"])
-        return model
-
-    real = DISTS_pt.models
-    DISTS_pt.models = types.SimpleNamespace(vgg16=vgg16)
-    try:
-        return DISTS_pt.DISTS().eval()
-    finally:
-        DISTS_pt.models = real
 
 
 @pytest.fixture(scope="module")

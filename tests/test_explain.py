@@ -221,3 +221,25 @@ def test_the_background_of_rgba_ground_truth_is_found(background, tmp_path):
     assert search.backgrounds == ["white", "black", "stored"]
     best = explain(search, targets)["matches"][0]
     assert best["protocol"]["background"] == (background if isinstance(background, str) else list(background))
+
+
+def test_explain_writes_a_protocol_only_when_asked_and_a_rerun_replaces_its_own_files(scene, tmp_path):
+    """A first `explain` writes nothing unasked into the current folder; with --write-protocol / --json, a re-run
+    (other targets) replaces what the earlier explain wrote, but never a file it did not write (--force does)."""
+    _, df = _targets(scene, PROTOCOLS["3dgs"])
+    target = f"psnr={df['psnr'].mean():.4f}"
+    base = ("explain", str(scene / "r"), "--gt", str(scene / "gt"), "--device", "cpu")
+    r = cli(*base, "--target", target, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert list(tmp_path.iterdir()) == []
+    out = ("--write-protocol", str(tmp_path / "p.yaml"), "--json", str(tmp_path / "e.json"))
+    for t in (target, f"psnr={df['psnr'].mean():.3f}"):
+        r = cli(*base, "--target", t, *out)
+        assert r.returncode == 0, r.stderr
+    assert cli("protocols", str(tmp_path / "p.yaml")).returncode == 0
+    foreign = tmp_path / "mine.yaml"
+    foreign.write_text("my notes\n")
+    r = cli(*base, "--target", target, "--write-protocol", str(foreign))
+    assert r.returncode == 2 and "not written by `nvs-eval explain`" in r.stderr
+    assert foreign.read_text() == "my notes\n"
+    assert cli(*base, "--target", target, "--write-protocol", str(foreign), "--force").returncode == 0

@@ -24,6 +24,9 @@ COMMANDS = {
 }
 
 
+STORING = ("evaluate", "demo")  # the commands that write a results store as they go
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nvs-eval", description="Evaluate novel-view synthesis renders.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
@@ -48,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import NvsEvalError
 
     try:
+        from ._common import apply_gpu_memory, warn_plugins
+
+        warn_plugins()
+        apply_gpu_memory(args)
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
         print("nvs-eval: interrupted; everything computed so far is stored; run the same command again to resume",
@@ -57,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"nvs-eval: error: {e}", file=sys.stderr)
+        if isinstance(e, OSError) and args.command in STORING:
+            print("nvs-eval: every view scored before this error is in the results store; fix the cause and run "
+                  "the same command again: stored rows are reused, not recomputed", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - anything else is a bug in nvs-eval, not the user's input
         if args.debug:

@@ -25,6 +25,23 @@ def add_precision_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="float32", choices=list(PRECISIONS),
                    help="float32 (exact, default); bf16 / fp16 / tf32 run LPIPS faster with different numbers "
                         "(opt-in; see benchmarks/RESULTS.md for the measured error)")
+    p.add_argument("--gpu-memory", type=float, default=None, metavar="GB",
+                   help="cap this process's CUDA memory at GB gigabytes (a hard cap: views that would not fit are "
+                        "scored in tiles, with the same values; default: 90%% of what is free)")
+
+
+def apply_gpu_memory(args: argparse.Namespace) -> None:
+    """``--gpu-memory`` reaches every evaluator of the process (and of a torchrun rank) through the environment."""
+    import os
+
+    if getattr(args, "gpu_memory", None) is not None:
+        from ..evaluate.evaluator import gpu_memory_cap
+
+        try:
+            gpu_memory_cap(args.gpu_memory)
+        except ValueError as e:
+            raise type(e)(f"--gpu-memory {args.gpu_memory:g}: {e}") from None
+        os.environ["NVS_EVAL_GPU_MEMORY"] = str(args.gpu_memory)
 
 
 def print_table(df, metrics, by=("method",), file=None) -> None:
@@ -68,3 +85,12 @@ def reported_comparison(paired, df, metrics) -> list[dict]:
                 out.append({"scene": p.scene.name, "method": method, "metric": ours, "reported": value,
                             "nvs_eval": mean, "difference": mean - value})
     return out
+
+
+def warn_plugins() -> None:
+    """One line per installed metric plugin that did not load (the built-in metrics are unaffected)."""
+    from ..registry import METRICS, PLUGIN_ERRORS
+
+    len(METRICS)  # the plugins load on first use
+    for why in PLUGIN_ERRORS.values():
+        print(f"nvs-eval: warning: {why}; the other metrics are unaffected", file=sys.stderr)

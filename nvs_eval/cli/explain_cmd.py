@@ -29,9 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-method", default=None, help="which method of a --target-file (e.g. ours_30000)")
     p.add_argument("--method", default=None, help="which method of a layout holding several")
     p.add_argument("--json", default=None, help="write the ranked matches and the closest variants here")
-    p.add_argument("--write-protocol", default="explained-protocol.yaml",
-                   help="write the best match as a protocol YAML (`score --protocol FILE` takes it; default "
-                        "explained-protocol.yaml; '' to skip)")
+    p.add_argument("--write-protocol", default=None, metavar="FILE.yaml",
+                   help="write the best match as a protocol YAML that `score --protocol FILE` takes (nothing is "
+                        "written unless asked; a file an earlier `explain` wrote is replaced, any other needs --force)")
     p.add_argument("--top", type=int, default=5, help="matches to print (default 5; --json has up to 200)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--force", action="store_true", help="overwrite --json / --write-protocol files")
@@ -63,6 +63,19 @@ def _pairs(args):
     return out
 
 
+MARK = "# written by `nvs-eval explain`: the convention that reproduced the targets (nvs-eval score --protocol FILE)"
+MARK_JSON = "nvs-eval explain"
+
+
+def _ours(path: Path) -> bool:
+    """Whether ``path`` is an earlier `explain`'s output (a re-run may replace it without --force)."""
+    try:
+        head = path.read_text(errors="replace")[:4096]
+    except OSError:
+        return False
+    return head.startswith(MARK) or f'"written_by": "{MARK_JSON}"' in head
+
+
 def _fmt_diff(diff: dict) -> str:
     return ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in diff.items()) or "(the preset itself)"
 
@@ -72,13 +85,13 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import StoreError, UsageError
     from ..evaluate.evaluator import resolve_device
     from ..explain import compute, explain, json_ready, parse_targets, targets_from_file
-    from ..protocols import protocol_yaml
 
     if (args.target is None) == (args.target_file is None):
         raise UsageError("give the numbers to reproduce: --target psnr=...,ssim=... or --target-file FILE")
     for path in (args.json, args.write_protocol):
-        if path and Path(path).exists() and not args.force:
-            raise StoreError(f"{path}: already exists; pass --force to overwrite it")
+        if path and Path(path).exists() and not args.force and not _ours(Path(path)):
+            raise StoreError(f"{path}: already exists and was not written by `nvs-eval explain`; pass --force to "
+                             "overwrite it")
     pairs = _pairs(args)
     views = [p.view for p in pairs]
     targets = parse_targets(args.target) if args.target else targets_from_file(args.target_file, views,
@@ -101,13 +114,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"searched {n_settings} background/quantisation setting(s) x {len(search.ssim_specs)} SSIM x "
           f"{2 * len(search.nets)} LPIPS x 2 PSNR aggregations; {result['match_count']} combination(s) reproduce "
           "every target")
+    _print_result(args, result, targets)
+    if args.json:
+        atomic_write_text(Path(args.json), json.dumps({"written_by": MARK_JSON, **json_ready(result)}, indent=1))
+    return 0
+
+
+def _print_result(args: argparse.Namespace, result: dict, targets: dict) -> None:
+    """The ranked matches (and the best written as a protocol when asked), or the closest variants."""
+    from ..atomic import atomic_write_text
+    from ..protocols import protocol_yaml
+
     if result["matches"]:
         for m in result["matches"][: args.top]:
             values = "  ".join(f"{k} {v:.6g} ({m['error'][k]:+.2g})" for k, v in m["values"].items())
             print(f"{m['rank']:3d}. nearest preset {m['nearest_preset']}: {_fmt_diff(m['differs_from_preset'])}\n"
                   f"     {values}")
         if args.write_protocol:
-            atomic_write_text(Path(args.write_protocol), protocol_yaml(result["matches"][0]["_protocol"]))
+            atomic_write_text(Path(args.write_protocol),
+                              MARK + "\n" + protocol_yaml(result["matches"][0]["_protocol"]))
             print(f"best match written to {args.write_protocol} (nvs-eval score ... --protocol {args.write_protocol})")
     else:
         print("no combination reproduces every target. Closest per metric (miss = value - target):")
@@ -117,6 +142,3 @@ def run(args: argparse.Namespace) -> int:
             for r in rows[:3]:
                 print(f"    {r['value']:.6g}, miss {r['miss']:+.4g} ({r['distance']:.1f}x tolerance): nearest preset "
                       f"{r['nearest_preset']}, {_fmt_diff(r['differs_from_preset'])}")
-    if args.json:
-        atomic_write_text(Path(args.json), json.dumps(json_ready(result), indent=1))
-    return 0

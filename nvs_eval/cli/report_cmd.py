@@ -14,12 +14,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--worst", type=int, default=2, help="worst views per method to show (default 2)")
     p.add_argument("--device", default="cpu", help="device for the heatmaps (default cpu)")
     p.add_argument("--force", action="store_true", help="write into --out even if it holds other files")
-    from ..registry import AGGREGATIONS
+    from ..registry import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE
 
-    p.add_argument("--aggregation", default="view-mean", choices=list(AGGREGATIONS),
+    p.add_argument("--aggregation", default=DEFAULT_AGGREGATION, choices=list(AGGREGATIONS),
                    help="how per-view values become scene and dataset values (stated in every caption): "
                         + "; ".join(f"{k}: {v}" for k, v in AGGREGATIONS.items()))
-    p.add_argument("--significance", type=float, default=0.05,
+    p.add_argument("--significance", type=float, default=DEFAULT_SIGNIFICANCE,
                    help="mark methods not significantly different from each column's best at this level "
                         "(paired sign-flip test, Holm-adjusted; 0 turns the marks off)")
     p.add_argument("--allow-different-sets", action="store_true",
@@ -48,12 +48,13 @@ def baseline_targets(specs: list[str], results) -> dict[str, str]:
     from pathlib import Path
 
     from ..errors import UsageError
+    from ..registry import STORE_NAME
     from ..results.store import ResultsStore
 
     if not specs:
         return {}
     path = Path(results)
-    path = path / "results.sqlite" if path.is_dir() else path
+    path = path / STORE_NAME if path.is_dir() else path
     with ResultsStore(path) as store:
         datasets = sorted(store.frame()["dataset"].unique())
     out = {}

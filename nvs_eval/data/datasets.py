@@ -25,10 +25,10 @@ from pathlib import Path
 from ..errors import LayoutError, PairingError
 from .auxiliary import split_auxiliary_by_name
 from .discover import list_images
+from .images import WHITE
 from .scene import Scene
 
 LLFF_HOLD = 8
-WHITE = (1.0, 1.0, 1.0)
 
 
 def blender_test_views(scene_dir: Path, images: str = "images") -> dict[str, Path]:

@@ -18,6 +18,8 @@ import numpy as np
 
 from ..errors import ImageReadError
 
+WHITE = (1.0, 1.0, 1.0)  # the default background alpha is composited on (protocols and datasets name theirs)
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".npy", ".exr", ".hdr")
 HDR_SUFFIXES = (".exr", ".hdr")  # recognised, so a folder of them is refused clearly rather than found empty
 DEFAULT_MAX_PIXELS = 268_435_456  # 16384 x 16384
@@ -205,17 +207,19 @@ def _read_png16(path: Path) -> tuple[np.ndarray, int]:
     return arr.reshape(h, w, info["planes"]), (1 << info["bitdepth"]) - 1
 
 
-def read_images(refs: dict, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> dict:
-    """:func:`read_image` of every value of ``refs`` (keys kept), decoding each canvas file only once."""
+def read_images(refs: dict, background: tuple[float, float, float] = WHITE, *,
+                raw8: bool = False) -> dict:
+    """:func:`read_image` of every value of ``refs`` (keys kept), decoding each canvas file only once.
+    ``raw8``: 8-bit RGB files stay uint8 (H x W x 3; the device converts them, see ``Evaluator.to_tensor``)."""
     canvases: dict[Path, np.ndarray] = {}
     out = {}
     for key, ref in refs.items():
         if isinstance(ref, CanvasHalf):
             if ref.canvas not in canvases:
-                canvases[ref.canvas] = read_image(ref.canvas, background)
+                canvases[ref.canvas] = read_image(ref.canvas, background, raw8=raw8)
             out[key] = _half(canvases[ref.canvas], ref)
         else:
-            out[key] = read_image(ref, background)
+            out[key] = read_image(ref, background, raw8=raw8)
     return out
 
 
@@ -225,8 +229,10 @@ def _half(canvas: np.ndarray, ref: CanvasHalf) -> np.ndarray:
     return np.ascontiguousarray(canvas[:, : w // 2] if ref.side == "left" else canvas[:, w // 2 :])
 
 
-def read_image(path: Path | str | CanvasHalf, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
-    """Decode ``path`` to a float32 H x W x 3 array in [0, 1].
+def read_image(path: Path | str | CanvasHalf, background: tuple[float, float, float] = WHITE, *,
+               raw8: bool = False) -> np.ndarray:
+    """Decode ``path`` to a float32 H x W x 3 array in [0, 1] (``raw8``: an 8-bit RGB file as its uint8 array,
+    ``k`` standing for ``k / 255``; every other file as float32).
 
     Raises:
         ImageReadError: empty, truncated, corrupt, oversized, CMYK or otherwise unsupported files, and ``.npy``
@@ -242,11 +248,11 @@ def read_image(path: Path | str | CanvasHalf, background: tuple[float, float, fl
         ((2, 3, 3), dtype('float32'), 0.2)
     """
     if isinstance(path, CanvasHalf):
-        return _half(read_image(path.canvas, background), path)
-    return _decode(Path(path), background)
+        return _half(read_image(path.canvas, background, raw8=raw8), path)
+    return _decode(Path(path), background, raw8)
 
 
-def _decode(path: Path, background) -> np.ndarray:
+def _decode(path: Path, background, raw8: bool = False) -> np.ndarray:
     """:func:`read_image`'s decoding (``background=None``: the stored channels, alpha not composited)."""
     header = read_header(path)
     suffix = path.suffix.lower()
@@ -266,7 +272,7 @@ def _decode(path: Path, background) -> np.ndarray:
         return _from_channels(arr, peak, background, path)
     if suffix in (".tif", ".tiff"):
         return _read_tiff(path, background)
-    return _read_pil(path, header, background)
+    return _read_pil(path, header, background, raw8)
 
 
 def _read_tiff(path: Path, background) -> np.ndarray:
@@ -291,7 +297,7 @@ def _read_tiff(path: Path, background) -> np.ndarray:
     raise ImageReadError(f"{path}: unsupported TIFF sample type {arr.dtype}; expected uint8, uint16 or float")
 
 
-def _read_pil(path: Path, header: ImageHeader, background) -> np.ndarray:
+def _read_pil(path: Path, header: ImageHeader, background, raw8: bool = False) -> np.ndarray:
     from PIL import Image
 
     mode = header.mode
@@ -315,6 +321,8 @@ def _read_pil(path: Path, header: ImageHeader, background) -> np.ndarray:
     except Exception as e:  # noqa: BLE001 - truncated or corrupt data
         raise ImageReadError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
     if arr.dtype == np.uint8:
+        if raw8 and arr.ndim == 3 and arr.shape[2] == 3:
+            return arr if arr.flags.writeable and arr.flags.c_contiguous else np.array(arr)
         return _from_channels(arr, 255, background, path)
     if arr.dtype in (np.uint16, np.int32) and mode.startswith("I"):
         peak = 65535 if (mode.startswith("I;16") or _png_bitdepth(path) == 16) else None

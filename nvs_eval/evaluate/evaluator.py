@@ -7,24 +7,23 @@ The ground-truth side of a view (quantisation, SSIM moments, LPIPS features) is 
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import PreconditionError, UsageError
+from ..errors import UsageError
 from ..metrics.color import color_correct
-from ..metrics.dists import DISTS, DISTSFeatures, build_dists
-from ..metrics.dists import TILE_HALO as DISTS_TILE_HALO
-from ..metrics.flip import flip, flip_signature
-from ..metrics.lpips import LPIPS, TILE_HALO, LPIPSFeatures, build_lpips
-from ..metrics.masked import check_mask, layer_weights, masked_mse, masked_ssim
-from ..metrics.psnr import psnr_from_mse
-from ..metrics.ssim import TargetMoments, ssim_with_moments, target_moments
-from ..metrics.validate import check_image_batch
+from ..metrics.dists import DISTS, DISTSFeatures
+from ..metrics.lpips import LPIPS, LPIPSFeatures
+from ..metrics.masked import check_mask
+from ..metrics.ssim import TargetMoments
+from ..metrics.validate import check_image_batch, validated
 from ..protocols import Protocol
-from ..registry import METRICS
+from ..registry import MASK_REQUIRED, METRICS, require_metrics
+from .adapters import ADAPTERS, Adapter
 from .precision import PRECISIONS
 
 
@@ -54,8 +53,9 @@ def weights_entry(summary: str, metric: str) -> str:
     spec = METRICS.get(metric)
     if spec is None or spec.kind in ("psnr", "ssim"):
         return ""
-    if spec.kind in ("dists", "flip"):  # exact under every precision (they never run under the LPIPS opt-in)
-        return ";".join(p for p in summary.split(";") if p.startswith(f"{spec.kind}:"))
+    if spec.kind in ("dists", "flip", "plugin"):  # never under the LPIPS opt-in; a plugin's entry is its own id
+        key = spec.name if spec.kind == "plugin" else spec.kind
+        return ";".join(p for p in summary.split(";") if p.startswith(f"{key}:"))
     return ";".join(p for p in summary.split(";") if p.startswith(f"lpips_{spec.lpips_net}:") or
                     p.startswith("precision="))
 
@@ -92,6 +92,28 @@ def quantize(x: Tensor, mode: str, *, inplace: bool = False) -> Tensor:
     return y.div_(255.0)
 
 
+def gpu_memory_cap(gb: float | None) -> int | None:
+    """The device-memory cap in bytes: ``gb`` (gigabytes, 1e9), else the ``NVS_EVAL_GPU_MEMORY`` environment
+    variable (``--gpu-memory`` sets it for every rank), else none."""
+    if gb is None:
+        env = os.environ.get("NVS_EVAL_GPU_MEMORY", "").strip()
+        if not env:
+            return None
+        try:
+            gb = float(env)
+        except ValueError:
+            raise UsageError(f"NVS_EVAL_GPU_MEMORY={env!r}: expected a number of gigabytes") from None
+    if not gb > 0:
+        raise UsageError(f"GPU memory cap {gb} GB: expected a positive number of gigabytes")
+    return int(gb * 1e9)
+
+
+def u8_table(device: torch.device) -> Tensor:
+    """``k / 255`` for k = 0..255 in float32, computed as the decoder does (numpy float32 division)."""
+    table = np.arange(256, dtype=np.uint8).astype(np.float32) / np.float32(255)
+    return torch.from_numpy(table).to(device)
+
+
 @dataclass
 class Target:
     """The prepared ground-truth side of one view. A tiled target keeps no whole-image LPIPS features (they
@@ -108,13 +130,26 @@ class Target:
 
 
 DEFAULT_TILE = 768
-DEFAULT_TILE_ABOVE = 4 * 1024 * 1024  # pixels: larger views are scored in tiles (4K yes, 1080p no)
+DEFAULT_TILE_ABOVE = 4 * 1024 * 1024  # pixels: on the CPU larger views are scored in tiles (4K yes, 1080p no)
+# On CUDA, tiling is decided by device memory instead (a 4K view fits an H200 untiled; a capped or busy card tiles).
+# Bytes per pixel of an untiled view, from the H200 probe (benchmarks/RESULTS.md, GPU probe): a batch-1 VGG16
+# forward peaks at ~550-1200 B/px in float32 NCHW; each tapped layer is normalised beside it (~770 B/px at relu1_2);
+# the ground truth keeps what each adapter prepares (``Adapter.gpu_bytes_per_pixel``: VGG's normalised features
+# 488 B/px, SSIM's moments); each render in a batch holds its image, its quantised copy and SSIM's working maps.
+GPU_TRANSIENT_BYTES = 1400
+GPU_PER_RENDER_BYTES = 160
+GPU_FIXED_BYTES = 512 << 20  # weights, cuDNN workspaces, the allocator's slack
+# Images per LPIPS / DISTS forward on CUDA: cuDNN's float32 convolutions fill an H200 with one 800x800 image
+# (batch 1: 28.8 TFLOP/s, batch 16: 30.3), and some batch sizes hit a slow algorithm (batch 4 at 800x800: 3.9
+# TFLOP/s and a 34 GB workspace; measured, benchmarks/RESULTS.md), so the forward takes up to 1 Mpx at a time.
+GPU_FORWARD_PIXELS = 1 << 20
 # SSIM is formed in row bands (the same value; see ssim_with_moments). On the CPU always, in bands of ~256 kpx
 # over the whole batch: the band's intermediate maps stay in cache, which more than halves SSIM's time (3 renders
 # with the in-place map: 0.22 -> 0.09 s at 800x800, 1.15 -> 0.33 s at 1080p; docs/metrics.md). On CUDA only above
 # tile_above, in ~1 Mpx bands per prediction, for memory.
 SSIM_BAND_PIXELS_CPU = 1 << 18
 SSIM_BAND_PIXELS = 1 << 20
+MAX_RENDERS_PIXELS = 3 * 1024 * 1024  # renders of one view scored in one call (the runner's batches)
 
 
 def ssim_band_rows(h: int, w: int, n: int, device_type: str, tile_above: int = DEFAULT_TILE_ABOVE) -> int | None:
@@ -140,47 +175,53 @@ class Evaluator:
 
     def __init__(self, protocol: Protocol, metrics: tuple[str, ...] | None = None, device: str = "auto",
                  *, fetch_weights: bool = True, precision: str = "float32", tile: int = DEFAULT_TILE,
-                 tile_above: int = DEFAULT_TILE_ABOVE):
+                 tile_above: int | None = None, gpu_memory: float | None = None):
         if precision not in PRECISIONS:
             raise UsageError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
         self.precision = precision
         self.tile, self.tile_above = tile, tile_above
+        self.gpu_memory = gpu_memory_cap(gpu_memory)
+        self._budget: int | None = None
+        self._u8: Tensor | None = None
         self.protocol = protocol
         self.metrics = tuple(metrics or protocol.metrics)
-        unknown = [m for m in self.metrics if m not in METRICS]
-        if unknown:
-            raise UsageError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
+        require_metrics(self.metrics)
         self.device = resolve_device(device)
         if precision in ("fp16", "tf32") and self.device.type != "cuda":
             raise UsageError(f"precision {precision} needs a CUDA device; on the CPU use bf16 (or the exact float32)")
-        self.nets: dict[str, LPIPS] = {}  # one network per backbone, shared by lpips_*, cc_lpips_*, masked_lpips_*
-        self.weights: dict[str, dict[str, str]] = {}
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        if self.gpu_memory is not None and self.device.type == "cuda":  # a hard cap for this process, not a hint
+            total = torch.cuda.get_device_properties(self.device).total_memory
+            torch.cuda.set_per_process_memory_fraction(min(1.0, self.gpu_memory / total), self.device.index)
+        kinds: dict[str, list[str]] = {}
         for m in self.metrics:
-            net = METRICS[m].lpips_net
-            if METRICS[m].kind == "lpips" and net not in self.nets:
-                model, prov = build_lpips(net, protocol.lpips_input, fetch=fetch_weights, device=self.device)
-                self.nets[net] = model
-                self.weights[f"lpips_{net}"] = {"backbone": prov.backbone.digest,
-                                                "backbone_source": prov.backbone.source, "lin_v0.1": prov.lin_sha256}
-        self.lpips: dict[str, LPIPS] = {m: self.nets[METRICS[m].lpips_net] for m in self.metrics
-                                        if METRICS[m].kind == "lpips"}
-        self.dists: DISTS | None = None
-        self.signatures: dict[str, str] = {}  # the non-LPIPS entries of the weights summary
-        if any(METRICS[m].kind == "dists" for m in self.metrics):
-            self.dists, prov = build_dists(fetch=fetch_weights, device=self.device)
-            self.signatures["dists"] = f"{prov.backbone.digest[:16]}/{prov.alphabeta.digest[:16]}"
-        if any(METRICS[m].kind == "flip" for m in self.metrics):
-            self.signatures["flip"] = flip_signature()
+            kinds.setdefault(METRICS[m].kind, []).append(m)
+        # one adapter per metric kind (nvs_eval.evaluate.adapters), built once: networks, weights, signatures
+        self.adapters: dict[str, Adapter] = {k: ADAPTERS[k](self, tuple(ms), fetch=fetch_weights)
+                                             for k, ms in kinds.items()}
         self.targets_prepared = 0
         self.predictions_scored = 0
 
+    @property
+    def lpips(self) -> dict[str, LPIPS]:
+        """The LPIPS network of each LPIPS metric (``lpips_vgg``, ``cc_lpips_vgg``, ... share one per backbone)."""
+        a = self.adapters.get("lpips")
+        return dict(a.by_metric) if a else {}
+
+    @property
+    def dists(self) -> DISTS | None:
+        a = self.adapters.get("dists")
+        return a.model if a else None
+
     def weights_summary(self) -> str:
         """A compact, stable string of every weight digest in use (stored with each result): one
-        ``lpips_<net>:<backbone>/<linear>`` entry per network, and ``precision=...`` for an opt-in precision.
-        :func:`weights_entry` reads the part of it that one metric depends on."""
-        entries = {m: f"{w['backbone'][:16]}/{w['lin_v0.1'][:16]}" for m, w in self.weights.items()}
-        s = ";".join(f"{m}:{v}" for m, v in sorted({**entries, **self.signatures}.items()))
-        return s if self.precision == "float32" or not self.nets else f"{s};precision={self.precision}"
+        ``lpips_<net>:<backbone>/<linear>`` entry per network, ``dists:...``, ``flip:...``, a plugin's
+        ``<metric>:<package>==<version>``, and ``precision=...`` for an opt-in precision. :func:`weights_entry`
+        reads the part of it that one metric depends on."""
+        entries = {k: v for a in self.adapters.values() for k, v in a.signature().items()}
+        s = ";".join(f"{m}:{v}" for m, v in sorted(entries.items()))
+        return s if self.precision == "float32" or "lpips" not in self.adapters else f"{s};precision={self.precision}"
 
     def _fast(self):
         """The opt-in precision for LPIPS's convolutions (a no-op for the exact float32 default): bf16 / fp16
@@ -201,23 +242,66 @@ class Evaluator:
     def lpips_batch(self, images: Tensor | int) -> int:
         """Images per LPIPS forward pass. On the CPU large batches are slower per image (measured: VGG16 at
         800x800 takes 2.5 s for one image, 3.1 s per image in a batch of two), so the batch is kept under
-        0.5 Mpx; on CUDA under 8 Mpx."""
-        budget = (8 << 20) if self.device.type == "cuda" else (1 << 19)  # an int argument is a square side
+        0.5 Mpx; on CUDA under :data:`GPU_FORWARD_PIXELS` (one image fills the GPU; see there)."""
+        budget = GPU_FORWARD_PIXELS if self.device.type == "cuda" else (1 << 19)  # an int argument is a square side
         pixels = images ** 2 if isinstance(images, int) else images.shape[-2] * images.shape[-1]
         return max(1, budget // pixels)
 
+    @property
+    def memory_budget(self) -> int | None:
+        """Device bytes this evaluator plans for (CUDA only): the cap (``gpu_memory``), else 90% of what was free
+        at the first view, decided once so that every view of a run is cut the same way."""
+        if self.device.type != "cuda":
+            return None
+        if self._budget is None:
+            free, total = torch.cuda.mem_get_info(self.device)
+            free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
+            self._budget = int(0.9 * min(free, self.gpu_memory or total))
+        return self._budget
+
+    def untiled_bytes(self, h: int, w: int, n: int = 1) -> int:
+        """Estimated peak device bytes to score ``n`` renders of an ``h`` x ``w`` view untiled."""
+        retained = sum(a.gpu_bytes_per_pixel for a in self.adapters.values())
+        return GPU_FIXED_BYTES + h * w * (GPU_TRANSIENT_BYTES + retained + n * GPU_PER_RENDER_BYTES)
+
+    def _over_budget(self, h: int, w: int) -> bool:
+        if self.tile_above is not None or self.device.type != "cuda":
+            return h * w > (self.tile_above if self.tile_above is not None else DEFAULT_TILE_ABOVE)
+        return self.untiled_bytes(h, w, max(1, MAX_RENDERS_PIXELS // (h * w))) > self.memory_budget
+
     def tiles(self, image: Tensor) -> bool:
-        """Whether a view of this size is scored in tiles (LPIPS and DISTS are; PSNR and SSIM are cheap)."""
-        return bool(self.lpips or self.dists) and image.shape[-2] * image.shape[-1] > self.tile_above
+        """Whether a view of this size is scored in tiles (LPIPS and DISTS are; PSNR and SSIM are cheap): on the
+        CPU above ``tile_above`` pixels (4 Mpx), on CUDA when it would not fit :attr:`memory_budget` untiled."""
+        return any(a.tiled for a in self.adapters.values()) and self._over_budget(image.shape[-2], image.shape[-1])
+
+    def tile_side(self, halo: int) -> int:
+        """The tile's core side: ``tile``, or less where a tile with its halo would not fit the CUDA budget."""
+        if self.device.type != "cuda" or self.gpu_memory is None:
+            return self.tile
+        side = int((self.memory_budget / 2 / (GPU_TRANSIENT_BYTES + 500)) ** 0.5) - 2 * halo
+        return max(16, min(self.tile, side // 16 * 16))
 
     def ssim_band(self, image: Tensor, n: int) -> int | None:
         """Rows per SSIM band for ``n`` predictions of this view, or ``None`` for the whole image."""
-        return ssim_band_rows(image.shape[-2], image.shape[-1], n, self.device.type, self.tile_above)
+        h, w = image.shape[-2], image.shape[-1]
+        if self.device.type == "cuda" and self.tile_above is None:
+            return max(1, SSIM_BAND_PIXELS // (w * n)) if self._over_budget(h, w) else None
+        return ssim_band_rows(h, w, n, self.device.type,
+                              DEFAULT_TILE_ABOVE if self.tile_above is None else self.tile_above)
 
-    def to_tensor(self, image: np.ndarray) -> Tensor:
-        """H x W x 3 float32 array -> (1, 3, H, W) tensor on the device."""
-        t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0)
-        return t.to(self.device, non_blocking=True)
+    def to_tensor(self, image: np.ndarray | Tensor) -> Tensor:
+        """H x W x 3 float32 array -> (1, 3, H, W) float32 tensor on the device. An 8-bit array (or tensor,
+        pinned by the loader) crosses to the device as bytes, a quarter of the float32 traffic, and is converted
+        there by a table of ``k / 255`` computed exactly as the decoder computes it (float32 division), so the
+        values are bit for bit those of the float32 path. On CUDA the result is NCHW-contiguous (cuDNN's float32
+        convolutions are faster and need ~6x less workspace NCHW than channels-last; measured)."""
+        t = image if isinstance(image, Tensor) else torch.from_numpy(np.ascontiguousarray(image))
+        t = t.to(self.device, non_blocking=True).permute(2, 0, 1).unsqueeze(0)
+        if t.dtype == torch.uint8:
+            if self._u8 is None:
+                self._u8 = u8_table(self.device)
+            t = self._u8[t.int()]
+        return t.contiguous() if self.device.type == "cuda" else t
 
     def _quantize(self, x: Tensor, which: str, *, inplace: bool = False) -> Tensor:
         applies = self.protocol.quantize_images == "both" or self.protocol.quantize_images == which
@@ -245,22 +329,19 @@ class Evaluator:
         gt = self._quantize(check_image_batch(gt, "target"), "gt")
         if gt.shape[0] != 1:
             raise ValueError(f"Expected one ground-truth image, got a batch of {gt.shape[0]}")
+        with validated():  # checked once above: the kernels below do not synchronise again
+            return self._prepare_checked(gt, mask)
+
+    def _prepare_checked(self, gt: Tensor, mask: Tensor | None) -> Target:
         self.targets_prepared += 1
-        band = self.ssim_band(gt, 1)
-        needs_moments = any(METRICS[m].kind == "ssim" for m in self.metrics)
-        target = Target(gt, target_moments(gt, self.protocol.ssim, band=band) if needs_moments else None,
-                        tiled=self.tiles(gt))
+        target = Target(gt, None, tiled=self.tiles(gt))
         if any(METRICS[m].family == "masked" for m in self.metrics):
             if mask is None:
-                raise UsageError("masked metrics need a mask for every view (--masks DIR or --mask-from-gt-alpha)")
+                raise UsageError(MASK_REQUIRED)
             target.mask = check_mask(mask.to(gt.device), gt)
             target.mask_is_all_ones = bool((target.mask == 1).all())
-        if not target.tiled:
-            with self._fast():
-                for net, model in self.nets.items():
-                    target.features[net] = model.features(gt)
-            if self.dists is not None:
-                target.dists = self.dists.features(gt)
+        for adapter in self.adapters.values():
+            adapter.prepare(target)
         return target
 
     def score(self, preds: Tensor, target: Target, *, consume: bool = False,
@@ -301,81 +382,27 @@ class Evaluator:
         unknown = [m for m in metrics if m not in self.metrics]
         if unknown:
             raise UsageError(f"metric(s) {unknown} were not set up in this evaluator ({', '.join(self.metrics)})")
+        with validated():  # checked once above: the kernels below do not synchronise again
+            return self._score_checked(preds, target, consume, metrics)
+
+    def _score_checked(self, preds: Tensor, target: Target, consume: bool, metrics: tuple[str, ...]):
         families = {METRICS[m].family for m in metrics}
         # multinerf colour-corrects the render before its quantisation (eval.py: rgb_cc, then np.round)
         corrected = self._quantize(color_correct(preds, target.image), "render") if "cc" in families else None
         preds = self._quantize(preds, "render", inplace=consume)
         images = {"plain": preds, "cc": corrected, "masked": preds}
-        kernels = {"psnr": self._psnr, "ssim": self._ssim, "lpips": self._lpips, "dists": self._dists,
-                   "flip": self._flip}
         out = {}
         for m in metrics:
             spec = METRICS[m]
+            adapter = self.adapters[spec.kind]
             if spec.family == "masked" and not target.mask_is_all_ones:
-                out[m] = self._masked(m, preds, target)
+                out[m] = adapter.score_masked(m, preds, target)
             else:  # an all-ones mask: the masked definitions coincide with the plain ones, computed as such
-                out[m] = kernels[spec.kind](m, images[spec.family], target)
+                out[m] = adapter.score(m, images[spec.family], target)
         self.predictions_scored += preds.shape[0]
-        return {m: v.detach().to("cpu", torch.float64) for m, v in out.items()}
-
-    def _masked(self, metric: str, preds: Tensor, target: Target) -> Tensor:
-        kind = METRICS[metric].kind
-        if kind == "psnr":
-            return psnr_from_mse(masked_mse(preds, target.image, target.mask))
-        if kind == "ssim":
-            step = max(1, (4 << 20) // (preds.shape[-2] * preds.shape[-1]))
-            return torch.cat([masked_ssim(preds[i : i + step], target.image, target.mask, self.protocol.ssim)
-                              for i in range(0, preds.shape[0], step)])
-        # the spatial map's weighted mean, as the mask carried back to each layer (no full-resolution map; exact in
-        # tiles too): sum_k sum(d_k * A_h^T m A_w) / sum(m)
-        model = self.lpips[metric]
-        if model.net not in target.layer_weights:
-            sizes = model.tap_sizes(*target.image.shape[-2:])
-            target.layer_weights[model.net] = [layer_weights(target.mask, s) for s in sizes]
-        weights, total = target.layer_weights[model.net], target.mask.to(torch.float64).sum()
-        with self._fast():
-            if target.tiled:
-                if model.net == "squeeze":
-                    raise PreconditionError(f"{metric}: LPIPS-squeeze cannot be tiled exactly (ceil-mode pooling) "
-                                            f"and views above {self.tile_above} pixels are scored in tiles")
-                return model.tiled_distance(preds, target.image, self.tile,
-                                            self.lpips_batch(self.tile + 2 * TILE_HALO[model.net]), weights) / total
-            ft = target.features[model.net]
-            step = self.lpips_batch(preds)
-            return torch.cat([model.distance(model.features(preds[i : i + step]), ft, weights=weights) / total
-                              for i in range(0, preds.shape[0], step)])
-
-    def _psnr(self, metric: str, preds: Tensor, target: Target) -> Tensor:
-        return psnr_from_mse((preds - target.image).square().flatten(1).mean(1))
-
-    def _ssim(self, metric: str, preds: Tensor, target: Target) -> Tensor:
-        # its buffers are ~10 maps per render: a few renders at a time, or bands of a large view
-        band = self.ssim_band(preds, preds.shape[0])
-        step = preds.shape[0] if band else max(1, (8 << 20) // (preds.shape[-2] * preds.shape[-1]))
-        return torch.cat([ssim_with_moments(preds[i : i + step], target.moments, band=band)
-                          for i in range(0, preds.shape[0], step)])
-
-    def _lpips(self, metric: str, preds: Tensor, target: Target) -> Tensor:
-        model = self.lpips[metric]
-        with self._fast():
-            if target.tiled and model.net != "squeeze":
-                return model.tiled_distance(preds, target.image, self.tile,
-                                            self.lpips_batch(self.tile + 2 * TILE_HALO[model.net]))
-            ft = target.features[model.net] if model.net in target.features else model.features(target.image)
-            step = self.lpips_batch(preds)
-            return torch.cat([model.distance(model.features(preds[i : i + step]), ft)
-                              for i in range(0, preds.shape[0], step)])
-
-    def _dists(self, metric: str, preds: Tensor, target: Target) -> Tensor:
-        if target.tiled:
-            return self.dists.tiled_distance(preds, target.image, self.tile,
-                                             self.lpips_batch(self.tile + 2 * DISTS_TILE_HALO))
-        step = self.lpips_batch(preds)
-        return torch.cat([self.dists.distance(preds[i : i + step], target.dists)
-                          for i in range(0, preds.shape[0], step)])
-
-    def _flip(self, metric: str, preds: Tensor, target: Target) -> Tensor:
-        return flip(preds, target.image)
+        # one transfer to the host for the whole batch (on a GPU, one synchronisation, not one per metric)
+        values = torch.stack([v.detach().to(self.device, torch.float64) for v in out.values()]).cpu() if out else None
+        return {m: values[i] for i, m in enumerate(out)}
 
     def score_pair(self, pred: Tensor, gt: Tensor) -> dict[str, Tensor]:
         """Score N independent pairs (each ground truth prepared separately)."""
@@ -392,14 +419,9 @@ class Evaluator:
     def _maps(self, pred: Tensor, target: Target) -> dict[str, Tensor]:
         pred = self._quantize(check_image_batch(pred, "pred"), "render")
         out = {"abs": (pred - target.image).abs().mean(1)[0]}
-        if target.moments is not None:
-            _, smap = ssim_with_moments(pred, target.moments, return_map=True)
-            out["ssim"] = 1.0 - smap.mean(1)[0]
-        for m, model in self.lpips.items():
-            if METRICS[m].family != "plain":
-                continue
-            ft = target.features[model.net] if model.net in target.features else model.features(target.image)
-            out[m] = model.distance(model.features(pred), ft, spatial=True)[0]
-        if "flip" in self.metrics:
-            out["flip"] = flip(pred, target.image, return_maps=True)[1][0]
+        for m in self.metrics:
+            if METRICS[m].map_label and m not in out:
+                mp = self.adapters[METRICS[m].kind].map(m, pred, target)
+                if mp is not None:
+                    out[m] = mp
         return {k: v.detach().float().cpu() for k, v in out.items()}

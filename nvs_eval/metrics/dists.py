@@ -33,6 +33,7 @@ import torchvision
 from torch import Tensor, nn
 
 from ..errors import PreconditionError
+from .lpips import conv_memory_format
 from .tiling import check_tiled, tiles
 from .validate import check_image_batch, check_pair
 from .weights import WeightsInfo, load_backbone, load_dists
@@ -139,9 +140,7 @@ class DISTS(nn.Module):
                                     f"{x.shape[-1]}x{x.shape[-2]}")
         x = x.float()
         yield x
-        h = (x - self.mean) / self.std
-        if h.device.type == "cpu":
-            h = h.contiguous(memory_format=torch.channels_last)
+        h = ((x - self.mean) / self.std).contiguous(memory_format=conv_memory_format(x.device))
         for stage in self.stages:
             h = stage(h)
             yield h
@@ -212,6 +211,5 @@ def build_dists(*, fetch: bool = True, device: torch.device | str = "cpu") -> tu
     backbone, binfo = load_backbone("vgg", fetch=fetch)
     alphabeta, ainfo = load_dists(fetch=fetch)
     model = DISTS(backbone, alphabeta).to(device)
-    if torch.device(device).type == "cpu":
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(memory_format=conv_memory_format(torch.device(device)))
     return model, DISTSProvenance(binfo, ainfo)

@@ -20,7 +20,7 @@ needs the memory of a band instead of ~10 maps of the whole image.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,9 @@ from ..errors import PreconditionError
 from .validate import check_image_batch, check_pair
 
 Padding = Literal["valid", "zero-same", "reflect-same"]
+Window = Literal["gaussian", "uniform"]
+Covariance = Literal["population", "sample"]
+Channels = Literal["rgb", "luma"]
 
 
 @dataclass(frozen=True)
@@ -52,26 +55,26 @@ class SSIMSpec:
             ``Y = 0.299 R + 0.587 G + 0.114 B``, as MATLAB's ``rgb2gray`` feeds the SSIM authors' ``ssim_index``).
     """
 
-    window: Literal["gaussian", "uniform"] = "gaussian"
+    window: Window = "gaussian"
     size: int = 11
     sigma: float = 1.5
     padding: Padding = "valid"
-    covariance: Literal["population", "sample"] = "population"
+    covariance: Covariance = "population"
     k1: float = 0.01
     k2: float = 0.03
     data_range: float | None = 1.0
     variance_floor: float | None = None
     clamp_variance_only: bool = False
-    channels: Literal["rgb", "luma"] = "rgb"
+    channels: Channels = "rgb"
 
     def __post_init__(self) -> None:
         if self.size < 1 or self.size % 2 == 0:
             raise ValueError(f"Expected an odd positive SSIM window size, got {self.size}")
         if self.window == "gaussian" and self.sigma <= 0:
             raise ValueError(f"Expected a positive SSIM sigma, got {self.sigma}")
-        if self.padding not in ("valid", "zero-same", "reflect-same"):
+        if self.padding not in get_args(Padding):
             raise ValueError(f"Expected SSIM padding valid, zero-same or reflect-same, got {self.padding!r}")
-        if self.channels not in ("rgb", "luma"):
+        if self.channels not in get_args(Channels):
             raise ValueError(f"Expected SSIM channels rgb or luma, got {self.channels!r}")
 
     @property

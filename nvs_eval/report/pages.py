@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import StoreError, UsageError
-from ..registry import METRICS
+from ..registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS, STORE_NAME
 from ..results.export import atomic_write_text, check_output_folder
 from .html import page, table_html, viewer_html, write_assets
 from .latex import render_document, render_latex
@@ -38,8 +38,9 @@ def _slug(text: str) -> str:
 def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ...] = FORMATS, *, figures: bool = True,
                  protocol: str | None = None, worst_k: int = 2, device: str = "cpu",
                  precision: dict[str, int] | None = None, force: bool = False,
-                 baselines: dict[str, str] | None = None, aggregation: str = "view-mean",
-                 significance: float | None = 0.05, allow_different_sets: bool = False) -> dict[str, Path]:
+                 baselines: dict[str, str] | None = None, aggregation: str = DEFAULT_AGGREGATION,
+                 significance: float | None = DEFAULT_SIGNIFICANCE,
+                 allow_different_sets: bool = False) -> dict[str, Path]:
     """Write the tables and (with ``html``) the browsable report into ``out``; returns the main paths.
 
     ``baselines``: the results' dataset -> a published baselines file (``mipnerf360``; :mod:`nvs_eval.baselines`)
@@ -54,7 +55,7 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
 
     store_path = Path(store_path)
     if store_path.is_dir():
-        store_path = store_path / "results.sqlite"
+        store_path = store_path / STORE_NAME
     if not store_path.is_file():
         raise StoreError(f"{store_path}: no results store here (run `nvs-eval evaluate` first)")
     unknown = [f for f in formats if f not in FORMATS]
@@ -163,7 +164,7 @@ def _provenance(tidy, settings, protocol) -> str:
 
 
 def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, coverage_html, figures, worst_k,
-                device, aggregation="view-mean") -> Path:
+                device, aggregation=DEFAULT_AGGREGATION) -> Path:
     write_assets(out)
     evaluator = None
     if figures:  # the networks for the heatmaps are built once for the whole report

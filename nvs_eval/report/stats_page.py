@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..atomic import atomic_output
 from ..errors import UsageError
-from ..registry import METRICS
+from ..registry import DEFAULT_SIGNIFICANCE, METRICS
 from ..results.aggregate import scene_summary, split_runs
 from ..stats import DEFAULT_RESAMPLES, bootstrap_ci, pairwise
 from .table import fmt
@@ -103,7 +103,7 @@ def _pairwise_html(g: pd.DataFrame, metric: str, methods: list[str], resamples: 
     cell, sig = {}, {}
     for r in table.itertuples():
         cell[(r.a, r.b)] = f"{r.difference:+.{d}f} <small>[{r.lo:+.{d}f}, {r.hi:+.{d}f}]<br>p={r.p_holm:.3g}</small>"
-        sig[(r.a, r.b)] = r.p_holm < 0.05
+        sig[(r.a, r.b)] = r.p_holm < DEFAULT_SIGNIFICANCE
     head = "".join(f"<th>{escape(b)}</th>" for b in methods[1:])
     rows = []
     for a in methods[:-1]:
@@ -112,7 +112,8 @@ def _pairwise_html(g: pd.DataFrame, metric: str, methods: list[str], resamples: 
         rows.append(f"<tr><td>{escape(a)}</td>{cells}</tr>")
     return (f"<h3>{escape(METRICS[metric].label)}: row minus column</h3><table class=\"pairwise\"><thead><tr><th></th>"
             f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            '<p class="caption">Mean paired difference [95% interval], Holm-adjusted p; shaded: p &lt; 0.05.</p>')
+            '<p class="caption">Mean paired difference [95% interval], Holm-adjusted p; shaded: p &lt; '
+            f'{DEFAULT_SIGNIFICANCE:g}.</p>')
 
 
 def _runs_html(per_view: pd.DataFrame, metrics: list[str], aggregation: str) -> str:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..registry import METRICS
+from ..registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS
 from ..results.aggregate import dataset_summary, scene_summary, split_runs
 
-SIGNIFICANCE = 0.05
+SIGNIFICANCE = DEFAULT_SIGNIFICANCE
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def _counts(summary: pd.DataFrame, aggregation: str) -> str:
 
 def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | None = None,
                  precision: dict[str, int] | None = None, resolution: dict[str, str] | None = None,
-                 baselines: dict[str, list] | None = None, aggregation: str = "view-mean",
+                 baselines: dict[str, list] | None = None, aggregation: str = DEFAULT_AGGREGATION,
                  significance: float | None = SIGNIFICANCE, allow_different_sets: bool = False) -> list[Table]:
     """Per dataset: a summary table (methods x metrics, mean over scenes) and one methods x scenes table per metric.
 

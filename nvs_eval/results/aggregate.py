@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..registry import DEFAULT_AGGREGATION
+
 KEYS = ["dataset", "scene", "method"]
 RUN_SEP = "#run="  # a stored method name "nerfacto#run=seed0" is run seed0 of nerfacto
 
@@ -61,7 +63,7 @@ def _run_stats(row: dict, metric: str, per_run: list[float]) -> None:
     row[f"{metric}_run_std"] = float(np.std(per_run, ddof=1)) if len(per_run) > 1 and finite else float("nan")
 
 
-def scene_summary(per_view: pd.DataFrame, aggregation: str = "view-mean") -> pd.DataFrame:
+def scene_summary(per_view: pd.DataFrame, aggregation: str = DEFAULT_AGGREGATION) -> pd.DataFrame:
     """One row per dataset/scene/method: ``<metric>``, ``<metric>_std``, ``<metric>_n``, ``<metric>_run_std``,
     ``runs``."""
     from ..stats import _check_aggregation, scene_value
@@ -84,7 +86,7 @@ def scene_summary(per_view: pd.DataFrame, aggregation: str = "view-mean") -> pd.
     return pd.DataFrame(rows)
 
 
-def dataset_summary(per_view: pd.DataFrame, aggregation: str = "view-mean") -> pd.DataFrame:
+def dataset_summary(per_view: pd.DataFrame, aggregation: str = DEFAULT_AGGREGATION) -> pd.DataFrame:
     """One row per dataset/method: the dataset value (mean over runs), ``<metric>_std`` over scene values,
     ``<metric>_run_std`` over runs, ``scenes``, ``views`` (per run), ``runs``, ``aggregation``."""
     from ..stats import _check_aggregation, scene_value

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..atomic import atomic_output, atomic_write_text
 from ..errors import StoreError
-from ..registry import METRICS
+from ..registry import DEFAULT_AGGREGATION, METRICS
 from .aggregate import dataset_summary, scene_summary
 
 __all__ = ["atomic_output", "atomic_write_text", "check_output_folder", "write_exports"]
@@ -72,7 +72,7 @@ def write_exports(per_view: pd.DataFrame, out: Path, protocol_settings: dict) ->
             written.append(folder / name)
     cols = ["dataset", "scene", "method", "view"] + metrics
     atomic_write_text(out / "per_view.csv", per_view[cols].to_csv(index=False, float_format="%.10g"))
-    aggregation = protocol_settings.get("aggregation", "view-mean")  # summary.csv says which, in a column
+    aggregation = protocol_settings.get("aggregation", DEFAULT_AGGREGATION)  # summary.csv says which, in a column
     atomic_write_text(out / "scene_summary.csv",
                       scene_summary(per_view, aggregation).to_csv(index=False, float_format="%.10g"))
     atomic_write_text(out / "summary.csv",

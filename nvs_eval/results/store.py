@@ -13,37 +13,49 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 
 from ..atomic import private_temp
 
-SCHEMA = """
+
+@dataclass(frozen=True)
+class Row:
+    """One stored value: where it belongs (the key), the value, and the identity of its inputs."""
+
+    dataset: str
+    scene: str
+    method: str
+    view: str
+    metric: str
+    protocol: str
+    value: float
+    render_sha256: str
+    gt_sha256: str
+    render_path: str
+    gt_path: str
+    protocol_key: str
+    version: str
+    weights: str
+
+
+# The result columns, written once: a row's fields, then when it was stored. A row is identified by KEY; it is
+# reused only while INPUTS are unchanged.
+COLUMNS = (*(f.name for f in fields(Row)), "created")
+KEY = ("dataset", "scene", "method", "view", "metric", "protocol")
+INPUTS = ("render_sha256", "gt_sha256", "protocol_key", "weights")
+_TYPES = {"value": "REAL", "created": "REAL"}
+_DEFS = ",\n    ".join(f"{c} {_TYPES.get(c, 'TEXT')} NOT NULL" for c in COLUMNS)
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS results (
-    dataset TEXT NOT NULL,
-    scene TEXT NOT NULL,
-    method TEXT NOT NULL,
-    view TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    protocol TEXT NOT NULL,
-    value REAL NOT NULL,
-    render_sha256 TEXT NOT NULL,
-    gt_sha256 TEXT NOT NULL,
-    render_path TEXT NOT NULL,
-    gt_path TEXT NOT NULL,
-    protocol_key TEXT NOT NULL,
-    version TEXT NOT NULL,
-    weights TEXT NOT NULL,
-    created REAL NOT NULL,
-    PRIMARY KEY (dataset, scene, method, view, metric, protocol)
+    {_DEFS},
+    PRIMARY KEY ({', '.join(KEY)})
 );
 CREATE TABLE IF NOT EXISTS results_history (
-    dataset TEXT NOT NULL, scene TEXT NOT NULL, method TEXT NOT NULL, view TEXT NOT NULL, metric TEXT NOT NULL,
-    protocol TEXT NOT NULL, value REAL NOT NULL, render_sha256 TEXT NOT NULL, gt_sha256 TEXT NOT NULL,
-    render_path TEXT NOT NULL, gt_path TEXT NOT NULL, protocol_key TEXT NOT NULL, version TEXT NOT NULL,
-    weights TEXT NOT NULL, created REAL NOT NULL,
+    {_DEFS},
     superseded REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS protocols (
@@ -67,27 +79,6 @@ CREATE TABLE IF NOT EXISTS auxiliary (
     PRIMARY KEY (dataset, scene, method)
 );
 """
-
-COLUMNS = ("dataset", "scene", "method", "view", "metric", "protocol", "value", "render_sha256", "gt_sha256",
-           "render_path", "gt_path", "protocol_key", "version", "weights", "created")
-
-
-@dataclass(frozen=True)
-class Row:
-    dataset: str
-    scene: str
-    method: str
-    view: str
-    metric: str
-    protocol: str
-    value: float
-    render_sha256: str
-    gt_sha256: str
-    render_path: str
-    gt_path: str
-    protocol_key: str
-    version: str
-    weights: str
 
 
 def _retry_locked(fn, seconds: float = 600.0):
@@ -185,14 +176,14 @@ class ResultsStore:
         no value is ever lost."""
         now = time.time()
         data = [(*(getattr(r, c) for c in COLUMNS[:-1]), now) for r in rows]
-        keys = [(now, r.dataset, r.scene, r.method, r.view, r.metric, r.protocol, r.render_sha256, r.gt_sha256,
-                 r.protocol_key, r.weights) for r in rows]
+        keys = [(now, *(getattr(r, k) for k in KEY), *(getattr(r, k) for k in INPUTS)) for r in rows]
         cols = ", ".join(COLUMNS)
+        same = " AND ".join(f"{k} = ?" for k in KEY)
+        changed = " OR ".join(f"{k} != ?" for k in INPUTS)
 
         def write(c):
             c.executemany(f"INSERT INTO results_history ({cols}, superseded) SELECT {cols}, ? FROM results "
-                          "WHERE dataset = ? AND scene = ? AND method = ? AND view = ? AND metric = ? AND protocol = ? "
-                          "AND (render_sha256 != ? OR gt_sha256 != ? OR protocol_key != ? OR weights != ?)", keys)
+                          f"WHERE {same} AND ({changed})", keys)
             c.executemany(f"INSERT OR REPLACE INTO results ({cols}) VALUES ({', '.join('?' * len(COLUMNS))})", data)
 
         self._write(write)
@@ -202,9 +193,8 @@ class ResultsStore:
         rule: a row replacing a stored one computed from other inputs moves the stored one to ``results_history``.
         Rows keep their ``created`` time. Returns the number of result rows merged."""
         cols = ", ".join(COLUMNS)
-        keys = ("dataset", "scene", "method", "view", "metric", "protocol")
-        same = " AND ".join(f"r.{k} = x.{k}" for k in keys)
-        changed = " OR ".join(f"r.{k} != x.{k}" for k in ("render_sha256", "gt_sha256", "protocol_key", "weights"))
+        same = " AND ".join(f"r.{k} = x.{k}" for k in KEY)
+        changed = " OR ".join(f"r.{k} != x.{k}" for k in INPUTS)
         self.conn.execute("ATTACH DATABASE ? AS shard", (str(shard),))
         try:
             def write(c):

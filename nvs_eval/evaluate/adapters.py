@@ -1,0 +1,250 @@
+"""Metric adapters: what the evaluator does with each metric kind, in one class per kind.
+
+An adapter is built once per evaluator for the metric ids of its kind. It says which weights its values depend on
+(:meth:`Adapter.signature`, stored with every row), prepares the ground-truth side of a view once
+(:meth:`Adapter.prepare`), scores a batch of renders against it (:meth:`Adapter.score`; the masked family through
+:meth:`Adapter.score_masked`), and draws its per-pixel map (:meth:`Adapter.map`). The evaluator itself has no
+per-kind branches: a new kind is one adapter here and one :data:`ADAPTERS` entry, and a third-party metric is a
+:class:`PluginAdapter` around a function (:mod:`nvs_eval.plugin`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+from torch import Tensor
+
+from ..errors import PluginError, PreconditionError
+from ..metrics.masked import layer_weights, masked_mse, masked_ssim
+from ..metrics.psnr import psnr_from_mse
+from ..registry import METRICS, plugin_function
+
+if TYPE_CHECKING:
+    from .evaluator import Evaluator, Target
+
+
+class Adapter:
+    """One metric kind. Subclasses set :attr:`kind` and override what their kind does.
+
+    Attributes:
+        tiled: whether views too large for the device are scored in tiles for this kind (the network metrics).
+        gpu_bytes_per_pixel: device bytes per pixel its prepared ground truth keeps (the CUDA memory model).
+    """
+
+    kind: ClassVar[str] = ""
+    tiled: ClassVar[bool] = False
+    gpu_bytes_per_pixel: ClassVar[int] = 0
+
+    def __init__(self, ev: Evaluator, metrics: tuple[str, ...], *, fetch: bool = True):
+        self.ev, self.metrics = ev, metrics
+
+    def signature(self) -> dict[str, str]:
+        """Weights-summary entries ``{key: digest}`` its values depend on (none: exact, weight-free)."""
+        return {}
+
+    def prepare(self, target: Target) -> None:
+        """Compute the ground-truth side of a view once (into ``target``)."""
+
+    def score(self, metric: str, images: Tensor, target: Target) -> Tensor:
+        """``Tensor[N]``: ``metric`` of N renders (already quantised, or colour-corrected) against the view."""
+        raise NotImplementedError
+
+    def score_masked(self, metric: str, preds: Tensor, target: Target) -> Tensor:
+        raise NotImplementedError(f"{metric}: no masked variant")
+
+    def map(self, metric: str, pred: Tensor, target: Target) -> Tensor | None:
+        """Its per-pixel map of one render (``(H', W')``), or ``None`` for a kind without one."""
+        return None
+
+
+class PSNRAdapter(Adapter):
+    kind = "psnr"
+
+    def score(self, metric, images, target):
+        return psnr_from_mse((images - target.image).square().flatten(1).mean(1))
+
+    def score_masked(self, metric, preds, target):
+        return psnr_from_mse(masked_mse(preds, target.image, target.mask))
+
+
+class SSIMAdapter(Adapter):
+    kind = "ssim"
+    gpu_bytes_per_pixel = 80
+
+    def prepare(self, target):
+        from ..metrics.ssim import target_moments
+
+        target.moments = target_moments(target.image, self.ev.protocol.ssim, band=self.ev.ssim_band(target.image, 1))
+
+    def score(self, metric, images, target):
+        from ..metrics.ssim import ssim_with_moments
+
+        # its buffers are ~10 maps per render: a few renders at a time, or bands of a large view
+        band = self.ev.ssim_band(images, images.shape[0])
+        step = images.shape[0] if band else max(1, (8 << 20) // (images.shape[-2] * images.shape[-1]))
+        return torch.cat([ssim_with_moments(images[i : i + step], target.moments, band=band)
+                          for i in range(0, images.shape[0], step)])
+
+    def score_masked(self, metric, preds, target):
+        step = max(1, (4 << 20) // (preds.shape[-2] * preds.shape[-1]))
+        return torch.cat([masked_ssim(preds[i : i + step], target.image, target.mask, self.ev.protocol.ssim)
+                          for i in range(0, preds.shape[0], step)])
+
+    def map(self, metric, pred, target):
+        from ..metrics.ssim import ssim_with_moments
+
+        _, smap = ssim_with_moments(pred, target.moments, return_map=True)
+        return 1.0 - smap.mean(1)[0]
+
+
+class LPIPSAdapter(Adapter):
+    """Every LPIPS metric (plain, colour-corrected, masked) of the evaluator: one network per backbone, shared."""
+
+    kind = "lpips"
+    tiled = True
+    gpu_bytes_per_pixel = 500  # VGG's normalised features (AlexNet's are ~50; the larger is planned for)
+
+    def __init__(self, ev, metrics, *, fetch=True):
+        from ..metrics.lpips import build_lpips
+
+        super().__init__(ev, metrics)
+        self.nets = {}
+        self.provenance = {}
+        for m in metrics:
+            net = METRICS[m].lpips_net
+            if net not in self.nets:
+                self.nets[net], self.provenance[net] = build_lpips(net, ev.protocol.lpips_input, fetch=fetch,
+                                                                   device=ev.device)
+        self.by_metric = {m: self.nets[METRICS[m].lpips_net] for m in metrics}
+
+    def signature(self):
+        return {f"lpips_{n}": f"{p.backbone.digest[:16]}/{p.lin_sha256[:16]}" for n, p in self.provenance.items()}
+
+    def prepare(self, target):
+        if not target.tiled:
+            with self.ev._fast():
+                for net, model in self.nets.items():
+                    target.features[net] = model.features(target.image)
+
+    def _features(self, model, target):
+        return target.features[model.net] if model.net in target.features else model.features(target.image)
+
+    def score(self, metric, images, target):
+        from ..metrics.lpips import TILE_HALO
+
+        model, ev = self.by_metric[metric], self.ev
+        with ev._fast():
+            if target.tiled and model.net != "squeeze":
+                side = ev.tile_side(TILE_HALO[model.net])
+                return model.tiled_distance(images, target.image, side, ev.lpips_batch(side + 2 * TILE_HALO[model.net]))
+            ft, step = self._features(model, target), ev.lpips_batch(images)
+            return torch.cat([model.distance(model.features(images[i : i + step]), ft)
+                              for i in range(0, images.shape[0], step)])
+
+    def score_masked(self, metric, preds, target):
+        """The spatial map's weighted mean, as the mask carried back to each layer (no full-resolution map; exact
+        in tiles too): ``sum_k sum(d_k * A_h^T m A_w) / sum(m)``."""
+        from ..metrics.lpips import TILE_HALO
+
+        model, ev = self.by_metric[metric], self.ev
+        if model.net not in target.layer_weights:
+            sizes = model.tap_sizes(*target.image.shape[-2:])
+            target.layer_weights[model.net] = [layer_weights(target.mask, s) for s in sizes]
+        weights, total = target.layer_weights[model.net], target.mask.to(torch.float64).sum()
+        with ev._fast():
+            if target.tiled:
+                if model.net == "squeeze":
+                    raise PreconditionError(f"{metric}: LPIPS-squeeze cannot be tiled exactly (ceil-mode pooling) "
+                                            "and this view is scored in tiles")
+                side = ev.tile_side(TILE_HALO[model.net])
+                return model.tiled_distance(preds, target.image, side,
+                                            ev.lpips_batch(side + 2 * TILE_HALO[model.net]), weights) / total
+            ft, step = target.features[model.net], ev.lpips_batch(preds)
+            return torch.cat([model.distance(model.features(preds[i : i + step]), ft, weights=weights) / total
+                              for i in range(0, preds.shape[0], step)])
+
+    def map(self, metric, pred, target):
+        if METRICS[metric].family != "plain":
+            return None
+        model = self.by_metric[metric]
+        return model.distance(model.features(pred), self._features(model, target), spatial=True)[0]
+
+
+class DISTSAdapter(Adapter):
+    kind = "dists"
+    tiled = True
+    gpu_bytes_per_pixel = 520
+
+    def __init__(self, ev, metrics, *, fetch=True):
+        from ..metrics.dists import build_dists
+
+        super().__init__(ev, metrics)
+        self.model, prov = build_dists(fetch=fetch, device=ev.device)
+        self._signature = f"{prov.backbone.digest[:16]}/{prov.alphabeta.digest[:16]}"
+
+    def signature(self):
+        return {"dists": self._signature}
+
+    def prepare(self, target):
+        if not target.tiled:
+            target.dists = self.model.features(target.image)
+
+    def score(self, metric, images, target):
+        from ..metrics.dists import TILE_HALO
+
+        ev = self.ev
+        if target.tiled:
+            side = ev.tile_side(TILE_HALO)
+            return self.model.tiled_distance(images, target.image, side, ev.lpips_batch(side + 2 * TILE_HALO))
+        step = ev.lpips_batch(images)
+        return torch.cat([self.model.distance(images[i : i + step], target.dists)
+                          for i in range(0, images.shape[0], step)])
+
+
+class FLIPAdapter(Adapter):
+    kind = "flip"
+
+    def signature(self):
+        from ..metrics.flip import flip_signature
+
+        return {"flip": flip_signature()}
+
+    def score(self, metric, images, target):
+        from ..metrics.flip import flip
+
+        return flip(images, target.image)
+
+    def map(self, metric, pred, target):
+        from ..metrics.flip import flip
+
+        return flip(pred, target.image, return_maps=True)[1][0]
+
+
+class PluginAdapter(Adapter):
+    """Third-party per-image metrics (:func:`nvs_eval.plugin.metric`): ``fn(renders, ground_truth)`` with renders
+    ``(N, 3, H, W)`` and the ground truth ``(1, 3, H, W)``, floats in [0, 1] (the protocol's quantisation applied)
+    on the evaluator's device, returning ``(N,)``. Its signature is the plugin's package and version."""
+
+    kind = "plugin"
+
+    def signature(self):
+        return {m: METRICS[m].plugin for m in self.metrics}
+
+    def score(self, metric, images, target):
+        spec = METRICS[metric]
+        try:
+            out = plugin_function(metric)(images, target.image)
+        except PluginError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the plugin's own failure, named as such
+            raise PluginError(f"metric {metric!r} (plugin {spec.plugin}) failed: {type(e).__name__}: {e}") from e
+        out = torch.as_tensor(out)
+        if tuple(out.shape) != (images.shape[0],):
+            raise PluginError(f"metric {metric!r} (plugin {spec.plugin}) returned shape {tuple(out.shape)} for "
+                              f"{images.shape[0]} render(s); expected ({images.shape[0]},): one value per render")
+        return out.to(images.device, torch.float64)
+
+
+ADAPTERS: dict[str, type[Adapter]] = {a.kind: a for a in (PSNRAdapter, SSIMAdapter, LPIPSAdapter, DISTSAdapter,
+                                                          FLIPAdapter, PluginAdapter)}
