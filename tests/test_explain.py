@@ -92,7 +92,8 @@ def test_explain_ranks_the_producing_convention_first(name, scene, search):
     Presets' targets are printed to 4 decimals, as papers print them; the non-preset ones' SSIM and LPIPS to 6,
     because at 4 decimals three 72 x 96 views leave several SSIM conventions within half a unit of each other
     (explain then lists them all, and nothing tells which one a paper used)."""
-    from nvs_eval.explain import _flat, explain
+    from nvs_eval.explain import explain
+    from nvs_eval.explain.ranking import _flat
 
     producing = PROTOCOLS.get(name) or NON_PRESETS[name]
     targets, _ = _targets(scene, producing, 4 if name in PROTOCOLS else 6)
@@ -178,7 +179,7 @@ def test_every_ssim_variant_of_the_search_equals_ssim_of_its_spec():
     photograph with flat white areas (zero variance, where the floors matter)."""
     import torch
 
-    from nvs_eval.explain import _ssim_specs, _ssim_values
+    from nvs_eval.explain.search import _ssim_specs, _ssim_values
     from nvs_eval.metrics.ssim import ssim
 
     from conftest import to_nchw

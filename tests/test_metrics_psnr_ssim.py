@@ -140,7 +140,7 @@ def _textbook_map(mu_x, mu_y, xx, yy, xy, spec, rng=1.0):
 def test_ssim_map_is_built_in_place_without_touching_the_target_moments(spec):
     """The map is formed in the prediction's own filter outputs: bit for bit the textbook formula, and the
     target's reused moments are the same after scoring as before (a second scoring gives the same value)."""
-    from nvs_eval.metrics.ssim import _filter
+    from nvs_eval.metrics.ssim import window_filter
 
     _, pred, gt = PAIRS[1]
     p, t = to_nchw(pred), to_nchw(gt)
@@ -149,7 +149,7 @@ def test_ssim_map_is_built_in_place_without_touching_the_target_moments(spec):
     mu, sq = mom.mu.clone(), mom.sq.clone()
     value, smap = ssim_with_moments(p, mom, return_map=True)
     assert torch.equal(mom.mu, mu) and torch.equal(mom.sq, sq)
-    mu_x, xx, xy = _filter(torch.cat([p, p * p, p * t]), spec).split(2)
+    mu_x, xx, xy = window_filter(torch.cat([p, p * p, p * t]), spec).split(2)
     assert torch.equal(smap, _textbook_map(mu_x, mu, xx, sq, xy, spec))
     assert torch.equal(ssim_with_moments(p, mom), value)
 

@@ -19,30 +19,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="overwrite --out / --save-map if they exist")
 
 
-def heatmap(render: Path, gt: Path, metric: str, protocol_name: str | None, device: str):
-    """The map at image resolution (SSIM 'valid' maps are padded with NaN where SSIM is undefined)."""
-    import numpy as np
-
-    from ..data.images import read_image
-    from ..errors import PairingError
-    from ..evaluate.evaluator import Evaluator
-    from ..protocols import get_protocol
-
-    protocol = get_protocol(protocol_name)
-    r, g = read_image(render, protocol.background), read_image(gt, protocol.background)
-    if r.shape != g.shape:
-        raise PairingError(f"{render} is {r.shape[1]}x{r.shape[0]} but {gt} is {g.shape[1]}x{g.shape[0]}")
-    metrics = ("ssim",) if metric == "abs" else (metric,)
-    ev = Evaluator(protocol, metrics, device)
-    m = ev.maps(ev.to_tensor(r), ev.prepare(ev.to_tensor(g)))[metric].numpy().astype(np.float32)
-    if m.shape != r.shape[:2]:
-        b = (r.shape[0] - m.shape[0]) // 2
-        full = np.full(r.shape[:2], np.nan, np.float32)
-        full[b : b + m.shape[0], b : b + m.shape[1]] = m
-        m = full
-    return r, g, m
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -54,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.out, args.save_map):
         if path and Path(path).exists() and not args.force:
             raise StoreError(f"{path}: already exists; pass --force to overwrite it")
-    r, g, m = heatmap(Path(args.render), Path(args.gt), args.metric, args.protocol, args.device)
+    from ..evaluate.maps import pair_map
+
+    r, g, m = pair_map(Path(args.render), Path(args.gt), args.metric, args.protocol, args.device)
     if args.save_map:
         with atomic_output(args.save_map) as tmp, open(tmp, "wb") as f:
             np.save(f, m)

@@ -92,22 +92,9 @@ def _num(v: float):
     return v if math.isfinite(v) else str(v)
 
 
-def _runs(df, metrics) -> dict:
-    """``{method: {metric: {"mean", "std", "runs"}}}`` for methods with several runs (mean and sample std over
-    the runs' means)."""
-    from ..results.aggregate import split_runs
-
-    out = {}
-    split = split_runs(df)
-    for method, g in split.groupby("method", sort=False):
-        if g["run"].nunique() > 1:
-            means = g.groupby("run")[list(metrics)].mean()
-            out[method] = {m: {"mean": _num(float(means[m].mean())), "std": _num(float(means[m].std(ddof=1))),
-                               "runs": int(len(means))} for m in metrics}
-    return out
-
-
 def _json_doc(protocol, metrics, df, paired, reported) -> dict:
+    from ..results.aggregate import run_spread
+
     return {
         "protocol": protocol.settings(),
         "metrics": list(metrics),
@@ -117,7 +104,8 @@ def _json_doc(protocol, metrics, df, paired, reported) -> dict:
                  for m, g in df.groupby("method", sort=False)},
         "auxiliary": {f"{p.scene.name}/{m}": a for p in paired for m, a in p.auxiliary_summary().items()},
         "reported": reported,
-        "runs": _runs(df, metrics),
+        "runs": {m: {k: {key: v if key == "runs" else _num(v) for key, v in st.items()} for k, st in per.items()}
+                 for m, per in run_spread(df, metrics).items()},
     }
 
 
@@ -143,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
     df = score_paired(paired, protocol, metrics, device=args.device, precision=args.precision)
     print(f"protocol: {protocol.name}")
     print_table(df, metrics, by=("scene", "method") if df["scene"].nunique() > 1 else ("method",))
-    for method, per_metric in _runs(df, metrics).items():
+    from ..results.aggregate import run_spread
+
+    for method, per_metric in run_spread(df, metrics).items():
         print(f"{method} over {next(iter(per_metric.values()))['runs']} runs (mean ± sample std of the run means): "
               + ", ".join(f"{m} {v['mean']:.4f} ± {v['std']:.4f}" for m, v in per_metric.items()))
     reported = reported_comparison(paired, df, metrics)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import PreconditionError
-from .ssim import SSIMSpec, _check_size, _combine, _data_range, _filter, map_size
+from .ssim import SSIMSpec, _check_size, combine_moments, data_range, map_size, window_filter
 from .validate import check_image_batch
 
 MIN_WINDOW_WEIGHT = 1e-6  # below this much mask weight in a window, its SSIM value is left out
@@ -75,9 +75,9 @@ def filter_mask(mask: Tensor, spec: SSIMSpec) -> Tensor:
     """``w * m`` with the mask padded as the module docstring says (reflect, edge-replicate, or none)."""
     mode = _pad_mode(spec)
     if mode is None:
-        return _filter(mask, spec)
+        return window_filter(mask, spec)
     p = spec.border
-    return _filter(F.pad(mask, (p, p, p, p), mode=mode), replace(spec, padding="valid"))
+    return window_filter(F.pad(mask, (p, p, p, p), mode=mode), replace(spec, padding="valid"))
 
 
 def mask_on_map(mask: Tensor, spec: SSIMSpec) -> Tensor:
@@ -107,9 +107,9 @@ def masked_ssim(pred: Tensor, target: Tensor, mask: Tensor, spec: SSIMSpec, *, r
     m = mask.expand(n, -1, -1, -1)
     fm = filter_mask(m, spec)  # (N, 1, H', W')
     stack = torch.cat([m * pred, m * target, m * pred * pred, m * target * target, m * pred * target], dim=0)
-    moments = _filter(stack, spec) / fm.repeat(5, 1, 1, 1).clamp_min(MIN_WINDOW_WEIGHT)
+    moments = window_filter(stack, spec) / fm.repeat(5, 1, 1, 1).clamp_min(MIN_WINDOW_WEIGHT)
     mu_x, mu_y, xx, yy, xy = moments.split(n)
-    smap = _combine(mu_x, mu_y, xx, yy, xy, _data_range(pred, target, spec), spec)
+    smap = combine_moments(mu_x, mu_y, xx, yy, xy, data_range(pred, target, spec), spec)
     weight = mask_on_map(m, spec) * (fm > MIN_WINDOW_WEIGHT)
     smap = torch.where(weight > 0, smap, torch.zeros_like(smap))
     total = weight.flatten(1).sum(1) * pred.shape[1]

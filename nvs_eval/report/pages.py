@@ -168,12 +168,9 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, covera
     write_assets(out)
     evaluator = None
     if figures:  # the networks for the heatmaps are built once for the whole report
-        from ..evaluate.evaluator import Evaluator
-        from ..protocols import get_protocol
+        from ..evaluate.maps import map_evaluator
 
-        # the maps come from the plain kernels (the masked and colour-corrected families have no maps of their own)
-        evaluator = Evaluator(get_protocol(protocol), tuple(m for m in metrics if METRICS[m].family == "plain"),
-                              device)
+        evaluator = map_evaluator(protocol, metrics, device)
     scene_links, thumbs = [], []
     for (dataset, scene), g in per_view.groupby(["dataset", "scene"], sort=True):
         slug = _slug(dataset + "/" + scene)
@@ -236,6 +233,7 @@ def _scene_page(out, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> st
 def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> str:
     """Worst views per method (by the first LPIPS metric, else PSNR): figures and the viewer's layers."""
     from ..data.images import image_ref
+    from ..evaluate.maps import view_maps
     from .figures import colour_map, comparison_figure, shared_limits
 
     plain = [m for m in metrics if METRICS[m].family == "plain"] or metrics
@@ -258,7 +256,7 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
         if not all(r.is_file() for r in (gt_ref, *refs.values())):
             missing.append(v)
             continue
-        gt, renders, maps = _view_maps(evaluator, gt_ref, refs)
+        gt, renders, maps = view_maps(evaluator, gt_ref, refs)
         vslug = _slug(v)
         fig = comparison_figure(gt, renders, maps, out / "figures" / slug / f"compare-{vslug}.jpg",
                                 f"{dataset} / {scene} / {v} (shared colour scales)")
@@ -285,23 +283,6 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
         html += (f"<p>Images of {len(missing)} view(s) were not found at their recorded paths, so they are not shown: "
                  f"{escape(', '.join(missing))}</p>")
     return html
-
-
-def _view_maps(evaluator, gt_ref, refs):
-    """Decode one view as it was scored (the protocol's background and ground-truth resizing) and compute every
-    method's maps against the ground truth, prepared once."""
-    from ..data.images import read_images
-    from ..data.resize import resize_to
-
-    protocol = evaluator.protocol
-    images = read_images({"": gt_ref, **refs}, protocol.background)
-    gt = images.pop("")
-    if protocol.resize_gt != "none":
-        gt = resize_to(gt, next(iter(images.values())).shape[:2], protocol.resize_gt, gt_ref)
-    target = evaluator.prepare(evaluator.to_tensor(gt))
-    maps = {m: {k: t.numpy() for k, t in evaluator.maps(evaluator.to_tensor(r), target).items()}
-            for m, r in images.items()}
-    return gt, images, maps
 
 
 def _file_url(ref) -> str:

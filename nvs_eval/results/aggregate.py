@@ -116,3 +116,20 @@ def dataset_summary(per_view: pd.DataFrame, aggregation: str = DEFAULT_AGGREGATI
             row[f"{m}_std"] = float(np.std(v)) if len(v) and np.isfinite(v).all() else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def run_spread(per_view: pd.DataFrame, metrics) -> dict:
+    """``{method: {metric: {"mean", "std", "runs"}}}`` for the methods with several runs: the mean and the sample
+    standard deviation of the runs' means (what the tables print as ``mean ± std``).
+
+    >>> df = pd.DataFrame({"method": ["m#run=a", "m#run=a", "m#run=b", "m#run=b", "solo"], "psnr": [1.0, 3, 4, 6, 9]})
+    >>> run_spread(df, ["psnr"])
+    {'m': {'psnr': {'mean': 3.5, 'std': 2.1213203435596424, 'runs': 2}}}
+    """
+    out = {}
+    for method, g in split_runs(per_view).groupby("method", sort=False):
+        if g["run"].nunique() > 1:
+            means = g.groupby("run")[list(metrics)].mean()
+            out[method] = {m: {"mean": float(means[m].mean()), "std": float(means[m].std(ddof=1)),
+                               "runs": int(len(means))} for m in metrics}
+    return out
