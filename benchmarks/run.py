@@ -158,8 +158,8 @@ def worker(kind: str, root: Path, methods: int, device: str = "cpu") -> dict:
             del pairs
     else:
         from nvs_eval.api import score_folders
+        from nvs_eval.conventions.protocols import get_protocol
         from nvs_eval.evaluate.evaluator import Evaluator
-        from nvs_eval.protocols import get_protocol
 
         name, _, precision = kind.partition(":")
         protocol = get_protocol("3dgs" if name == "nvs-3dgs" else "nerfstudio")
@@ -241,9 +241,9 @@ def family_costs(size: int, n: int = 3, device: str = "cpu") -> list[str]:
     from scipy.ndimage import gaussian_filter
     from skimage import data
 
+    from nvs_eval.conventions.protocols import get_protocol
+    from nvs_eval.conventions.registry import METRICS
     from nvs_eval.evaluate.evaluator import Evaluator
-    from nvs_eval.protocols import get_protocol
-    from nvs_eval.registry import METRICS
 
     gt = np.asarray(data.astronaut()[:size, :size, :3], np.float32) / 255
     rng = np.random.default_rng(0)
@@ -339,7 +339,7 @@ def stats_cost(scenes: int = 9, views: int = 200, methods: int = 10, runs: int =
 
     from nvs_eval.report.table import build_tables
     from nvs_eval.results.aggregate import dataset_summary, run_key, split_runs
-    from nvs_eval.stats import bootstrap_ci, pairwise
+    from nvs_eval.results.stats import bootstrap_ci, pairwise
 
     rng = np.random.default_rng(0)
     difficulty = rng.normal(0, 1.5, (scenes, views)) + np.arange(scenes)[:, None]
@@ -459,11 +459,11 @@ def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, f
     """Where nvs-eval's time goes per view (3dgs protocol, one thread of decode, sequential stages)."""
     import torch
 
+    from nvs_eval.conventions.protocols import get_protocol
     from nvs_eval.data.images import read_image
     from nvs_eval.evaluate.evaluator import Evaluator
     from nvs_eval.hashing import sha256_file
     from nvs_eval.metrics.ssim import ssim_with_moments, target_moments
-    from nvs_eval.protocols import get_protocol
 
     ev = Evaluator(get_protocol("3dgs"), device="cpu")
     model = ev.lpips["lpips_vgg"]

@@ -23,9 +23,10 @@ _EXPORTS = {
     "read_results": "api", "pair_scenes": "api",
     # kernels (nvs_eval.metrics)
     "psnr": "metrics.psnr", "mse": "metrics.psnr", "ssim": "metrics.ssim", "SSIMSpec": "metrics.ssim",
-    "build_lpips": "metrics.lpips", "LPIPS": "metrics.lpips", "METRICS": "registry",
+    "build_lpips": "metrics.lpips", "LPIPS": "metrics.lpips", "METRICS": "conventions.registry",
     # protocols, the evaluator, loaders, reports
-    "PROTOCOLS": "protocols", "Protocol": "protocols", "get_protocol": "protocols",
+    "PROTOCOLS": "conventions.protocols", "Protocol": "conventions.protocols",
+    "get_protocol": "conventions.protocols",
     "Evaluator": "evaluate.evaluator", "read_image": "data.images", "load_layout": "data.layouts",
     "LAYOUTS": "data.layouts", "write_report": "report",
 }

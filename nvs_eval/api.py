@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from .config import BenchmarkConfig, DatasetConfig, load_config
+from .conventions.protocols import Protocol, get_protocol
+from .conventions.registry import DEFAULT_AGGREGATION, METRICS, STORE_NAME
 from .data.datasets import DATASET_KINDS, dataset_scene
 from .data.discover import list_images
 from .data.layouts import GroundTruthSource, load_layout, pairs_scene
@@ -22,8 +24,6 @@ from .data.scene import Scene
 from .errors import StoreError, UsageError
 from .evaluate.evaluator import Evaluator
 from .evaluate.runner import RunStats, run_scene
-from .protocols import Protocol, get_protocol
-from .registry import DEFAULT_AGGREGATION, METRICS, STORE_NAME
 from .results.export import check_output_folder, write_exports
 from .results.store import ResultsStore
 
@@ -115,7 +115,7 @@ def score_folders(renders: dict[str, str | Path], gt: str | Path, protocol: str 
     Args:
         renders: method name -> folder of renders.
         gt: the ground-truth folder.
-        protocol: a protocol name (``nvs-eval protocols``) or :class:`~nvs_eval.protocols.Protocol`.
+        protocol: a protocol name (``nvs-eval protocols``) or :class:`~nvs_eval.conventions.protocols.Protocol`.
         metrics: metric ids (default: the protocol's).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         allow_missing, strict: see :func:`pair_scenes`.

@@ -36,9 +36,9 @@ from pathlib import Path
 
 import yaml
 
+from .conventions.protocols import PROTOCOLS
+from .conventions.registry import DEFAULT_AGGREGATION, METRICS
 from .errors import ConfigError
-from .protocols import PROTOCOLS
-from .registry import DEFAULT_AGGREGATION, METRICS
 
 
 def kinds() -> tuple[str, ...]:
@@ -166,7 +166,7 @@ def load_config(path: Path | str) -> BenchmarkConfig:
     name = c.typed(raw.get("name", path.stem), "name", str, "a string")
     protocol = raw.get("protocol", "nvs-eval")
     if isinstance(protocol, str) and protocol.endswith((".yaml", ".yml")):  # a custom protocol file (explain writes)
-        from .protocols import load_protocol_file
+        from .conventions.protocols import load_protocol_file
 
         protocol = str((path.parent / protocol).resolve())
         try:
@@ -181,7 +181,7 @@ def load_config(path: Path | str) -> BenchmarkConfig:
                         for i, m in enumerate(c.str_list(raw["metrics"], "metrics")))
     resize_gt = c.choice(raw.get("resize_gt", "none"), "resize_gt", ("none", *RESIZE_METHODS), "resize method")
     strict = c.typed(raw.get("strict", False), "strict", bool, "true or false")
-    from .registry import AGGREGATIONS
+    from .conventions.registry import AGGREGATIONS
 
     aggregation = c.choice(raw.get("aggregation", DEFAULT_AGGREGATION), "aggregation", tuple(AGGREGATIONS),
                            "aggregation")

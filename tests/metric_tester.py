@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 
+from nvs_eval.conventions.protocols import get_protocol
+from nvs_eval.conventions.registry import METRICS
 from nvs_eval.evaluate.evaluator import Evaluator
-from nvs_eval.protocols import get_protocol
-from nvs_eval.registry import METRICS
 
 from conftest import photo_pairs, to_nchw
 

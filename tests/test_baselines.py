@@ -17,8 +17,8 @@ from helpers import cli, folder
 def test_every_printed_mean_is_the_mean_of_its_per_scene_values(dataset):
     """Within the printing's rounding: half a unit of the mean's last digit plus half a unit of the scenes'."""
     from nvs_eval.baselines import load
-    from nvs_eval.protocols import PROTOCOLS
-    from nvs_eval.registry import METRICS
+    from nvs_eval.conventions.protocols import PROTOCOLS
+    from nvs_eval.conventions.registry import METRICS
 
     entries = load(dataset)
     assert entries

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from nvs_eval.api import score_scenes
+from nvs_eval.conventions.protocols import get_protocol
 from nvs_eval.data.layouts import pairs_scene
 from nvs_eval.evaluate.evaluator import (
     SSIM_BAND_PIXELS,
@@ -17,7 +18,6 @@ from nvs_eval.evaluate.evaluator import (
 )
 from nvs_eval.evaluate.runner import RunStats
 from nvs_eval.metrics import psnr, ssim
-from nvs_eval.protocols import get_protocol
 from nvs_eval.results.store import ResultsStore
 
 from conftest import photo, to_nchw
@@ -178,8 +178,8 @@ def test_large_views_are_read_ahead_one_at_a_time(tmp_path, evaluator, monkeypat
 def test_the_exact_path_runs_with_tf32_off_whatever_the_process_set():
     """PyTorch allows TF32 in cuDNN by default; inside every float32 call the evaluator turns it off (and restores
     the process's flags after). The flags are read from inside the LPIPS convolution as it runs."""
+    from nvs_eval.conventions.protocols import get_protocol
     from nvs_eval.evaluate.evaluator import Evaluator
-    from nvs_eval.protocols import get_protocol
 
     ev = Evaluator(get_protocol("nvs-eval"), ("lpips_alex",), device="cpu")
     seen = []

@@ -13,8 +13,8 @@ import png
 import pytest
 from PIL import Image
 
+from nvs_eval.conventions.protocols import PROTOCOLS
 from nvs_eval.metrics.ssim import SSIM_SKIMAGE_DEFAULT, SSIMSpec
-from nvs_eval.protocols import PROTOCOLS
 
 from conftest import photo
 from helpers import cli

@@ -114,8 +114,8 @@ def test_a_mask_that_excludes_a_corrupted_region_gives_exactly_the_clean_values(
 
 
 def test_masked_lpips_is_the_lpips_packages_spatial_map_averaged_with_the_mask(reference_lpips):
+    from nvs_eval.conventions.protocols import get_protocol
     from nvs_eval.evaluate.evaluator import Evaluator
-    from nvs_eval.protocols import get_protocol
 
     x, y = _pair(64, 80, "coffee", (100, 200))
     yy, xx = np.mgrid[:64, :80]
@@ -135,8 +135,8 @@ def test_masked_lpips_is_the_lpips_packages_spatial_map_averaged_with_the_mask(r
 
 
 def test_an_all_ones_mask_gives_exactly_the_unmasked_values_in_the_evaluator():
+    from nvs_eval.conventions.protocols import get_protocol
     from nvs_eval.evaluate.evaluator import Evaluator
-    from nvs_eval.protocols import get_protocol
 
     x, y = _pair(64, 80)
     plain = ("psnr", "ssim", "lpips_alex")
@@ -175,8 +175,8 @@ def test_color_correct_matches_a_float64_numpy_transcription_of_multinerf(name, 
 
 
 def test_colour_corrected_metrics_undo_a_known_quadratic_colour_transform():
+    from nvs_eval.conventions.protocols import get_protocol
     from nvs_eval.evaluate.evaluator import Evaluator
-    from nvs_eval.protocols import get_protocol
 
     gt = photo("astronaut", (96, 128), (40, 150))
     a, b, c = np.array([0.2, -0.15, 0.1]), np.array([0.6, 1.0, 0.7]), np.array([0.15, 0.0, 0.18])

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
+from nvs_eval.conventions.registry import BUILTIN_METRICS
 from nvs_eval.metrics.weights import locate_backbone
-from nvs_eval.registry import BUILTIN_METRICS
 
 from conftest import to_nchw
 from metric_tester import MetricTester

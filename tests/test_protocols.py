@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from nvs_eval.api import score_folders
-from nvs_eval.protocols import PROTOCOLS, get_protocol
+from nvs_eval.conventions.protocols import PROTOCOLS, get_protocol
 
 from conftest import photo, to_nchw
 

@@ -1,4 +1,4 @@
-"""nvs_eval.stats (issue 15) against SciPy and slow, obvious loops written here, on fixed data."""
+"""nvs_eval.results.stats (issue 15) against SciPy and slow, obvious loops written here, on fixed data."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nvs_eval.stats import bootstrap_ci, dataset_values, holm, paired_test, pairwise, scene_values
+from nvs_eval.results.stats import bootstrap_ci, dataset_values, holm, paired_test, pairwise, scene_values
 
 
 def _frame(offsets: dict[str, float], noise: float = 1.0, scenes: int = 4, views: int = 12, seed: int = 0):

@@ -45,15 +45,27 @@ def apply_gpu_memory(args: argparse.Namespace) -> None:
 
 
 def print_table(df, metrics, by=("method",), file=None) -> None:
-    """A plain-text table of means."""
-    from ..registry import METRICS
+    """A plain-text table of means. A method with several runs (``name#run=<run>``) is one row, ``mean ± std``
+    over its runs' means (sample std), as the report's tables print it; ``views`` counts one run's views."""
+    from ..conventions.registry import METRICS
+    from ..results.aggregate import split_runs
 
     file = file or sys.stdout
-    g = df.groupby(list(by), sort=False)[list(metrics)].mean()
-    head = [*by, *[METRICS[m].label for m in metrics], "views"]
-    counts = df.groupby(list(by), sort=False).size()
-    rows = [[*(k if isinstance(k, tuple) else (k,)), *[f"{v:.{METRICS[m].precision + 2}f}" for m, v in zip(metrics, r)],
-             str(counts[k])] for k, r in zip(g.index, g.to_numpy())]
+    split = split_runs(df)
+    per_run = split.groupby([*by, "run"], sort=False)[list(metrics)].mean()
+    views = split.groupby([*by, "run"], sort=False).size().groupby(list(by), sort=False).max()
+    grouped = per_run.groupby(list(by), sort=False)
+    mean, std, runs = grouped.mean(), grouped.std(ddof=1), grouped.size()
+    several = bool((runs > 1).any())
+    head = [*by, *[METRICS[m].label for m in metrics], "views", *(["runs"] if several else [])]
+    rows = []
+    for k in mean.index:
+        cells = []
+        for m in metrics:
+            v = f"{mean.at[k, m]:.{METRICS[m].precision + 2}f}"
+            cells.append(f"{v} ± {std.at[k, m]:.{METRICS[m].precision + 2}f}" if runs[k] > 1 else v)
+        key = k if isinstance(k, tuple) else (k,)
+        rows.append([*key, *cells, str(views[k]), *([str(runs[k])] if several else [])])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)), file=file)
     for r in rows:
@@ -71,7 +83,7 @@ def print_auxiliary(paired, file=None) -> None:
 
 def reported_comparison(paired, df, metrics) -> list[dict]:
     """The training tool's own means (gsplat stats JSON, multinerf metric files) beside nvs-eval's."""
-    from ..registry import METRICS
+    from ..conventions.registry import METRICS
 
     out = []
     for p in paired:
@@ -89,7 +101,7 @@ def reported_comparison(paired, df, metrics) -> list[dict]:
 
 def warn_plugins() -> None:
     """One line per installed metric plugin that did not load (the built-in metrics are unaffected)."""
-    from ..registry import METRICS, PLUGIN_ERRORS
+    from ..conventions.registry import METRICS, PLUGIN_ERRORS
 
     len(METRICS)  # the plugins load on first use
     for why in PLUGIN_ERRORS.values():

@@ -11,7 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..baselines import datasets, load
-    from ..registry import METRICS
+    from ..conventions.registry import METRICS
 
     for name in [args.dataset] if args.dataset else datasets():
         entries = load(name)

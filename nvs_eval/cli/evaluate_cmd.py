@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(res) -> None:
-    from ..registry import METRICS
+    from ..conventions.registry import METRICS
     from ..results.aggregate import dataset_summary
     from ._common import print_table
 

@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 def _print_result(args: argparse.Namespace, result: dict, targets: dict) -> None:
     """The ranked matches (and the best written as a protocol when asked), or the closest variants."""
     from ..atomic import atomic_write_text
-    from ..protocols import protocol_yaml
+    from ..conventions.protocols import protocol_yaml
 
     if result["matches"]:
         for m in result["matches"][: args.top]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..registry import MAP_LABELS
+    from ..conventions.registry import MAP_LABELS
 
     p.add_argument("render")
     p.add_argument("gt")
@@ -22,8 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ..conventions.registry import MAP_LABELS
     from ..errors import StoreError
-    from ..registry import MAP_LABELS
     from ..report.figures import _plt
     from ..results.export import atomic_output
 

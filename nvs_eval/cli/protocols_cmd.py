@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..protocols import PROTOCOLS, load_protocol_file
+    from ..conventions.protocols import PROTOCOLS, load_protocol_file
 
     protocols = {"file": load_protocol_file(args.file)} if args.file else PROTOCOLS
     if args.json:
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         print()
     if args.file:
         return 0
-    from ..registry import METRICS
+    from ..conventions.registry import METRICS
 
     print("metrics  (any protocol computes any of them: --metrics, or a config's metrics:)")
     for m, spec in METRICS.items():

@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--worst", type=int, default=2, help="worst views per method to show (default 2)")
     p.add_argument("--device", default="cpu", help="device for the heatmaps (default cpu)")
     p.add_argument("--force", action="store_true", help="write into --out even if it holds other files")
-    from ..registry import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE
+    from ..conventions.registry import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE
 
     p.add_argument("--aggregation", default=DEFAULT_AGGREGATION, choices=list(AGGREGATIONS),
                    help="how per-view values become scene and dataset values (stated in every caption): "
@@ -47,8 +47,8 @@ def baseline_targets(specs: list[str], results) -> dict[str, str]:
     """``["mipnerf360", "blender:synthetic"]`` -> {results dataset: baselines name}."""
     from pathlib import Path
 
+    from ..conventions.registry import STORE_NAME
     from ..errors import UsageError
-    from ..registry import STORE_NAME
     from ..results.store import ResultsStore
 
     if not specs:

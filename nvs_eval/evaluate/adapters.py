@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 from torch import Tensor
 
+from ..conventions.registry import METRICS, plugin_function
 from ..errors import PluginError, PreconditionError
 from ..metrics.masked import layer_weights, masked_mse, masked_ssim
 from ..metrics.psnr import psnr_from_mse
-from ..registry import METRICS, plugin_function
 
 if TYPE_CHECKING:
     from .evaluator import Evaluator, Target

@@ -124,8 +124,8 @@ def shard_path(out: Path, tag: str, ctx: Context) -> Path:
 
 def stored_renders(store: ResultsStore, protocol: str, metrics) -> set:
     """``(dataset, scene, method, view)`` whose every metric is in ``store`` (their inputs are checked later)."""
-    q = ("SELECT dataset, scene, method, view FROM results WHERE protocol = ? AND metric IN "
-         f"({', '.join('?' * len(metrics))}) GROUP BY dataset, scene, method, view HAVING COUNT(*) = ?")
+    q = (f"SELECT dataset, scene, {store.method_sql}, view FROM results WHERE protocol = ? AND metric IN "
+         f"({', '.join('?' * len(metrics))}) GROUP BY 1, 2, 3, 4 HAVING COUNT(*) = ?")
     return set(store.conn.execute(q, (protocol, *metrics, len(metrics))))
 
 

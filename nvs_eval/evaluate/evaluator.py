@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..conventions.protocols import Protocol
+from ..conventions.registry import MASK_REQUIRED, METRICS, require_metrics
 from ..errors import UsageError
 from ..metrics.color import color_correct
 from ..metrics.dists import DISTS, DISTSFeatures
@@ -21,8 +23,6 @@ from ..metrics.lpips import LPIPS, LPIPSFeatures
 from ..metrics.masked import check_mask
 from ..metrics.ssim import TargetMoments
 from ..metrics.validate import check_image_batch, validated
-from ..protocols import Protocol
-from ..registry import MASK_REQUIRED, METRICS, require_metrics
 from .adapters import ADAPTERS, Adapter
 from .precision import PRECISIONS
 
@@ -163,7 +163,7 @@ class Evaluator:
     """Scores renders against ground truth under one protocol, on one device.
 
     Args:
-        protocol: the :class:`~nvs_eval.protocols.Protocol`.
+        protocol: the :class:`~nvs_eval.conventions.protocols.Protocol`.
         metrics: metric ids to compute (default: the protocol's).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         fetch_weights: fetch missing LPIPS backbones on first use.
@@ -363,7 +363,7 @@ class Evaluator:
 
         Example:
             >>> import torch
-            >>> from nvs_eval.protocols import get_protocol
+            >>> from nvs_eval.conventions.protocols import get_protocol
             >>> ev = Evaluator(get_protocol("nvs-eval"), ("psnr", "ssim"), device="cpu")
             >>> gt = torch.full((1, 3, 16, 16), 0.5)
             >>> scores = ev.score(torch.stack([gt[0], gt[0] + 0.1]), ev.prepare(gt))

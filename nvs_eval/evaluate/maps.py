@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..conventions.protocols import Protocol, get_protocol
+from ..conventions.registry import METRICS
 from ..data.images import read_image, read_images
 from ..data.resize import resize_to
 from ..errors import PairingError
-from ..protocols import Protocol, get_protocol
-from ..registry import METRICS
 from .evaluator import Evaluator
 
 

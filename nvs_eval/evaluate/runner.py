@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..conventions.registry import MASK_REQUIRED, METRICS
 from ..data.images import image_sha256, read_alpha, read_header, read_images, read_mask
 from ..data.pairing import PairedScene, ViewJob
 from ..data.resize import resize_to
 from ..errors import ImageReadError, PreconditionError, UsageError
-from ..registry import MASK_REQUIRED, METRICS
 from ..results.store import ResultsStore, Row
 from .evaluator import MAX_RENDERS_PIXELS, Evaluator, weights_entry
 

@@ -1,7 +1,7 @@
 """``nvs-eval explain``: which evaluation convention reproduces a paper's (or a tool's) numbers?
 
-The conventions that move PSNR, SSIM and LPIPS are data here (:class:`~nvs_eval.protocols.Protocol`), so they
-can be searched. Given renders, their ground truth and target values, every combination of
+The conventions that move PSNR, SSIM and LPIPS are data here (:class:`~nvs_eval.conventions.protocols.Protocol`),
+so they can be searched. Given renders, their ground truth and target values, every combination of
 
 * quantisation: none, or 8-bit ``round`` / ``truncate`` of the render, the ground truth or both;
 * background for RGBA images: white, black, or the colour channels as stored (only when an image has transparent

@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..protocols import PROTOCOLS, Protocol
-from ..registry import DEFAULT_AGGREGATION
+from ..conventions.protocols import PROTOCOLS, Protocol
+from ..conventions.registry import DEFAULT_AGGREGATION
 from .search import BACKGROUNDS, LPIPS_INPUTS, Search
 from .targets import TargetValue
 

@@ -12,6 +12,7 @@ from typing import get_args
 import numpy as np
 import torch
 
+from ..conventions.protocols import Quantize, QuantizeImages
 from ..data.images import WHITE
 from ..metrics.lpips import InputMapping, build_lpips
 from ..metrics.ssim import (
@@ -25,7 +26,6 @@ from ..metrics.ssim import (
     window_filter,
 )
 from ..metrics.weights import locate_backbone
-from ..protocols import Quantize, QuantizeImages
 
 QUANTIZATIONS = [("none", "none")] + [(m, w) for m in get_args(Quantize)[1:] for w in get_args(QuantizeImages)[1:]]
 BACKGROUNDS = {"white": WHITE, "black": (0.0, 0.0, 0.0), "stored": "stored"}

@@ -1,6 +1,6 @@
 """Pure metric kernels on float NCHW images in [0, 1]: one value per image, maps from the same kernels."""
 
-from ..registry import METRICS, MetricSpec
+from ..conventions.registry import METRICS, MetricSpec
 from .lpips import LPIPS, build_lpips
 from .psnr import mse, psnr
 from .ssim import (

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..registry import MAP_LABELS, METRICS
+from ..conventions.registry import MAP_LABELS, METRICS
 
 
 def _plt():

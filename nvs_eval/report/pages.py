@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS, STORE_NAME
 from ..errors import StoreError, UsageError
-from ..registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS, STORE_NAME
 from ..results.export import atomic_write_text, check_output_folder
 from .html import page, table_html, viewer_html, write_assets
 from .latex import render_document, render_latex
@@ -45,7 +45,7 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
 
     ``baselines``: the results' dataset -> a published baselines file (``mipnerf360``; :mod:`nvs_eval.baselines`)
     whose rows are printed below the methods in that dataset's tables. ``aggregation``: how per-view values become
-    scene and dataset values (:data:`nvs_eval.protocols.AGGREGATIONS`), stated in every caption.
+    scene and dataset values (:data:`nvs_eval.conventions.protocols.AGGREGATIONS`), stated in every caption.
     ``significance``: mark methods not significantly different from each column's best (``None``: no marks).
 
     ``out`` must be absent, empty, or a report nvs-eval wrote earlier from the same store (it keeps a
@@ -185,7 +185,7 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, covera
                           f'alt="per-view curves of {escape(title)}"></a>'
                           f"<figcaption>{escape(title)}</figcaption></figure>")
     summary_figs = ('<h2>Per-scene summaries</h2><div class="thumbs">' + "".join(thumbs) + "</div>") if thumbs else ""
-    from ..registry import AGGREGATIONS
+    from ..conventions.registry import AGGREGATIONS
     from .stats_page import stats_page
 
     atomic_write_text(out / "stats.html", page("nvs-eval statistics", stats_page(out, per_view, metrics, aggregation)))

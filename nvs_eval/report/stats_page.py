@@ -1,6 +1,6 @@
 """The report's statistics page: per dataset and metric, each method's value with its two-level bootstrap 95%
 interval (a bar figure and a table), the pairwise matrix of paired differences with Holm-adjusted p-values, and
-the run-to-run spread per scene where methods have several runs (:mod:`nvs_eval.stats`)."""
+the run-to-run spread per scene where methods have several runs (:mod:`nvs_eval.results.stats`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_output
+from ..conventions.registry import DEFAULT_SIGNIFICANCE, METRICS
 from ..errors import UsageError
-from ..registry import DEFAULT_SIGNIFICANCE, METRICS
 from ..results.aggregate import scene_summary, split_runs
-from ..stats import DEFAULT_RESAMPLES, bootstrap_ci, pairwise
+from ..results.stats import DEFAULT_RESAMPLES, bootstrap_ci, pairwise
 from .table import fmt
 
 
@@ -62,7 +62,7 @@ def stats_page(out: Path, per_view: pd.DataFrame, metrics: list[str], aggregatio
              "per scene then over scenes), its paired two-level bootstrap interval and a two-sided sign-flip "
              "permutation p-value, Holm-adjusted over the pairs of each table. Methods with several runs: runs "
              "averaged per view here; their run-to-run spread is listed below. Definitions and references: "
-             "<code>nvs_eval/stats.py</code>.</p>"]
+             "<code>nvs_eval/results/stats.py</code>.</p>"]
     for dataset, g in pv.groupby("dataset", sort=True):
         parts.append(f"<h2>{escape(dataset)}</h2>")
         cis = []

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS
+from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS
 from ..results.aggregate import dataset_summary, scene_summary, split_runs
 
 SIGNIFICANCE = DEFAULT_SIGNIFICANCE
@@ -105,7 +105,7 @@ def _significance(per_view: pd.DataFrame, dataset: str, methods: list[str], metr
     """Which methods are not significantly different from ``methods[best]`` (paired tests on the per-view values,
     runs averaged per view, Holm-adjusted over the column); a note for methods scored on other views."""
     from ..errors import UsageError
-    from ..stats import DEFAULT_RESAMPLES, DEFAULT_SEED, _paired, _wide, holm
+    from ..results.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, _paired, _wide, holm
 
     df = split_runs(per_view[per_view["dataset"] == dataset])
     wide = _wide(df.groupby(["dataset", "scene", "method", "view"], as_index=False)[metric].mean(), metric)
@@ -133,7 +133,7 @@ def _significance(per_view: pd.DataFrame, dataset: str, methods: list[str], metr
 
 
 def _counts(summary: pd.DataFrame, aggregation: str) -> str:
-    from ..registry import AGGREGATIONS
+    from ..conventions.registry import AGGREGATIONS
 
     runs = summary[summary["runs"] > 1]
     counts = ", ".join(f"{m}: {n}" for m, n in zip(runs["method"], runs["runs"]))
@@ -153,8 +153,8 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
     ``resolution``: dataset -> the ground-truth resolution(s) its numbers were computed at, for the captions.
     ``baselines``: dataset -> published :class:`~nvs_eval.baselines.Baseline` rows to print below the methods
     (their mean over this table's scenes; ``--`` where they have no value). ``aggregation``: how per-view values
-    become scene and dataset values (:data:`nvs_eval.protocols.AGGREGATIONS`). ``significance``: mark the methods
-    not significantly different from each summary column's best at this level (``None``: no marks)."""
+    become scene and dataset values (:data:`nvs_eval.conventions.registry.AGGREGATIONS`). ``significance``: mark the
+    methods not significantly different from each summary column's best at this level (``None``: no marks)."""
     metrics = [m for m in (metrics or list(METRICS)) if m in per_view.columns]
     scenes = scene_summary(per_view, aggregation)
     summary = dataset_summary(per_view, aggregation)

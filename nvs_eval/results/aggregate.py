@@ -1,4 +1,4 @@
-"""Aggregation, in a fixed order, under a named choice (:data:`nvs_eval.protocols.AGGREGATIONS`):
+"""Aggregation, in a fixed order, under a named choice (:data:`nvs_eval.conventions.protocols.AGGREGATIONS`):
 
 * ``view-mean`` (the default): scene = mean of its per-view values; dataset = mean of its scenes.
 * ``pooled-mse``: for PSNR-type metrics, scene = PSNR of the mean MSE of its views (as some papers compute it);
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..registry import DEFAULT_AGGREGATION
+from ..conventions.registry import DEFAULT_AGGREGATION
 
 KEYS = ["dataset", "scene", "method"]
 RUN_SEP = "#run="  # a stored method name "nerfacto#run=seed0" is run seed0 of nerfacto
@@ -52,7 +52,7 @@ def first_runs(per_view: pd.DataFrame) -> pd.DataFrame:
 
 
 def _metric_columns(per_view: pd.DataFrame) -> list[str]:
-    from ..registry import METRICS
+    from ..conventions.registry import METRICS
 
     return [m for m in METRICS if m in per_view.columns]
 
@@ -66,7 +66,7 @@ def _run_stats(row: dict, metric: str, per_run: list[float]) -> None:
 def scene_summary(per_view: pd.DataFrame, aggregation: str = DEFAULT_AGGREGATION) -> pd.DataFrame:
     """One row per dataset/scene/method: ``<metric>``, ``<metric>_std``, ``<metric>_n``, ``<metric>_run_std``,
     ``runs``."""
-    from ..stats import _check_aggregation, scene_value
+    from .stats import _check_aggregation, scene_value
 
     _check_aggregation(aggregation)
     df = split_runs(per_view)
@@ -89,7 +89,7 @@ def scene_summary(per_view: pd.DataFrame, aggregation: str = DEFAULT_AGGREGATION
 def dataset_summary(per_view: pd.DataFrame, aggregation: str = DEFAULT_AGGREGATION) -> pd.DataFrame:
     """One row per dataset/method: the dataset value (mean over runs), ``<metric>_std`` over scene values,
     ``<metric>_run_std`` over runs, ``scenes``, ``views`` (per run), ``runs``, ``aggregation``."""
-    from ..stats import _check_aggregation, scene_value
+    from .stats import _check_aggregation, scene_value
 
     _check_aggregation(aggregation)
     df = split_runs(per_view)

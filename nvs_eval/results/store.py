@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import private_temp
+from .aggregate import RUN_SEP
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,21 @@ class Row:
     weights: str
 
 
-# The result columns, written once: a row's fields, then when it was stored. A row is identified by KEY; it is
-# reused only while INPUTS are unchanged.
+# The result columns, written once: a row's fields, then when it was stored (COLUMNS, as frames show them: a
+# method's run is part of its name, ``name#run=<run>``). The tables keep the run in a column of its own
+# (TABLE_COLUMNS). A row is identified by KEY; it is reused only while INPUTS are unchanged.
 COLUMNS = (*(f.name for f in fields(Row)), "created")
-KEY = ("dataset", "scene", "method", "view", "metric", "protocol")
+TABLE_COLUMNS = (*COLUMNS[:3], "run", *COLUMNS[3:])
+KEY = ("dataset", "scene", "method", "run", "view", "metric", "protocol")
 INPUTS = ("render_sha256", "gt_sha256", "protocol_key", "weights")
 _TYPES = {"value": "REAL", "created": "REAL"}
-_DEFS = ",\n    ".join(f"{c} {_TYPES.get(c, 'TEXT')} NOT NULL" for c in COLUMNS)
+_DEFS = ",\n    ".join(f"{c} {_TYPES.get(c, 'TEXT')} NOT NULL" for c in TABLE_COLUMNS)
+# the method name and the run of a name written ``name#run=<run>`` (the stores before the run column: one name)
+_SQL_METHOD = f"CASE WHEN instr(method, '{RUN_SEP}') > 0 THEN substr(method, 1, instr(method, '{RUN_SEP}') - 1) " \
+              "ELSE method END"
+_SQL_RUN = f"CASE WHEN instr(method, '{RUN_SEP}') > 0 THEN substr(method, instr(method, '{RUN_SEP}') + " \
+           f"{len(RUN_SEP)}) ELSE '' END"
+_SQL_JOINED = f"CASE WHEN run = '' THEN method ELSE method || '{RUN_SEP}' || run END AS method"
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS results (
@@ -118,6 +127,29 @@ def _create_atomically(path: Path) -> None:
                 os.unlink(leftover)
 
 
+def _add_run_column(c: sqlite3.Connection) -> None:
+    """Upgrade a store written before the ``run`` column, in place and in the caller's transaction: each row's
+    ``name#run=<run>`` method becomes the method ``name`` and the run ``<run>``; every value, hash, time and
+    history row is kept (a re-run then reuses them all). A no-op on a current store."""
+    tables = (("results", f"PRIMARY KEY ({', '.join(KEY)})", []),
+              ("results_history", "superseded REAL NOT NULL", ["superseded"]))
+    for table, extra, more in tables:
+        if "run" in {r[1] for r in c.execute(f"PRAGMA table_info({table})")}:
+            continue
+        new = [*TABLE_COLUMNS, *more]
+        picked = [_SQL_METHOD if col == "method" else _SQL_RUN if col == "run" else col for col in new]
+        c.execute(f"ALTER TABLE {table} RENAME TO {table}_before_runs")
+        c.execute(f"CREATE TABLE {table} ({_DEFS}, {extra})")
+        c.execute(f"INSERT INTO {table} ({', '.join(new)}) SELECT {', '.join(picked)} FROM {table}_before_runs")
+        c.execute(f"DROP TABLE {table}_before_runs")
+
+
+def _row_values(r: Row, now: float) -> tuple:
+    method, _, run = r.method.partition(RUN_SEP)
+    return tuple(method if c == "method" else run if c == "run" else now if c == "created" else getattr(r, c)
+                 for c in TABLE_COLUMNS)
+
+
 class ResultsStore:
     """A SQLite results store at ``path`` (created on first use)."""
 
@@ -126,7 +158,7 @@ class ResultsStore:
         if read_only:  # a distributed rank reading the merged store: no schema, no pragma, no write of any kind
             self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
                                         isolation_level=None)
-            return
+            return  # (a store from before the run column stays as it is until a writer opens it)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             _create_atomically(self.path)
@@ -138,6 +170,7 @@ class ResultsStore:
         self.conn.execute("PRAGMA synchronous = NORMAL")
         # idempotent: a store made by an older version, or by hand, gets any table it lacks
         self._write(lambda c: [c.execute(stmt) for stmt in SCHEMA.split(";") if stmt.strip()])
+        self._write(_add_run_column)
 
     def _write(self, fn):
         """Run ``fn(conn)`` in an immediate transaction (retried while another writer holds the lock)."""
@@ -149,6 +182,13 @@ class ResultsStore:
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+
+    @property
+    def method_sql(self) -> str:
+        """The SQL for the method as frames name it (``name#run=<run>``), for queries of the results table; also
+        right on a store from before the run column that is open read-only (not upgraded)."""
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(results)")}
+        return _SQL_JOINED if "run" in cols else "method"
 
     def close(self) -> None:
         self.conn.close()
@@ -166,7 +206,7 @@ class ResultsStore:
     def existing(self, dataset: str, scene: str, protocol: str) -> dict[tuple[str, str, str], tuple]:
         """``(method, view, metric) -> (render_sha256, gt_sha256, protocol_key, weights, value)`` already stored."""
         cur = self.conn.execute(
-            "SELECT method, view, metric, render_sha256, gt_sha256, protocol_key, weights, value FROM results "
+            f"SELECT {_SQL_JOINED}, view, metric, render_sha256, gt_sha256, protocol_key, weights, value FROM results "
             "WHERE dataset = ? AND scene = ? AND protocol = ?", (dataset, scene, protocol))
         return {(r[0], r[1], r[2]): tuple(r[3:]) for r in cur}
 
@@ -175,16 +215,18 @@ class ResultsStore:
         moves the stored one to ``results_history`` (with the time it was superseded) in the same transaction, so
         no value is ever lost."""
         now = time.time()
-        data = [(*(getattr(r, c) for c in COLUMNS[:-1]), now) for r in rows]
-        keys = [(now, *(getattr(r, k) for k in KEY), *(getattr(r, k) for k in INPUTS)) for r in rows]
-        cols = ", ".join(COLUMNS)
+        data = [_row_values(r, now) for r in rows]
+        keys = [(now, *(v for v, c in zip(d, TABLE_COLUMNS) if c in KEY), *(getattr(r, k) for k in INPUTS))
+                for r, d in zip(rows, data)]
+        cols = ", ".join(TABLE_COLUMNS)
         same = " AND ".join(f"{k} = ?" for k in KEY)
         changed = " OR ".join(f"{k} != ?" for k in INPUTS)
 
         def write(c):
             c.executemany(f"INSERT INTO results_history ({cols}, superseded) SELECT {cols}, ? FROM results "
                           f"WHERE {same} AND ({changed})", keys)
-            c.executemany(f"INSERT OR REPLACE INTO results ({cols}) VALUES ({', '.join('?' * len(COLUMNS))})", data)
+            c.executemany(f"INSERT OR REPLACE INTO results ({cols}) VALUES ({', '.join('?' * len(TABLE_COLUMNS))})",
+                          data)
 
         self._write(write)
 
@@ -192,15 +234,17 @@ class ResultsStore:
         """Merge another store (a distributed rank's shard) into this one in one transaction, with :meth:`put`'s
         rule: a row replacing a stored one computed from other inputs moves the stored one to ``results_history``.
         Rows keep their ``created`` time. Returns the number of result rows merged."""
-        cols = ", ".join(COLUMNS)
+        cols = ", ".join(TABLE_COLUMNS)
         same = " AND ".join(f"r.{k} = x.{k}" for k in KEY)
         changed = " OR ".join(f"r.{k} != x.{k}" for k in INPUTS)
+        ResultsStore(shard).close()  # a shard a killed run of an older version left is upgraded first
         self.conn.execute("ATTACH DATABASE ? AS shard", (str(shard),))
         try:
             def write(c):
                 n = c.execute("SELECT COUNT(*) FROM shard.results").fetchone()[0]
                 c.execute(f"INSERT INTO results_history ({cols}, superseded) SELECT "
-                          f"{', '.join('r.' + k for k in COLUMNS)}, ? FROM results r JOIN shard.results x ON {same} "
+                          f"{', '.join('r.' + k for k in TABLE_COLUMNS)}, ? FROM results r "
+                          f"JOIN shard.results x ON {same} "
                           f"WHERE {changed}", (time.time(),))
                 c.execute(f"INSERT OR REPLACE INTO results ({cols}) SELECT {cols} FROM shard.results")
                 c.execute(f"INSERT INTO results_history ({cols}, superseded) SELECT {cols}, superseded "
@@ -219,7 +263,8 @@ class ResultsStore:
 
     def history(self) -> pd.DataFrame:
         """Every superseded row, with the time it was replaced."""
-        return pd.read_sql_query(f"SELECT {', '.join(COLUMNS)}, superseded FROM results_history "
+        cols = ", ".join(_SQL_JOINED if c == "method" else c for c in COLUMNS)
+        return pd.read_sql_query(f"SELECT {cols}, superseded FROM results_history "
                                  "ORDER BY dataset, scene, method, view, metric, superseded", self.conn)
 
     def set_coverage(self, dataset: str, scene: str, method: str, protocol: str, scored: int, total: int) -> None:
@@ -246,7 +291,7 @@ class ResultsStore:
 
     def frame(self, protocol: str | None = None) -> pd.DataFrame:
         """Every stored value as a tidy DataFrame (one row per view and metric)."""
-        q = f"SELECT {', '.join(COLUMNS)} FROM results"
+        q = f"SELECT {', '.join(_SQL_JOINED if c == 'method' else c for c in COLUMNS)} FROM results"
         args: tuple = ()
         if protocol is not None:
             q += " WHERE protocol = ?"

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Literal, get_args
 
-from .data.images import WHITE
-from .errors import UsageError
-from .metrics.lpips import InputMapping
-from .metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
+from ..data.images import WHITE
+from ..errors import UsageError
+from ..metrics.lpips import InputMapping
+from ..metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
 from .registry import AGGREGATIONS, DEFAULT_AGGREGATION  # the aggregation choices live in the (torch-free) registry
 
 __all__ = ["AGGREGATIONS", "PROTOCOLS", "Protocol", "get_protocol", "load_protocol_file", "protocol_from_settings",
@@ -58,7 +58,7 @@ class Protocol:
     aggregation: str = DEFAULT_AGGREGATION
 
     def __post_init__(self) -> None:
-        from .data.resize import RESIZE_METHODS
+        from ..data.resize import RESIZE_METHODS
 
         if self.resize_gt != "none" and self.resize_gt not in RESIZE_METHODS:
             raise UsageError(f"unknown --resize-gt {self.resize_gt!r}; known: {', '.join(RESIZE_METHODS)}")

@@ -2,8 +2,8 @@
 ``method``, ``view`` and one column per metric; ``run`` optional): aggregation as a named choice, two-level
 bootstrap confidence intervals, paired comparisons with Holm's correction.
 
-* **Aggregation** (:data:`nvs_eval.protocols.AGGREGATIONS`): ``view-mean`` (mean of per-view values per scene,
-  then the mean over scenes), ``pooled-mse`` (for PSNR-type metrics, the PSNR of the mean MSE of a scene's views;
+* **Aggregation** (:data:`nvs_eval.conventions.registry.AGGREGATIONS`): ``view-mean`` (mean of per-view values per
+  scene, then the mean over scenes), ``pooled-mse`` (for PSNR-type metrics, the PSNR of the mean MSE of a scene's views;
   the other metrics as ``view-mean``), ``scene-weighted`` (all views of a dataset pooled: scenes weigh by their
   view counts).
 * **Confidence intervals**: a two-level (hierarchical) bootstrap: each resample draws the scenes with replacement
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import UsageError
-from .registry import DEFAULT_AGGREGATION
+from ..conventions.registry import DEFAULT_AGGREGATION
+from ..errors import UsageError
 
 KEYS = ["dataset", "scene", "method"]
 DEFAULT_RESAMPLES = 10_000
@@ -40,7 +40,7 @@ EXACT_SIGN_FLIP_MAX = 16
 
 
 def _is_psnr(metric: str) -> bool:
-    from .registry import METRICS
+    from ..conventions.registry import METRICS
 
     spec = METRICS.get(metric)
     return spec is not None and spec.kind == "psnr"
@@ -56,7 +56,7 @@ def _to_psnr(mse: np.ndarray) -> np.ndarray:
 
 
 def _check_aggregation(aggregation: str) -> None:
-    from .registry import AGGREGATIONS
+    from ..conventions.registry import AGGREGATIONS
 
     if aggregation not in AGGREGATIONS:
         raise UsageError(f"unknown aggregation {aggregation!r}; known: {', '.join(AGGREGATIONS)}")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import PluginError, UsageError
+from ..errors import PluginError, UsageError
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _load_plugins() -> dict[str, MetricSpec]:
 
 
 def _plugin_spec(item, dist: str, loaded: dict) -> MetricSpec:
-    from .plugin import PluginMetric
+    from ..plugin import PluginMetric
 
     if not isinstance(item, PluginMetric):
         raise PluginError(f"expected nvs_eval.plugin.metric(...), got {type(item).__name__}")
