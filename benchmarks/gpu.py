@@ -32,7 +32,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import run  # noqa: E402  (benchmarks/run.py: workloads and the pipelines' workers)
+import common  # noqa: E402  (benchmarks/common.py: workloads and the pipelines' workers)
 
 # (label, (h, w), views in the small and the large timed set); 3 methods each
 SIZES = [("800x800", (800, 800), 8, 48), ("1080p", (1080, 1920), 4, 12), ("4K", (2160, 3840), 1, 3)]
@@ -62,7 +62,7 @@ def worker(kind: str, roots: list[str], methods: int) -> dict:
     for root in roots:
         if DEVICE == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        r = run.worker(base, Path(root), methods, DEVICE)
+        r = common.worker(base, Path(root), methods, DEVICE)
         out.append({"seconds": r["seconds"], "gpu_mb": r["gpu_mb"] or 0.0, "values": r["values"]})
     return {"kind": kind, "runs": out}
 
@@ -91,7 +91,7 @@ def bench_size(label: str, size: tuple[int, int], small: int, large: int, kinds:
     tmp = Path(tempfile.mkdtemp(prefix=f"nvs-gpu-{label}-"))
     roots = []
     for name, views in (("warm", 1), ("small", small), ("large", large)):
-        run.make_workload(tmp / name, size, METHODS, views)
+        common.make_workload(tmp / name, size, METHODS, views)
         roots.append(tmp / name)
     res = {}
     for kind in kinds:
@@ -328,12 +328,12 @@ def main() -> None:
                 f.write("\n".join(lines) + "\n")
 
     flush([f"## {time.strftime('%Y-%m-%d %H:%M')}: `python benchmarks/gpu.py {' '.join(sys.argv[1:])}`", "",
-           f"Machine: {run.machine(DEVICE)}", ""])
+           f"Machine: {common.machine(DEVICE)}", ""])
     skip = set(args.skip.split(","))
     if "profile" not in skip:  # the cheap, most telling sections first
         for size in ([(64, 96)] if args.smoke else [(1080, 1920), (800, 800)]):
             root = Path(tempfile.mkdtemp())
-            run.make_workload(root, size, METHODS, 2 if args.smoke else 4)
+            common.make_workload(root, size, METHODS, 2 if args.smoke else 4)
             flush(profile_lines(root, 1 if args.smoke else 3))
     if "layers" not in skip and DEVICE == "cuda":
         from skimage import data, transform

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from run import best_of  # benchmarks/run.py: this script runs from benchmarks/, beside it
+from common import best_of  # benchmarks/common.py: this script runs from benchmarks/, beside it
 
 # Lavin & Gray (2016) transforms: F(2x2,3x3) and F(4x4,3x3)
 BT2 = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]

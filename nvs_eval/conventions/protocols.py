@@ -233,19 +233,25 @@ def protocol_from_settings(d: dict, source: str = "protocol") -> Protocol:
     metrics = d["metrics"]
     if not isinstance(metrics, (list, tuple)) or not metrics or any(m not in METRICS for m in metrics):
         raise UsageError(f"{source}: metrics: expected a list of metric ids from {', '.join(METRICS)}, got {metrics!r}")
-    ssim_fields = {f.name for f in fields(SSIMSpec)}
-    if not isinstance(d["ssim"], dict) or set(d["ssim"]) - ssim_fields:
-        raise UsageError(f"{source}: ssim: expected a mapping with keys from {', '.join(sorted(ssim_fields))}")
-    try:
-        spec = SSIMSpec(**d["ssim"])
-    except (TypeError, ValueError) as e:
-        raise UsageError(f"{source}: ssim: {e}") from None
+    spec = _ssim_from_settings(d["ssim"], source)
     return Protocol(name=str(d["name"]), quantize=d["quantize"], quantize_images=d["quantize_images"],
                     background=bg if bg == "stored" else tuple(float(v) for v in bg), ssim=spec,
                     lpips_input=d["lpips_input"],
                     metrics=tuple(metrics), summary=str(d.get("summary", f"custom protocol from {source}")),
                     sources=tuple(d.get("sources", ())), resize_gt=d.get("resize_gt", "none"),
                     aggregation=d.get("aggregation", DEFAULT_AGGREGATION))
+
+
+def _ssim_from_settings(d, source: str) -> SSIMSpec:
+    from dataclasses import fields
+
+    ssim_fields = {f.name for f in fields(SSIMSpec)}
+    if not isinstance(d, dict) or set(d) - ssim_fields:
+        raise UsageError(f"{source}: ssim: expected a mapping with keys from {', '.join(sorted(ssim_fields))}")
+    try:
+        return SSIMSpec(**d)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"{source}: ssim: {e}") from None
 
 
 def load_protocol_file(path) -> Protocol:

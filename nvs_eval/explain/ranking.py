@@ -136,29 +136,33 @@ def explain(search: Search, targets: dict[str, TargetValue], *, limit: int = 200
         out_matches.append({"rank": rank, "protocol": proto.settings(), "nearest_preset": m["nearest_preset"],
                             "differs_from_preset": m["differs_from_preset"], "values": m["values"],
                             "error": m["error"], "distance": m["distance"], "_protocol": proto})
-    closest_out = {}
-    for metric, rows in closest.items():
-        # nearest first; of the variants giving the same value, the one closest to a preset
-        described = []
-        for dist, miss, setting, key, value in rows:
-            proto = protocol_for(setting, {metric: key}, search)
-            preset, diff = nearest_preset(proto, [key[1]] if key[0] == "lpips" else [], {metric})
-            described.append((round(dist, 9), len(diff), dist, miss, setting, key, value, preset, diff))
-        described.sort(key=lambda r: r[:2])
-        seen, best = set(), []
-        for _, _, dist, miss, setting, key, value, preset, diff in described:
-            if round(_agg(value), 12) in seen:
-                continue
-            seen.add(round(_agg(value), 12))
-            best.append({"setting": _describe(setting, key, search), "nearest_preset": preset,
-                         "differs_from_preset": diff, "value": _agg(value), "miss": miss,
-                         "tolerance": targets[metric].tolerance, "distance": dist})
-            if len(best) == 5:
-                break
-        closest_out[metric] = best
+    closest_out = {metric: _closest(metric, rows, search, targets[metric].tolerance)
+                   for metric, rows in closest.items()}
     return {"targets": {m: {"value": t.value, "tolerance": t.tolerance, "per_view": t.per_view is not None}
                         for m, t in targets.items()},
             "views": len(search.views), "matches": out_matches, "match_count": len(matches), "closest": closest_out}
+
+
+def _closest(metric: str, rows: list, search: Search, tolerance: float) -> list[dict]:
+    """The five variants nearest to one target, nearest first; of variants giving the same value, the one closest
+    to a preset."""
+    described = []
+    for dist, miss, setting, key, value in rows:
+        proto = protocol_for(setting, {metric: key}, search)
+        preset, diff = nearest_preset(proto, [key[1]] if key[0] == "lpips" else [], {metric})
+        described.append((round(dist, 9), len(diff), dist, miss, setting, key, value, preset, diff))
+    described.sort(key=lambda r: r[:2])
+    seen, best = set(), []
+    for _, _, dist, miss, setting, key, value, preset, diff in described:
+        if round(_agg(value), 12) in seen:
+            continue
+        seen.add(round(_agg(value), 12))
+        best.append({"setting": _describe(setting, key, search), "nearest_preset": preset,
+                     "differs_from_preset": diff, "value": _agg(value), "miss": miss,
+                     "tolerance": tolerance, "distance": dist})
+        if len(best) == 5:
+            break
+    return best
 
 
 def _agg(value) -> float:

@@ -45,22 +45,44 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
 
     ``baselines``: the results' dataset -> a published baselines file (``mipnerf360``; :mod:`nvs_eval.baselines`)
     whose rows are printed below the methods in that dataset's tables. ``aggregation``: how per-view values become
-    scene and dataset values (:data:`nvs_eval.conventions.protocols.AGGREGATIONS`), stated in every caption.
+    scene and dataset values (:data:`nvs_eval.conventions.registry.AGGREGATIONS`), stated in every caption.
     ``significance``: mark methods not significantly different from each column's best (``None``: no marks).
 
     ``out`` must be absent, empty, or a report nvs-eval wrote earlier from the same store (it keeps a
     ``.nvs-eval-report`` marker naming the store); anything else needs ``force``.
     """
-    from ..results.store import ResultsStore
+    store_path = _store_file(store_path)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise UsageError(f"unknown report format(s) {unknown}; known: {', '.join(FORMATS)}")
+    data = _read_store(store_path, protocol)
+    protocol, per_view, tidy = data["protocol"], data["per_view"], data["tidy"]
+    metrics = [m for m in METRICS if m in per_view.columns]
+    tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, data["gt_sizes"]),
+                          _baseline_rows(baselines, per_view), aggregation, significance, allow_different_sets)
+    out = Path(out)
+    _claim_output(out, store_path, force)
+    paths = _write_tables(out, tables, per_view, formats)
+    if "html" in formats:
+        paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
+                                    _coverage_html(data["coverage"], data["auxiliary"]), figures, worst_k, device,
+                                    aggregation)
+    return paths
 
+
+def _store_file(store_path: Path | str) -> Path:
     store_path = Path(store_path)
     if store_path.is_dir():
         store_path = store_path / STORE_NAME
     if not store_path.is_file():
         raise StoreError(f"{store_path}: no results store here (run `nvs-eval evaluate` first)")
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise UsageError(f"unknown report format(s) {unknown}; known: {', '.join(FORMATS)}")
+    return store_path
+
+
+def _read_store(store_path: Path, protocol: str | None) -> dict:
+    """Everything a report shows of one protocol's results (that protocol chosen when the store holds one)."""
+    from ..results.store import ResultsStore
+
     with ResultsStore(store_path) as store:
         tidy = store.frame()
         protocols = sorted(tidy["protocol"].unique()) if not tidy.empty else []
@@ -73,13 +95,13 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
             protocol = protocols[0]
         elif protocol not in protocols:
             raise UsageError(f"{store_path}: no results for protocol {protocol!r}; it has {', '.join(protocols)}")
-        per_view = store.wide(protocol)
-        settings = store.protocols()
-        coverage = store.coverage()
-        auxiliary = store.auxiliary()
-        gt_sizes = store.gt_sizes()
-    tidy = tidy[tidy["protocol"] == protocol]
-    metrics = [m for m in METRICS if m in per_view.columns]
+        return {"protocol": protocol, "per_view": store.wide(protocol), "settings": store.protocols(),
+                "coverage": store.coverage(), "auxiliary": store.auxiliary(), "gt_sizes": store.gt_sizes(),
+                "tidy": tidy[tidy["protocol"] == protocol]}
+
+
+def _baseline_rows(baselines: dict[str, str] | None, per_view) -> dict:
+    """dataset -> its published rows (``--baselines NAME:DATASET``), checked against the results' datasets."""
     rows = {}
     if baselines:
         from ..baselines import load
@@ -90,9 +112,11 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
                 raise UsageError(f"--baselines {name}:{dataset}: the results have no dataset {dataset!r}; they have "
                                  f"{', '.join(known)}")
             rows[dataset] = load(name)
-    tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, gt_sizes), rows, aggregation,
-                          significance, allow_different_sets)
-    out = Path(out)
+    return rows
+
+
+def _claim_output(out: Path, store_path: Path, force: bool) -> None:
+    """``out`` is empty, absent or this store's earlier report (its marker says so), else ``force`` is needed."""
     marker = out / REPORT_MARKER
     check_output_folder(out, REPORT_MARKER, force)
     source = str(store_path.resolve())
@@ -100,6 +124,9 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
         raise StoreError(f"{out}: holds a report of another store ({marker.read_text(encoding='utf-8').strip()}); "
                          "choose another --out or pass --force to replace it")
     atomic_write_text(marker, source + "\n")
+
+
+def _write_tables(out: Path, tables, per_view, formats) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     if "latex" in formats:
         latex = "\n".join(render_latex(t) for t in tables)
@@ -114,9 +141,6 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
             atomic_write_text(out / "csv" / f"{_slug(t.key)}.csv", render_csv(t))
         atomic_write_text(out / "csv" / "per_view.csv", per_view.to_csv(index=False, float_format="%.10g"))
         paths["csv"] = out / "csv"
-    if "html" in formats:
-        paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, settings,
-                                    _coverage_html(coverage, auxiliary), figures, worst_k, device, aggregation)
     return paths
 
 
@@ -234,7 +258,7 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
     """Worst views per method (by the first LPIPS metric, else PSNR): figures and the viewer's layers."""
     from ..data.images import image_ref
     from ..evaluate.maps import view_maps
-    from .figures import colour_map, comparison_figure, shared_limits
+    from .figures import comparison_figure
 
     plain = [m for m in metrics if METRICS[m].family == "plain"] or metrics
     key = next((m for m in plain if METRICS[m].lpips_net), "psnr" if "psnr" in plain else plain[0])
@@ -262,18 +286,8 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
                                 f"{dataset} / {scene} / {v} (shared colour scales)")
         figs.append(f'<figure><img class="fig" src="../figures/{slug}/{fig.name}" alt="comparison {escape(v)}">'
                     f"<figcaption>{escape(v)}</figcaption></figure>")
-        lim = shared_limits(maps)
-        rel = f"../figures/{slug}/{vslug}"
-        vdir = out / "figures" / slug / vslug
-        vdir.mkdir(parents=True, exist_ok=True)
-        _save_preview(gt, vdir / "gt.webp")
-        entry, links = {"ground truth": f"{rel}/gt.webp"}, {"ground truth": _file_url(gt_ref)}
-        for i, (m, r) in enumerate(renders.items()):
-            _save_preview(r, vdir / f"render{i}.webp")
-            entry[m], links[m] = f"{rel}/render{i}.webp", _file_url(refs[m])
-            for k, mp in maps[m].items():
-                _save_preview(colour_map(mp, lim[k]), vdir / f"map{i}-{k}.webp")
-                entry[f"{m}: {k}"] = f"{rel}/map{i}-{k}.webp"
+        entry, links = _viewer_layers(out / "figures" / slug / vslug, f"../figures/{slug}/{vslug}", gt, gt_ref,
+                                      renders, refs, maps)
         images[v], full[v] = entry, {k: u for k, u in links.items() if u}
         layers = list(entry)
     html = "<h2>Worst views: comparisons</h2>" + "".join(figs)
@@ -283,6 +297,24 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
         html += (f"<p>Images of {len(missing)} view(s) were not found at their recorded paths, so they are not shown: "
                  f"{escape(', '.join(missing))}</p>")
     return html
+
+
+def _viewer_layers(vdir: Path, rel: str, gt, gt_ref, renders: dict, refs: dict, maps: dict):
+    """One view's previews for the image viewer (ground truth, each render, each map on the view's shared colour
+    scales): ``({layer: preview url}, {layer: full-resolution file url})``."""
+    from .figures import colour_map, shared_limits
+
+    lim = shared_limits(maps)
+    vdir.mkdir(parents=True, exist_ok=True)
+    _save_preview(gt, vdir / "gt.webp")
+    entry, links = {"ground truth": f"{rel}/gt.webp"}, {"ground truth": _file_url(gt_ref)}
+    for i, (m, r) in enumerate(renders.items()):
+        _save_preview(r, vdir / f"render{i}.webp")
+        entry[m], links[m] = f"{rel}/render{i}.webp", _file_url(refs[m])
+        for k, mp in maps[m].items():
+            _save_preview(colour_map(mp, lim[k]), vdir / f"map{i}-{k}.webp")
+            entry[f"{m}: {k}"] = f"{rel}/map{i}-{k}.webp"
+    return entry, links
 
 
 def _file_url(ref) -> str:

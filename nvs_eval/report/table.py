@@ -169,16 +169,8 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
         note = _baseline_note(bl, protocol) + _counts(ds.reset_index(), aggregation)
         values = [[float(ds.loc[m, k]) for k in metrics] for m in methods]
         spreads = [[float(ds.loc[m, f"{k}_run_std"]) for k in metrics] for m in methods]
-        tied, sig_note = None, ""
-        if significance is not None and len(methods) > 1:
-            ranks = [_rank_column([values[r][c] for r in range(len(methods))], k, precision)
-                     for c, k in enumerate(metrics)]
-            cols = [_significance(per_view, dataset, methods, k, ranks[c].index(1), significance,
-                                  allow_different_sets) for c, k in enumerate(metrics)]
-            tied = [[cols[c][0][r] for c in range(len(metrics))] for r in range(len(methods))]
-            sig_note = (f" † not significantly different from the column's best at {significance:g} (two-sided "
-                        "paired sign-flip test on the per-view differences, runs averaged per view, Holm-adjusted "
-                        "over the column)." + "".join(sorted({c[1] for c in cols})))
+        tied, sig_note = _ties(per_view, dataset, methods, metrics, values, precision, significance,
+                               allow_different_sets)
         values += [[b.mean(k, scene_names) for k in metrics] for b in bl]
         tables.append(_table(
             f"{dataset}-summary", f"{dataset}: average over {n} scene(s)", "Method", methods + [b.name for b in bl],
@@ -199,6 +191,21 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
                                  f"{dataset}: {METRICS[k].label} per scene; protocol {protocol}.{at}{note}",
                                  precision, len(bl), sprd))
     return tables
+
+
+def _ties(per_view, dataset, methods, metrics, values, precision, significance, allow_different_sets):
+    """Per method and column, whether it is not significantly different from the column's best (the † marks),
+    and the caption's sentence saying so; ``(None, "")`` without a level or with a single method."""
+    if significance is None or len(methods) < 2:
+        return None, ""
+    ranks = [_rank_column([values[r][c] for r in range(len(methods))], k, precision) for c, k in enumerate(metrics)]
+    cols = [_significance(per_view, dataset, methods, k, ranks[c].index(1), significance, allow_different_sets)
+            for c, k in enumerate(metrics)]
+    tied = [[cols[c][0][r] for c in range(len(metrics))] for r in range(len(methods))]
+    note = (f" † not significantly different from the column's best at {significance:g} (two-sided paired sign-flip "
+            "test on the per-view differences, runs averaged per view, Holm-adjusted over the column)."
+            + "".join(sorted({c[1] for c in cols})))
+    return tied, note
 
 
 def arrow(metric: str) -> str:
