@@ -16,7 +16,8 @@ import pytest
 
 from helpers import ROOT, bench, cli, folder, img
 
-SLOW_CLI = [sys.executable, str(ROOT / "tests" / "patched_cli.py")]  # nvs-eval with a delay per view
+PATCHED_CLI = [sys.executable, str(ROOT / "tests" / "patched_cli.py")]  # nvs-eval with test-only patches
+
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def test_sigkill_at_random_points_then_rerun_completes_without_recomputing(tmp_p
     kills, runs, before = 0, 0, {}
     while kills < KILLS and runs < 3 * KILLS:
         runs += 1
-        p = subprocess.Popen([*SLOW_CLI, "evaluate", str(cfg), "--out", str(out), "--no-report",
+        p = subprocess.Popen([*PATCHED_CLI, "evaluate", str(cfg), "--out", str(out), "--no-report",
                               "--device", "cpu"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # a random point: during start-up, between views, mid-transaction (writes are ~0.1 s apart)
         time.sleep(rng.uniform(0.3, 3.5))
@@ -146,7 +147,7 @@ def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path):
     cfg = _bench(tmp_path, views=6)
     out = tmp_path / "out"
     env = dict(os.environ, NVS_EVAL_TEST_VIEW_DELAY_S="0.5")
-    p = subprocess.Popen([*SLOW_CLI, "evaluate", str(cfg), "--out", str(out), "--no-report",
+    p = subprocess.Popen([*PATCHED_CLI, "evaluate", str(cfg), "--out", str(out), "--no-report",
                           "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not ((out / "results.sqlite").exists() and _count(out / "results.sqlite") >= 6):
@@ -193,7 +194,7 @@ def test_two_evaluate_processes_on_one_store_lose_and_duplicate_nothing(tmp_path
         cfgs[1].write_text(text.replace(m1, ""))
     out = tmp_path / "out"
     env = dict(os.environ, NVS_EVAL_TEST_VIEW_DELAY_S="0.05")
-    procs = [subprocess.Popen([*SLOW_CLI, "evaluate", str(c), "--out", str(out), "--no-report",
+    procs = [subprocess.Popen([*PATCHED_CLI, "evaluate", str(c), "--out", str(out), "--no-report",
                                "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for c in cfgs]
     errs = [p.communicate(timeout=300)[1] for p in procs]
@@ -304,9 +305,46 @@ def test_a_full_disk_names_the_file_and_says_the_scored_views_are_safe(tmp_path)
     out = tmp_path / "out"
     base = ["evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu"]
     env = {**os.environ, "NVS_EVAL_TEST_ENOSPC": ".json"}
-    r = subprocess.run([*SLOW_CLI, *base], capture_output=True, text=True, env=env)
+    r = subprocess.run([*PATCHED_CLI, *base], capture_output=True, text=True, env=env)
     assert r.returncode == 2
     assert "No space left on device" in r.stderr and ".json" in r.stderr.split("No space left on device")[1]
     assert "every view scored before this error is in the results store" in r.stderr
     again = cli(*base)
     assert again.returncode == 0 and "0 render(s) computed, 6 reused" in again.stderr
+
+
+def test_run_summary_counts_what_was_computed_and_reused(tmp_path):
+    cfg = _bench(tmp_path, views=3)
+    first = cli("evaluate", str(cfg), "--out", str(tmp_path / "out"), "--no-report", "--device", "cpu")
+    assert first.returncode == 0, first.stderr
+    assert "3 views: 6 render(s) computed, 0 reused" in first.stderr
+    again = cli("evaluate", str(cfg), "--out", str(tmp_path / "out"), "--no-report", "--device", "cpu")
+    assert "3 views: 0 render(s) computed, 6 reused" in again.stderr
+
+
+def test_a_bug_inside_scoring_is_reported_as_a_bug_not_as_a_bad_file(tmp_path):
+    folder(tmp_path / "gt", ["0.png"])
+    folder(tmp_path / "a", ["0.png"], seed=3)
+    env = dict(os.environ, NVS_EVAL_TEST_RAISE="shapes (3,) and (4,) not aligned")
+    r = subprocess.run([*PATCHED_CLI, "score", str(tmp_path / "a"), "--gt", str(tmp_path / "gt"), "--metrics",
+                        "psnr", "--device", "cpu"], capture_output=True, text=True, env=env)
+    assert r.returncode == 1, r.stderr
+    assert "internal error, please report" in r.stderr and "not aligned" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([*PATCHED_CLI, "--debug", "score", str(tmp_path / "a"), "--gt", str(tmp_path / "gt"),
+                        "--metrics", "psnr", "--device", "cpu"], capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and "Traceback" in r.stderr
+
+
+def test_an_image_smaller_than_the_ssim_window_is_the_users_file(tmp_path):
+    img(tmp_path / "gt" / "0.png", 8, 8)
+    img(tmp_path / "a" / "0.png", 8, 8, seed=4)
+    r = cli("score", str(tmp_path / "a"), "--gt", str(tmp_path / "gt"), "--metrics", "ssim", "--device", "cpu")
+    assert r.returncode == 2 and "0.png: cannot be scored" in r.stderr and "11x11" in r.stderr
+
+
+def test_hdr_renders_are_refused_with_a_reason_not_found_missing(tmp_path):
+    img(tmp_path / "gt" / "0.png")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "0.exr").write_bytes(b"v/1\x01" + b"\0" * 64)
+    r = cli("score", str(tmp_path / "a"), "--gt", str(tmp_path / "gt"), "--metrics", "psnr", "--device", "cpu")
+    assert r.returncode == 2 and "0.exr: high-dynamic-range images (.exr) are not scored" in r.stderr

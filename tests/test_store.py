@@ -1,17 +1,20 @@
 """The results store: runs in a column of their own, and stores written before that column upgraded in place with
 nothing lost or recomputed."""
 
+# The results tables as nvs-eval 0.1.0 wrote them up to 2026-12-03: a method's run was part of its name.
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 
 from nvs_eval.results.store import ResultsStore, Row
 
 from helpers import cli, folder
 
-# The results tables as nvs-eval 0.1.0 wrote them up to 2026-12-03: a method's run was part of its name.
 BEFORE_RUNS = """
 CREATE TABLE results_v1 (
     dataset TEXT NOT NULL, scene TEXT NOT NULL, method TEXT NOT NULL, view TEXT NOT NULL, metric TEXT NOT NULL,
@@ -93,3 +96,51 @@ def test_a_store_written_before_the_run_column_is_upgraded_in_place_with_nothing
     r = cli("evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu", "--force")
     assert r.returncode == 0, r.stderr
     assert "1 render(s) computed, 11 reused" in r.stderr  # only the row changed above; nothing else recomputed
+
+
+_DIE_AFTER_CONNECT = """
+import os, sqlite3, sys
+real = sqlite3.connect
+def connect(*a, **k):
+    conn = real(*a, **k)
+    os._exit(9)  # killed right after SQLite created the file, before any table exists
+sqlite3.connect = connect
+from nvs_eval.results.store import ResultsStore
+ResultsStore(sys.argv[1])
+"""
+
+
+def test_a_store_killed_while_being_created_never_exists_without_its_tables(tmp_path):
+    db = tmp_path / "out" / "results.sqlite"
+    p = subprocess.run([sys.executable, "-c", _DIE_AFTER_CONNECT, str(db)], capture_output=True, text=True)
+    assert p.returncode == 9
+    if db.exists():  # if anything is at the final path, it is a whole store
+        con = sqlite3.connect(db)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+        assert {"results", "protocols", "coverage"} <= tables
+    from nvs_eval.api import read_results
+    from nvs_eval.results.store import ResultsStore
+
+    ResultsStore(db).close()  # the next run creates it and reads it back
+    assert read_results(db).empty
+
+
+def test_a_schema_less_store_left_by_an_older_version_is_repaired_on_open(tmp_path):
+    from nvs_eval.api import read_results
+
+    db = tmp_path / "results.sqlite"
+    sqlite3.connect(db).close()  # what a kill between connect and CREATE TABLE left behind
+    assert read_results(db).empty
+
+
+def test_a_store_being_created_by_another_process_does_not_make_the_folder_foreign(tmp_path):
+    from nvs_eval.results.export import check_output_folder
+
+    (tmp_path / ".results.sqlite.k2j3.new").write_bytes(b"")  # another process is building the store
+    check_output_folder(tmp_path, "results.sqlite", force=False)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(Exception, match="not an nvs-eval output folder"):
+        check_output_folder(tmp_path, "results.sqlite", force=False)

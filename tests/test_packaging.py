@@ -1,0 +1,61 @@
+"""The package as a user installs and imports it: declared dependencies, a lazy top level, an instant --help, ruff."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import tomllib
+
+from helpers import ROOT
+
+_DIST = {"PIL": "pillow", "yaml": "pyyaml", "png": "pypng", "skimage": "scikit-image",
+         "flip_evaluator": "flip-evaluator"}
+
+
+def _third_party_imports() -> set[str]:
+    import ast
+
+    found = set()
+    for path in (ROOT / "nvs_eval").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"nvs_eval"}
+
+
+def test_every_import_is_a_declared_dependency_and_every_dependency_is_used():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    declared = {re.split(r"[<>=!~\[ ]", d)[0].lower() for d in meta["project"]["dependencies"]}
+    imported = {_DIST.get(m, m).lower() for m in _third_party_imports()}
+    source = "\n".join(p.read_text() for p in (ROOT / "nvs_eval").rglob("*.py"))
+    data_only = {d for d in declared - imported if f'find_spec("{d}")' in source}  # read for its files
+    assert imported <= declared, f"imported but not declared: {sorted(imported - declared)}"
+    assert declared - imported == data_only, f"declared but never used: {sorted(declared - imported - data_only)}"
+    for package, patterns in meta.get("tool", {}).get("setuptools", {}).get("package-data", {}).items():
+        base = ROOT / package.replace(".", "/")
+        assert all(list(base.glob(p)) for p in patterns), f"package-data {package}: {patterns} matches nothing"
+
+
+def test_the_package_is_found_from_the_top_and_stays_lazy():
+    code = ("import sys, nvs_eval; assert 'torch' not in sys.modules; "
+            "f = nvs_eval.score_folders; assert callable(f) and callable(nvs_eval.psnr) and "
+            "callable(nvs_eval.build_lpips) and 'torch' in sys.modules; print(sorted(nvs_eval.__all__)[:3])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys; from nvs_eval.cli import build_parser; build_parser(); "
+            "assert 'torch' not in sys.modules, 'torch imported by --help'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_ruff_is_clean():
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", "nvs_eval", "tests",
+                        "benchmarks"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
