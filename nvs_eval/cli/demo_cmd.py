@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import evaluate
-    from ..demo import build_demo
+    from ..data.demo import build_demo
     from ..report import write_report
     from .evaluate_cmd import _summary
 

@@ -111,10 +111,10 @@ def _json_doc(protocol, metrics, df, paired, reported) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import attach_masks, pair_scenes, score_paired
-    from ..atomic import atomic_write_text
     from ..conventions.protocols import get_protocol
     from ..conventions.registry import parse_metric_list
     from ..errors import StoreError
+    from ..results.atomic import atomic_write_text
 
     protocol = get_protocol(args.protocol).with_resize_gt(args.resize_gt)
     metrics = parse_metric_list(args.metrics, protocol.metrics)

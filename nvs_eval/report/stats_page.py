@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_output
 from ..conventions.registry import DEFAULT_SIGNIFICANCE, METRICS
 from ..errors import UsageError
 from ..results.aggregate import scene_summary, split_runs
+from ..results.atomic import atomic_output
 from ..results.stats import DEFAULT_RESAMPLES, bootstrap_ci, pairwise
 from .table import fmt
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import atomic_output, atomic_write_text
 from ..conventions.registry import DEFAULT_AGGREGATION, METRICS
 from ..errors import StoreError
 from .aggregate import dataset_summary, scene_summary
+from .atomic import atomic_output, atomic_write_text
 
 __all__ = ["atomic_output", "atomic_write_text", "check_output_folder", "write_exports"]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import private_temp
 from .aggregate import RUN_SEP
+from .atomic import private_temp
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import StoreError
+from ..errors import StoreError
 
 
 def umask_mode(base: int = 0o666) -> int:
