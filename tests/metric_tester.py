@@ -12,6 +12,7 @@ Every metric id goes through the evaluator, as a run scores it, and is checked t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,12 @@ from conftest import photo_pairs, to_nchw
 Reference = Callable[[np.ndarray, np.ndarray], float]  # (render, ground truth) float64 H x W x 3 -> value
 
 
+@functools.cache
+def _evaluator(protocol: str, metric: str, device: str) -> Evaluator:
+    """One evaluator per metric and device for all checks (building one loads its network's weights)."""
+    return Evaluator(get_protocol(protocol), (metric,), device)
+
+
 @dataclass
 class MetricTester:
     metric: str
@@ -38,7 +45,7 @@ class MetricTester:
     mask: bool = False
 
     def evaluator(self, device: str = "cpu") -> Evaluator:
-        return Evaluator(get_protocol(self.protocol), (self.metric,), device)
+        return _evaluator(self.protocol, self.metric, device)
 
     def _score(self, ev: Evaluator, preds: list[np.ndarray], gt: np.ndarray) -> np.ndarray:
         mask = torch.ones(1, 1, *gt.shape[:2]) if self.mask else None
