@@ -48,14 +48,10 @@ def print_table(df, metrics, by=("method",), file=None) -> None:
     """A plain-text table of means. A method with several runs (``name#run=<run>``) is one row, ``mean ± std``
     over its runs' means (sample std), as the report's tables print it; ``views`` counts one run's views."""
     from ..conventions.registry import METRICS
-    from ..results.aggregate import split_runs
+    from ..results.aggregate import over_runs
 
     file = file or sys.stdout
-    split = split_runs(df)
-    per_run = split.groupby([*by, "run"], sort=False)[list(metrics)].mean()
-    views = split.groupby([*by, "run"], sort=False).size().groupby(list(by), sort=False).max()
-    grouped = per_run.groupby(list(by), sort=False)
-    mean, std, runs = grouped.mean(), grouped.std(ddof=1), grouped.size()
+    mean, std, runs, views = over_runs(df, metrics, by)
     several = bool((runs > 1).any())
     head = [*by, *[METRICS[m].label for m in metrics], "views", *(["runs"] if several else [])]
     rows = []

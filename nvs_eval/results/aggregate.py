@@ -118,6 +118,17 @@ def dataset_summary(per_view: pd.DataFrame, aggregation: str = DEFAULT_AGGREGATI
     return pd.DataFrame(rows)
 
 
+def over_runs(per_view: pd.DataFrame, metrics, by=("method",)):
+    """Each group's runs: ``(mean, std, runs, views)``, the mean and the sample standard deviation of the runs'
+    means per metric (NaN std for a single run), the number of runs and one run's view count, indexed by ``by``
+    (the method without its run)."""
+    split = split_runs(per_view)
+    per_run = split.groupby([*by, "run"], sort=False)
+    grouped = per_run[list(metrics)].mean().groupby(list(by), sort=False)
+    views = per_run.size().groupby(list(by), sort=False).max()
+    return grouped.mean(), grouped.std(ddof=1), grouped.size(), views
+
+
 def run_spread(per_view: pd.DataFrame, metrics) -> dict:
     """``{method: {metric: {"mean", "std", "runs"}}}`` for the methods with several runs: the mean and the sample
     standard deviation of the runs' means (what the tables print as ``mean ± std``).
@@ -126,10 +137,6 @@ def run_spread(per_view: pd.DataFrame, metrics) -> dict:
     >>> run_spread(df, ["psnr"])
     {'m': {'psnr': {'mean': 3.5, 'std': 2.1213203435596424, 'runs': 2}}}
     """
-    out = {}
-    for method, g in split_runs(per_view).groupby("method", sort=False):
-        if g["run"].nunique() > 1:
-            means = g.groupby("run")[list(metrics)].mean()
-            out[method] = {m: {"mean": float(means[m].mean()), "std": float(means[m].std(ddof=1)),
-                               "runs": int(len(means))} for m in metrics}
-    return out
+    mean, std, runs, _ = over_runs(per_view, metrics)
+    return {method: {m: {"mean": float(mean.at[method, m]), "std": float(std.at[method, m]), "runs": int(n)}
+                     for m in metrics} for method, n in runs.items() if n > 1}
