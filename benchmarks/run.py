@@ -32,7 +32,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from check_cost import check_cost  # noqa: E402
 from common import machine, worker  # noqa: E402
+from cross_view import cross_view_cost  # noqa: E402
 from distributed_cost import distributed_cost  # noqa: E402
 from explain_cost import explain_cost  # noqa: E402
 from families import family_costs  # noqa: E402
@@ -50,8 +52,8 @@ def _parse_args() -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--smoke", action="store_true", help="tiny workload: checks the harness, measures nothing")
-    ap.add_argument("--only", choices=["families", "explain", "stats", "distributed"], default=None,
-                    help="run one section only")
+    ap.add_argument("--only", default=None, help="run one section only",
+                    choices=["families", "explain", "stats", "distributed", "cross-view", "check"])
     ap.add_argument("--explain-views", type=int, default=35, help="views for the explain section (779x520)")
     ap.add_argument("--out", default=None, help="append the results to this Markdown file")
     ap.add_argument("--worker", default=None)
@@ -84,6 +86,14 @@ def main() -> None:
     if args.only == "distributed":
         flush(distributed_cost())
         return
+    if args.only == "check" or args.smoke:
+        flush(check_cost(*((16, (160, 120)) if args.smoke else ())))
+        if args.only:
+            return
+    if args.only == "cross-view" or args.smoke:
+        flush(cross_view_cost(*((8, 1, 64, 1) if args.smoke else ()), device=args.device))
+        if args.only:
+            return
     if args.only == "stats" or args.smoke:
         flush(stats_cost(*((2, 10, 3, 2) if args.smoke else ())))
         if args.only:

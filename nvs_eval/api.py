@@ -21,7 +21,7 @@ from .data.discover import list_images
 from .data.layouts import GroundTruthSource, load_layout, pairs_scene
 from .data.pairing import PairedScene, pair_scene
 from .data.scene import Scene
-from .errors import StoreError, UsageError
+from .errors import StoreError, UsageError, option
 from .evaluate.evaluator import Evaluator
 from .evaluate.runner import RunStats, run_scene
 from .results.export import check_output_folder, write_exports
@@ -69,9 +69,9 @@ def _check_masks(paired: list[PairedScene], metrics) -> None:
     if masked:
         for p in paired:
             if not p.scene.masks and not p.scene.mask_from_gt_alpha:
-                raise UsageError(f"scene {p.scene.name}: {', '.join(masked)} need masks: give --masks DIR (a mask "
-                                 "image per view, paired by view id) or --mask-from-gt-alpha (config: masks: / "
-                                 "mask_from_gt_alpha:)")
+                raise UsageError(f"scene {p.scene.name}: {', '.join(masked)} need masks: give {option('masks')} (a "
+                                 f"mask image per view, paired by view id) or {option('mask_from_gt_alpha')} (config: "
+                                 "masks: / mask_from_gt_alpha:)")
 
 
 def attach_masks(scenes: list[Scene], masks: str | Path | None = None, *, from_gt_alpha: bool = False) -> None:
@@ -164,8 +164,10 @@ def _config_scene(cfg: BenchmarkConfig, ds: DatasetConfig, s: str) -> Scene:
     if ds.kind in DATASET_KINDS:
         scene = dataset_scene(ds.kind, ds.root / s, paths, images=ds.images, dataset=ds.name)
         scene.name = s
+        scene.source = (ds.kind, ds.root / s, ds.images, True)
         return scene
-    gt_source = GroundTruthSource(ds.gt_kind, ds.root / s, ds.images) if ds.gt_kind else None
+    gt_source = GroundTruthSource(ds.gt_kind, ds.root / s, ds.images) if ds.gt_kind and ds.kind == "multinerf" \
+        else None
     scene = None
     for method, p in paths.items():
         (found,) = load_layout(p, ds.kind, iteration=ds.iteration, method=method, dataset=ds.name, gt_source=gt_source)
@@ -175,7 +177,41 @@ def _config_scene(cfg: BenchmarkConfig, ds: DatasetConfig, s: str) -> Scene:
         scene.auxiliary.update(found.auxiliary)
         scene.reported.update(found.reported)
         scene.folders.update(found.folders)
+    if ds.gt_kind:  # multinerf's ground truth is the dataset's; another layout's is checked against it
+        scene.source = (ds.gt_kind, ds.root / s, ds.images, ds.kind == "multinerf")
     return scene
+
+
+def check_of(scene: Scene):
+    """``nvs-eval check`` of a scene whose dataset is known (:attr:`Scene.source`), or ``None``: a
+    :class:`~nvs_eval.data.provenance.CheckResult`."""
+    from .data.provenance import check_scene, own_files_check
+
+    if scene.source is None:
+        return None
+    kind, root, images, own = scene.source
+    if own:
+        return own_files_check(kind, root, images, scene.gt, scene.name)
+    return check_scene(scene.gt, kind, root, scene.name)
+
+
+def check_scenes(scenes: list[Scene], kind: str, root: Path) -> list:
+    """Check each scene's ground truth against the dataset ``kind`` at ``root`` (the scene folder itself for one
+    scene, else the folder of scene folders)."""
+    from .data.provenance import check_scene
+
+    return [check_scene(s.gt, kind, root if len(scenes) == 1 else Path(root) / s.name, s.name) for s in scenes]
+
+
+def store_checks(store: ResultsStore, scenes: list[Scene]) -> list:
+    """Run and store the check of every scene with a known dataset (kept per scene beside its rows)."""
+    out = []
+    for scene in scenes:
+        result = check_of(scene)
+        if result is not None:
+            store.put_check(scene.dataset, scene.name, result.to_json())
+            out.append(result)
+    return out
 
 
 def scenes_from_config(cfg: BenchmarkConfig) -> list[Scene]:
@@ -236,6 +272,7 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
         distributed.merge_shards(store, distributed.leftover_shards(out, distributed.config_tag(cfg.source)))
         score_paired(paired, proto, cfg.metrics, device=device, store=store, force=force, recompute=recompute,
                      progress=progress, precision=precision, stats=stats)
+        store_checks(store, scenes)
         if stats.stale:
             raise _stale_error(store.path, stats.stale)
         per_view = read_results(store, proto.name, {(s.dataset, s.name) for s in scenes})
@@ -245,9 +282,9 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
 
 def _stale_error(path: Path, stale: list[str]) -> StoreError:
     more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
-    return StoreError(f"{path}: {len(stale)} stored result(s) have inputs that changed: {stale[0]}{more}; they were "
-                      "kept, not re-scored (everything else is stored); run again with --force to re-score them "
-                      "(old values stay in results_history)")
+    return StoreError(f"{len(stale)} stored result(s) have inputs that changed: {stale[0]}{more}; they were kept, "
+                      "not re-scored (everything else is stored)", path=path,
+                      hint=f"run again with {option('force')} to re-score them (old values stay in results_history)")
 
 
 def _evaluate_distributed(cfg: BenchmarkConfig, out: Path, proto: Protocol, ctx, *, device: str, force: bool,
@@ -290,6 +327,7 @@ def _evaluate_distributed(cfg: BenchmarkConfig, out: Path, proto: Protocol, ctx,
         with ResultsStore(merged) as store:
             D.merge_shards(store, D.leftover_shards(out, tag))
             D.remove_progress(out, tag)
+            store_checks(store, scenes)
             if total.stale:
                 raise _stale_error(store.path, total.stale)
             per_view = read_results(store, proto.name, {(s.dataset, s.name) for s in scenes})

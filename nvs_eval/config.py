@@ -21,7 +21,8 @@ the YAML file's folder; ``{scene}`` in a path is replaced by each scene's name.
         iteration: 30000          # 3dgs: which test/ours_<iteration> (default latest)
         scenes: [lego, chair]
         allow_missing: false
-        gt_kind: mipnerf360       # multinerf: whose held-out views (under root/<scene>) are the ground truth
+        gt_kind: mipnerf360       # multinerf: whose held-out views (under root/<scene>) are the ground truth;
+                                  # other layouts: the dataset their ground truth is checked against (nvs-eval check)
         masks: masks/{scene}      # masked_* metrics: a mask image per view (or mask_from_gt_alpha: true)
         baselines: blender        # published results beside yours in the tables (`nvs-eval baselines`)
         methods:
@@ -77,7 +78,8 @@ class DatasetConfig:
     images: str = "images"
     iteration: int | None = None
     allow_missing: bool = False
-    gt_kind: str | None = None  # multinerf: the dataset kind whose held-out views are the ground truth
+    gt_kind: str | None = None  # multinerf: the dataset kind whose held-out views are the ground truth; another
+    # layout: the dataset kind (under root/<scene>) its ground truth is checked against
     masks: str | None = None  # masked metrics: a folder of masks per scene (may use {scene})
     mask_from_gt_alpha: bool = False  # masked metrics: the ground truth's alpha channel is the mask
     baselines: str | None = None  # published results printed beside this dataset's methods (nvs_eval.baselines)
@@ -247,6 +249,8 @@ def _dataset(c: _Checker, d, k: str, base: Path) -> DatasetConfig:
         if "gt_kind" not in d:
             raise c.fail(f"{k}.gt_kind", f"required for kind multinerf: {' | '.join(DATASET_KINDS)} (its renders "
                                          "have no ground truth beside them)")
+        gt_kind = c.choice(d["gt_kind"], f"{k}.gt_kind", tuple(DATASET_KINDS), "dataset kind")
+    elif "gt_kind" in d and kind not in DATASET_KINDS:  # another layout's ground truth is checked against it
         gt_kind = c.choice(d["gt_kind"], f"{k}.gt_kind", tuple(DATASET_KINDS), "dataset kind")
     root = None
     if kind in DATASET_KINDS or gt_kind:

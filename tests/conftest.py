@@ -76,27 +76,30 @@ def backbones():
     return {net: load_backbone(net)[0] for net in ("alex", "vgg")}
 
 
-@pytest.fixture(scope="session")
-def reference_lpips(backbones):
-    """The `lpips` package's LPIPS, with the same backbone tensors loaded into its slices."""
+def lpips_reference(net: str, backbone: dict, version: str = "0.1"):
+    """The `lpips` package's LPIPS (its own linear layers of ``version``), with ``backbone`` loaded into its
+    slices (its torchvision download needs the network)."""
     import warnings
 
     import lpips
     import torchvision
 
-    models = {}
-    for net in ("alex", "vgg"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ref = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
-        feats = {"alex": torchvision.models.alexnet, "vgg": torchvision.models.vgg16}[net](weights=None).features
-        feats.load_state_dict(backbones[net])
-        for k in range(1, ref.net.N_slices + 1):
-            sl = getattr(ref.net, f"slice{k}")
-            for name in list(sl._modules):
-                sl._modules[name] = feats[int(name)]
-        models[net] = ref.eval()
-    return models
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = lpips.LPIPS(net=net, version=version, pretrained=True, pnet_rand=True, verbose=False)
+    feats = {"alex": torchvision.models.alexnet, "vgg": torchvision.models.vgg16}[net](weights=None).features
+    feats.load_state_dict(backbone)
+    for k in range(1, ref.net.N_slices + 1):
+        sl = getattr(ref.net, f"slice{k}")
+        for name in list(sl._modules):
+            sl._modules[name] = feats[int(name)]
+    return ref.eval()
+
+
+@pytest.fixture(scope="session")
+def reference_lpips(backbones):
+    """The `lpips` package's LPIPS, with the same backbone tensors loaded into its slices."""
+    return {net: lpips_reference(net, backbones[net]) for net in ("alex", "vgg")}
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 Every metric id goes through the evaluator, as a run scores it, and is checked the same way:
 
 * against its reference (an independent implementation given by the caller) on real photographs;
-* a batch of renders scores what each render scores alone (batch composition never changes a value);
+* a batch of renders scores what each render scores alone (batch composition never changes a value), and a
+  batch spanning views (each render with its own ground truth and mask) what each view scores alone;
 * CPU against CUDA, where a GPU is present;
 * bad input (wrong dtype, shape, range, non-finite values) raises a ``TypeError`` / ``ValueError`` naming it;
 * a metric with a per-pixel map: the map comes from the same kernel (equal renders give a zero map, and the map's
@@ -76,6 +77,41 @@ class MetricTester:
         alone = np.array([self._score(ev, [p], gt)[0] for p in preds])
         np.testing.assert_allclose(together, alone, rtol=0, atol=1e-6 * max(1.0, np.abs(alone).max()))
 
+    def _views(self):
+        """Three views (three photographs) with two renders each, and masks: all ones, a disc, the left half."""
+        by_gt: dict[int, tuple[np.ndarray, list[np.ndarray]]] = {}
+        for _, pred, gt in self.pairs():
+            by_gt.setdefault(id(gt), (gt, []))[1].append(pred)
+        views = [(gt, preds[:2]) for gt, preds in list(by_gt.values())[:3]]
+        h, w = self.size
+        yy, xx = np.mgrid[:h, :w]
+        disc = ((yy - h / 2) ** 2 + (xx - w / 2) ** 2 < (h / 3) ** 2).astype(np.float32)
+        masks = [np.ones((h, w), np.float32), disc, (xx < w // 2).astype(np.float32)]
+        return views, masks
+
+    def check_views(self) -> None:
+        """A batch spanning views (renders shuffled, a view repeated, masks differing per view) scores what each
+        view scores alone."""
+        ev = self.evaluator()
+        views, masks = self._views()
+        gts = torch.cat([to_nchw(gt) for gt, _ in views])
+        mask = torch.from_numpy(np.stack(masks))[:, None] if self.mask else None
+        order = [(v, r) for r in (1, 0) for v in (2, 0, 1)]  # render r of view v, views interleaved
+        target = ev.prepare(gts, mask)
+        batch = torch.cat([to_nchw(views[v][1][r]) for v, r in order])
+        together = ev.score(batch, target, views=[v for v, _ in order])[self.metric].numpy()
+        alone = []
+        for v, r in order:
+            one = ev.prepare(gts[v : v + 1], None if mask is None else mask[v : v + 1])
+            alone.append(float(ev.score(to_nchw(views[v][1][r]), one)[self.metric][0]))
+        np.testing.assert_allclose(together, alone, rtol=0, atol=1e-6 * max(1.0, np.abs(alone).max()))
+        aligned = ev.score(torch.cat([to_nchw(views[v][1][0]) for v in range(3)]), target)[self.metric].numpy()
+        np.testing.assert_allclose(aligned, [alone[order.index((v, 0))] for v in range(3)], rtol=0,
+                                   atol=1e-6 * max(1.0, np.abs(alone).max()))
+        if self.mask:  # the masks matter, so the equality above shows each view's own mask was used
+            plain = ev.prepare(gts[2:3], torch.ones(1, 1, *self.size))
+            assert float(ev.score(to_nchw(views[2][1][1]), plain)[self.metric][0]) != alone[order.index((2, 1))]
+
     def check_devices(self) -> None:
         if not torch.cuda.is_available():
             pytest.skip("CUDA is not available on this machine")
@@ -112,8 +148,8 @@ class MetricTester:
         assert float(worse.mean()) > float(better.mean()) > 0
 
     def run_all(self) -> None:
-        for check in (self.check_reference, self.check_batch_equals_single, self.check_bad_input, self.check_map,
-                      self.check_devices):
+        for check in (self.check_reference, self.check_batch_equals_single, self.check_views, self.check_bad_input,
+                      self.check_map, self.check_devices):
             try:
                 check()
             except pytest.skip.Exception:

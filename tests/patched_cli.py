@@ -1,8 +1,10 @@
 """``python tests/patched_cli.py ARGS``: the nvs-eval CLI with test-only behaviour patched in from the outside,
 so the library carries no test hooks.
 
-* ``NVS_EVAL_TEST_VIEW_DELAY_S``: sleep this long before each view's computation (widens the window in which a
-  kill lands mid-computation).
+* ``NVS_EVAL_TEST_VIEW_DELAY_S``: sleep this long per view before each batch's computation (widens the window in
+  which a kill lands mid-computation).
+* ``NVS_EVAL_TEST_BATCH_VIEWS``: at most this many small views in a batch spanning views (a small scene then has
+  several batches to share among ranks).
 * ``NVS_EVAL_TEST_RAISE``: raise ``ValueError`` with this message from inside scoring (a bug, not bad input).
 * ``NVS_EVAL_TEST_ENOSPC``: a file whose name ends with this is written as on a full disk (``fsync`` fails with
   ENOSPC and no file name, as the kernel reports it).
@@ -18,15 +20,17 @@ def _patch() -> None:
 
     delay = float(os.environ.get("NVS_EVAL_TEST_VIEW_DELAY_S", "0"))
     message = os.environ.get("NVS_EVAL_TEST_RAISE")
-    compute = runner._compute
+    compute = runner._compute_batch
+    if os.environ.get("NVS_EVAL_TEST_BATCH_VIEWS"):
+        runner.MAX_BATCH_VIEWS = int(os.environ["NVS_EVAL_TEST_BATCH_VIEWS"])
 
-    def patched(evaluator, lv):
-        time.sleep(delay)
+    def patched(evaluator, group):
+        time.sleep(delay * sum(bool(lv.todo) for lv in group))
         if message:
             raise ValueError(message)
-        return compute(evaluator, lv)
+        return compute(evaluator, group)
 
-    runner._compute = patched
+    runner._compute_batch = patched
     full = os.environ.get("NVS_EVAL_TEST_ENOSPC")
     if full:
         import errno

@@ -112,7 +112,8 @@ def _complete_views(rows: dict, metrics=3) -> None:
 def test_sigkill_at_random_points_then_rerun_completes_without_recomputing(tmp_path):
     cfg = _bench(tmp_path, views=48)
     out = tmp_path / "out"
-    env = dict(os.environ, NVS_EVAL_TEST_VIEW_DELAY_S="0.1")  # widen the window in which views are being computed
+    # widen the window in which views are being computed; batches of 4 views (each stored whole or not at all)
+    env = dict(os.environ, NVS_EVAL_TEST_VIEW_DELAY_S="0.1", NVS_EVAL_TEST_BATCH_VIEWS="4")
     rng = random.Random(20261123)
     db = out / "results.sqlite"
     kills, runs, before = 0, 0, {}
@@ -146,7 +147,7 @@ def test_sigkill_at_random_points_then_rerun_completes_without_recomputing(tmp_p
 def test_sigint_stops_cleanly_and_says_how_to_resume(tmp_path):
     cfg = _bench(tmp_path, views=6)
     out = tmp_path / "out"
-    env = dict(os.environ, NVS_EVAL_TEST_VIEW_DELAY_S="0.5")
+    env = dict(os.environ, NVS_EVAL_TEST_VIEW_DELAY_S="0.5", NVS_EVAL_TEST_BATCH_VIEWS="1")  # a view at a time
     p = subprocess.Popen([*PATCHED_CLI, "evaluate", str(cfg), "--out", str(out), "--no-report",
                           "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

@@ -3,6 +3,7 @@ a run killed mid-way resumes with another number of ranks; two configs share one
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, bench, cli
+from helpers import ROOT, bench
 
 COLS = ("dataset, scene, method, view, metric, protocol, value, render_sha256, gt_sha256, render_path, gt_path, "
         "protocol_key, weights, version")
@@ -26,15 +27,27 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
+# Every run here (the single process too) scores the small views in batches of 2 spanning views: the 8 views are
+# 4 batches to share among ranks, and a rank must score each batch as the single process does.
+PATCHED = str(ROOT / "tests" / "patched_cli.py")
+BATCHES = {"NVS_EVAL_TEST_BATCH_VIEWS": "2"}
+
+
 def _torchrun(n: int, *args: str, script: str | None = None, env: dict | None = None, wait: bool = True):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n), "--master-addr", "127.0.0.1",
            "--master-port", str(_port())]
-    cmd += [script] if script else ["-m", "nvs_eval"]
-    e = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
+    cmd += [script or PATCHED]
+    e = {**os.environ, **BATCHES, **(env or {}), "PYTHONPATH": str(ROOT)}
     if not wait:
         return subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=e,
                                 start_new_session=True)
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=e, timeout=600)
+
+
+def _single(*args: str) -> subprocess.CompletedProcess:
+    """One process, batched as the ranks are."""
+    return subprocess.run([sys.executable, PATCHED, *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **BATCHES, "PYTHONPATH": str(ROOT)})
 
 
 def _rows(db: Path) -> list[tuple]:
@@ -62,7 +75,7 @@ def reference(tmp_path_factory):
     """A benchmark and its single-process store (one thread, as each rank below uses)."""
     root = tmp_path_factory.mktemp("dist")
     cfg = bench(root, views=8, metrics="psnr, ssim, lpips_alex")
-    r = cli("evaluate", str(cfg), "--out", str(root / "single"), "--no-report", "--device", "cpu", "--threads", "1")
+    r = _single("evaluate", str(cfg), "--out", str(root / "single"), "--no-report", "--device", "cpu", "--threads", "1")
     assert r.returncode == 0, r.stderr
     return root, cfg, _rows(root / "single" / "results.sqlite")
 
@@ -83,7 +96,7 @@ def test_a_run_killed_mid_way_resumes_with_another_number_of_ranks(reference):
     root, cfg, single = reference
     out = root / "killed"
     job = _torchrun(2, "evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu", "--threads", "1",
-                    script=str(ROOT / "tests" / "patched_cli.py"), env={"NVS_EVAL_TEST_VIEW_DELAY_S": "1.0"},
+                    env={"NVS_EVAL_TEST_VIEW_DELAY_S": "1.0"},
                     wait=False)
     deadline = time.monotonic() + 240
     while _shard_rows(out) < 6 and job.poll() is None and time.monotonic() < deadline:
@@ -98,7 +111,7 @@ def test_a_run_killed_mid_way_resumes_with_another_number_of_ranks(reference):
     assert _rows(out / "results.sqlite") == single
     reused = int(r.stderr.split(" reused")[0].rsplit(", ", 1)[1])
     assert reused >= done // 3  # the killed run's finished views were kept (3 metrics a render)
-    r = cli("evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu", "--threads", "1")
+    r = _single("evaluate", str(cfg), "--out", str(out), "--no-report", "--device", "cpu", "--threads", "1")
     assert r.returncode == 0 and "0 render(s) computed, 16 reused" in r.stderr
     assert _rows(out / "results.sqlite") == single
 
@@ -117,9 +130,10 @@ def test_two_configs_share_one_results_folder_without_clashing(reference):
     assert len([r for r in rows if r[0] == "e"]) == len(single)
 
 
-def test_the_split_is_whole_views_once_each_and_balanced_by_pixels(tmp_path):
+def test_the_split_is_whole_views_once_each_and_balanced_by_pixels(tmp_path, monkeypatch):
     from nvs_eval.api import pair_scenes
     from nvs_eval.data.layouts import pairs_scene
+    from nvs_eval.evaluate import runner
     from nvs_eval.evaluate.distributed import assign
 
     from helpers import folder
@@ -132,6 +146,21 @@ def test_the_split_is_whole_views_once_each_and_balanced_by_pixels(tmp_path):
     scenes = [pairs_scene([(m, tmp_path / m / f"s{k}") for m in ("a", "b")], tmp_path / f"gt{k}", scene=f"s{k}")
               for k in range(2)]
     paired = pair_scenes(scenes)
+    monkeypatch.setattr(runner, "MAX_BATCH_VIEWS", 3)  # batches spanning views are handed out whole
+    whole = collections.defaultdict(set)  # (scene, batch) -> its views
+    for p in paired:
+        for j in runner.with_batches(p.jobs):
+            whole[p.scene.name, j.batch].add(j.view)
+    assert sorted(len(v) for v in whole.values()) == [1, 1, 3, 3, 3, 3, 3, 3]
+    seen = collections.defaultdict(set)
+    for r in range(3):
+        for p in assign(paired, r, 3):
+            for j in p.jobs:
+                assert (p.scene.name, j.batch) not in seen or seen[p.scene.name, j.batch] == {r}
+                seen[p.scene.name, j.batch] = {r}
+                whole[p.scene.name, j.batch].discard(j.view)
+    assert not any(whole.values())  # every view of every batch, each batch on one rank
+    monkeypatch.setattr(runner, "MAX_BATCH_VIEWS", 1)  # view by view: the balance by pixels
     for world in (1, 2, 3):
         shares = [assign(paired, r, world) for r in range(world)]
         assert shares == [assign(paired, r, world) for r in range(world)]  # deterministic
@@ -170,8 +199,8 @@ def test_slurm_style_launch_reads_its_ranks_from_the_slurm_environment(reference
     for rank in range(2):
         env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
         env.update(SLURM_PROCID=str(rank), SLURM_NTASKS="2", SLURM_LOCALID=str(rank), MASTER_ADDR="127.0.0.1",
-                   MASTER_PORT=port, PYTHONPATH=str(ROOT))
-        procs.append(subprocess.Popen([sys.executable, "-m", "nvs_eval", "evaluate", str(cfg), "--out",
+                   MASTER_PORT=port, PYTHONPATH=str(ROOT), **BATCHES)
+        procs.append(subprocess.Popen([sys.executable, PATCHED, "evaluate", str(cfg), "--out",
                                        str(root / "slurm"), "--no-report", "--device", "cpu", "--threads", "1"],
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     outs = [p.communicate(timeout=600) for p in procs]

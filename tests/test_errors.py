@@ -242,3 +242,71 @@ def test_bad_input_through_the_api(tmp_path, case, needle):
         with pytest.raises(NvsEvalError) as info:
             score_folders({"r": root / "r"}, root / "gt", metrics=("psnr", "ssim"), device="cpu", progress=False)
         assert isinstance(info.value, ValueError) and needle in str(info.value)
+
+
+# Flags of other tools, and commands, that messages may spell (they are not options of the call that failed)
+FOREIGN = ("ns-eval --render-output-path", "nvs-eval weights --")
+
+
+def test_lower_layers_name_options_not_flags_and_each_front_end_spells_them():
+    """No error raised outside nvs_eval/cli spells a command-line flag: options are named with errors.option, the
+    CLI prints them as flags and the API as keyword arguments."""
+    import ast
+    import re
+
+    bad = []
+    pkg = Path(__file__).resolve().parents[1] / "nvs_eval"
+    for f in pkg.rglob("*.py"):
+        if "cli" in f.relative_to(pkg).parts:
+            continue
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            func = node.func if isinstance(node, ast.Call) else None
+            name = getattr(func, "id", getattr(func, "attr", ""))
+            message = isinstance(node, ast.Raise) or name.endswith("Error") or (  # raised, built, or a constant
+                isinstance(node, ast.Assign) and all(getattr(t, "id", "").isupper() for t in node.targets))
+            if message:
+                for c in ast.walk(node):
+                    if isinstance(c, ast.Constant) and isinstance(c.value, str):
+                        text = c.value
+                        for ok in FOREIGN:
+                            text = text.replace(ok, "")
+                        if re.search(r"(?<![\w-])--[a-z]", text):
+                            bad.append(f"{f.relative_to(pkg)}:{c.lineno}: {c.value[:60]!r}")
+    assert not bad, "\n".join(bad)
+
+
+def test_a_structured_error_keeps_its_parts_and_is_spelled_per_front_end(tmp_path):
+    import pickle
+
+    from nvs_eval.errors import StoreError, render
+    from nvs_eval.results.atomic import atomic_output
+
+    out = tmp_path / "x.json"
+    out.write_text("{}")
+    with pytest.raises(StoreError) as err, atomic_output(out, force=False):
+        pass
+    e = err.value
+    assert (e.path, e.message) == (out, "already exists") and "force" in e.hint
+    assert str(e) == f"{out}: already exists; pass force=True to overwrite it"
+    assert e.render("cli") == f"{out}: already exists; pass --force to overwrite it"
+    again = pickle.loads(pickle.dumps(e))  # a rank's error crossing processes keeps its parts
+    assert type(again) is StoreError and again.render("cli") == e.render("cli") and again.path == out
+    assert "\x00" not in render(str(e), "cli")
+    r = cli("score", str(tmp_path / "nowhere"), "--gt", str(tmp_path))  # the CLI prints flags
+    assert r.returncode == 2 and "\x00" not in r.stderr
+
+
+def test_the_cli_prints_flags_where_the_api_prints_keywords(tmp_path):
+    from nvs_eval.api import score_folders
+
+    gt = tmp_path / "gt"
+    r = tmp_path / "r"
+    for d in (gt, r):
+        d.mkdir()
+        Image.fromarray(_rgb(0)).save(d / "0.png")
+    with pytest.raises(NvsEvalError) as err:
+        score_folders({"m": r}, gt, metrics=["masked_psnr"])
+    assert "masks=" in str(err.value) and "--masks" not in str(err.value)
+    out = cli("score", str(r), "--gt", str(gt), "--metrics", "masked_psnr")
+    assert out.returncode == 2 and "--masks DIR" in out.stderr and "--mask-from-gt-alpha" in out.stderr, out.stderr

@@ -153,6 +153,7 @@ def test_large_views_are_read_ahead_one_at_a_time(tmp_path, evaluator, monkeypat
         img(tmp_path / "gt" / f"{i}.png", seed=i)
         img(tmp_path / "a" / f"{i}.png", seed=10 + i)
     scene = pairs_scene([("a", tmp_path / "a")], tmp_path / "gt")
+    monkeypatch.setattr(runner, "MAX_BATCH_VIEWS", 1)  # each view scored alone, not in a batch spanning views
     expected = score_scenes([scene], evaluator=evaluator, progress=False)
     started, done, outstanding = [], [], []
     real_load, real_compute = runner._load, runner._compute
@@ -194,3 +195,68 @@ def test_the_exact_path_runs_with_tf32_off_whatever_the_process_set():
         assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32  # restored
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def test_small_views_are_scored_in_batches_spanning_views_with_the_numbers_of_one_view_at_a_time(tmp_path,
+                                                                                                  monkeypatch):
+    """Views of one small size share a call to the evaluator (each render against its own ground truth and mask);
+    the values equal those of scoring each view on its own, and a batch's rows are stored together."""
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from nvs_eval.evaluate import runner
+
+    sizes = [(40, 48)] * 4 + [(52, 60)] * 3  # two sizes: two batches
+    masks = {}
+    for i, (h, w) in enumerate(sizes):
+        img(tmp_path / "gt" / f"{i}.png", h, w, seed=i)
+        for k, m in enumerate("ab"):
+            img(tmp_path / m / f"{i}.png", h, w, seed=20 * (k + 1) + i)
+        yy, xx = np.mgrid[:h, :w]
+        mask = np.full((h, w), 255, np.uint8) if i in (0, 5) else ((xx < w // 2 + i) * 255).astype(np.uint8)
+        Image.fromarray(mask).save(tmp_path / f"mask{i}.png")
+        masks[str(i)] = tmp_path / f"mask{i}.png"
+    scene = replace(pairs_scene([(m, tmp_path / m) for m in "ab"], tmp_path / "gt"), masks=masks)
+    metrics = ("psnr", "ssim", "lpips_alex", "masked_psnr", "masked_ssim", "masked_lpips_alex")
+    ev = Evaluator(get_protocol("nvs-eval"), metrics, "cpu")
+    calls, real = [], Evaluator.score
+
+    def score(self, preds, target, **kw):
+        calls.append((preds.shape[0], target.views))
+        return real(self, preds, target, **kw)
+
+    monkeypatch.setattr(Evaluator, "score", score)
+    with ResultsStore(tmp_path / "batched.sqlite") as store:
+        batched = score_scenes([scene], evaluator=ev, progress=False, store=store)
+    assert calls == [(8, 4), (6, 3)]  # one call per batch: its 2 renders of each view against the views
+    calls.clear()
+    monkeypatch.setattr(runner, "MAX_BATCH_VIEWS", 1)
+    alone = score_scenes([scene], evaluator=ev, progress=False)
+    assert calls == [(2, 1)] * 7
+    assert batched[["method", "view"]].equals(alone[["method", "view"]])
+    np.testing.assert_allclose(batched[list(metrics)].to_numpy(), alone[list(metrics)].to_numpy(), rtol=0, atol=1e-6)
+    # the all-ones masks (views 0 and 5) give the plain values, the others their own masked ones
+    plain = batched.set_index(["method", "view"])
+    assert (plain.loc[(slice(None), ["0", "5"]), "masked_psnr"] ==
+            plain.loc[(slice(None), ["0", "5"]), "psnr"]).all()
+    assert (plain.loc[(slice(None), ["1", "2", "6"]), "masked_psnr"] !=
+            plain.loc[(slice(None), ["1", "2", "6"]), "psnr"]).all()
+
+
+def test_the_batches_of_a_scene_depend_on_its_views_only(tmp_path, monkeypatch):
+    """Consecutive small views of one size share a batch up to the pixel and view caps; a size change or a large
+    view starts a new one. The same jobs give the same batches, whatever is stored or sharded."""
+    from nvs_eval.data.pairing import ViewJob
+    from nvs_eval.evaluate import runner
+
+    def job(i, h, w, n=3):
+        gt = img(tmp_path / f"gt{i}.png", h, w, seed=i)
+        return ViewJob(str(i), gt, {f"m{k}": gt for k in range(n)})
+
+    jobs = [job(0, 256, 256), job(1, 256, 256), job(2, 128, 128), job(3, 128, 128), job(4, 600, 600),
+            job(5, 128, 128), job(6, 128, 128)]
+    assert [j.batch for j in runner.with_batches(jobs)] == [0, 0, 1, 1, 2, 3, 3]
+    assert runner.with_batches(jobs) == runner.with_batches(jobs)
+    monkeypatch.setattr(runner, "MAX_RENDERS_PIXELS", 3 * 256 * 256)  # one 256x256 view of 3 renders per batch
+    assert [j.batch for j in runner.with_batches(jobs)] == [0, 1, 2, 2, 3, 4, 4]

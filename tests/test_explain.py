@@ -78,6 +78,7 @@ NON_PRESETS = {
                                                   quantize_images="render", lpips_input="[-1,1]"),
     "mipnerf360-luma-pooled": replace(PROTOCOLS["mipnerf360"], name="x3", aggregation="pooled-mse",
                                       ssim=SSIMSpec(padding="valid", variance_floor=0.0, channels="luma")),
+    "lpips-v0.0": replace(PROTOCOLS["nvs-eval"], name="x5", lpips_version="0.0", metrics=("psnr", "lpips_alex")),
     "gsplat-uniform-data-range-2": replace(PROTOCOLS["gsplat"], name="x4",
                                            ssim=SSIMSpec(window="uniform", size=7, padding="reflect-same",
                                                          data_range=2.0, clamp_variance_only=True)),

@@ -128,3 +128,58 @@ def test_tiling_refuses_what_it_cannot_do_exactly(ours):
     x = torch.rand(1, 3, 64, 64)
     with pytest.raises(ValueError, match="multiple of 16"):
         model.tiled_distance(x, x, tile=50)
+
+
+@pytest.fixture(scope="module")
+def ours_v00(backbones):
+    return {net: LPIPS(net, backbones[net], load_lin(net, version="0.0")[0], "[-1,1]", "0.0")
+            for net in ("alex", "vgg")}
+
+
+@pytest.fixture(scope="module")
+def reference_v00(backbones):
+    """The `lpips` package's LPIPS(version='0.0'): its own v0.0 layers, no scaling layer; our backbone tensors."""
+    from conftest import lpips_reference
+
+    return {net: lpips_reference(net, backbones[net], version="0.0") for net in ("alex", "vgg")}
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+@pytest.mark.parametrize("case", PAIRS, ids=IDS)
+def test_lpips_v00_matches_the_lpips_package(ours_v00, reference_v00, net, case):
+    _, pred, gt = case
+    p, t = to_nchw(pred), to_nchw(gt)
+    with torch.no_grad():
+        expected = float(reference_v00[net](p, t, normalize=True).flatten()[0])
+        got = float(ours_v00[net](p, t)[0])
+    assert abs(got - expected) < 1e-5, (got, expected)
+
+
+def test_lpips_v00_layers_are_the_lpips_packages_own_files():
+    """The layers fetched from the lpips wheel on PyPI are byte for byte the installed package's v0.0 files, and
+    differ from v0.1's (so the version changes the number)."""
+    import hashlib
+    from pathlib import Path
+
+    import lpips
+
+    from nvs_eval.metrics.weights import LIN_V00_SHA256, lin_v00_path
+
+    for net, sha in LIN_V00_SHA256.items():
+        installed = Path(lpips.__file__).parent / "weights" / "v0.0" / f"{net}.pth"
+        assert hashlib.sha256(installed.read_bytes()).hexdigest() == sha
+        if net != "squeeze":
+            load_lin(net, version="0.0")
+            assert lin_v00_path(net).read_bytes() == installed.read_bytes()
+    a, b = load_lin("alex", version="0.0")[0], load_lin("alex")[0]
+    assert not torch.equal(a["lin0.model.1.weight"], b["lin0.model.1.weight"])
+
+
+def test_a_tampered_lpips_wheel_is_refused_with_its_name(tmp_path):
+    from nvs_eval.errors import WeightsError
+    from nvs_eval.metrics.weights import LPIPS_WHEEL_FILE, fetch_lin_v00
+
+    bad = tmp_path / LPIPS_WHEEL_FILE
+    bad.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    with pytest.raises(WeightsError, match=str(bad)):
+        fetch_lin_v00(bad)

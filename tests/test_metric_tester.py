@@ -52,6 +52,6 @@ def tester(request, reference_lpips, reference_dists):
 
 
 @pytest.mark.parametrize("tester", METRIC_IDS, indirect=True)
-@pytest.mark.parametrize("check", ["reference", "batch_equals_single", "bad_input", "map", "devices"])
+@pytest.mark.parametrize("check", ["reference", "batch_equals_single", "views", "bad_input", "map", "devices"])
 def test_every_metric_through_the_reference_tester(tester, check):
     getattr(tester, f"check_{check}")()

@@ -136,3 +136,38 @@ def test_adding_settings_never_changes_a_stored_protocols_signature():
     resized = get_protocol("3dgs").with_resize_gt("area")
     assert resized.name == "3dgs+resize_gt=area" and resized.key() != pinned["3dgs"]
     assert get_protocol("3dgs+resize_gt=area") == resized
+
+
+@pytest.mark.parametrize("written", ["'0.0'", "0.0"])
+def test_lpips_version_0_0_is_a_protocol_setting_with_its_own_key_and_weights(tmp_path, written, backbones):
+    """``lpips_version: '0.0'`` in a protocol YAML: the lpips package's v0.0 LPIPS (its layers, no scaling layer),
+    checked against the package itself; a key and a weights signature of its own, so its rows are never mixed
+    with v0.1 rows; the built-in protocols' keys do not move (test above)."""
+    import yaml
+
+    from nvs_eval.conventions.protocols import load_protocol_file
+    from nvs_eval.evaluate.evaluator import Evaluator
+
+    from conftest import lpips_reference
+
+    settings = {**PROTOCOLS["nvs-eval"].settings(), "name": "v00", "metrics": ["lpips_alex"]}
+    text = yaml.safe_dump(settings).replace("lpips_version: '0.1'", f"lpips_version: {written}")
+    assert f"lpips_version: {written}" in text
+    (tmp_path / "v00.yaml").write_text(text)
+    v00 = load_protocol_file(tmp_path / "v00.yaml")
+    v01 = load_protocol_file(tmp_path / "v00.yaml").__class__(**{**vars(v00), "lpips_version": "0.1"})
+    assert v00.lpips_version == "0.0" and v00.key() != v01.key()
+    gt = to_nchw(photo("coffee", (64, 96)))
+    pred = to_nchw(photo("coffee", (64, 96), offset=(3, 2)))
+    ev = Evaluator(v00, ("lpips_alex",), "cpu")
+    got = float(ev.score(pred, ev.prepare(gt))["lpips_alex"][0])
+    ref = lpips_reference("alex", backbones["alex"], version="0.0")
+    with torch.no_grad():
+        want = float(ref(pred, gt, normalize=True).flatten()[0])
+    assert abs(got - want) < 1e-5
+    plain = Evaluator(v01, ("lpips_alex",), "cpu")
+    assert abs(float(plain.score(pred, plain.prepare(gt))["lpips_alex"][0]) - got) > 1e-3  # it changes the number
+    assert "/18720f55913d0af8" in ev.weights_summary() and ev.weights_summary() != plain.weights_summary()
+    with pytest.raises(ValueError, match="lpips_version"):
+        (tmp_path / "bad.yaml").write_text(text.replace(f"lpips_version: {written}", "lpips_version: '0.2'"))
+        load_protocol_file(tmp_path / "bad.yaml")

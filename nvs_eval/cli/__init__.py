@@ -17,6 +17,7 @@ COMMANDS = {
     "demo": "build a small benchmark from scikit-image's photographs, evaluate it and write the report",
     "report": "write tables (LaTeX, Markdown, CSV) and the HTML report from a results store",
     "heatmap": "error heatmap / LPIPS spatial map of one render against its ground truth",
+    "check": "is a run comparable with the dataset's standard protocol? (views, split, ground-truth provenance)",
     "explain": "find the evaluation convention that reproduces given numbers (a paper's, a tool's)",
     "protocols": "list the evaluation protocols with every setting and its source",
     "baselines": "list the published results that reports can print beside yours, with their sources",
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except (NvsEvalError, OSError) as e:
         if args.debug:
             raise
-        print(f"nvs-eval: error: {e}", file=sys.stderr)
+        print(f"nvs-eval: error: {e.render('cli') if isinstance(e, NvsEvalError) else e}", file=sys.stderr)
         if isinstance(e, OSError) and args.command in STORING:
             print("nvs-eval: every view scored before this error is in the results store; fix the cause and run "
                   "the same command again: stored rows are reused, not recomputed", file=sys.stderr)

@@ -23,8 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iteration", type=int, default=None,
                    help="3dgs / gsplat / multinerf: which iteration or step (default latest)")
     p.add_argument("--dataset", default=None, choices=list(DATASET_KINDS),
-                   help="multinerf: the dataset kind whose held-out views are the ground truth")
-    p.add_argument("--dataset-root", default=None, help="multinerf: that dataset's scene folder")
+                   help="multinerf: the dataset kind whose held-out views are the ground truth; other layouts: the "
+                        "dataset their ground truth is checked against (as nvs-eval check does)")
+    p.add_argument("--dataset-root", default=None, help="that dataset's scene folder")
     p.add_argument("--images", default="images", help="llff / mipnerf360: the image folder (images_4, ...)")
     p.add_argument("--allow-missing", action="store_true", help="score the views that have renders; report coverage")
     p.add_argument("--strict", action="store_true",
@@ -85,6 +86,9 @@ def _scenes(args: argparse.Namespace) -> list:
         for name, path in _methods(a):
             scenes += load_layout(path, args.layout, iteration=args.iteration, method=name if "=" in a else None,
                                   gt_source=gt_source)
+    if gt_source is not None:  # the check: trivially the dataset's own files for multinerf, by pixels otherwise
+        for s in scenes:
+            s.source = (args.dataset, gt_source.root, args.images, s.folders.get("") == gt_source.root)
     return scenes
 
 
@@ -140,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
     for r in reported:
         print(f"{r['scene']}/{r['method']}: the tool's own mean {r['metric']} {r['reported']:.4f}, nvs-eval "
               f"{r['nvs_eval']:.4f} (difference {r['difference']:+.4f}; see docs/layouts.md for why they differ)")
+    from ..api import check_of
+
+    for s in {id(s): s for s in scenes}.values():
+        result = check_of(s)
+        if result is not None:
+            print(f"check: {result.summary()}")
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(_json_doc(protocol, metrics, df, paired, reported), indent=1))
     return 0

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Literal, get_args
 
 from ..data.images import WHITE
-from ..errors import UsageError
-from ..metrics.lpips import InputMapping
+from ..errors import UsageError, option
+from ..metrics.lpips import InputMapping, LpipsVersion
 from ..metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
 from .registry import AGGREGATIONS, DEFAULT_AGGREGATION  # the aggregation choices live in the (torch-free) registry
 
@@ -43,6 +43,8 @@ class Protocol:
             size (:data:`nvs_eval.data.resize.RESIZE_METHODS`), an explicit opt-in that changes every number.
         aggregation: how per-view values become a scene's and a dataset's number (:data:`AGGREGATIONS`). It
             never changes a per-view value, so it is not part of :meth:`key`.
+        lpips_version: the LPIPS linear layers, ``"0.1"`` (every built-in protocol) or ``"0.0"`` (the lpips
+            package's first release: its own layers and no scaling layer; YAML ``lpips_version: '0.0'``).
     """
 
     name: str
@@ -56,12 +58,17 @@ class Protocol:
     sources: tuple[str, ...]
     resize_gt: str = "none"
     aggregation: str = DEFAULT_AGGREGATION
+    lpips_version: LpipsVersion = "0.1"
 
     def __post_init__(self) -> None:
         from ..data.resize import RESIZE_METHODS
 
         if self.resize_gt != "none" and self.resize_gt not in RESIZE_METHODS:
-            raise UsageError(f"unknown --resize-gt {self.resize_gt!r}; known: {', '.join(RESIZE_METHODS)}")
+            raise UsageError(f"unknown {option('resize_gt')} {self.resize_gt!r}",
+                             expected=f"one of {', '.join(RESIZE_METHODS)}")
+        if self.lpips_version not in get_args(LpipsVersion):
+            raise UsageError(f"unknown lpips_version {self.lpips_version!r}",
+                             expected=f"one of {', '.join(get_args(LpipsVersion))}")
         if self.aggregation not in AGGREGATIONS:
             raise UsageError(f"unknown aggregation {self.aggregation!r}; known: {', '.join(AGGREGATIONS)}")
 
@@ -90,7 +97,7 @@ class Protocol:
 
         # settings added later are left out at their default, so adding one never changes a stored row's key;
         # the aggregation never changes a per-view value, so it is never part of it
-        defaults = {"resize_gt": "none"}
+        defaults = {"resize_gt": "none", "lpips_version": "0.1"}
         settings = self.settings()
         if settings["ssim"]["channels"] == "rgb":
             del settings["ssim"]["channels"]
@@ -101,7 +108,6 @@ class Protocol:
 
 
 RESIZE_SEP = "+resize_gt="
-BLACK = (0.0, 0.0, 0.0)
 
 PROTOCOLS: dict[str, Protocol] = {
     "nvs-eval": Protocol(
@@ -221,8 +227,10 @@ def protocol_from_settings(d: dict, source: str = "protocol") -> Protocol:
                if k not in d]
     if missing:
         raise UsageError(f"{source}: missing protocol setting(s) {', '.join(missing)}")
+    # YAML reads an unquoted 0.0 / 0.1 as a number: the version is its decimal text
+    d = {**d, "lpips_version": str(d.get("lpips_version", "0.1"))}
     checks = {"quantize": get_args(Quantize), "quantize_images": get_args(QuantizeImages),
-              "lpips_input": get_args(InputMapping)}
+              "lpips_input": get_args(InputMapping), "lpips_version": get_args(LpipsVersion)}
     for k, allowed in checks.items():
         if d[k] not in allowed:
             raise UsageError(f"{source}: {k}: {d[k]!r} is not one of {', '.join(allowed)}")
@@ -239,7 +247,8 @@ def protocol_from_settings(d: dict, source: str = "protocol") -> Protocol:
                     lpips_input=d["lpips_input"],
                     metrics=tuple(metrics), summary=str(d.get("summary", f"custom protocol from {source}")),
                     sources=tuple(d.get("sources", ())), resize_gt=d.get("resize_gt", "none"),
-                    aggregation=d.get("aggregation", DEFAULT_AGGREGATION))
+                    aggregation=d.get("aggregation", DEFAULT_AGGREGATION),
+                    lpips_version=d["lpips_version"])
 
 
 def _ssim_from_settings(d, source: str) -> SSIMSpec:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import PluginError, UsageError
+from ..errors import PluginError, UsageError, option
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,8 @@ AGGREGATIONS = {
 DEFAULT_AGGREGATION = "view-mean"
 DEFAULT_SIGNIFICANCE = 0.05  # the paired tests' level (report --significance, the tables' dagger)
 STORE_NAME = "results.sqlite"  # the store's file name in an output folder
-MASK_REQUIRED = "masked metrics need a mask for every view (--masks DIR or --mask-from-gt-alpha)"
+MASK_REQUIRED = (f"masked metrics need a mask for every view ({option('masks')} or "
+                 f"{option('mask_from_gt_alpha')})")
 
 # Per-pixel maps: every metric with a map, plus the plain absolute error.
 MAP_LABELS: dict[str, str] = {"abs": "|render - GT|",

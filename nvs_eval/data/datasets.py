@@ -3,9 +3,13 @@
 * ``blender`` (NeRF-synthetic): test views are the ``frames`` of ``transforms_test.json`` in file order, each
   ``file_path`` + ``.png`` relative to the scene; RGBA, composited on white (the NeRF/3DGS convention for these
   scenes; ``--background`` changes it).
-* ``llff`` and ``mipnerf360``: the images of ``images`` (or ``images_2``/``images_4``/``images_8``) sorted by
-  name; every 8th, starting with the first, is a test view (``llffhold = 8`` in NeRF, multinerf
-  ``internal/datasets.py`` and 3DGS ``scene/dataset_readers.py``).
+* ``llff``, ``mipnerf360``, ``tanksandtemples`` and ``deepblending`` (the last two as 3DGS's ``tandt_db`` release
+  lays them out): the images of ``images`` (or ``images_2``/``images_4``/``images_8``) sorted by name; every 8th,
+  starting with the first, is a test view (``llffhold = 8`` in NeRF, multinerf ``internal/datasets.py`` and 3DGS
+  ``scene/dataset_readers.py``).
+
+Each kind also records its standard split, its scenes and its published resolution, which ``nvs-eval check``
+(:mod:`nvs_eval.data.provenance`) compares a run with.
 
 Renders are paired with these test views by order: the k-th render (sorted by name) is the k-th test view.
 
@@ -74,22 +78,56 @@ def folder_masks(scene_dir: Path, images: str, gt: dict[str, Path]) -> dict[str,
 
 @dataclass(frozen=True)
 class DatasetKind:
-    """A dataset whose test views are defined by its own files."""
+    """A dataset whose test views are defined by its own files.
+
+    ``standard_split``: the rule of its standard protocol (:mod:`nvs_eval.data.splits`); ``scenes``: the scenes a
+    full average covers; ``published_images``: the image folder a scene's published numbers use (``None``: no
+    resolution protocol), with ``resolution_source`` saying where that comes from.
+    """
 
     name: str
     test_views: Callable[[Path, str], dict[str, Path]]
     background: tuple[float, float, float] | None
     description: str
     masks: Callable[[Path, str, dict[str, Path]], dict[str, Path] | str | None] | None = None
+    standard_split: str = "every-8th"
+    scenes: tuple[str, ...] = ()
+    published_images: Callable[[str], str | None] | None = None
+    resolution_source: str = ""
+
+
+# Mip-NeRF 360's published resolution: images_4 for the outdoor scenes, images_2 for the indoor ones (Barron et al.
+# 2022, Sec. 5; NerfBaselines nerfbaselines/datasets/mipnerf360.py:20-30, ``_scenes360_res``).
+MIPNERF360_IMAGES = {"bicycle": "images_4", "flowers": "images_4", "garden": "images_4", "stump": "images_4",
+                     "treehill": "images_4", "bonsai": "images_2", "counter": "images_2", "kitchen": "images_2",
+                     "room": "images_2"}
 
 
 DATASET_KINDS: dict[str, DatasetKind] = {
     "blender": DatasetKind("blender", blender_test_views, WHITE,
-                           "NeRF-synthetic: transforms_test.json frames, RGBA composited on white", alpha_masks),
+                           "NeRF-synthetic: transforms_test.json frames, RGBA composited on white", alpha_masks,
+                           standard_split="test",
+                           scenes=("chair", "drums", "ficus", "hotdog", "lego", "materials", "mic", "ship")),
     "llff": DatasetKind("llff", held_out_views, None, "LLFF: every 8th image of images[_N]/ (llffhold = 8)",
-                        folder_masks),
+                        folder_masks, scenes=("fern", "flower", "fortress", "horns", "leaves", "orchids", "room",
+                                              "trex"),
+                        published_images=lambda scene: "images_8",
+                        resolution_source="NeRF configs/<scene>.txt: factor = 8 (504x378)"),
     "mipnerf360": DatasetKind("mipnerf360", held_out_views, None,
-                              "Mip-NeRF 360: every 8th image of images[_N]/ (llffhold = 8)", folder_masks),
+                              "Mip-NeRF 360: every 8th image of images[_N]/ (llffhold = 8)", folder_masks,
+                              scenes=tuple(MIPNERF360_IMAGES), published_images=MIPNERF360_IMAGES.get,
+                              resolution_source="Mip-NeRF 360 (Barron et al. 2022): images_4 outdoors, images_2 "
+                                                "indoors; NerfBaselines datasets/mipnerf360.py:20-30"),
+    "tanksandtemples": DatasetKind("tanksandtemples", held_out_views, None,
+                                   "Tanks and Temples as 3DGS uses it (tandt/<scene>): every 8th image of images/",
+                                   folder_masks, scenes=("truck", "train"),
+                                   published_images=lambda scene: "images",
+                                   resolution_source="3DGS's tandt_db release, full resolution (images/)"),
+    "deepblending": DatasetKind("deepblending", held_out_views, None,
+                                "Deep Blending as 3DGS uses it (db/<scene>): every 8th image of images/",
+                                folder_masks, scenes=("drjohnson", "playroom"),
+                                published_images=lambda scene: "images",
+                                resolution_source="3DGS's tandt_db release, full resolution (images/)"),
 }
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImageReadError
+from ..errors import ImageReadError, option
 
 WHITE = (1.0, 1.0, 1.0)  # the default background alpha is composited on (protocols and datasets name theirs)
 
@@ -362,6 +362,6 @@ def read_alpha(path: Path | str, size: tuple[int, int]) -> np.ndarray:
     path = Path(path)
     channels = _decode(path, None)  # decoded once, alpha as stored
     if channels.shape[2] not in (2, 4):
-        raise ImageReadError(f"{path}: has no alpha channel ({channels.shape[2]} channel(s)); --mask-from-gt-alpha "
-                             "needs RGBA ground truth")
+        raise ImageReadError(f"has no alpha channel ({channels.shape[2]} channel(s))", path=path,
+                             hint=f"{option('mask_from_gt_alpha')} needs RGBA ground truth")
     return _check_mask(channels[..., -1], path, size, "alpha channel")

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LayoutError
+from ..errors import LayoutError, option
 from .datasets import dataset_test_views
 from .discover import list_images
 from .images import CanvasHalf
@@ -291,8 +291,9 @@ def load_multinerf(path: Path, *, iteration: int | None = None, method: str | No
         raise LayoutError(f"{path}: no multinerf test renders (expected test_preds/color_NNN.png or "
                           "render/test_preds_step_N/color_NNN.png)")
     if gt_source is None:
-        raise LayoutError(f"{path}: multinerf writes no ground truth; name the dataset it was trained on with "
-                          "--dataset blender|llff|mipnerf360 --dataset-root SCENE_FOLDER (and --images images_4 ...)")
+        raise LayoutError("multinerf writes no ground truth", path=path,
+                          hint=f"name the dataset it was trained on with {option('dataset')} blender|llff|mipnerf360 "
+                               f"{option('dataset_root')} SCENE_FOLDER (and {option('images')} images_4 ...)")
     folder = dirs[_choose(dirs, iteration, path, "render/test_preds_step_{}")]
     gt, background = dataset_test_views(gt_source.kind, gt_source.root, gt_source.images)
     views = list(gt)
@@ -362,7 +363,8 @@ def detect_layout(path: Path) -> str:
         if layout.detect is not None and layout.detect(path):
             return name
     expected = "; ".join(f"{n} ({spec.description})" for n, spec in LAYOUTS.items() if spec.detect)
-    raise LayoutError(f"{path}: layout not recognised; expected one of: {expected}; or give --gt for plain folders")
+    raise LayoutError("layout not recognised", path=path, expected=f"one of: {expected}",
+                      hint=f"or give {option('gt')} for plain folders")
 
 
 def load_layout(path: Path, layout: str | None = None, *, iteration: int | None = None, method: str | None = None,
@@ -374,7 +376,7 @@ def load_layout(path: Path, layout: str | None = None, *, iteration: int | None 
         raise LayoutError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
     spec = LAYOUTS[layout]
     if spec.load is None:
-        raise LayoutError(f"{path}: the {layout} layout needs a ground-truth folder (--gt)")
+        raise LayoutError(f"the {layout} layout needs a ground-truth folder ({option('gt')})", path=path)
     return spec.load(path, iteration=iteration, method=method, dataset=dataset, gt_source=gt_source)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import PairingError
+from ..errors import PairingError, option
 from .auxiliary import split_auxiliary
 from .images import read_header
 from .scene import Scene
@@ -24,6 +24,7 @@ class ViewJob:
     renders: dict[str, Path]
     mask: Path | None = None  # for the masked metrics: a mask image, or
     mask_from_gt_alpha: bool = False  # the ground truth's alpha channel
+    batch: int | None = None  # the batch of views it is scored in (nvs_eval.evaluate.runner.with_batches)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def pair_scene(scene: Scene, *, allow_missing: bool = False, check_sizes: bool =
         problems = _size_problems(scene, renders, resize_gt)
         if problems:
             raise PairingError(f"scene {scene.name}: size mismatch (nothing is resized unless the protocol says "
-                               "so: --resize-gt): " + "; ".join(problems[:10])
+                               f"so: {option('resize_gt')}): " + "; ".join(problems[:10])
                                + (f"; and {len(problems) - 10} more" if len(problems) > 10 else ""))
     jobs = [ViewJob(v, gt, {m: r[v] for m, r in renders.items() if v in r}, scene.masks.get(v),
                     scene.mask_from_gt_alpha) for v, gt in scene.gt.items()]

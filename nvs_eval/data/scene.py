@@ -23,6 +23,8 @@ class Scene:
             metric files), shown beside nvs-eval's numbers.
         masks: view id -> its mask image (``--masks``), for the masked metrics.
         mask_from_gt_alpha: the masks are the ground truth's alpha channels instead.
+        source: the dataset scene the ground truth is checked against (``nvs-eval check``): ``(kind, scene folder,
+            image folder, own)``, ``own`` when the ground truth *is* that dataset's files (a dataset kind, multinerf).
     """
 
     dataset: str
@@ -36,3 +38,4 @@ class Scene:
     reported: dict[str, dict[str, float]] = field(default_factory=dict)
     masks: dict[str, Path] = field(default_factory=dict)
     mask_from_gt_alpha: bool = False
+    source: tuple[str, Path, str, bool] | None = None

@@ -17,6 +17,8 @@ from torch import Tensor
 
 from ..conventions.registry import METRICS, plugin_function
 from ..errors import PluginError, PreconditionError
+from ..metrics.dists import DISTSFeatures
+from ..metrics.lpips import LPIPSFeatures
 from ..metrics.masked import layer_weights, masked_mse, masked_ssim
 from ..metrics.psnr import psnr_from_mse
 
@@ -75,7 +77,8 @@ class SSIMAdapter(Adapter):
     def prepare(self, target):
         from ..metrics.ssim import target_moments
 
-        target.moments = target_moments(target.image, self.ev.protocol.ssim, band=self.ev.ssim_band(target.image, 1))
+        target.moments = target_moments(target.image, self.ev.protocol.ssim,
+                                        band=self.ev.ssim_band(target.image, target.views))
 
     def score(self, metric, images, target):
         from ..metrics.ssim import ssim_with_moments
@@ -83,13 +86,13 @@ class SSIMAdapter(Adapter):
         # its buffers are ~10 maps per render: a few renders at a time, or bands of a large view
         band = self.ev.ssim_band(images, images.shape[0])
         step = images.shape[0] if band else max(1, (8 << 20) // (images.shape[-2] * images.shape[-1]))
-        return torch.cat([ssim_with_moments(images[i : i + step], target.moments, band=band)
+        return torch.cat([ssim_with_moments(images[i : i + step], target.rows(i, i + step).moments, band=band)
                           for i in range(0, images.shape[0], step)])
 
     def score_masked(self, metric, preds, target):
         step = max(1, (4 << 20) // (preds.shape[-2] * preds.shape[-1]))
-        return torch.cat([masked_ssim(preds[i : i + step], target.image, target.mask, self.ev.protocol.ssim)
-                          for i in range(0, preds.shape[0], step)])
+        return torch.cat([masked_ssim(preds[i : i + step], (t := target.rows(i, i + step)).image, t.mask,
+                                      self.ev.protocol.ssim) for i in range(0, preds.shape[0], step)])
 
     def map(self, metric, pred, target):
         from ..metrics.ssim import ssim_with_moments
@@ -115,7 +118,8 @@ class LPIPSAdapter(Adapter):
             net = METRICS[m].lpips_net
             if net not in self.nets:
                 self.nets[net], self.provenance[net] = build_lpips(net, ev.protocol.lpips_input, fetch=fetch,
-                                                                   device=ev.device)
+                                                                   device=ev.device,
+                                                                   version=ev.protocol.lpips_version)
         self.by_metric = {m: self.nets[METRICS[m].lpips_net] for m in metrics}
 
     def signature(self):
@@ -123,9 +127,12 @@ class LPIPSAdapter(Adapter):
 
     def prepare(self, target):
         if not target.tiled:
+            step = self.ev.lpips_batch(target.image)
             with self.ev._fast():
                 for net, model in self.nets.items():
-                    target.features[net] = model.features(target.image)
+                    parts = [model.features(target.image[i : i + step]) for i in range(0, target.views, step)]
+                    target.features[net] = parts[0] if len(parts) == 1 else LPIPSFeatures(
+                        tuple(torch.cat(x) for x in zip(*(p.layers for p in parts))), parts[0].size)
 
     def _features(self, model, target):
         return target.features[model.net] if model.net in target.features else model.features(target.image)
@@ -138,37 +145,46 @@ class LPIPSAdapter(Adapter):
             if target.tiled and model.net != "squeeze":
                 side = ev.tile_side(TILE_HALO[model.net])
                 return model.tiled_distance(images, target.image, side, ev.lpips_batch(side + 2 * TILE_HALO[model.net]))
-            ft, step = self._features(model, target), ev.lpips_batch(images)
-            return torch.cat([model.distance(model.features(images[i : i + step]), ft)
+            step = ev.lpips_batch(images)
+            return torch.cat([model.distance(model.features(images[i : i + step]),
+                                             self._features(model, target.rows(i, i + step)))
                               for i in range(0, images.shape[0], step)])
 
     def score_masked(self, metric, preds, target):
         """The spatial map's weighted mean, as the mask carried back to each layer (no full-resolution map; exact
-        in tiles too): ``sum_k sum(d_k * A_h^T m A_w) / sum(m)``."""
+        in tiles too): ``sum_k sum(d_k * A_h^T m A_w) / sum(m)``, per view."""
         from ..metrics.lpips import TILE_HALO
 
         model, ev = self.by_metric[metric], self.ev
         if model.net not in target.layer_weights:
             sizes = model.tap_sizes(*target.image.shape[-2:])
             target.layer_weights[model.net] = [layer_weights(target.mask, s) for s in sizes]
-        weights, total = target.layer_weights[model.net], target.mask.to(torch.float64).sum()
         with ev._fast():
             if target.tiled:
                 if model.net == "squeeze":
                     raise PreconditionError(f"{metric}: LPIPS-squeeze cannot be tiled exactly (ceil-mode pooling) "
                                             "and this view is scored in tiles")
                 side = ev.tile_side(TILE_HALO[model.net])
-                return model.tiled_distance(preds, target.image, side,
-                                            ev.lpips_batch(side + 2 * TILE_HALO[model.net]), weights) / total
-            ft, step = target.features[model.net], ev.lpips_batch(preds)
-            return torch.cat([model.distance(model.features(preds[i : i + step]), ft, weights=weights) / total
-                              for i in range(0, preds.shape[0], step)])
+                return model.tiled_distance(preds, target.image, side, ev.lpips_batch(side + 2 * TILE_HALO[model.net]),
+                                            target.layer_weights[model.net]) / _mask_total(target)
+            step, out = ev.lpips_batch(preds), []
+            for i in range(0, preds.shape[0], step):
+                t = target.rows(i, i + step)
+                d = model.distance(model.features(preds[i : i + step]), t.features[model.net],
+                                   weights=t.layer_weights[model.net])
+                out.append(d / _mask_total(t))
+            return torch.cat(out)
 
     def map(self, metric, pred, target):
         if METRICS[metric].family != "plain":
             return None
         model = self.by_metric[metric]
         return model.distance(model.features(pred), self._features(model, target), spatial=True)[0]
+
+
+def _mask_total(target: Target) -> Tensor:
+    """Each view's mask weight (float64), the masked LPIPS's denominator."""
+    return target.mask.to(torch.float64).flatten(1).sum(1)
 
 
 class DISTSAdapter(Adapter):
@@ -188,7 +204,11 @@ class DISTSAdapter(Adapter):
 
     def prepare(self, target):
         if not target.tiled:
-            target.dists = self.model.features(target.image)
+            step = self.ev.lpips_batch(target.image)
+            parts = [self.model.features(target.image[i : i + step]) for i in range(0, target.views, step)]
+            target.dists = parts[0] if len(parts) == 1 else DISTSFeatures(
+                tuple(torch.cat(x) for x in zip(*(p.layers for p in parts))),
+                tuple(torch.cat(x) for x in zip(*(p.sums for p in parts))))
 
     def score(self, metric, images, target):
         from ..metrics.dists import TILE_HALO
@@ -198,7 +218,7 @@ class DISTSAdapter(Adapter):
             side = ev.tile_side(TILE_HALO)
             return self.model.tiled_distance(images, target.image, side, ev.lpips_batch(side + 2 * TILE_HALO))
         step = ev.lpips_batch(images)
-        return torch.cat([self.model.distance(images[i : i + step], target.dists)
+        return torch.cat([self.model.distance(images[i : i + step], target.rows(i, i + step).dists)
                           for i in range(0, images.shape[0], step)])
 
 
@@ -232,9 +252,23 @@ class PluginAdapter(Adapter):
         return {m: METRICS[m].plugin for m in self.metrics}
 
     def score(self, metric, images, target):
+        """One call per view (the function's contract is N renders of one ground truth); the renders of a batch
+        spanning views are grouped by their view."""
+        if target.views == 1:
+            return self._call(metric, images, target.image)
+        groups: dict[int, list[int]] = {}
+        for i in range(images.shape[0]):
+            groups.setdefault(target.view_of(i), []).append(i)
+        out = torch.empty(images.shape[0], dtype=torch.float64, device=images.device)
+        for rows in groups.values():
+            idx = torch.tensor(rows, device=images.device)
+            out[idx] = self._call(metric, images[idx], target.image[rows[0] : rows[0] + 1])
+        return out
+
+    def _call(self, metric, images, gt):
         spec = METRICS[metric]
         try:
-            out = plugin_function(metric)(images, target.image)
+            out = plugin_function(metric)(images, gt)
         except PluginError:
             raise
         except Exception as e:  # noqa: BLE001 - the plugin's own failure, named as such

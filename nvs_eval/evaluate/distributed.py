@@ -91,25 +91,32 @@ def finish() -> None:
 
 
 def assign(paired: list[PairedScene], rank: int, world: int, stored: set | None = None) -> list[PairedScene]:
-    """This rank's share: whole views (every method of a view on one rank), balanced by the pixels still to score
-    (ground-truth pixels times the renders not yet in the store, ``stored`` holding ``(dataset, scene, method,
-    view)``; a stored render still costs its check), longest first onto the least-loaded rank; the same on every
-    rank. Stored views stay in the split: the rank that gets one checks its hashes, as a single process does."""
+    """This rank's share: whole batches of views (every method of a view on one rank, and views scored together
+    by a single process, :func:`~nvs_eval.evaluate.runner.with_batches`, together here too, so the numbers are
+    identical), balanced by the pixels still to score (ground-truth pixels times the renders not yet in the store,
+    ``stored`` holding ``(dataset, scene, method, view)``; a stored render still costs its check), longest first
+    onto the least-loaded rank; the same on every rank. Stored views stay in the split: the rank that gets one
+    checks its hashes, as a single process does."""
+    from .runner import with_batches
+
     stored = stored or set()
-    units = []
+    units: dict[tuple[int, int], list] = {}
+    jobs = [with_batches(p.jobs) for p in paired]
     for i, p in enumerate(paired):
-        for j, job in enumerate(p.jobs):
+        for j, job in enumerate(jobs[i]):
             h = read_header(job.gt)
             todo = sum((p.scene.dataset, p.scene.name, m, job.view) not in stored for m in job.renders)
-            units.append((-(h.width * h.height * (1 + 8 * todo)), p.scene.dataset, p.scene.name, job.view, i, j))
+            unit = units.setdefault((i, job.batch), [0, p.scene.dataset, p.scene.name, job.view, i, []])
+            unit[0] -= h.width * h.height * (1 + 8 * todo)
+            unit[5].append(j)
     load = [0] * world
     mine: dict[int, list[int]] = {}
-    for cost, _, _, _, i, j in sorted(units):
+    for cost, _, _, _, i, js in sorted(units.values()):
         r = min(range(world), key=lambda k: (load[k], k))
         load[r] -= cost
         if r == rank:
-            mine.setdefault(i, []).append(j)
-    return [replace(paired[i], jobs=[paired[i].jobs[j] for j in sorted(js)]) for i, js in sorted(mine.items())]
+            mine.setdefault(i, []).extend(js)
+    return [replace(paired[i], jobs=[jobs[i][j] for j in sorted(js)]) for i, js in sorted(mine.items())]
 
 
 def config_tag(config_path: Path) -> str:

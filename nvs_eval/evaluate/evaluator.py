@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..conventions.protocols import Protocol
 from ..conventions.registry import MASK_REQUIRED, METRICS, require_metrics
-from ..errors import UsageError
+from ..errors import PreconditionError, UsageError
 from ..metrics.color import color_correct
 from ..metrics.dists import DISTS, DISTSFeatures
 from ..metrics.lpips import LPIPS, LPIPSFeatures
@@ -116,17 +116,65 @@ def u8_table(device: torch.device) -> Tensor:
 
 @dataclass
 class Target:
-    """The prepared ground-truth side of one view. A tiled target keeps no whole-image LPIPS features (they
-    would not fit in memory); its tile features are computed once per tile when the predictions are scored."""
+    """The prepared ground-truth side of one view, or of several views of one size (a batch spanning views).
+
+    Every tensor is batched along its first dimension, one entry per view. A target of one view broadcasts against
+    any number of renders; a target of several is aligned one-to-one with the renders it scores (:meth:`take`
+    gathers the views of a batch, :meth:`rows` cuts an aligned target as the renders are cut). A tiled target keeps
+    no whole-image LPIPS features (they would not fit in memory); its tile features are computed once per tile when
+    the predictions are scored.
+    """
 
     image: Tensor
     moments: TargetMoments | None
     features: dict[str, LPIPSFeatures] = field(default_factory=dict)  # by LPIPS network
     dists: DISTSFeatures | None = None
     tiled: bool = False
-    mask: Tensor | None = None  # (1, 1, H, W) in [0, 1] for the masked metrics
-    mask_is_all_ones: bool = False
+    mask: Tensor | None = None  # (V, 1, H, W) in [0, 1] for the masked metrics
+    ones: tuple[bool, ...] = ()  # per view: its mask is all ones (the masked metrics are then the plain ones)
     layer_weights: dict[str, list[Tensor]] = field(default_factory=dict)  # the mask at each LPIPS layer, by network
+    index: tuple[int, ...] = ()  # per entry: the view it was taken from (empty: entry i is view i)
+
+    @property
+    def views(self) -> int:
+        return self.image.shape[0]
+
+    @property
+    def mask_is_all_ones(self) -> bool:
+        return bool(self.ones) and all(self.ones)
+
+    def view_of(self, i: int) -> int:
+        return self.index[i] if self.index else i
+
+    def take(self, index) -> Target:
+        """The entries at ``index`` (a view may repeat), gathered along every prepared tensor's batch dimension:
+        entry ``i`` of the result is the ground truth of render ``i`` of a batch."""
+        index = [int(i) for i in index]
+        idx = torch.tensor(index, dtype=torch.long, device=self.image.device)
+        t = self._map(lambda x: x.index_select(0, idx.to(x.device)))
+        t.ones = tuple(self.ones[i] for i in index) if self.ones else ()
+        t.index = tuple(self.view_of(i) for i in index)
+        return t
+
+    def rows(self, i: int, j: int) -> Target:
+        """Entries ``i:j`` of a target aligned with a batch of renders (itself when it has one view: it
+        broadcasts). A view of the tensors, no copy."""
+        if self.views == 1:
+            return self
+        t = self._map(lambda x: x[i:j])
+        t.ones, t.index = self.ones[i:j], tuple(self.view_of(k) for k in range(i, min(j, self.views)))
+        return t
+
+    def _map(self, f) -> Target:
+        m = self.moments
+        return Target(
+            f(self.image),
+            None if m is None else TargetMoments(f(m.target), f(m.mu), f(m.sq), m.spec),
+            {n: LPIPSFeatures(tuple(f(x) for x in ft.layers), ft.size) for n, ft in self.features.items()},
+            None if self.dists is None else DISTSFeatures(tuple(f(x) for x in self.dists.layers),
+                                                          tuple(f(x) for x in self.dists.sums)),
+            self.tiled, None if self.mask is None else f(self.mask), self.ones,
+            {n: [f(x) for x in w] for n, w in self.layer_weights.items()})
 
 
 DEFAULT_TILE = 768
@@ -311,14 +359,15 @@ class Evaluator:
         """Quantise the ground truth and compute its SSIM moments and LPIPS features, once.
 
         Args:
-            gt: one ground-truth image, (1, 3, H, W) float in [0, 1] on :attr:`device`.
-            mask: the view's mask, (1, 1, H, W) in [0, 1], for the ``masked_*`` metrics.
+            gt: the ground truth of V views of one size, (V, 3, H, W) float in [0, 1] on :attr:`device` (V = 1:
+                one view, whose target broadcasts against any number of renders).
+            mask: the views' masks, (1 or V, 1, H, W) in [0, 1], for the ``masked_*`` metrics.
 
         Returns:
-            The :class:`Target` that :meth:`score` compares every prediction of this view with.
+            The :class:`Target` that :meth:`score` compares the predictions of these views with.
 
         Raises:
-            ValueError: ``gt`` is not one finite RGB image in [0, 1].
+            ValueError: ``gt`` is not a finite RGB batch in [0, 1].
         """
         with self._tf32():
             return self._prepare(gt, mask)
@@ -327,38 +376,49 @@ class Evaluator:
     def _prepare(self, gt: Tensor, mask: Tensor | None = None) -> Target:
         """Quantise the ground truth and compute its SSIM moments and LPIPS features, once."""
         gt = self._quantize(check_image_batch(gt, "target"), "gt")
-        if gt.shape[0] != 1:
-            raise ValueError(f"Expected one ground-truth image, got a batch of {gt.shape[0]}")
         with validated():  # checked once above: the kernels below do not synchronise again
             return self._prepare_checked(gt, mask)
 
     def _prepare_checked(self, gt: Tensor, mask: Tensor | None) -> Target:
-        self.targets_prepared += 1
+        self.targets_prepared += gt.shape[0]
         target = Target(gt, None, tiled=self.tiles(gt))
         if any(METRICS[m].family == "masked" for m in self.metrics):
             if mask is None:
                 raise UsageError(MASK_REQUIRED)
-            target.mask = check_mask(mask.to(gt.device), gt)
-            target.mask_is_all_ones = bool((target.mask == 1).all())
+            if mask.shape[0] not in (1, gt.shape[0]):
+                raise ValueError(f"Expected a mask batch of 1 or {gt.shape[0]}, got {mask.shape[0]}")
+            target.mask = check_mask(mask.to(gt.device), gt).expand(gt.shape[0], -1, -1, -1)
+            flat = target.mask.flatten(1)
+            ones, empty = torch.stack([(flat == 1).all(1), flat.sum(1) == 0]).tolist()  # one read-back
+            if any(empty):
+                raise PreconditionError(f"the mask of view {empty.index(True)} of {len(empty)} selects no pixel "
+                                        "(all zero)")
+            target.ones = tuple(ones)
         for adapter in self.adapters.values():
             adapter.prepare(target)
         return target
 
     def score(self, preds: Tensor, target: Target, *, consume: bool = False,
-              metrics: tuple[str, ...] | None = None) -> dict[str, Tensor]:
-        """Every metric (or ``metrics``, a subset of the evaluator's) for a batch of predictions of one view.
+              metrics: tuple[str, ...] | None = None, views=None) -> dict[str, Tensor]:
+        """Every metric (or ``metrics``, a subset of the evaluator's) for a batch of predictions.
+
+        The batch may span views: with a target of several views, ``views`` names each render's view (its index in
+        the target), or, left out, render ``i`` is of view ``i``. Each render is scored against its own ground
+        truth, and the values equal those of scoring each view on its own.
 
         Args:
-            preds: N renders of the view, (N, 3, H, W) float in [0, 1] on :attr:`device`.
-            target: the view's ground truth from :meth:`prepare`.
+            preds: N renders, (N, 3, H, W) float in [0, 1] on :attr:`device`.
+            target: the ground truth from :meth:`prepare` (one view, or several).
             consume: the caller gives ``preds`` up: it may be quantised in place (one copy of a 4K batch fewer).
             metrics: compute only these (adding a metric to a stored benchmark computes only that metric).
+            views: for a target of several views, each render's view (N indices).
 
         Returns:
             ``{metric: Tensor[N]}``, float64 on the CPU, one value per render.
 
         Raises:
-            ValueError: ``preds`` is not a finite RGB batch in [0, 1] of the target's size.
+            ValueError: ``preds`` is not a finite RGB batch in [0, 1] of the target's size, or ``views`` does not
+                name a view of the target for each render.
             PreconditionError: the view is smaller than the SSIM window or LPIPS's receptive field.
 
         Example:
@@ -371,7 +431,23 @@ class Evaluator:
             ([inf, 20.0], 1.0)
         """
         with self._tf32():
-            return self._score(preds, target, consume, metrics or self.metrics)
+            return self._score(preds, self._aligned(target, preds.shape[0], views), consume, metrics or self.metrics)
+
+    @staticmethod
+    def _aligned(target: Target, n: int, views) -> Target:
+        """``target`` aligned with n renders: itself for one view (it broadcasts) or when render i is view i."""
+        if views is None:
+            if target.views not in (1, n):
+                raise ValueError(f"a target of {target.views} views scores {n} renders only with `views`, the view "
+                                 "of each render")
+            return target
+        views = [int(v) for v in views]
+        if len(views) != n or any(not 0 <= v < target.views for v in views):
+            raise ValueError(f"`views` must name one of the target's {target.views} views for each of the {n} "
+                             f"renders, got {views}")
+        if target.views == 1 or views == list(range(target.views)):
+            return target
+        return target.take(views)
 
     @torch.inference_mode()
     def _score(self, preds: Tensor, target: Target, consume: bool, metrics: tuple[str, ...]) -> dict[str, Tensor]:
@@ -383,6 +459,10 @@ class Evaluator:
         if unknown:
             raise UsageError(f"metric(s) {unknown} were not set up in this evaluator ({', '.join(self.metrics)})")
         with validated():  # checked once above: the kernels below do not synchronise again
+            if target.tiled and target.views > 1:  # tiles hold one view's ground truth: one render at a time
+                parts = [self._score_checked(preds[i : i + 1], target.rows(i, i + 1), False, metrics)
+                         for i in range(preds.shape[0])]
+                return {m: torch.cat([p[m] for p in parts]) for m in metrics}
             return self._score_checked(preds, target, consume, metrics)
 
     def _score_checked(self, preds: Tensor, target: Target, consume: bool, metrics: tuple[str, ...]):
@@ -395,14 +475,32 @@ class Evaluator:
         for m in metrics:
             spec = METRICS[m]
             adapter = self.adapters[spec.kind]
-            if spec.family == "masked" and not target.mask_is_all_ones:
-                out[m] = adapter.score_masked(m, preds, target)
-            else:  # an all-ones mask: the masked definitions coincide with the plain ones, computed as such
+            if spec.family == "masked":
+                out[m] = self._score_masked(adapter, m, preds, target)
+            else:
                 out[m] = adapter.score(m, images[spec.family], target)
         self.predictions_scored += preds.shape[0]
         # one transfer to the host for the whole batch (on a GPU, one synchronisation, not one per metric)
         values = torch.stack([v.detach().to(self.device, torch.float64) for v in out.values()]).cpu() if out else None
         return {m: values[i] for i, m in enumerate(out)}
+
+    @staticmethod
+    def _score_masked(adapter: Adapter, metric: str, preds: Tensor, target: Target) -> Tensor:
+        """A masked metric: under an all-ones mask the masked definitions coincide with the plain ones and are
+        computed as such (bit for bit the plain value); a batch spanning views with and without such masks is
+        split, so that every render's value is the one it has on its own."""
+        ones = target.ones * preds.shape[0] if target.views == 1 else target.ones
+        if all(ones):
+            return adapter.score(metric, preds, target)
+        if not any(ones):
+            return adapter.score_masked(metric, preds, target)
+        out = torch.empty(preds.shape[0], dtype=torch.float64, device=preds.device)
+        for flag in (True, False):
+            idx = [i for i, o in enumerate(ones) if o == flag]
+            sub = torch.tensor(idx, device=preds.device)
+            part = (adapter.score if flag else adapter.score_masked)(metric, preds[sub], target.take(idx))
+            out[sub] = part.to(out.device, out.dtype)
+        return out
 
     def score_pair(self, pred: Tensor, gt: Tensor) -> dict[str, Tensor]:
         """Score N independent pairs (each ground truth prepared separately)."""
@@ -417,6 +515,8 @@ class Evaluator:
 
     @torch.inference_mode()
     def _maps(self, pred: Tensor, target: Target) -> dict[str, Tensor]:
+        if target.views != 1:
+            raise ValueError(f"maps are drawn against one view; this target holds {target.views}")
         pred = self._quantize(check_image_batch(pred, "pred"), "render")
         out = {"abs": (pred - target.image).abs().mean(1)[0]}
         for m in self.metrics:

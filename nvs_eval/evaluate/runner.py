@@ -1,10 +1,12 @@
 """The streaming run: views are decoded and hashed in background threads while the device computes.
 
 Iteration is by ground-truth view: the view's ground truth is prepared once and every method's render of it is
-scored against it in batches. At most ``prefetch`` views are in memory at once, never a whole dataset, and fewer
-when views are large (decoded views waiting for the device stay under :data:`PREFETCH_BYTES`). With a
-store, each view's rows are committed in one transaction as soon as they are computed, and rows whose inputs,
-protocol and weights are unchanged are reused, not recomputed.
+scored against it in batches. Small views (up to :data:`SMALL_VIEW_PIXELS`: feed-forward 256 x 256 targets, the
+small scales of multi-scale Blender) are batched across views too, several views' renders in one call, each against
+its own ground truth (:func:`with_batches` decides which, from the scene alone). At most ``prefetch`` views are in
+memory at once, never a whole dataset, and fewer when views are large (decoded views waiting for the device stay
+under :data:`PREFETCH_BYTES`). With a store, each view's rows are committed in one transaction as soon as they are
+computed, and rows whose inputs, protocol and weights are unchanged are reused, not recomputed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -29,6 +31,11 @@ from ..results.store import ResultsStore, Row
 from .evaluator import MAX_RENDERS_PIXELS, Evaluator, weights_entry
 
 PREFETCH_BYTES = 512 << 20  # decoded views waiting for the device (at least one): 4 at 800x800, 1 at 4K
+# Views up to this size are scored in batches spanning views: one view's renders are too few pixels to fill a
+# forward pass (a 256 x 256 view of 3 methods is 0.2 Mpx; a GPU forward takes up to 1 Mpx, a CPU one 0.5 Mpx).
+# Larger views fill a batch on their own and are scored one view at a time.
+SMALL_VIEW_PIXELS = 1 << 18
+MAX_BATCH_VIEWS = 64
 
 
 @dataclass
@@ -139,6 +146,27 @@ def _progress(total: int, desc: str, enabled: bool | None):
     return tqdm(total=total, desc=desc, unit="view", disable=not enabled, dynamic_ncols=True, leave=False)
 
 
+def with_batches(jobs: list[ViewJob]) -> list[ViewJob]:
+    """The jobs, each with the batch of views it is scored in: consecutive views of one small size (at most
+    :data:`SMALL_VIEW_PIXELS`) share a batch while their renders stay under ``MAX_RENDERS_PIXELS`` (and
+    :data:`MAX_BATCH_VIEWS`); a larger view is a batch of its own. It depends on the scene's jobs only, not on a
+    shard or on what is stored: every process of a ``torchrun`` split scores a view in the batch a single process
+    does (:func:`nvs_eval.evaluate.distributed.assign` hands out whole batches), so the numbers are identical."""
+    out, batch, size, pixels, count = [], -1, None, 0, 0
+    for job in jobs:
+        h = read_header(job.gt)
+        px = h.width * h.height
+        cost = px * max(1, len(job.renders))
+        small = px <= SMALL_VIEW_PIXELS
+        if not (small and size == (h.width, h.height) and pixels + cost <= MAX_RENDERS_PIXELS
+                and count < MAX_BATCH_VIEWS):
+            batch, pixels, count = batch + 1, 0, 0
+        size = (h.width, h.height) if small else None
+        pixels, count = pixels + cost, count + 1
+        out.append(replace(job, batch=batch))
+    return out
+
+
 def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | None = None, *, force: bool = False,
               recompute: bool = False, workers: int | None = None, prefetch: int = 4, progress: bool | None = None,
               stats: RunStats | None = None) -> list[dict]:
@@ -158,24 +186,47 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
                    force=force, recompute=recompute, resize_gt=evaluator.protocol.resize_gt,
                    cuda=evaluator.device.type == "cuda")
     workers = decode_workers(evaluator.device) if workers is None else workers
-    with _progress(len(paired.jobs), f"{scene.dataset}/{scene.name}", progress) as bar:
-        for lv in _prefetched(paired.jobs, load, workers, prefetch):
-            computed = len(lv.todo)
-            new = _compute_named(evaluator, lv) if lv.todo else {}
-            values = {m: {**lv.reused.get(m, {}), **new.get(m, {})} for m in (*lv.reused, *new)}
-            rows = _rows(scene, evaluator, lv, new)
-            if store is not None and rows:
-                store.put(rows)
-                store.put_gt_size(lv.gt_sha, *lv.gt_size)
-            out += [{"dataset": scene.dataset, "scene": scene.name, "method": m, "view": lv.job.view, **vals}
-                    for m, vals in values.items()]
-            stats.stale += [f"{scene.dataset}/{scene.name}/{m}/{lv.job.view}: {why}" for m, why in lv.stale.items()]
-            stats.views += 1
-            stats.computed += computed
-            stats.reused += len(lv.reused) - computed
-            stats.rows_written += len(rows) if store is not None else 0
-            bar.update(1)
+    jobs = paired.jobs if all(j.batch is not None for j in paired.jobs) else with_batches(paired.jobs)
+    with _progress(len(jobs), f"{scene.dataset}/{scene.name}", progress) as bar:
+        for group in _batched(_prefetched(jobs, load, workers, prefetch)):
+            new = _compute_batch(evaluator, group)
+            rows = [_rows(scene, evaluator, lv, new.get(lv.job.view, {})) for lv in group]
+            if store is not None and any(rows):
+                # a batch's rows in one transaction: a batch is stored whole or not at all, so a resumed run
+                # scores a batch with the views a fresh run scores it with (the same numbers, bit for bit)
+                store.put([r for view_rows in rows for r in view_rows])
+                for lv, view_rows in zip(group, rows):
+                    if view_rows:
+                        store.put_gt_size(lv.gt_sha, *lv.gt_size)
+            for lv, view_rows in zip(group, rows):
+                out += _record(scene, lv, new.get(lv.job.view, {}), len(view_rows) if store is not None else 0, stats)
+                bar.update(1)
     return out
+
+
+def _record(scene, lv: LoadedView, new: dict, written: int, stats: RunStats) -> list[dict]:
+    """Count a view; its result dicts, computed and reused."""
+    computed = len(lv.todo)
+    values = {m: {**lv.reused.get(m, {}), **new.get(m, {})} for m in (*lv.reused, *new)}
+    stats.stale += [f"{scene.dataset}/{scene.name}/{m}/{lv.job.view}: {why}" for m, why in lv.stale.items()]
+    stats.views += 1
+    stats.computed += computed
+    stats.reused += len(lv.reused) - computed
+    stats.rows_written += written
+    return [{"dataset": scene.dataset, "scene": scene.name, "method": m, "view": lv.job.view, **vals}
+            for m, vals in values.items()]
+
+
+def _batched(views):
+    """Consecutive loaded views of one batch (:func:`with_batches`), together."""
+    group: list[LoadedView] = []
+    for lv in views:
+        if group and lv.job.batch != group[-1].job.batch:
+            yield group
+            group = []
+        group.append(lv)
+    if group:
+        yield group
 
 
 def decode_workers(device: torch.device) -> int:
@@ -233,6 +284,46 @@ def _rows(scene, evaluator: Evaluator, lv: LoadedView, computed: dict[str, dict[
                 gt_sha256=lv.gt_ids[metric], render_path=str(lv.job.renders[method]), gt_path=str(lv.job.gt),
                 protocol_key=pkey, version=__version__, weights=weights)
             for method, vals in computed.items() for metric, v in vals.items()]
+
+
+def _compute_batch(evaluator: Evaluator, group: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
+    """New values of a batch of views, ``{view: {method: {metric: value}}}``: views of one size in one call to
+    the evaluator (:func:`_compute_views`), a view alone as :func:`_compute`. Where the batch cannot be scored
+    together (a kernel's precondition fails), each view is scored alone, so that the error names its file."""
+    todo = [lv for lv in group if lv.todo]
+    shapes = {lv.gt.shape for lv in todo}
+    if len(todo) > 1 and len(shapes) == 1 and len({lv.mask is None for lv in todo}) == 1:
+        try:
+            return _compute_views(evaluator, todo)
+        except PreconditionError:
+            pass  # scored view by view below, where the failing view names its file
+    return {lv.job.view: _compute_named(evaluator, lv) for lv in todo}
+
+
+def _compute_views(evaluator: Evaluator, views: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
+    """Several views of one size: one target for all, and every render scored against its own view in batches
+    of up to ``MAX_RENDERS_PIXELS``, methods grouped by the metrics they need."""
+    h, w = views[0].gt.shape[:2]
+    gts = torch.cat([evaluator.to_tensor(lv.gt) for lv in views])
+    masks = None if views[0].mask is None else torch.stack([torch.from_numpy(lv.mask) for lv in views])[:, None]
+    target = evaluator.prepare(gts, masks)
+    groups: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+    for i, lv in enumerate(views):
+        for method, metrics in lv.todo.items():
+            groups.setdefault(metrics, []).append((i, method))
+    result: dict[str, dict[str, dict[str, float]]] = {lv.job.view: {} for lv in views}
+    per_batch = max(1, MAX_RENDERS_PIXELS // (h * w))
+    for metrics, entries in groups.items():
+        for k in range(0, len(entries), per_batch):
+            chunk = entries[k : k + per_batch]
+            batch = torch.cat([evaluator.to_tensor(views[i].renders[m]) for i, m in chunk])
+            scores = evaluator.score(batch, target, consume=True, metrics=metrics, views=[i for i, _ in chunk])
+            for j, (i, m) in enumerate(chunk):
+                result[views[i].job.view][m] = {metric: float(scores[metric][j]) for metric in metrics}
+    for lv in views:
+        lv.gt = lv.mask = None
+        lv.renders.clear()
+    return result
 
 
 def _compute_named(evaluator: Evaluator, lv: LoadedView) -> dict[str, dict[str, float]]:

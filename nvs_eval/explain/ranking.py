@@ -12,7 +12,7 @@ import numpy as np
 
 from ..conventions.protocols import PROTOCOLS, Protocol
 from ..conventions.registry import DEFAULT_AGGREGATION
-from .search import BACKGROUNDS, LPIPS_INPUTS, Search
+from .search import BACKGROUNDS, Search
 from .targets import TargetValue
 
 
@@ -32,8 +32,9 @@ def _candidates(search: Search, setting: tuple, metric: str, per_view: bool) -> 
     if metric == "ssim":
         return {("ssim", *k): (vals[k] if per_view else float(vals[k].mean())) for k in search.ssim_specs}
     nets = search.nets if metric == "lpips" else [metric.split("_", 1)[1]]
-    return {("lpips", n, inp): (vals[("lpips", n, inp)] if per_view else float(vals[("lpips", n, inp)].mean()))
-            for n in nets if n in search.nets for inp in LPIPS_INPUTS}
+    return {("lpips", n, inp, ver): (vals[("lpips", n, inp, ver)] if per_view
+                                     else float(vals[("lpips", n, inp, ver)].mean()))
+            for n in nets if n in search.nets for inp, ver in search.lpips_variants}
 
 
 def _error(value, target: TargetValue, views: list[str]) -> tuple[float, float]:
@@ -50,6 +51,7 @@ def protocol_for(setting: tuple, choice: dict[str, tuple], search: Search) -> Pr
     bg, mode, which = setting
     base = PROTOCOLS["nvs-eval"]
     metrics, ssim, lpips_input, aggregation = [], base.ssim, base.lpips_input, DEFAULT_AGGREGATION
+    lpips_version = base.lpips_version
     for key in choice.values():
         if key[0] == "psnr":
             metrics.append("psnr")
@@ -59,20 +61,22 @@ def protocol_for(setting: tuple, choice: dict[str, tuple], search: Search) -> Pr
             ssim = search.ssim_specs[key[1:]]
         else:
             metrics.append(f"lpips_{key[1]}")
-            lpips_input = key[2]
+            lpips_input, lpips_version = key[2], key[3]
     return replace(base, name="explained", quantize=mode, quantize_images=which if mode != "none" else "none",
                    background=BACKGROUNDS[bg], ssim=ssim, lpips_input=lpips_input, metrics=tuple(metrics),
-                   aggregation=aggregation, summary="found by nvs-eval explain", sources=())
+                   aggregation=aggregation, summary="found by nvs-eval explain", sources=(),
+                   lpips_version=lpips_version)
 
 
 def _flat(p: Protocol, keys: set[str]) -> dict:
     s = p.settings()
-    flat = {k: s[k] for k in ("quantize", "quantize_images", "background", "lpips_input", "aggregation")}
+    flat = {k: s[k] for k in ("quantize", "quantize_images", "background", "lpips_input", "lpips_version",
+                              "aggregation")}
     flat.update({f"ssim.{k}": v for k, v in s["ssim"].items()})
     if p.quantize == "none":
         flat["quantize_images"] = "none"
     if not any(k.startswith("lpips") for k in keys):
-        del flat["lpips_input"]
+        del flat["lpips_input"], flat["lpips_version"]
     if "ssim" not in keys:
         flat = {k: v for k, v in flat.items() if not k.startswith("ssim.")}
     if "psnr" not in keys:
@@ -118,7 +122,7 @@ def explain(search: Search, targets: dict[str, TargetValue], *, limit: int = 200
         for combo in itertools.product(*per_metric.values()):
             choice = {m: c[0] for m, c in zip(per_metric, combo)}
             lpips = [k for k in choice.values() if k[0] == "lpips"]
-            if len({k[2] for k in lpips}) > 1 or len({k[1] for k in lpips}) < len(lpips):
+            if len({k[2:] for k in lpips}) > 1 or len({k[1] for k in lpips}) < len(lpips):
                 continue  # one protocol feeds every LPIPS network the same way, and one network per target
             proto = protocol_for(setting, choice, search)
             preset, diff = nearest_preset(proto, sorted(k[1] for k in lpips), set(targets))
@@ -178,7 +182,7 @@ def _describe(setting: tuple, key: tuple, search: Search) -> dict:
         spec = search.ssim_specs[key[1:]]
         d["ssim"] = dict(vars(spec))
     else:
-        d["lpips_net"], d["lpips_input"] = key[1], key[2]
+        d["lpips_net"], d["lpips_input"], d["lpips_version"] = key[1], key[2], key[3]
     return d
 
 

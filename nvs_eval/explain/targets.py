@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import UsageError, option
 
 FLOAT_TOLERANCE = 1e-4  # targets given with more than 6 decimals (unrounded floats) match to this
 TARGET_METRICS = ("psnr", "ssim", "lpips", "lpips_alex", "lpips_vgg", "lpips_squeeze")
@@ -61,14 +61,14 @@ def parse_targets(text: str) -> dict[str, TargetValue]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")
         if not sep:
-            raise UsageError(f"--target: expected METRIC=VALUE, got {part!r}")
+            raise UsageError(f"{option('target')}: got {part!r}", expected="METRIC=VALUE")
         try:
             v = float(value)
         except ValueError:
-            raise UsageError(f"--target: {part!r}: {value!r} is not a number") from None
+            raise UsageError(f"{option('target')}: {part!r}: {value!r} is not a number") from None
         out[_metric_name(name)] = TargetValue(_metric_name(name), v, tolerance_of(value))
     if not out:
-        raise UsageError("--target: no targets given")
+        raise UsageError(f"{option('target')}: no targets given", expected="METRIC=VALUE[,METRIC=VALUE...]")
     return out
 
 
@@ -85,6 +85,19 @@ def _float_target(metric: str, values, views: list[str] | None, source: str) -> 
         per = dict(zip(views or [str(i) for i in range(len(values))], map(float, values)))
         return TargetValue(metric, float(np.mean(values)), FLOAT_TOLERANCE, per)
     return TargetValue(metric, float(values), FLOAT_TOLERANCE)
+
+
+def _score_json_targets(doc: dict, path: Path, method: str | None) -> dict[str, TargetValue]:
+    """Targets from the JSON of ``nvs-eval score``: one method's per-view values."""
+    rows = doc["views"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    pick = method or (methods[0] if len(methods) == 1 else None)
+    if pick is None:
+        raise UsageError(f"holds methods {', '.join(methods)}", path=path,
+                         hint=f"name one with {option('target_method')}")
+    rows = [r for r in rows if r["method"] == pick]
+    return {m: _float_target(m, {r["view"]: r[m] for r in rows}, None, str(path))
+            for m in doc["metrics"] if m in TARGET_METRICS}
 
 
 def targets_from_file(path: str | Path, views: list[str] | None = None, method: str | None = None
@@ -114,15 +127,7 @@ def targets_from_file(path: str | Path, views: list[str] | None = None, method: 
                 values = list(struct.unpack(f"<{len(data) // 4}f", data))
                 out[k] = _float_target(k, values, views, str(path))
     elif isinstance(doc, dict) and "views" in doc and "metrics" in doc:  # nvs-eval score --json
-        rows = doc["views"]
-        methods = list(dict.fromkeys(r["method"] for r in rows))
-        pick = method or (methods[0] if len(methods) == 1 else None)
-        if pick is None:
-            raise UsageError(f"{path}: holds methods {', '.join(methods)}; name one with --target-method")
-        rows = [r for r in rows if r["method"] == pick]
-        for m in doc["metrics"]:
-            if m in TARGET_METRICS:
-                out[m] = _float_target(m, {r["view"]: r[m] for r in rows}, None, str(path))
+        out = _score_json_targets(doc, path, method)
     elif isinstance(doc, dict) and doc and all(isinstance(v, dict) for v in doc.values()):  # 3DGS
         keys = sorted(doc)
         pick = method or (keys[-1] if len(keys) == 1 or method is None else None)
@@ -133,6 +138,7 @@ def targets_from_file(path: str | Path, views: list[str] | None = None, method: 
             if name in TARGET_METRICS:
                 out[name] = _float_target(name, v, views, str(path))
     if not out:
-        raise UsageError(f"{path}: no PSNR, SSIM or LPIPS values found (expected a 3DGS results.json / "
-                         "per_view.json, a NerfBaselines results JSON or the --json of nvs-eval score)")
+        raise UsageError("no PSNR, SSIM or LPIPS values found", path=path,
+                         expected="a 3DGS results.json / per_view.json, a NerfBaselines results JSON or the JSON "
+                                  "that nvs-eval score writes")
     return out

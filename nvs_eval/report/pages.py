@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import __version__
 from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS, STORE_NAME
-from ..errors import StoreError, UsageError
+from ..errors import StoreError, UsageError, option
 from ..results.export import atomic_write_text, check_output_folder
 from .html import page, table_html, viewer_html, write_assets
 from .latex import render_document, render_latex
@@ -40,7 +40,7 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
                  precision: dict[str, int] | None = None, force: bool = False,
                  baselines: dict[str, str] | None = None, aggregation: str = DEFAULT_AGGREGATION,
                  significance: float | None = DEFAULT_SIGNIFICANCE,
-                 allow_different_sets: bool = False) -> dict[str, Path]:
+                 allow_different_sets: bool = False, force_baselines: bool = False) -> dict[str, Path]:
     """Write the tables and (with ``html``) the browsable report into ``out``; returns the main paths.
 
     ``baselines``: the results' dataset -> a published baselines file (``mipnerf360``; :mod:`nvs_eval.baselines`)
@@ -49,7 +49,9 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     ``significance``: mark methods not significantly different from each column's best (``None``: no marks).
 
     ``out`` must be absent, empty, or a report nvs-eval wrote earlier from the same store (it keeps a
-    ``.nvs-eval-report`` marker naming the store); anything else needs ``force``.
+    ``.nvs-eval-report`` marker naming the store); anything else needs ``force``. The store's ``nvs-eval check``
+    results go into the captions and the coverage list; published values beside a scene that is not comparable are
+    flagged unless ``force_baselines``.
     """
     store_path = _store_file(store_path)
     unknown = [f for f in formats if f not in FORMATS]
@@ -59,13 +61,15 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     protocol, per_view, tidy = data["protocol"], data["per_view"], data["tidy"]
     metrics = [m for m in METRICS if m in per_view.columns]
     tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, data["gt_sizes"]),
-                          _baseline_rows(baselines, per_view), aggregation, significance, allow_different_sets)
+                          _baseline_rows(baselines, per_view), aggregation, significance, allow_different_sets,
+                          data["checks"], force_baselines)
     out = Path(out)
     _claim_output(out, store_path, force)
     paths = _write_tables(out, tables, per_view, formats)
     if "html" in formats:
         paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
-                                    _coverage_html(data["coverage"], data["auxiliary"]), figures, worst_k, device,
+                                    _coverage_html(data["coverage"], data["auxiliary"], data["checks"], per_view),
+                                    figures, worst_k, device,
                                     aggregation)
     return paths
 
@@ -90,13 +94,14 @@ def _read_store(store_path: Path, protocol: str | None) -> dict:
             raise StoreError(f"{store_path}: the store holds no results")
         if protocol is None:
             if len(protocols) > 1:
-                raise UsageError(f"{store_path} holds several protocols ({', '.join(protocols)}); "
-                                 "choose one with --protocol")
+                raise UsageError(f"holds several protocols ({', '.join(protocols)})", path=store_path,
+                                 hint=f"choose one with {option('protocol')}")
             protocol = protocols[0]
         elif protocol not in protocols:
             raise UsageError(f"{store_path}: no results for protocol {protocol!r}; it has {', '.join(protocols)}")
         return {"protocol": protocol, "per_view": store.wide(protocol), "settings": store.protocols(),
                 "coverage": store.coverage(), "auxiliary": store.auxiliary(), "gt_sizes": store.gt_sizes(),
+                "checks": store.checks(),
                 "tidy": tidy[tidy["protocol"] == protocol]}
 
 
@@ -109,8 +114,8 @@ def _baseline_rows(baselines: dict[str, str] | None, per_view) -> dict:
         known = sorted(per_view["dataset"].unique())
         for dataset, name in baselines.items():
             if dataset not in known:
-                raise UsageError(f"--baselines {name}:{dataset}: the results have no dataset {dataset!r}; they have "
-                                 f"{', '.join(known)}")
+                raise UsageError(f"{option('baselines')} {name}:{dataset}: the results have no dataset {dataset!r}",
+                                 expected=f"one of {', '.join(known)}")
             rows[dataset] = load(name)
     return rows
 
@@ -121,8 +126,8 @@ def _claim_output(out: Path, store_path: Path, force: bool) -> None:
     check_output_folder(out, REPORT_MARKER, force)
     source = str(store_path.resolve())
     if not force and marker.exists() and marker.read_text(encoding="utf-8").strip() != source:
-        raise StoreError(f"{out}: holds a report of another store ({marker.read_text(encoding='utf-8').strip()}); "
-                         "choose another --out or pass --force to replace it")
+        raise StoreError(f"holds a report of another store ({marker.read_text(encoding='utf-8').strip()})", path=out,
+                         hint=f"choose another {option('out')} or pass {option('force')} to replace it")
     atomic_write_text(marker, source + "\n")
 
 
@@ -163,8 +168,16 @@ def resolutions(tidy, gt_sizes) -> dict[str, str]:
     return out
 
 
-def _coverage_html(coverage, auxiliary) -> str:
+def _coverage_html(coverage, auxiliary, checks=None, per_view=None) -> str:
+    from .table import comparability, scene_coverage
+
     items = []
+    if per_view is not None and not per_view.empty:
+        for dataset, g in per_view.groupby("dataset", sort=True):
+            scenes = sorted(g["scene"].unique())
+            text = (scene_coverage(dataset, scenes, checks or {}) + comparability(dataset, scenes, checks or {})[0])
+            if text:
+                items.append(f"{escape(dataset)}:{escape(text)}")
     if not coverage.empty:
         for r in coverage[coverage["scored"] < coverage["total"]].itertuples():
             items.append(f"{escape(r.dataset)}/{escape(r.scene)} {escape(r.method)}: {r.scored} of {r.total} views")

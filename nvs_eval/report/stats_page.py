@@ -98,7 +98,7 @@ def _pairwise_html(g: pd.DataFrame, metric: str, methods: list[str], resamples: 
     try:
         table = pairwise(g, metric, methods, resamples=resamples)
     except UsageError as e:
-        return f"<h3>{escape(METRICS[metric].label)}: pairwise</h3><p>Not compared: {escape(str(e))}</p>"
+        return f"<h3>{escape(METRICS[metric].label)}: pairwise</h3><p>Not compared: {escape(e.render('cli'))}</p>"
     d = METRICS[metric].precision + 1
     cell, sig = {}, {}
     for r in table.itertuples():

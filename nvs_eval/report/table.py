@@ -8,7 +8,7 @@ and the next distinct value is underlined.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -100,6 +100,70 @@ def _baseline_note(baselines, protocol: str) -> str:
     return note
 
 
+FLAG = "‡"
+
+
+def _check_kind(dataset: str, checks: dict) -> str | None:
+    """The dataset kind of a results dataset: its checks', else its own name when that is a kind."""
+    from ..data.datasets import DATASET_KINDS
+
+    kinds = {c.get("dataset") for (d, _), c in checks.items() if d == dataset}
+    kinds.discard(None)
+    if len(kinds) == 1:
+        return kinds.pop()
+    return dataset if dataset in DATASET_KINDS else None
+
+
+def scene_coverage(dataset: str, scenes: list[str], checks: dict) -> str:
+    """``7 of 9 scenes; missing: ...`` when an average covers fewer of the dataset's scenes than it has."""
+    from ..data.datasets import DATASET_KINDS
+
+    kind = _check_kind(dataset, checks)
+    standard = DATASET_KINDS[kind].scenes if kind in DATASET_KINDS else ()
+    missing = [s for s in standard if s not in scenes]
+    if not standard or not missing:
+        return ""
+    present = len(standard) - len(missing)
+    return f" {present} of {len(standard)} {kind} scenes; missing: {', '.join(missing)}."
+
+
+def comparability(dataset: str, scenes: list[str], checks: dict) -> tuple[str, dict[str, str]]:
+    """The caption's sentence on ``nvs-eval check`` for these scenes, and ``{scene: why not}`` for each scene not
+    comparable with the dataset's standard protocol. No sentence when none of them was checked."""
+    mine = {s: checks[(dataset, s)] for s in scenes if (dataset, s) in checks}
+    if not mine:
+        return "", {}
+    bad = {s: "; ".join(c["reasons"]) for s, c in mine.items() if not c["comparable"]}
+    unchecked = [s for s in scenes if s not in mine]
+    if bad:
+        text = " Not comparable with the standard protocol: " + " ".join(f"{s}: {r}." for s, r in bad.items())
+    else:
+        rules = sorted({c["split"]["rule"] for c in mine.values()})
+        sources = sorted({str(c["gt"]["source"]) for c in mine.values()})
+        text = (f" Comparable with the standard protocol (nvs-eval check: {'/'.join(rules)} split, the dataset's own "
+                f"{'/'.join(sources)} files).")
+    if unchecked:
+        text += f" Not checked: {', '.join(unchecked)}."
+    return text, bad
+
+
+def _flag_published(table: Table, columns: list[int]) -> Table:
+    """The published rows' cells in ``columns`` marked :data:`FLAG` (beside a scene that is not comparable)."""
+    cells = tuple(tuple(replace(c, text=c.text + FLAG) if table.is_published(r) and j in columns and c.text != "--"
+                        else c for j, c in enumerate(row)) for r, row in enumerate(table.cells))
+    return replace(table, cells=cells)
+
+
+def _baseline_flags(bad: dict[str, str], scene_names: list[str], force: bool) -> str:
+    if not bad:
+        return ""
+    if force:
+        return (f" Published rows are printed beside every scene, including {', '.join(bad)}, which "
+                "are not comparable with them (forced).")
+    return (f" {FLAG} published value beside a scene that is not comparable with it ({', '.join(bad)}; reasons "
+            "above): for reference only.")
+
+
 def _significance(per_view: pd.DataFrame, dataset: str, methods: list[str], metric: str, best: int,
                   alpha: float, allow_different_sets: bool = False) -> tuple[list[bool], str]:
     """Which methods are not significantly different from ``methods[best]`` (paired tests on the per-view values,
@@ -147,14 +211,18 @@ def _counts(summary: pd.DataFrame, aggregation: str) -> str:
 def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | None = None,
                  precision: dict[str, int] | None = None, resolution: dict[str, str] | None = None,
                  baselines: dict[str, list] | None = None, aggregation: str = DEFAULT_AGGREGATION,
-                 significance: float | None = SIGNIFICANCE, allow_different_sets: bool = False) -> list[Table]:
+                 significance: float | None = SIGNIFICANCE, allow_different_sets: bool = False,
+                 checks: dict | None = None, force_baselines: bool = False) -> list[Table]:
     """Per dataset: a summary table (methods x metrics, mean over scenes) and one methods x scenes table per metric.
 
     ``resolution``: dataset -> the ground-truth resolution(s) its numbers were computed at, for the captions.
     ``baselines``: dataset -> published :class:`~nvs_eval.baselines.Baseline` rows to print below the methods
     (their mean over this table's scenes; ``--`` where they have no value). ``aggregation``: how per-view values
     become scene and dataset values (:data:`nvs_eval.conventions.registry.AGGREGATIONS`). ``significance``: mark the
-    methods not significantly different from each summary column's best at this level (``None``: no marks)."""
+    methods not significantly different from each summary column's best at this level (``None``: no marks).
+    ``checks``: ``{(dataset, scene): nvs-eval check}`` (the store's): each caption says whether its scenes are
+    comparable with the dataset's standard protocol, and published values beside a scene that is not are flagged
+    (:data:`FLAG`) unless ``force_baselines``. A summary over fewer of the dataset's scenes than it has says so."""
     metrics = [m for m in (metrics or list(METRICS)) if m in per_view.columns]
     scenes = scene_summary(per_view, aggregation)
     summary = dataset_summary(per_view, aggregation)
@@ -166,31 +234,44 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
         ds = summary[summary["dataset"] == dataset].set_index("method")
         n = len(scene_names)
         bl = list((baselines or {}).get(dataset, []))
-        note = _baseline_note(bl, protocol) + _counts(ds.reset_index(), aggregation)
+        checked, bad = comparability(dataset, scene_names, checks or {})
+        flags = _baseline_flags(bad, scene_names, force_baselines) if bl else ""
+        note = (_baseline_note(bl, protocol) + _counts(ds.reset_index(), aggregation)
+                + scene_coverage(dataset, scene_names, checks or {}) + checked + flags)
+        flagged = bool(bl) and bool(bad) and not force_baselines
         values = [[float(ds.loc[m, k]) for k in metrics] for m in methods]
         spreads = [[float(ds.loc[m, f"{k}_run_std"]) for k in metrics] for m in methods]
         tied, sig_note = _ties(per_view, dataset, methods, metrics, values, precision, significance,
                                allow_different_sets)
         values += [[b.mean(k, scene_names) for k in metrics] for b in bl]
-        tables.append(_table(
+        summary_table = _table(
             f"{dataset}-summary", f"{dataset}: average over {n} scene(s)", "Method", methods + [b.name for b in bl],
             [Column(METRICS[k].label, k) for k in metrics], values,
-            f"{dataset}: protocol {protocol}.{at}{note}{sig_note}", precision, len(bl), spreads, tied))
-        for k in metrics:
-            piv = g.pivot(index="method", columns="scene", values=k)
-            spiv = g.pivot(index="method", columns="scene", values=f"{k}_run_std")
-            vals = [[float(piv.loc[m, s]) if s in piv.columns else float("nan") for s in scene_names]
-                    + [float(ds.loc[m, k])] for m in methods]
-            sprd = [[float(spiv.loc[m, s]) if s in spiv.columns else float("nan") for s in scene_names]
-                    + [float(ds.loc[m, f"{k}_run_std"])] for m in methods]
-            vals += [[float(b.scenes.get(s, {}).get(k, float("nan"))) for s in scene_names] + [b.mean(k, scene_names)]
-                     for b in bl]
-            cols = [Column(s, k) for s in scene_names] + [Column("Avg.", k)]
-            tables.append(_table(f"{dataset}-{k}", f"{dataset}: {METRICS[k].label} per scene", "Method",
-                                 methods + [b.name for b in bl], cols, vals,
-                                 f"{dataset}: {METRICS[k].label} per scene; protocol {protocol}.{at}{note}",
-                                 precision, len(bl), sprd))
+            f"{dataset}: protocol {protocol}.{at}{note}{sig_note}", precision, len(bl), spreads, tied)
+        tables.append(_flag_published(summary_table, list(range(len(metrics)))) if flagged else summary_table)
+        caption = f"protocol {protocol}.{at}{note}"
+        tables += [_scene_table(g, ds, dataset, k, methods, scene_names, bl, caption, precision,
+                                bad if flagged else {}) for k in metrics]
     return tables
+
+
+def _scene_table(g, ds, dataset, k, methods, scene_names, bl, caption, precision, bad) -> Table:
+    """One metric's methods x scenes table (and the average), published rows below, those beside a scene in
+    ``bad`` flagged."""
+    piv = g.pivot(index="method", columns="scene", values=k)
+    spiv = g.pivot(index="method", columns="scene", values=f"{k}_run_std")
+    vals = [[float(piv.loc[m, s]) if s in piv.columns else float("nan") for s in scene_names]
+            + [float(ds.loc[m, k])] for m in methods]
+    sprd = [[float(spiv.loc[m, s]) if s in spiv.columns else float("nan") for s in scene_names]
+            + [float(ds.loc[m, f"{k}_run_std"])] for m in methods]
+    vals += [[float(b.scenes.get(s, {}).get(k, float("nan"))) for s in scene_names] + [b.mean(k, scene_names)]
+             for b in bl]
+    cols = [Column(s, k) for s in scene_names] + [Column("Avg.", k)]
+    t = _table(f"{dataset}-{k}", f"{dataset}: {METRICS[k].label} per scene", "Method",
+               methods + [b.name for b in bl], cols, vals, f"{dataset}: {METRICS[k].label} per scene; {caption}",
+               precision, len(bl), sprd)
+    bad_cols = [j for j, sc in enumerate(scene_names) if sc in bad] + ([len(scene_names)] if bad else [])
+    return _flag_published(t, bad_cols) if bad else t
 
 
 def _ties(per_view, dataset, methods, metrics, values, precision, significance, allow_different_sets):

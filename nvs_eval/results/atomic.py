@@ -12,7 +12,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import StoreError
+from ..errors import StoreError, option
 
 
 def umask_mode(base: int = 0o666) -> int:
@@ -38,7 +38,7 @@ def atomic_output(path: Path | str, force: bool = True):
     With ``force=False`` an existing ``path`` is refused instead of replaced."""
     path = Path(path)
     if not force and path.exists():
-        raise StoreError(f"{path}: already exists; pass --force to overwrite it")
+        raise StoreError("already exists", path=path, hint=f"pass {option('force')} to overwrite it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = private_temp(path.parent, path.stem, f".tmp{path.suffix}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..conventions.registry import DEFAULT_AGGREGATION, METRICS
-from ..errors import StoreError
+from ..errors import StoreError, option
 from .aggregate import dataset_summary, scene_summary
 from .atomic import atomic_output, atomic_write_text
 
@@ -33,8 +33,8 @@ def check_output_folder(folder: Path, marker: str, force: bool) -> None:
     # ".<marker>.*" are nvs-eval's own files in the making (a store being created by another process)
     if (folder / marker).exists() or not any(not p.name.startswith(f".{marker}.") for p in folder.iterdir()):
         return
-    raise StoreError(f"{folder}: not empty and not an nvs-eval output folder (no {marker}); "
-                     "choose another --out or pass --force to write into it")
+    raise StoreError(f"not empty and not an nvs-eval output folder (no {marker})", path=folder,
+                     hint=f"choose another {option('out')} or pass {option('force')} to write into it")
 
 
 def _json_value(v: float):

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..conventions.registry import DEFAULT_AGGREGATION
-from ..errors import UsageError
+from ..errors import UsageError, option
 
 KEYS = ["dataset", "scene", "method"]
 DEFAULT_RESAMPLES = 10_000
@@ -236,8 +236,9 @@ def _common(wide: pd.DataFrame, a: str, b: str, allow_different_sets: bool) -> t
         only = wide.index[has_a != has_b][0]
         if not allow_different_sets:
             raise UsageError(f"{a} and {b} were not scored on the same views ({what}; e.g. {'/'.join(only)} only "
-                             f"for {a if has_a[only] else b}); compare them on the same set, or pass "
-                             "--allow-different-sets to compare the intersection")
+                             f"for {a if has_a[only] else b})",
+                             hint=f"compare them on the same set, or pass {option('allow_different_sets')} to "
+                                  "compare the intersection")
         note = f"compared on the {int((has_a & has_b).sum())} views both were scored on ({what})"
     return (wide[a] - wide[b])[has_a & has_b], note
 

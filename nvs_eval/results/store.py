@@ -72,6 +72,9 @@ CREATE TABLE IF NOT EXISTS protocols (
     name TEXT NOT NULL,
     settings TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS checks (
+    dataset TEXT NOT NULL, scene TEXT NOT NULL, comparable INTEGER NOT NULL, result TEXT NOT NULL,
+    checked_at REAL NOT NULL, PRIMARY KEY (dataset, scene));
 CREATE TABLE IF NOT EXISTS coverage (
     dataset TEXT NOT NULL, scene TEXT NOT NULL, method TEXT NOT NULL, protocol TEXT NOT NULL,
     scored INTEGER NOT NULL, total INTEGER NOT NULL,
@@ -278,6 +281,21 @@ class ResultsStore:
     def gt_sizes(self) -> pd.DataFrame:
         """``gt_sha256, width, height`` of every ground-truth file scored."""
         return pd.read_sql_query("SELECT * FROM gt_files ORDER BY gt_sha256", self.conn)
+
+    def put_check(self, dataset: str, scene: str, result: dict) -> None:
+        """Store a scene's ``nvs-eval check`` (:meth:`nvs_eval.data.provenance.CheckResult.to_json`); the latest
+        check of a scene replaces the one before."""
+        self._write(lambda c: c.execute("INSERT OR REPLACE INTO checks VALUES (?, ?, ?, ?, ?)",
+                                        (dataset, scene, int(bool(result["comparable"])), json.dumps(result),
+                                         time.time())))
+
+    def checks(self) -> dict[tuple[str, str], dict]:
+        """``{(dataset, scene): check}`` of every checked scene (none in a store written before checks existed)."""
+        try:
+            rows = self.conn.execute("SELECT dataset, scene, result FROM checks").fetchall()
+        except sqlite3.OperationalError:  # a read-only store of an earlier version: no checks table
+            return {}
+        return {(d, sc): json.loads(r) for d, sc, r in rows}
 
     def set_auxiliary(self, dataset: str, scene: str, method: str, files: dict[str, str]) -> None:
         """Record the auxiliary files (depth, normals, ...) left out of a method's scoring: ``{file: suffix}``."""

@@ -1,0 +1,62 @@
+"""Batches spanning views (issue 25): small views scored view by view against in batches of several views.
+
+A feed-forward benchmark scores thousands of 256 x 256 target views, each with one or two methods' renders: one
+view's renders are far too few pixels to fill a forward pass. The runner batches consecutive views of one small
+size (``nvs_eval.evaluate.runner.with_batches``); this measures the same scene end to end (decode, hash, score,
+store) with ``MAX_BATCH_VIEWS = 1`` (view by view, the behaviour before) and with the default, interleaved, best of
+N, and checks that the values agree.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import make_workload
+
+
+def cross_view_cost(views: int = 96, methods: int = 1, side: int = 256, repeats: int = 3,
+                    device: str = "cpu", metrics=("psnr", "ssim", "lpips_alex", "lpips_vgg")) -> list[str]:
+    import torch
+
+    from nvs_eval.api import score_scenes
+    from nvs_eval.conventions.protocols import get_protocol
+    from nvs_eval.data.layouts import pairs_scene
+    from nvs_eval.evaluate import runner
+    from nvs_eval.evaluate.evaluator import Evaluator
+
+    root = Path(tempfile.mkdtemp(prefix="nvs-eval-xview-"))
+    try:
+        make_workload(root, side, methods, views)
+        scene = pairs_scene([(f"m{m}", root / f"m{m}") for m in range(methods)], root / "gt")
+        ev = Evaluator(get_protocol("nvs-eval"), metrics, device)
+        default = runner.MAX_BATCH_VIEWS
+        times: dict[str, list[float]] = {"view by view": [], "batches spanning views": []}
+        values = {}
+        for _ in range(repeats + 1):  # the first round warms up (weights, allocator, thread pools)
+            for label, cap in (("view by view", 1), ("batches spanning views", default)):
+                runner.MAX_BATCH_VIEWS = cap
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+                values[label] = score_scenes([scene], evaluator=ev, progress=False)
+                times[label].append(time.perf_counter() - t)
+        runner.MAX_BATCH_VIEWS = default
+        cols = list(metrics)
+        diff = float(np.abs(values["view by view"][cols].to_numpy() - values["batches spanning views"][cols]
+                            .to_numpy()).max())
+        best = {k: min(v[1:]) for k, v in times.items()}
+        pairs = views * methods
+        lines = [f"Batches spanning views: {views} views of {side}x{side}, {methods} method(s), "
+                 f"{', '.join(metrics)}, {device}, end to end from files (best of {repeats}, interleaved):", "",
+                 "| scoring | s | ms per pair | pairs/s |", "|---|---:|---:|---:|"]
+        lines += [f"| {k} | {v:.2f} | {1000 * v / pairs:.1f} | {pairs / v:.1f} |" for k, v in best.items()]
+        ratio = best["view by view"] / best["batches spanning views"]
+        lines += ["", f"Speed-up from batching views: {ratio:.2f}x; largest difference between the two: {diff:.1e} "
+                  "(float32 rounding of other convolution blockings).", ""]
+        return lines
+    finally:
+        shutil.rmtree(root)
