@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE))
 
 from check_cost import check_cost  # noqa: E402
 from common import machine, worker  # noqa: E402
-from cross_view import cross_view_cost  # noqa: E402
+from cross_view import cross_view_cost, forward_batch_cost  # noqa: E402
 from distributed_cost import distributed_cost  # noqa: E402
 from explain_cost import explain_cost  # noqa: E402
 from families import family_costs  # noqa: E402
@@ -92,6 +92,7 @@ def main() -> None:
             return
     if args.only == "cross-view" or args.smoke:
         flush(cross_view_cost(*((8, 1, 64, 1) if args.smoke else ()), device=args.device))
+        flush(forward_batch_cost(*((64, 8, 1) if args.smoke else ()), device=args.device))
         if args.only:
             return
     if args.only == "stats" or args.smoke:

@@ -310,7 +310,7 @@ def _evaluate_distributed(cfg: BenchmarkConfig, out: Path, proto: Protocol, ctx,
         try:
             with ResultsStore(merged, read_only=True) as read:
                 stored = D.stored_renders(read, proto.name, tuple(cfg.metrics or proto.metrics))
-                mine = D.assign(paired, ctx.rank, ctx.world, stored)
+                mine = D.assign(paired, ctx.rank, ctx.world, stored, dev.split(":")[0])
                 if mine:
                     with ResultsStore(D.shard_path(out, tag, ctx)) as shard:
                         score_paired(mine, proto, cfg.metrics, device=dev, store=D.ShardStore(read, shard),

@@ -3,8 +3,8 @@ so the library carries no test hooks.
 
 * ``NVS_EVAL_TEST_VIEW_DELAY_S``: sleep this long per view before each batch's computation (widens the window in
   which a kill lands mid-computation).
-* ``NVS_EVAL_TEST_BATCH_VIEWS``: at most this many small views in a batch spanning views (a small scene then has
-  several batches to share among ranks).
+* ``NVS_EVAL_TEST_BATCH_VIEWS``: batches spanning views on the CPU too (the default keeps them to CUDA), at most
+  this many small views each (a small scene then has several batches to share among ranks).
 * ``NVS_EVAL_TEST_RAISE``: raise ``ValueError`` with this message from inside scoring (a bug, not bad input).
 * ``NVS_EVAL_TEST_ENOSPC``: a file whose name ends with this is written as on a full disk (``fsync`` fails with
   ENOSPC and no file name, as the kernel reports it).
@@ -23,6 +23,7 @@ def _patch() -> None:
     compute = runner._compute_batch
     if os.environ.get("NVS_EVAL_TEST_BATCH_VIEWS"):
         runner.MAX_BATCH_VIEWS = int(os.environ["NVS_EVAL_TEST_BATCH_VIEWS"])
+        runner.CROSS_VIEW_DEVICES = ("cpu", "cuda")
 
     def patched(evaluator, group):
         time.sleep(delay * sum(bool(lv.todo) for lv in group))

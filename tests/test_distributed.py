@@ -149,12 +149,12 @@ def test_the_split_is_whole_views_once_each_and_balanced_by_pixels(tmp_path, mon
     monkeypatch.setattr(runner, "MAX_BATCH_VIEWS", 3)  # batches spanning views are handed out whole
     whole = collections.defaultdict(set)  # (scene, batch) -> its views
     for p in paired:
-        for j in runner.with_batches(p.jobs):
+        for j in runner.with_batches(p.jobs, "cuda"):
             whole[p.scene.name, j.batch].add(j.view)
     assert sorted(len(v) for v in whole.values()) == [1, 1, 3, 3, 3, 3, 3, 3]
     seen = collections.defaultdict(set)
     for r in range(3):
-        for p in assign(paired, r, 3):
+        for p in assign(paired, r, 3, device="cuda"):
             for j in p.jobs:
                 assert (p.scene.name, j.batch) not in seen or seen[p.scene.name, j.batch] == {r}
                 seen[p.scene.name, j.batch] = {r}

@@ -153,7 +153,6 @@ def test_large_views_are_read_ahead_one_at_a_time(tmp_path, evaluator, monkeypat
         img(tmp_path / "gt" / f"{i}.png", seed=i)
         img(tmp_path / "a" / f"{i}.png", seed=10 + i)
     scene = pairs_scene([("a", tmp_path / "a")], tmp_path / "gt")
-    monkeypatch.setattr(runner, "MAX_BATCH_VIEWS", 1)  # each view scored alone, not in a batch spanning views
     expected = score_scenes([scene], evaluator=evaluator, progress=False)
     started, done, outstanding = [], [], []
     real_load, real_compute = runner._load, runner._compute
@@ -220,6 +219,7 @@ def test_small_views_are_scored_in_batches_spanning_views_with_the_numbers_of_on
     scene = replace(pairs_scene([(m, tmp_path / m) for m in "ab"], tmp_path / "gt"), masks=masks)
     metrics = ("psnr", "ssim", "lpips_alex", "masked_psnr", "masked_ssim", "masked_lpips_alex")
     ev = Evaluator(get_protocol("nvs-eval"), metrics, "cpu")
+    monkeypatch.setattr(runner, "CROSS_VIEW_DEVICES", ("cpu", "cuda"))  # CUDA only by default (it pays there)
     calls, real = [], Evaluator.score
 
     def score(self, preds, target, **kw):
@@ -256,7 +256,8 @@ def test_the_batches_of_a_scene_depend_on_its_views_only(tmp_path, monkeypatch):
 
     jobs = [job(0, 256, 256), job(1, 256, 256), job(2, 128, 128), job(3, 128, 128), job(4, 600, 600),
             job(5, 128, 128), job(6, 128, 128)]
-    assert [j.batch for j in runner.with_batches(jobs)] == [0, 0, 1, 1, 2, 3, 3]
-    assert runner.with_batches(jobs) == runner.with_batches(jobs)
+    assert [j.batch for j in runner.with_batches(jobs, "cuda")] == [0, 0, 1, 1, 2, 3, 3]
+    assert runner.with_batches(jobs, "cuda") == runner.with_batches(jobs, "cuda")
+    assert [j.batch for j in runner.with_batches(jobs, "cpu")] == list(range(7))  # measured slower there
     monkeypatch.setattr(runner, "MAX_RENDERS_PIXELS", 3 * 256 * 256)  # one 256x256 view of 3 renders per batch
-    assert [j.batch for j in runner.with_batches(jobs)] == [0, 1, 2, 2, 3, 4, 4]
+    assert [j.batch for j in runner.with_batches(jobs, "cuda")] == [0, 1, 2, 2, 3, 4, 4]

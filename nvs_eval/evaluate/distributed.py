@@ -90,18 +90,20 @@ def finish() -> None:
         dist.destroy_process_group()
 
 
-def assign(paired: list[PairedScene], rank: int, world: int, stored: set | None = None) -> list[PairedScene]:
+def assign(paired: list[PairedScene], rank: int, world: int, stored: set | None = None,
+           device: str = "cpu") -> list[PairedScene]:
     """This rank's share: whole batches of views (every method of a view on one rank, and views scored together
     by a single process, :func:`~nvs_eval.evaluate.runner.with_batches`, together here too, so the numbers are
     identical), balanced by the pixels still to score (ground-truth pixels times the renders not yet in the store,
     ``stored`` holding ``(dataset, scene, method, view)``; a stored render still costs its check), longest first
     onto the least-loaded rank; the same on every rank. Stored views stay in the split: the rank that gets one
-    checks its hashes, as a single process does."""
+    checks its hashes, as a single process does. ``device``: the device type the ranks score on (it decides the
+    batches)."""
     from .runner import with_batches
 
     stored = stored or set()
     units: dict[tuple[int, int], list] = {}
-    jobs = [with_batches(p.jobs) for p in paired]
+    jobs = [with_batches(p.jobs, device) for p in paired]
     for i, p in enumerate(paired):
         for j, job in enumerate(jobs[i]):
             h = read_header(job.gt)

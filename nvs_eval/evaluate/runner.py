@@ -1,12 +1,13 @@
 """The streaming run: views are decoded and hashed in background threads while the device computes.
 
 Iteration is by ground-truth view: the view's ground truth is prepared once and every method's render of it is
-scored against it in batches. Small views (up to :data:`SMALL_VIEW_PIXELS`: feed-forward 256 x 256 targets, the
-small scales of multi-scale Blender) are batched across views too, several views' renders in one call, each against
-its own ground truth (:func:`with_batches` decides which, from the scene alone). At most ``prefetch`` views are in
-memory at once, never a whole dataset, and fewer when views are large (decoded views waiting for the device stay
-under :data:`PREFETCH_BYTES`). With a store, each view's rows are committed in one transaction as soon as they are
-computed, and rows whose inputs, protocol and weights are unchanged are reused, not recomputed.
+scored against it in batches. On CUDA, small views (up to :data:`SMALL_VIEW_PIXELS`: feed-forward 256 x 256 targets,
+the small scales of multi-scale Blender) are batched across views too, several views' renders in one call, each
+against its own ground truth (:func:`with_batches` decides which, from the scene and the device type alone). At most
+``prefetch`` views are in memory at once, never a whole dataset, and fewer when views are large (decoded views
+waiting for the device stay under :data:`PREFETCH_BYTES`). With a store, a batch's rows are committed in one
+transaction as soon as they are computed, and rows whose inputs, protocol and weights are unchanged are reused, not
+recomputed.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ PREFETCH_BYTES = 512 << 20  # decoded views waiting for the device (at least one
 # Larger views fill a batch on their own and are scored one view at a time.
 SMALL_VIEW_PIXELS = 1 << 18
 MAX_BATCH_VIEWS = 64
+# Where it pays. On the CPU it does not: 96 views of 256 x 256, PSNR, SSIM and LPIPS alex + vgg, end to end, ran at
+# 0.86x the view-by-view speed (benchmarks/RESULTS.md; VGG's per-image cost grows with the batch on 2 cores). A GPU
+# forward is filled by 1 Mpx, 16 such views; its gain there is not measured yet.
+CROSS_VIEW_DEVICES = ("cuda",)
 
 
 @dataclass
@@ -146,12 +151,15 @@ def _progress(total: int, desc: str, enabled: bool | None):
     return tqdm(total=total, desc=desc, unit="view", disable=not enabled, dynamic_ncols=True, leave=False)
 
 
-def with_batches(jobs: list[ViewJob]) -> list[ViewJob]:
-    """The jobs, each with the batch of views it is scored in: consecutive views of one small size (at most
-    :data:`SMALL_VIEW_PIXELS`) share a batch while their renders stay under ``MAX_RENDERS_PIXELS`` (and
-    :data:`MAX_BATCH_VIEWS`); a larger view is a batch of its own. It depends on the scene's jobs only, not on a
-    shard or on what is stored: every process of a ``torchrun`` split scores a view in the batch a single process
-    does (:func:`nvs_eval.evaluate.distributed.assign` hands out whole batches), so the numbers are identical."""
+def with_batches(jobs: list[ViewJob], device: str = "cuda") -> list[ViewJob]:
+    """The jobs, each with the batch of views it is scored in: on a device of :data:`CROSS_VIEW_DEVICES`,
+    consecutive views of one small size (at most :data:`SMALL_VIEW_PIXELS`) share a batch while their renders stay
+    under ``MAX_RENDERS_PIXELS`` (and :data:`MAX_BATCH_VIEWS`); a larger view, or any view elsewhere, is a batch of
+    its own. It depends on the scene's jobs and the device type only, not on a shard or on what is stored: every
+    process of a ``torchrun`` split scores a view in the batch a single process does
+    (:func:`nvs_eval.evaluate.distributed.assign` hands out whole batches), so the numbers are identical."""
+    if device not in CROSS_VIEW_DEVICES:
+        return [replace(job, batch=i) for i, job in enumerate(jobs)]
     out, batch, size, pixels, count = [], -1, None, 0, 0
     for job in jobs:
         h = read_header(job.gt)
@@ -186,7 +194,8 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
                    force=force, recompute=recompute, resize_gt=evaluator.protocol.resize_gt,
                    cuda=evaluator.device.type == "cuda")
     workers = decode_workers(evaluator.device) if workers is None else workers
-    jobs = paired.jobs if all(j.batch is not None for j in paired.jobs) else with_batches(paired.jobs)
+    jobs = paired.jobs if all(j.batch is not None for j in paired.jobs) else \
+        with_batches(paired.jobs, evaluator.device.type)
     with _progress(len(jobs), f"{scene.dataset}/{scene.name}", progress) as bar:
         for group in _batched(_prefetched(jobs, load, workers, prefetch)):
             new = _compute_batch(evaluator, group)
