@@ -134,10 +134,11 @@ def test_nerfstudio_fraction_split_is_named_and_not_standard(tmp_path):
                          "missing; 2 extra view(s))"]
 
 
-def test_a_test_list_beside_the_dataset_is_the_rule(tmp_path):
+@pytest.mark.parametrize("list_file", ["test_list.txt", "test.txt"])
+def test_a_test_list_beside_the_dataset_is_the_rule(tmp_path, list_file):
     scene = make_scene(tmp_path / "data")
     names = sorted_names(scene)
-    (scene / "test_list.txt").write_text("\n".join([names[3], names[11], names[20]]) + "\n")
+    (scene / list_file).write_text("\n".join([names[3], names[11], names[20]]) + "\n")
     r = check_scene(_named_gt(tmp_path / "run", scene, [3, 11, 20]), "mipnerf360", scene)
     assert r.split["rule"] == "test-list" and not r.split["standard"]
 
@@ -235,3 +236,35 @@ def test_score_with_a_dataset_root_prints_the_check(tmp_path):
     line = next(x for x in r.stdout.splitlines() if x.startswith("check: "))
     assert "garden: not comparable with the standard protocol: the ground truth is not the dataset's own files: " \
            "images/ resampled by the trainer (bicubic-pil, 3dgs-r2" in line
+
+
+def test_blender_ground_truth_composited_by_3dgs_is_the_datasets_own_test_split(tmp_path):
+    """NeRF-synthetic: RGBA test frames of transforms_test.json; 3DGS composites them on white and stores 8 bits by
+    truncation (``readCamerasFromTransforms``: ``np.array(arr * 255.0, dtype=np.byte)``), then render.py writes
+    ``gt/00000.png``. That is the dataset's own test split, composited (within the 8-bit rounding)."""
+    scene = tmp_path / "lego"
+    (scene / "test").mkdir(parents=True)
+    frames = []
+    for i in range(4):
+        rgb = _content(i, 40, 40)
+        yy, xx = np.mgrid[:40, :40]
+        alpha = np.clip(255 - 6 * np.hypot(yy - 20, xx - 20), 0, 255).astype(np.uint8)
+        Image.fromarray(np.dstack([rgb, alpha])).save(scene / "test" / f"r_{i}.png")
+        frames.append({"file_path": f"./test/r_{i}", "transform_matrix": np.eye(4).tolist()})
+    (scene / "transforms_test.json").write_text(json.dumps({"camera_angle_x": 0.69, "frames": frames}))
+    gt_dir = tmp_path / "run" / "test" / "ours_30000" / "gt"
+    gt_dir.mkdir(parents=True)
+    gt = {}
+    for i in range(4):
+        rgba = np.asarray(Image.open(scene / "test" / f"r_{i}.png"), dtype=np.float64) / 255
+        arr = rgba[..., :3] * rgba[..., 3:] + 1.0 * (1 - rgba[..., 3:])
+        Image.fromarray(np.floor(arr * 255.0).astype(np.uint8)).save(gt_dir / f"{i:05d}.png")
+        gt[f"{i:05d}"] = gt_dir / f"{i:05d}.png"
+    r = check_scene(gt, "blender", scene)
+    assert r.comparable, r.reasons
+    assert r.split["rule"] == "test" and r.split["test_views"] == [f"r_{i}.png" for i in range(4)]
+    assert {v.match for v in r.views} <= {"exact", "composited"} and "composited" in {v.match for v in r.views}
+    assert r.gt["identical"] and r.gt["source"] == "test" and r.gt["max_abs_diff"] <= 1 / 255 + 1e-6
+    shuffled = {k: gt[k] for k in ("00001", "00000", "00002")}  # another order, a view left out
+    r = check_scene(shuffled, "blender", scene)
+    assert r.split["rule"] == "custom" and r.split["missing"] == ["r_3.png"] and not r.comparable

@@ -39,6 +39,11 @@ CANDIDATES = 3  # nearest thumbnails compared at full resolution
 NO_MATCH_RMS = 0.12  # a view whose nearest thumbnail is farther than this matches no dataset image
 RESAMPLE_PROBES = 3  # views on which every source and resampler is tried; the best is then checked on all views
 FOLDERS = ("images", "images_2", "images_4", "images_8")
+# An RGBA dataset image composited on the background and stored in 8 bits by the trainer differs from nvs-eval's
+# float composite by the 8-bit rounding: 3DGS truncates (``readCamerasFromTransforms``: ``np.array(arr * 255.0,
+# dtype=np.byte)``), others round. Such a view is the dataset's own file, composited ("match": "composited").
+ALPHA_MODES = ("RGBA", "LA", "PA")
+COMPOSITE_TOLERANCE = 1 / 255 + 1e-6
 
 
 @dataclass
@@ -199,6 +204,8 @@ def _exact(view: str, path: Path, candidates: list[str], index: DatasetIndex, ba
             diff = float(np.abs(read_image(f, background) - img).max())
             if diff == 0.0:
                 return ViewMatch(view, path, name, "exact", 0.0, folder)
+            if fh.mode in ALPHA_MODES and diff <= COMPOSITE_TOLERANCE:
+                return ViewMatch(view, path, name, "composited", diff, folder)
     return ViewMatch(view, path, candidates[0], "approximate", float("nan"))
 
 
@@ -214,11 +221,12 @@ def provenance(matches: list[ViewMatch], index: DatasetIndex) -> dict:
     resampler that reproduce it best (tried on :data:`RESAMPLE_PROBES` views, then checked on all)."""
     h = read_header(matches[0].gt)
     size = [h.width, h.height]
-    exact = {m.folder for m in matches if m.match == "exact"}
-    if len(exact) == 1 and all(m.match == "exact" for m in matches):
+    own = ("exact", "composited")
+    exact = {m.folder for m in matches if m.match in own}
+    if len(exact) == 1 and all(m.match in own for m in matches):
         return {"source": exact.pop(), "identical": True, "resampled_from": None, "resampler": None, "rule": None,
-                "max_abs_diff": 0.0, "size": size}
-    approx = [m for m in matches if m.match != "exact"]
+                "max_abs_diff": max(m.max_abs_diff for m in matches), "size": size}
+    approx = [m for m in matches if m.match not in own]
     best = _best_resampling(approx[:RESAMPLE_PROBES], index)
     if best is None:
         return {"source": None, "identical": False, "resampled_from": None, "resampler": None, "rule": None,
