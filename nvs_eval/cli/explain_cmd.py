@@ -111,9 +111,10 @@ def run(args: argparse.Namespace) -> int:
                                                  file=sys.stderr, flush=True))
     result = explain(search, targets)
     n_settings = len(search.values)
+    variants = ", ".join(f"v{ver} {inp}" for inp, ver in search.lpips_variants)
     print(f"searched {n_settings} background/quantisation setting(s) x {len(search.ssim_specs)} SSIM x "
-          f"{2 * len(search.nets)} LPIPS x 2 PSNR aggregations; {result['match_count']} combination(s) reproduce "
-          "every target")
+          f"{len(search.lpips_variants) * len(search.nets)} LPIPS ({variants}) x 2 PSNR aggregations; "
+          f"{result['match_count']} combination(s) reproduce every target")
     _print_result(args, result, targets)
     if args.json:
         atomic_write_text(Path(args.json), json.dumps({"written_by": MARK_JSON, **json_ready(result)}, indent=1))

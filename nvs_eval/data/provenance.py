@@ -128,6 +128,9 @@ def _thumb(path: Path, background) -> np.ndarray:
     """A ``THUMB`` x ``THUMB`` area-averaged thumbnail (float32), decoding a JPEG at reduced scale (draft mode)."""
     from PIL import Image
 
+    if not isinstance(path, (str, Path)):  # half of an ns-eval canvas: decoded as nvs-eval reads it
+        rgb = np.round(read_image(path, background) * 255).astype(np.uint8)
+        return np.asarray(Image.fromarray(rgb).resize((THUMB, THUMB), Image.BOX), dtype=np.float32) / 255
     with Image.open(path) as im:
         if im.format == "JPEG":
             im.draft("RGB", (THUMB * 8, THUMB * 8))
