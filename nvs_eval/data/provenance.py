@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LayoutError, PairingError, option
-from .datasets import DATASET_KINDS, dataset_kind
+from .datasets import dataset_kind
 from .discover import list_images
 from .images import WHITE, read_header, read_image
 from .pairing import GS_MAX_WIDTH
 from .resize import RESIZE_METHODS, resize_to
-from .splits import identify_split
+from .splits import every_nth, identify_split
 
 THUMB = 16
 CANDIDATES = 3  # nearest thumbnails compared at full resolution
@@ -125,20 +125,24 @@ def _images_bin(path: Path) -> list[str]:
 
 
 def _thumb(path: Path, background) -> np.ndarray:
-    """A ``THUMB`` x ``THUMB`` area-averaged thumbnail (float32), decoding a JPEG at reduced scale (draft mode)."""
+    """A ``THUMB`` x ``THUMB`` area-averaged thumbnail (float32) of a dataset image, decoding a JPEG at reduced
+    scale (draft mode)."""
     from PIL import Image
 
-    if not isinstance(path, (str, Path)):  # half of an ns-eval canvas: decoded as nvs-eval reads it
-        rgb = np.round(read_image(path, background) * 255).astype(np.uint8)
-        return np.asarray(Image.fromarray(rgb).resize((THUMB, THUMB), Image.BOX), dtype=np.float32) / 255
     with Image.open(path) as im:
         if im.format == "JPEG":
             im.draft("RGB", (THUMB * 8, THUMB * 8))
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        if im.mode in ALPHA_MODES or (im.mode == "P" and "transparency" in im.info):
             rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255
-            rgb = rgba[..., :3] * rgba[..., 3:] + np.asarray(background, np.float32) * (1 - rgba[..., 3:])
-            im = Image.fromarray(np.round(rgb * 255).astype(np.uint8))
-        small = im.convert("RGB").resize((THUMB, THUMB), Image.BOX)
+            return _thumb_of(rgba[..., :3] * rgba[..., 3:] + np.asarray(background, np.float32) * (1 - rgba[..., 3:]))
+        return _thumb_of(np.asarray(im.convert("RGB"), dtype=np.float32) / 255)
+
+
+def _thumb_of(rgb: np.ndarray) -> np.ndarray:
+    """The thumbnail of a decoded H x W x 3 image in [0, 1] (through 8 bits, as every image file is)."""
+    from PIL import Image
+
+    small = Image.fromarray(np.round(rgb * 255).astype(np.uint8)).resize((THUMB, THUMB), Image.BOX)
     return np.asarray(small, dtype=np.float32) / 255
 
 
@@ -179,31 +183,31 @@ def match_views(gt: dict[str, Path], index: DatasetIndex, background=None) -> li
     background = background or index.background
     out = []
     for view, path in gt.items():
-        t = _thumb(path, background)
+        img = read_image(path, background)  # decoded once: thumbnail and exact comparison
+        t = _thumb_of(img)
         dist = np.sqrt(((index.thumbs - t) ** 2).mean(axis=(1, 2, 3)))
         order = np.argsort(dist, kind="stable")[:CANDIDATES]
         if dist[order[0]] > NO_MATCH_RMS:
             raise PairingError(f"view {view} matches no image of the dataset (nearest: {index.names[order[0]]}, "
                                f"thumbnail RMS difference {dist[order[0]]:.3f})", path=path,
                                hint=f"is {option('dataset_root')} the scene this run was trained on?")
-        m = _exact(view, path, [index.names[i] for i in order], index, background)
+        m = _exact(view, path, img, [index.names[i] for i in order], index, background)
         m.dataset_file = _file_name(index, m.dataset_image)
         out.append(m)
     return out
 
 
-def _exact(view: str, path: Path, candidates: list[str], index: DatasetIndex, background) -> ViewMatch:
-    h = read_header(path)
-    img = None
+def _exact(view: str, path: Path, img: np.ndarray, candidates: list[str], index: DatasetIndex,
+           background) -> ViewMatch:
+    h, w = img.shape[:2]
     for name in candidates:
         for folder, files in index.folders.items():
             f = files.get(name)
             if f is None:
                 continue
             fh = read_header(f)
-            if (fh.width, fh.height) != (h.width, h.height):
+            if (fh.width, fh.height) != (w, h):
                 continue
-            img = read_image(path, background) if img is None else img
             diff = float(np.abs(read_image(f, background) - img).max())
             if diff == 0.0:
                 return ViewMatch(view, path, name, "exact", 0.0, folder)
@@ -285,7 +289,7 @@ def check_scene(gt: dict[str, Path], kind: str, scene_dir: Path, scene: str | No
     indices = [position[m.dataset_image] for m in matches]
     split = _split(indices, index, spec)
     prov = provenance(matches, index)
-    reasons = _reasons(matches, split, prov, spec, scene, index)
+    reasons = _reasons(split, prov, spec, scene, scene_dir)
     return CheckResult(scene, kind, split, prov, matches, reasons)
 
 
@@ -299,7 +303,7 @@ def _split(indices: list[int], index: DatasetIndex, spec) -> dict:
         standard_set = list(range(len(index.names)))
     else:
         rule, _ = identify_split(indices, index.names, index.scene_dir)
-        standard_set = list(range(0, len(index.names), 8))
+        standard_set = every_nth(len(index.names))
     got = set(indices)
     return {"rule": rule, "standard": rule == spec.standard_split and len(got) == len(indices),
             "test_views": [_file_name(index, index.names[i]) for i in indices],
@@ -308,7 +312,7 @@ def _split(indices: list[int], index: DatasetIndex, spec) -> dict:
             "repeated": sorted({_file_name(index, index.names[i]) for i in indices if indices.count(i) > 1})}
 
 
-def _reasons(matches, split, prov, spec, scene: str, index: DatasetIndex) -> list[str]:
+def _reasons(split: dict, prov: dict, spec, scene: str, scene_dir: Path) -> list[str]:
     reasons = []
     if not split["standard"]:
         what = [f"{len(split['missing'])} standard view(s) missing"] if split["missing"] else []
@@ -325,8 +329,9 @@ def _reasons(matches, split, prov, spec, scene: str, index: DatasetIndex) -> lis
                        f"trainer ({prov['resampler']}{how}; largest difference {prov['max_abs_diff'] * 255:.1f}/255)")
     published = spec.published_images(scene) if spec.published_images else None
     if published and prov["source"] is not None and prov["source"] != published:
-        src = published if published in index.folders else None
-        expected = read_header(index.folders[src][index.names[0]]) if src else None
+        folder = Path(scene_dir) / published
+        first = next(iter(list_images(folder).values()), None) if folder.is_dir() else None
+        expected = read_header(first) if first is not None else None
         at = f" ({expected.width}x{expected.height})" if expected else ""
         reasons.append(f"{spec.name} {scene} is published at {published}{at}; this ground truth is "
                        f"{prov['source']} {'resampled ' if not prov['identical'] else ''}"
@@ -346,14 +351,5 @@ def own_files_check(kind: str, scene_dir: Path, images: str, gt: dict[str, Path]
     prov = {"source": images if kind != "blender" else "test", "identical": True, "resampled_from": None,
             "resampler": None, "rule": None, "max_abs_diff": 0.0, "size": [first.width, first.height]}
     views = [ViewMatch(v, Path(p), Path(p).stem, "exact", 0.0, prov["source"], Path(p).name) for v, p in gt.items()]
-    index = DatasetIndex(Path(scene_dir), kind, [], {}, np.zeros((0, THUMB, THUMB, 3), np.float32))
-    published = spec.published_images(scene) if spec.published_images else None
-    if published and (Path(scene_dir) / published).is_dir():
-        index.folders[published] = list_images(Path(scene_dir) / published)
-        index.names = list(index.folders[published])
-    return CheckResult(scene, kind, split, prov, views, _reasons(views, split, prov, spec, scene, index))
+    return CheckResult(scene, kind, split, prov, views, _reasons(split, prov, spec, scene, scene_dir))
 
-
-def check_kinds() -> tuple[str, ...]:
-    """The dataset kinds ``check`` knows."""
-    return tuple(DATASET_KINDS)

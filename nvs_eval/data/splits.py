@@ -37,12 +37,14 @@ NERFSTUDIO_FRACTION = 0.9
 
 @dataclass(frozen=True)
 class SplitRule:
-    """A named rule: ``indices(n)`` gives its test indices among ``n`` sorted images."""
+    """A named rule. ``match(test, names, scene_dir)`` gives its parameters when it produces exactly the sorted test
+    indices ``test`` among ``names`` (``None`` when it does not); ``label`` names it with them."""
 
     name: str
     description: str
     source: str
-    indices: Callable[[int], list[int]] | None = None
+    match: Callable[[list[int], list[str], Path | None], dict | None]
+    label: Callable[[dict], str] = lambda params: ""
 
 
 def every_nth(n: int, k: int = LLFF_HOLD) -> list[int]:
@@ -58,24 +60,6 @@ def linspace(n: int, k: int) -> list[int]:
     return sorted(set(np.linspace(0, n - 1, k).astype(int).tolist()))
 
 
-SPLIT_RULES: dict[str, SplitRule] = {r.name: r for r in (
-    SplitRule("every-8th", "i % 8 == 0 over the sorted image names (llffhold = 8)",
-              "3DGS scene/dataset_readers.py readColmapSceneInfo; multinerf internal/datasets.py (llffhold); "
-              "NerfBaselines datasets/colmap.py:234", every_nth),
-    SplitRule("test-list", "the names listed in test_list.txt / test.txt beside the dataset",
-              "NerfBaselines datasets/colmap.py:408-417 ({split}_list.txt)"),
-    SplitRule("nerfstudio-fraction", "nerfstudio's default: linspace training indices (90%), the rest eval",
-              "nerfstudio data/utils/dataparsers_utils.py:23-43 (get_train_eval_split_fraction)",
-              nerfstudio_fraction),
-    SplitRule("nerfstudio-interval", "i % N == 0 (nerfstudio's interval mode; N = 8 is every-8th)",
-              "nerfstudio data/utils/dataparsers_utils.py:71-87 (get_train_eval_split_interval)"),
-    SplitRule("linspace", "N views at np.linspace(0, n - 1, N) (sparse-view selections)", "FSGS / DNGaussian style"),
-    SplitRule("custom", "no known rule produces exactly these views", ""),
-    SplitRule("test", "the dataset's test split (Blender: transforms_test.json)",
-              "NeRF / 3DGS readNerfSyntheticInfo (transforms_test.json)"),
-)}
-
-
 def read_test_list(scene_dir: Path) -> tuple[Path, list[str]] | None:
     """A test list beside the dataset (``test_list.txt``, else ``test.txt``): its file and its names."""
     for name in ("test_list.txt", "test.txt"):
@@ -85,28 +69,59 @@ def read_test_list(scene_dir: Path) -> tuple[Path, list[str]] | None:
     return None
 
 
+def _test_list(got: list[int], names: list[str], scene_dir: Path | None) -> dict | None:
+    listed = read_test_list(scene_dir) if scene_dir is not None else None
+    if listed is None:
+        return None
+    path, wanted = listed
+    stems = {Path(w).stem for w in wanted}
+    return {"file": str(path)} if got == [i for i, nm in enumerate(names) if nm in wanted or Path(nm).stem in stems] \
+        else None
+
+
+def _interval(got: list[int], names: list[str], _) -> dict | None:
+    return next(({"interval": k} for k in range(2, len(names)) if k != LLFF_HOLD and got == every_nth(len(names), k)),
+                None)
+
+
+def _when(ok: bool, params: dict | None = None) -> dict | None:
+    return (params or {}) if ok else None
+
+
+# In the order they are tried: the first that produces exactly the views names them.
+SPLIT_RULES: dict[str, SplitRule] = {r.name: r for r in (
+    SplitRule("every-8th", "i % 8 == 0 over the sorted image names (llffhold = 8)",
+              "3DGS scene/dataset_readers.py readColmapSceneInfo; multinerf internal/datasets.py (llffhold); "
+              "NerfBaselines datasets/colmap.py:234", lambda got, names, _: _when(got == every_nth(len(names)))),
+    SplitRule("test-list", "the names listed in test_list.txt / test.txt beside the dataset",
+              "NerfBaselines datasets/colmap.py:408-417 ({split}_list.txt)", _test_list),
+    SplitRule("nerfstudio-fraction", "nerfstudio's default: linspace training indices (90%), the rest eval",
+              "nerfstudio data/utils/dataparsers_utils.py:23-43 (get_train_eval_split_fraction)",
+              lambda got, names, _: _when(bool(got) and got == nerfstudio_fraction(len(names)),
+                                          {"fraction": NERFSTUDIO_FRACTION})),
+    SplitRule("nerfstudio-interval", "i % N == 0 (nerfstudio's interval mode; N = 8 is every-8th)",
+              "nerfstudio data/utils/dataparsers_utils.py:71-87 (get_train_eval_split_interval)", _interval,
+              lambda params: f"-{params['interval']}"),
+    SplitRule("linspace", "N views at np.linspace(0, n - 1, N) (sparse-view selections)", "FSGS / DNGaussian style",
+              lambda got, names, _: _when(0 < len(got) < len(names) and got == linspace(len(names), len(got)),
+                                          {"n": len(got)}),
+              lambda params: f"-{params['n']}"),
+    SplitRule("custom", "no known rule produces exactly these views", "", lambda got, names, _: None),
+)}
+
+
 def identify_split(indices: list[int], names: list[str], scene_dir: Path | None = None) -> tuple[str, dict]:
-    """The rule that produces exactly ``indices`` (sorted, among ``names``), and its parameters.
+    """The first rule of :data:`SPLIT_RULES` that produces exactly ``indices`` (among the sorted ``names``): its
+    name (with its parameter, ``linspace-3``) and its parameters.
 
     >>> identify_split([0, 8, 16], [f"{i:03d}.png" for i in range(20)])
     ('every-8th', {})
     >>> identify_split([0, 9, 19], [f"{i:03d}.png" for i in range(20)])
     ('linspace-3', {'n': 3})
     """
-    got, n = sorted(indices), len(names)
-    if got == every_nth(n):
-        return "every-8th", {}
-    listed = read_test_list(scene_dir) if scene_dir is not None else None
-    if listed is not None:
-        path, wanted = listed
-        stems = {Path(w).stem for w in wanted}
-        if got == [i for i, nm in enumerate(names) if nm in wanted or Path(nm).stem in stems]:
-            return "test-list", {"file": str(path)}
-    if got and got == nerfstudio_fraction(n):
-        return "nerfstudio-fraction", {"fraction": NERFSTUDIO_FRACTION}
-    for k in range(2, n):
-        if k != LLFF_HOLD and got == every_nth(n, k):
-            return f"nerfstudio-interval-{k}", {"interval": k}
-    if 0 < len(got) < n and got == linspace(n, len(got)):
-        return f"linspace-{len(got)}", {"n": len(got)}
+    got = sorted(indices)
+    for rule in SPLIT_RULES.values():
+        params = rule.match(got, names, scene_dir)
+        if params is not None:
+            return rule.name + rule.label(params), params
     return "custom", {}

@@ -296,71 +296,48 @@ def _rows(scene, evaluator: Evaluator, lv: LoadedView, computed: dict[str, dict[
 
 
 def _compute_batch(evaluator: Evaluator, group: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
-    """New values of a batch of views, ``{view: {method: {metric: value}}}``: views of one size in one call to
-    the evaluator (:func:`_compute_views`), a view alone as :func:`_compute`. Where the batch cannot be scored
-    together (a kernel's precondition fails), each view is scored alone, so that the error names its file."""
-    todo = [lv for lv in group if lv.todo]
-    shapes = {lv.gt.shape for lv in todo}
-    if len(todo) > 1 and len(shapes) == 1 and len({lv.mask is None for lv in todo}) == 1:
-        try:
-            return _compute_views(evaluator, todo)
-        except PreconditionError:
-            pass  # scored view by view below, where the failing view names its file
-    return {lv.job.view: _compute_named(evaluator, lv) for lv in todo}
+    """New values of a batch of views, ``{view: {method: {metric: value}}}``: the views still to score, one call of
+    :func:`_compute` per size (sizes differ only under ``resize_gt``) and mask presence."""
+    parts: dict[tuple, list[LoadedView]] = {}
+    for lv in group:
+        if lv.todo:
+            parts.setdefault((lv.gt.shape, lv.mask is None), []).append(lv)
+    return {view: values for views in parts.values() for view, values in _compute_named(evaluator, views).items()}
 
 
-def _compute_views(evaluator: Evaluator, views: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
-    """Several views of one size: one target for all, and every render scored against its own view in batches
-    of up to ``MAX_RENDERS_PIXELS``, methods grouped by the metrics they need."""
+def _compute_named(evaluator: Evaluator, views: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`_compute`, with a kernel's precondition failure (an image too small for SSIM or LPIPS: the views of a
+    batch share their size) turned into an error naming the file. Any other exception is a bug and propagates as
+    itself."""
+    try:
+        return _compute(evaluator, views)
+    except PreconditionError as e:
+        raise ImageReadError(f"{views[0].job.gt}: cannot be scored: {e}") from e
+
+
+def _compute(evaluator: Evaluator, views: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
+    """Score loaded views of one size (one view, or a batch spanning views): one target for all, every render
+    against its own view, methods batched by the metrics they need (all of them, or only those added since they
+    were stored), up to ``MAX_RENDERS_PIXELS`` a call (all renders in one call for a tiled view, whose memory is
+    bounded per tile). Decoded arrays are released as soon as they are on the device (or in a batch)."""
     h, w = views[0].gt.shape[:2]
-    gts = torch.cat([evaluator.to_tensor(lv.gt) for lv in views])
     masks = None if views[0].mask is None else torch.stack([torch.from_numpy(lv.mask) for lv in views])[:, None]
-    target = evaluator.prepare(gts, masks)
+    gts = [evaluator.to_tensor(lv.gt) for lv in views]
+    target = evaluator.prepare(gts[0] if len(gts) == 1 else torch.cat(gts), masks)  # one view: no copy
+    for lv in views:
+        lv.gt = lv.mask = None
     groups: dict[tuple[str, ...], list[tuple[int, str]]] = {}
     for i, lv in enumerate(views):
         for method, metrics in lv.todo.items():
             groups.setdefault(metrics, []).append((i, method))
     result: dict[str, dict[str, dict[str, float]]] = {lv.job.view: {} for lv in views}
-    per_batch = max(1, MAX_RENDERS_PIXELS // (h * w))
     for metrics, entries in groups.items():
+        per_batch = len(entries) if target.tiled else max(1, MAX_RENDERS_PIXELS // (h * w))
         for k in range(0, len(entries), per_batch):
             chunk = entries[k : k + per_batch]
-            batch = torch.cat([evaluator.to_tensor(views[i].renders[m]) for i, m in chunk])
+            batch = torch.cat([evaluator.to_tensor(views[i].renders.pop(m)) for i, m in chunk])
             scores = evaluator.score(batch, target, consume=True, metrics=metrics, views=[i for i, _ in chunk])
             for j, (i, m) in enumerate(chunk):
                 result[views[i].job.view][m] = {metric: float(scores[metric][j]) for metric in metrics}
-    for lv in views:
-        lv.gt = lv.mask = None
-        lv.renders.clear()
     return result
 
-
-def _compute_named(evaluator: Evaluator, lv: LoadedView) -> dict[str, dict[str, float]]:
-    """:func:`_compute`, with a kernel's precondition failure (an image too small for SSIM or LPIPS) turned into
-    an error naming the file. Any other exception is a bug and propagates as itself."""
-    try:
-        return _compute(evaluator, lv)
-    except PreconditionError as e:
-        raise ImageReadError(f"{lv.job.gt}: cannot be scored: {e}") from e
-
-
-def _compute(evaluator: Evaluator, lv: LoadedView) -> dict[str, dict[str, float]]:
-    """Score the loaded view; its decoded arrays are released as soon as they are on the device (or in a batch).
-    Methods are batched by the metrics they need (all of them, or only those added since they were stored)."""
-    h, w = lv.gt.shape[:2]
-    mask = None if lv.mask is None else torch.from_numpy(lv.mask)[None, None]
-    target = evaluator.prepare(evaluator.to_tensor(lv.gt), mask)
-    lv.gt = lv.mask = None
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for method, todo in lv.todo.items():
-        groups.setdefault(todo, []).append(method)
-    result: dict[str, dict[str, float]] = {}
-    for metrics, methods in groups.items():
-        per_batch = len(methods) if target.tiled else max(1, MAX_RENDERS_PIXELS // (h * w))
-        for i in range(0, len(methods), per_batch):  # a tiled target bounds memory per tile: one call for all
-            chunk = methods[i : i + per_batch]
-            batch = torch.cat([evaluator.to_tensor(lv.renders.pop(m)) for m in chunk])
-            scores = evaluator.score(batch, target, consume=True, metrics=metrics)
-            for j, m in enumerate(chunk):
-                result[m] = {metric: float(scores[metric][j]) for metric in metrics}
-    return result
