@@ -39,6 +39,7 @@ from distributed_cost import distributed_cost  # noqa: E402
 from explain_cost import explain_cost  # noqa: E402
 from families import family_costs  # noqa: E402
 from main_bench import _memory_lines, _peak_lines, _profile_lines, bench_workload  # noqa: E402
+from settings_cost import settings_cost  # noqa: E402
 from stats_cost import stats_cost  # noqa: E402
 
 
@@ -53,7 +54,7 @@ def _parse_args() -> argparse.Namespace:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--smoke", action="store_true", help="tiny workload: checks the harness, measures nothing")
     ap.add_argument("--only", default=None, help="run one section only",
-                    choices=["families", "explain", "stats", "distributed", "cross-view", "check"])
+                    choices=["families", "explain", "stats", "distributed", "cross-view", "check", "settings"])
     ap.add_argument("--explain-views", type=int, default=35, help="views for the explain section (779x520)")
     ap.add_argument("--out", default=None, help="append the results to this Markdown file")
     ap.add_argument("--worker", default=None)
@@ -86,6 +87,10 @@ def main() -> None:
     if args.only == "distributed":
         flush(distributed_cost())
         return
+    if args.only == "settings" or args.smoke:
+        flush(settings_cost(*(((96, 128), 2, 1, 2) if args.smoke else ())))
+        if args.only:
+            return
     if args.only == "check" or args.smoke:
         flush(check_cost(*((16, (160, 120)) if args.smoke else ())))
         if args.only:

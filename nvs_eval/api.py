@@ -18,8 +18,9 @@ from .conventions.protocols import Protocol, get_protocol
 from .conventions.registry import DEFAULT_AGGREGATION, METRICS, STORE_NAME
 from .data.datasets import DATASET_KINDS, dataset_scene
 from .data.discover import list_images
-from .data.layouts import GroundTruthSource, load_layout, pairs_scene
+from .data.layouts import LAYOUTS, GroundTruthSource, load_layout, pairs_scene
 from .data.pairing import PairedScene, pair_scene
+from .data.pixelsplat import ChunkSource
 from .data.scene import Scene
 from .errors import StoreError, UsageError, option
 from .evaluate.evaluator import Evaluator
@@ -150,8 +151,11 @@ def score_folders(renders: dict[str, str | Path], gt: str | Path, protocol: str 
 def score_layout(path: str | Path, layout: str | None = None, protocol: str | Protocol | None = None,
                  metrics: tuple[str, ...] | None = None, *, iteration: int | None = None, device: str = "auto",
                  allow_missing: bool = False, strict: bool = False, precision: str = "float32",
-                 gt_source: GroundTruthSource | None = None, progress: bool | None = None) -> pd.DataFrame:
-    """Score a folder in a known layout (``nvs_eval.data.layouts.LAYOUTS``), auto-detected by default."""
+                 gt_source: GroundTruthSource | ChunkSource | None = None,
+                 progress: bool | None = None) -> pd.DataFrame:
+    """Score a folder in a known layout (``nvs_eval.data.layouts.LAYOUTS``), auto-detected by default.
+    ``gt_source``: where a layout without ground truth takes it from (multinerf: a dataset scene; pixelsplat: the
+    dataset's chunks and the evaluation index)."""
     scenes = load_layout(Path(path), layout, iteration=iteration, gt_source=gt_source)
     return score_scenes(scenes, protocol, metrics, device=device, allow_missing=allow_missing, strict=strict,
                         precision=precision, progress=progress)
@@ -166,8 +170,8 @@ def _config_scene(cfg: BenchmarkConfig, ds: DatasetConfig, s: str) -> Scene:
         scene.name = s
         scene.source = (ds.kind, ds.root / s, ds.images, True)
         return scene
-    gt_source = GroundTruthSource(ds.gt_kind, ds.root / s, ds.images) if ds.gt_kind and ds.kind == "multinerf" \
-        else None
+    needs = LAYOUTS[ds.kind].ground_truth == "dataset"
+    gt_source = GroundTruthSource(ds.gt_kind, ds.root / s, ds.images) if ds.gt_kind and needs else None
     scene = None
     for method, p in paths.items():
         (found,) = load_layout(p, ds.kind, iteration=ds.iteration, method=method, dataset=ds.name, gt_source=gt_source)
@@ -177,9 +181,31 @@ def _config_scene(cfg: BenchmarkConfig, ds: DatasetConfig, s: str) -> Scene:
         scene.auxiliary.update(found.auxiliary)
         scene.reported.update(found.reported)
         scene.folders.update(found.folders)
-    if ds.gt_kind:  # multinerf's ground truth is the dataset's; another layout's is checked against it
-        scene.source = (ds.gt_kind, ds.root / s, ds.images, ds.kind == "multinerf")
+    if ds.gt_kind:  # multinerf's / dycheck's ground truth is the dataset's; another layout's is checked against it
+        scene.source = (ds.gt_kind, ds.root / s, ds.images, needs)
+    scene.masks = scene.masks or found.masks
     return scene
+
+
+def _chunk_scenes(cfg: BenchmarkConfig, ds: DatasetConfig) -> list[Scene]:
+    """A pixelsplat dataset entry: every method's run folder holds its scenes (``scenes: all``, or those named)."""
+    source = ChunkSource(ds.root, ds.eval_index)
+    by_name: dict[str, Scene] = {}
+    for m in ds.methods:
+        for found in load_layout(ds.resolve(m.path, "", cfg.base), ds.kind, method=m.key, dataset=ds.name,
+                                 gt_source=source):
+            if ds.scenes and found.name not in ds.scenes:
+                continue
+            scene = by_name.setdefault(found.name, found)
+            if scene is not found:
+                scene.renders.update(found.renders)
+                scene.folders.update(found.folders)
+    missing = [s for s in ds.scenes if s not in by_name]
+    if missing:
+        raise UsageError(f"{ds.name}: scene(s) {', '.join(missing)} not scored by any method", path=cfg.source,
+                         hint="pixelSplat leaves some scenes out (printed as notes); name the scenes it rendered, "
+                              "or scenes: all")
+    return [by_name[k] for k in sorted(by_name)]
 
 
 def check_of(scene: Scene):
@@ -218,6 +244,9 @@ def scenes_from_config(cfg: BenchmarkConfig) -> list[Scene]:
     """Every scene a benchmark config describes, with each method's renders (and masks)."""
     scenes = []
     for ds in cfg.datasets:
+        if ds.eval_index is not None:
+            scenes += _chunk_scenes(cfg, ds)
+            continue
         for s in ds.scenes:
             scene = _config_scene(cfg, ds, s)
             attach_masks([scene], ds.resolve(ds.masks, s, cfg.base) if ds.masks else None,
@@ -254,7 +283,7 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
     cfg = config if isinstance(config, BenchmarkConfig) else load_config(config)
     out = Path(out) if out is not None else cfg.base / "out" / cfg.name
     check_output_folder(out, STORE_NAME, force)
-    proto = get_protocol(cfg.protocol).with_resize_gt(cfg.resize_gt)
+    proto = get_protocol(cfg.protocol).with_resize_gt(cfg.resize_gt).with_appearance_fit(cfg.appearance_fit)
     if cfg.aggregation != DEFAULT_AGGREGATION:  # a config's choice; never part of a row's key
         proto = replace(proto, aggregation=cfg.aggregation)
     from .evaluate import distributed

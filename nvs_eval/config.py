@@ -8,6 +8,7 @@ the YAML file's folder; ``{scene}`` in a path is replaced by each scene's name.
     name: my-benchmark
     protocol: nvs-eval            # optional, default nvs-eval; or a protocol YAML (nvs-eval explain writes one)
     resize_gt: none               # optional opt-in: area | bicubic-pil | lanczos-pil | antialias-torch
+    appearance_fit: affine        # optional opt-in under nerfw: gain-bias | affine | color-correct
     strict: false                 # optional: auxiliary files (<view>_depth.png, ...) are an error
     aggregation: view-mean        # optional: view-mean | pooled-mse | scene-weighted (stated in every caption)
     metrics: [psnr, ssim, lpips_vgg]   # optional, default: the protocol's
@@ -83,6 +84,7 @@ class DatasetConfig:
     masks: str | None = None  # masked metrics: a folder of masks per scene (may use {scene})
     mask_from_gt_alpha: bool = False  # masked metrics: the ground truth's alpha channel is the mask
     baselines: str | None = None  # published results printed beside this dataset's methods (nvs_eval.baselines)
+    eval_index: Path | None = None  # pixelsplat: the evaluation index JSON (root: the dataset's root)
 
     def resolve(self, template: str, scene: str, base: Path) -> Path:
         return (base / template.replace("{scene}", scene)).resolve()
@@ -98,6 +100,7 @@ class BenchmarkConfig:
     resize_gt: str = "none"
     strict: bool = False
     aggregation: str = DEFAULT_AGGREGATION
+    appearance_fit: str | None = None  # None: the protocol's own
 
     @property
     def base(self) -> Path:
@@ -163,7 +166,7 @@ def load_config(path: Path | str) -> BenchmarkConfig:
     path = Path(path)
     c = _Checker(path)
     raw = c.mapping(_read_yaml(path), "", {"name", "protocol", "metrics", "datasets", "resize_gt", "strict",
-                                           "aggregation"},
+                                           "aggregation", "appearance_fit"},
                     {"datasets"})
     name = c.typed(raw.get("name", path.stem), "name", str, "a string")
     protocol = raw.get("protocol", "nvs-eval")
@@ -183,6 +186,13 @@ def load_config(path: Path | str) -> BenchmarkConfig:
                         for i, m in enumerate(c.str_list(raw["metrics"], "metrics")))
     resize_gt = c.choice(raw.get("resize_gt", "none"), "resize_gt", ("none", *RESIZE_METHODS), "resize method")
     strict = c.typed(raw.get("strict", False), "strict", bool, "true or false")
+    fit = raw.get("appearance_fit")
+    if fit is not None:
+        from typing import get_args
+
+        from .conventions.registry import AppearanceFit
+
+        fit = c.choice(fit, "appearance_fit", get_args(AppearanceFit), "appearance fit")
     from .conventions.registry import AGGREGATIONS
 
     aggregation = c.choice(raw.get("aggregation", DEFAULT_AGGREGATION), "aggregation", tuple(AGGREGATIONS),
@@ -191,7 +201,7 @@ def load_config(path: Path | str) -> BenchmarkConfig:
     if not datasets_raw:
         raise c.fail("datasets", "expected at least one dataset")
     datasets = tuple(_dataset(c, d, f"datasets[{i}]", path.parent) for i, d in enumerate(datasets_raw))
-    return BenchmarkConfig(name, protocol, metrics, datasets, path.resolve(), resize_gt, strict, aggregation)
+    return BenchmarkConfig(name, protocol, metrics, datasets, path.resolve(), resize_gt, strict, aggregation, fit)
 
 
 def _methods(c: _Checker, d: dict, k: str) -> tuple[MethodConfig, ...]:
@@ -235,28 +245,15 @@ def _methods(c: _Checker, d: dict, k: str) -> tuple[MethodConfig, ...]:
 
 
 def _dataset(c: _Checker, d, k: str, base: Path) -> DatasetConfig:
-    from .data.datasets import DATASET_KINDS
-
     d = c.mapping(d, k, {"name", "kind", "root", "gt", "images", "iteration", "scenes", "methods", "allow_missing",
-                         "gt_kind", "masks", "mask_from_gt_alpha", "baselines"}, {"name", "kind", "methods", "scenes"})
+                         "gt_kind", "masks", "mask_from_gt_alpha", "baselines", "eval_index"},
+                  {"name", "kind", "methods", "scenes"})
     kind = c.choice(d["kind"], f"{k}.kind", kinds(), "kind")
-    scenes = c.str_list(d["scenes"], f"{k}.scenes")
-    if not scenes:
+    scenes = () if kind == "pixelsplat" and d["scenes"] == "all" else c.str_list(d["scenes"], f"{k}.scenes")
+    if not scenes and d["scenes"] != "all":
         raise c.fail(f"{k}.scenes", "expected at least one scene")
     methods = _methods(c, d, k)
-    gt_kind = None
-    if kind == "multinerf":
-        if "gt_kind" not in d:
-            raise c.fail(f"{k}.gt_kind", f"required for kind multinerf: {' | '.join(DATASET_KINDS)} (its renders "
-                                         "have no ground truth beside them)")
-        gt_kind = c.choice(d["gt_kind"], f"{k}.gt_kind", tuple(DATASET_KINDS), "dataset kind")
-    elif "gt_kind" in d and kind not in DATASET_KINDS:  # another layout's ground truth is checked against it
-        gt_kind = c.choice(d["gt_kind"], f"{k}.gt_kind", tuple(DATASET_KINDS), "dataset kind")
-    root = None
-    if kind in DATASET_KINDS or gt_kind:
-        if "root" not in d:
-            raise c.fail(f"{k}.root", f"required for kind {kind}: the folder holding one folder per scene")
-        root = (base / c.typed(d["root"], f"{k}.root", str, "a string")).resolve()
+    gt_kind, root, eval_index = _ground_truth(c, d, k, kind, base)
     gt = None
     if kind == "pairs":
         if "gt" not in d:
@@ -274,9 +271,40 @@ def _dataset(c: _Checker, d, k: str, base: Path) -> DatasetConfig:
         mask_from_gt_alpha=c.typed(d.get("mask_from_gt_alpha", False), f"{k}.mask_from_gt_alpha", bool,
                                    "true or false"),
         baselines=c.choice(d["baselines"], f"{k}.baselines", tuple(_baseline_names()), "baselines file")
-        if "baselines" in d else None)
+        if "baselines" in d else None, eval_index=eval_index)
     _check_paths(c, ds, k, base)
     return ds
+
+
+def _ground_truth(c: _Checker, d: dict, k: str, kind: str, base: Path) -> tuple[str | None, Path | None, Path | None]:
+    """``gt_kind``, ``root`` and ``eval_index`` of a dataset entry, as its kind (the registries) needs them."""
+    from .data.datasets import DATASET_KINDS
+    from .data.layouts import LAYOUTS
+
+    layout = LAYOUTS.get(kind)
+    needs = layout.ground_truth if layout else ""
+    gt_kind = None
+    if needs == "dataset" and "gt_kind" not in d:
+        allowed = layout.gt_kinds or tuple(DATASET_KINDS)
+        raise c.fail(f"{k}.gt_kind", f"required for kind {kind}: {' | '.join(allowed)} (its renders have no ground "
+                                     "truth beside them)")
+    if "gt_kind" in d and kind not in DATASET_KINDS:  # multinerf / dycheck: the ground truth; others: checked
+        gt_kind = c.choice(d["gt_kind"], f"{k}.gt_kind", (layout.gt_kinds if layout and layout.gt_kinds else
+                                                          tuple(DATASET_KINDS)), "dataset kind")
+    root = eval_index = None
+    if kind in DATASET_KINDS or gt_kind or needs == "chunks":
+        if "root" not in d:
+            what = "the dataset's root (test/index.json and the .torch chunks)" if needs == "chunks" else \
+                "the folder holding one folder per scene"
+            raise c.fail(f"{k}.root", f"required for kind {kind}: {what}")
+        root = (base / c.typed(d["root"], f"{k}.root", str, "a string")).resolve()
+    if needs == "chunks":
+        if "eval_index" not in d:
+            raise c.fail(f"{k}.eval_index", f"required for kind {kind}: the evaluation index JSON the run used")
+        eval_index = (base / c.typed(d["eval_index"], f"{k}.eval_index", str, "a string")).resolve()
+        if not eval_index.is_file():
+            raise c.fail(f"{k}.eval_index", f"{eval_index} does not exist")
+    return gt_kind, root, eval_index
 
 
 def _baseline_names() -> list[str]:
@@ -286,6 +314,13 @@ def _baseline_names() -> list[str]:
 
 
 def _check_paths(c: _Checker, ds: DatasetConfig, k: str, base: Path) -> None:
+    if ds.eval_index is not None:  # pixelsplat: one run folder per method, the scenes inside it
+        for m in ds.methods:
+            if not ds.resolve(m.path, "", base).is_dir():
+                raise c.fail(f"{k}.methods[{m.index}].path", f"{ds.resolve(m.path, '', base)} is not a folder")
+        if not (ds.root / "test" / "index.json").is_file():
+            raise c.fail(f"{k}.root", f"{ds.root / 'test' / 'index.json'} does not exist")
+        return
     for s in ds.scenes:
         for m in ds.methods:
             p = ds.resolve(m.path, s, base)
@@ -296,5 +331,5 @@ def _check_paths(c: _Checker, ds: DatasetConfig, k: str, base: Path) -> None:
             raise c.fail(f"{k}.masks", f"{ds.resolve(ds.masks, s, base)} is not a folder (scene {s})")
         if ds.gt is not None and not ds.resolve(ds.gt, s, base).is_dir():
             raise c.fail(f"{k}.gt", f"{ds.resolve(ds.gt, s, base)} is not a folder (scene {s})")
-        if ds.root is not None and not (ds.root / s).is_dir():
+        if ds.root is not None and ds.eval_index is None and not (ds.root / s).is_dir():
             raise c.fail(f"{k}.scenes", f"{ds.root / s} is not a folder")

@@ -22,6 +22,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "out": ("--out", "out="),
     "protocol": ("--protocol", "protocol="),
     "resize_gt": ("--resize-gt", "the protocol's resize_gt"),
+    "appearance_fit": ("--appearance-fit", "the protocol's appearance_fit"),
     "target": ("--target", "targets="),
     "target_method": ("--target-method", "method="),
     "allow_different_sets": ("--allow-different-sets", "allow_different_sets=True"),

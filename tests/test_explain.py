@@ -85,7 +85,16 @@ NON_PRESETS = {
 }
 
 
-@pytest.mark.parametrize("name", list(PROTOCOLS) + list(NON_PRESETS))
+def test_protocols_outside_the_search_are_named_and_never_offered_as_presets():
+    from nvs_eval.explain.ranking import SEARCHED_PRESETS, outside_search
+
+    outside = {n: outside_search(p) for n, p in PROTOCOLS.items() if outside_search(p)}
+    assert set(outside) == {"nerfw", "dycheck"}
+    assert "right half" in outside["nerfw"] and "upsampled spatial map" in outside["dycheck"]
+    assert set(SEARCHED_PRESETS) == set(PROTOCOLS) - set(outside)
+
+
+@pytest.mark.parametrize("name", [n for n in PROTOCOLS if n not in ("nerfw", "dycheck")] + list(NON_PRESETS))
 def test_explain_ranks_the_producing_convention_first(name, scene, search):
     """The producing convention is found, and nothing whose values differ from it ranks above it. Conventions that
     give bit-identical values on these images (8-bit rounding of an 8-bit ground truth, a variance floor no pixel

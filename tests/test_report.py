@@ -124,6 +124,24 @@ def test_demo_writes_store_tables_and_report(demo_report):
     assert "http://" not in html and "https://" not in html
 
 
+def test_demo_scores_smooth_nerf_in_the_wild_with_an_affine_fit(demo_report):
+    from nvs_eval.results.store import ResultsStore
+
+    store = ResultsStore(demo_report / "results-wild" / "results.sqlite")
+    frame, fits = store.frame(), store.fits()
+    assert set(frame["protocol"]) == {"nerfw+appearance_fit=affine"} and set(frame["method"]) == {"smooth-nerf"}
+    assert len(fits) == 12 and all(np.array(p).shape == (3, 4) for p in fits["params"])  # 4 scenes x 3 views
+    gain = np.array([np.array(p)[:, :3].diagonal() for p in fits["params"]]).mean(0)
+    assert gain[2] > gain[1] > gain[0]  # it undoes the demo's cast (red x 1.03, blue x 0.95)
+    from nvs_eval.api import score_folders
+
+    data = demo_report / "data"
+    raw = score_folders({"smooth-nerf": data / "renders" / "smooth-nerf" / "coffee"}, data / "gt" / "coffee", "nerfw",
+                        ("psnr",), progress=False, device="cpu")
+    fitted = frame[(frame["scene"] == "coffee") & (frame["metric"] == "psnr")]
+    assert fitted["value"].mean() > raw["psnr"].mean() + 0.5
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("chromedriver") is None,
                     reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
 def test_html_report_renders_sorts_and_views_in_headless_chromium(demo_report):

@@ -8,6 +8,9 @@ import sys
 
 
 def add_protocol_args(p: argparse.ArgumentParser) -> None:
+    from typing import get_args
+
+    from ..conventions.registry import AppearanceFit
     from ..data.resize import RESIZE_METHODS
 
     p.add_argument("--protocol", default=None, help="evaluation protocol (see `nvs-eval protocols`; default nvs-eval)")
@@ -16,6 +19,10 @@ def add_protocol_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resize-gt", default=None, choices=list(RESIZE_METHODS),
                    help="opt-in: resize the ground truth to the render size with this method (part of the protocol, "
                         "shown with every table; default: never resize, a size mismatch is an error)")
+    p.add_argument("--appearance-fit", default=None, choices=list(get_args(AppearanceFit)),
+                   help="opt-in for protocols that score the right half (nerfw): fit the render to the ground truth on "
+                        "the left half by least squares and apply it to the right half (part of the protocol's name, "
+                        "shown with every table)")
     add_precision_arg(p)
 
 
@@ -62,6 +69,25 @@ def print_table(df, metrics, by=("method",), file=None) -> None:
             cells.append(f"{v} ± {std.at[k, m]:.{METRICS[m].precision + 2}f}" if runs[k] > 1 else v)
         key = k if isinstance(k, tuple) else (k,)
         rows.append([*key, *cells, str(views[k]), *([str(runs[k])] if several else [])])
+    _print_rows(head, rows, file)
+
+
+def print_side_by_side(frames: dict, metrics, by=("method",), file=None) -> None:
+    """Means of the same views under several protocols (``{label: per-view frame}``), each metric's columns side
+    by side: ``PSNR (raw)  PSNR (affine)  ...``."""
+    from ..conventions.registry import METRICS
+    from ..results.aggregate import over_runs
+
+    means = {label: over_runs(df, metrics, by)[0] for label, df in frames.items()}
+    first = next(iter(means.values()))
+    head = [*by, *[f"{METRICS[m].label} ({label})" for m in metrics for label in means]]
+    rows = [[*(k if isinstance(k, tuple) else (k,)),
+             *[f"{means[label].at[k, m]:.{METRICS[m].precision + 2}f}" for m in metrics for label in means]]
+            for k in first.index]
+    _print_rows(head, rows, file or sys.stdout)
+
+
+def _print_rows(head, rows, file) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)), file=file)
     for r in rows:

@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..conventions.protocols import PROTOCOLS, load_protocol_file
+    from ..conventions.protocols import LATER_SETTINGS, PROTOCOLS, load_protocol_file
 
     protocols = {"file": load_protocol_file(args.file)} if args.file else PROTOCOLS
     if args.json:
@@ -24,6 +24,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{p.name}  ({p.key()})\n  {p.summary}")
         for key in ("quantize", "quantize_images", "background", "lpips_input", "metrics"):
             print(f"  {key:16s} {s[key]}")
+        for key, default in LATER_SETTINGS.items():  # the later settings, where a protocol sets them
+            if s[key] != default:
+                print(f"  {key:16s} {s[key]}")
         print("  ssim            " + ", ".join(f"{k}={v}" for k, v in s["ssim"].items()))
         for src in p.sources:
             print(f"  source          {src}")

@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from ._common import add_protocol_args, print_auxiliary, print_table, reported_comparison
+from ._common import add_protocol_args, print_auxiliary, print_side_by_side, print_table, reported_comparison
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None, choices=list(DATASET_KINDS),
                    help="multinerf: the dataset kind whose held-out views are the ground truth; other layouts: the "
                         "dataset their ground truth is checked against (as nvs-eval check does)")
-    p.add_argument("--dataset-root", default=None, help="that dataset's scene folder")
+    p.add_argument("--dataset-root", default=None,
+                   help="that dataset's scene folder; pixelsplat: the dataset root (test/index.json, .torch chunks)")
+    p.add_argument("--eval-index", default=None,
+                   help="pixelsplat: the evaluation index JSON the run was rendered with "
+                        "(assets/evaluation_index_re10k.json)")
     p.add_argument("--images", default="images", help="llff / mipnerf360: the image folder (images_4, ...)")
     p.add_argument("--allow-missing", action="store_true", help="score the views that have renders; report coverage")
     p.add_argument("--strict", action="store_true",
@@ -37,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="masked_* metrics: the ground truth's alpha channel is the mask")
     p.add_argument("--json", default=None, help="write per-view values and means to this JSON file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
+    p.add_argument("--compare-raw", action="store_true",
+                   help="with --appearance-fit: score without the fit too and print raw and fitted means side by side")
     add_protocol_args(p)
 
 
@@ -76,17 +82,26 @@ def _scenes(args: argparse.Namespace) -> list:
 
     if args.gt is not None and args.layout not in (None, "pairs"):
         raise UsageError(f"--gt is for the pairs layout; the {args.layout} layout brings its own ground truth")
-    if (args.dataset is None) != (args.dataset_root is None):
+    eval_index = getattr(args, "eval_index", None)  # score's option (explain and check share this function)
+    if eval_index is not None:
+        if args.dataset_root is None or args.dataset is not None:
+            raise UsageError("--eval-index goes with --dataset-root (the chunks' root), without --dataset")
+    elif (args.dataset is None) != (args.dataset_root is None):
         raise UsageError("--dataset and --dataset-root go together")
     if args.gt is not None:
         return [pairs_scene([m for a in args.renders for m in _methods(a)], Path(args.gt))]
-    gt_source = GroundTruthSource(args.dataset, Path(args.dataset_root), args.images) if args.dataset else None
+    if eval_index is not None:
+        from ..data.pixelsplat import ChunkSource
+
+        gt_source = ChunkSource(Path(args.dataset_root), Path(eval_index))
+    else:
+        gt_source = GroundTruthSource(args.dataset, Path(args.dataset_root), args.images) if args.dataset else None
     scenes = []
     for a in args.renders:
         for name, path in _methods(a):
             scenes += load_layout(path, args.layout, iteration=args.iteration, method=name if "=" in a else None,
                                   gt_source=gt_source)
-    if gt_source is not None:  # the check: trivially the dataset's own files for multinerf, by pixels otherwise
+    if args.dataset is not None:  # the check: trivially the dataset's own files for multinerf, by pixels otherwise
         for s in scenes:
             s.source = (args.dataset, gt_source.root, args.images, s.folders.get("") == gt_source.root)
     return scenes
@@ -113,15 +128,39 @@ def _json_doc(protocol, metrics, df, paired, reported) -> dict:
     }
 
 
+def _print_means(args, paired, protocol, metrics, df) -> None:
+    """The means table (raw and fitted side by side with ``--compare-raw``), and each scale's means for views at
+    several scales."""
+    from ..api import score_paired
+
+    print(f"protocol: {protocol.caption()}")
+    by = ("scene", "method") if df["scene"].nunique() > 1 else ("method",)
+    if args.compare_raw:
+        raw = score_paired(paired, protocol.with_appearance_fit("none"), metrics, device=args.device,
+                           precision=args.precision)
+        print_side_by_side({"raw": raw, protocol.appearance_fit: df}, metrics, by)
+    else:
+        print_table(df, metrics, by=by)
+    from ..results.scales import scale_label, scales_of, view_scale
+
+    scales = scales_of(df)
+    if scales:  # multi-scale views: each scale's means too
+        per_scale = df["view"].map(lambda v: view_scale(str(v)))
+        print_side_by_side({scale_label(sc): df[per_scale == sc] for sc in scales}, metrics, by)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..api import attach_masks, pair_scenes, score_paired
     from ..conventions.protocols import get_protocol
     from ..conventions.registry import parse_metric_list
-    from ..errors import StoreError
+    from ..errors import StoreError, UsageError
     from ..results.atomic import atomic_write_text
 
-    protocol = get_protocol(args.protocol).with_resize_gt(args.resize_gt)
+    protocol = get_protocol(args.protocol).with_resize_gt(args.resize_gt).with_appearance_fit(args.appearance_fit)
     metrics = parse_metric_list(args.metrics, protocol.metrics)
+    if args.compare_raw and protocol.appearance_fit == "none":
+        raise UsageError("--compare-raw compares a protocol's appearance fit with the raw numbers; this protocol "
+                         f"({protocol.name}) has none", hint="add --appearance-fit gain-bias|affine|color-correct")
     if args.json and Path(args.json).exists() and not args.force:
         raise StoreError(f"{args.json}: already exists; pass --force to overwrite it")
     scenes = _scenes(args)
@@ -133,8 +172,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: {note}", file=sys.stderr)
     print_auxiliary(paired)
     df = score_paired(paired, protocol, metrics, device=args.device, precision=args.precision)
-    print(f"protocol: {protocol.name}")
-    print_table(df, metrics, by=("scene", "method") if df["scene"].nunique() > 1 else ("method",))
+    _print_means(args, paired, protocol, metrics, df)
     from ..results.aggregate import run_spread
 
     for method, per_metric in run_spread(df, metrics).items():

@@ -13,13 +13,21 @@ from ..data.images import WHITE
 from ..errors import UsageError, option
 from ..metrics.lpips import InputMapping, LpipsVersion
 from ..metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
-from .registry import AGGREGATIONS, DEFAULT_AGGREGATION  # the aggregation choices live in the (torch-free) registry
+from .registry import AGGREGATIONS, DEFAULT_AGGREGATION, AppearanceFit  # choices in the (torch-free) registry
 
-__all__ = ["AGGREGATIONS", "PROTOCOLS", "Protocol", "get_protocol", "load_protocol_file", "protocol_from_settings",
-           "protocol_yaml"]
+__all__ = ["AGGREGATIONS", "PROTOCOLS", "Protocol", "get_protocol", "load_protocol_file", "protocol_caption",
+           "protocol_from_settings", "protocol_yaml"]
 
 Quantize = Literal["none", "round", "truncate"]
 QuantizeImages = Literal["none", "render", "gt", "both"]
+Crop = Literal["none", "right-half"]
+MaskConvention = Literal["normalized", "dycheck"]
+
+
+# Settings added after the first stored rows, with their defaults: at its default a setting is left out of the key
+# (so adding one never changes a stored row's key) and out of `nvs-eval protocols`' listing.
+LATER_SETTINGS = {"resize_gt": "none", "lpips_version": "0.1", "crop": "none", "appearance_fit": "none",
+                  "mask_convention": "normalized"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,15 @@ class Protocol:
             never changes a per-view value, so it is not part of :meth:`key`.
         lpips_version: the LPIPS linear layers, ``"0.1"`` (every built-in protocol) or ``"0.0"`` (the lpips
             package's first release: its own layers and no scaling layer; YAML ``lpips_version: '0.0'``).
+        crop: ``none`` or ``right-half``: score only columns ``W // 2`` onward of render and ground truth, as
+            NerfBaselines' ``nerfw`` protocol does (the method optimised its appearance on the left half,
+            ``W - W // 2`` columns; with odd ``W`` the middle column is in both).
+        appearance_fit: ``none`` or a closed-form appearance fit for methods that cannot optimise an embedding
+            (:mod:`nvs_eval.metrics.appearance`): fitted on the left half of render against ground truth, applied
+            to the right half, clipped to [0, 1]; needs ``crop: right-half``.
+        mask_convention: ``normalized`` (nvs-eval's masked family: mask-weighted normalised convolution) or
+            ``dycheck`` (DyCheck's mPSNR / mSSIM / mLPIPS, :mod:`nvs_eval.metrics.dycheck`; its plain LPIPS is then
+            the mean of the upsampled spatial map).
     """
 
     name: str
@@ -59,6 +76,9 @@ class Protocol:
     resize_gt: str = "none"
     aggregation: str = DEFAULT_AGGREGATION
     lpips_version: LpipsVersion = "0.1"
+    crop: Crop = "none"
+    appearance_fit: AppearanceFit = "none"
+    mask_convention: MaskConvention = "normalized"
 
     def __post_init__(self) -> None:
         from ..data.resize import RESIZE_METHODS
@@ -71,6 +91,15 @@ class Protocol:
                              expected=f"one of {', '.join(get_args(LpipsVersion))}")
         if self.aggregation not in AGGREGATIONS:
             raise UsageError(f"unknown aggregation {self.aggregation!r}; known: {', '.join(AGGREGATIONS)}")
+        for key, allowed in (("crop", get_args(Crop)), ("appearance_fit", get_args(AppearanceFit)),
+                             ("mask_convention", get_args(MaskConvention))):
+            if getattr(self, key) not in allowed:
+                raise UsageError(f"unknown {key} {getattr(self, key)!r}", expected=f"one of {', '.join(allowed)}")
+        if self.appearance_fit != "none" and self.crop != "right-half":
+            raise UsageError(f"{option('appearance_fit')} {self.appearance_fit!r} is fitted on the left half of each "
+                             f"image and scored on the right half, so it needs crop: right-half (protocol "
+                             f"{self.name!r} has crop: {self.crop})",
+                             hint="use the nerfw protocol, or a protocol YAML with crop: right-half")
 
     def with_resize_gt(self, method: str | None) -> Protocol:
         """This protocol with the ground truth resized by ``method`` (``None`` or ``"none"``: unchanged).
@@ -80,7 +109,25 @@ class Protocol:
         """
         if method in (None, "none") or method == self.resize_gt:
             return self
-        return replace(self, name=f"{self.name.split('+')[0]}{RESIZE_SEP}{method}", resize_gt=method)
+        return replace(self, name=_suffixed(self.name, "resize_gt", method), resize_gt=method)
+
+    def with_appearance_fit(self, fit: str | None) -> Protocol:
+        """This protocol with a closed-form appearance fit (``"none"``: without one; ``None``: unchanged), named
+        ``nerfw+appearance_fit=affine`` so that its rows are stored and captioned apart from the raw ones."""
+        if fit is None or fit == self.appearance_fit:
+            return self
+        return replace(self, name=_suffixed(self.name, "appearance_fit", fit), appearance_fit=fit)
+
+    def caption(self) -> str:
+        """The protocol's name and, where it scores part of each image or fits the render first, how: the text
+        every table caption prints."""
+        parts = []
+        if self.crop == "right-half":
+            parts.append("scored on the right half of each image (columns W//2 onward)")
+        if self.appearance_fit != "none":
+            parts.append(f"render fitted by {self.appearance_fit} on the left half, applied to the right half "
+                         "and clipped to [0, 1]")
+        return self.name + (f" ({'; '.join(parts)})" if parts else "")
 
     def settings(self) -> dict:
         """Every setting as plain JSON-ready data (the form written beside results)."""
@@ -97,7 +144,7 @@ class Protocol:
 
         # settings added later are left out at their default, so adding one never changes a stored row's key;
         # the aggregation never changes a per-view value, so it is never part of it
-        defaults = {"resize_gt": "none", "lpips_version": "0.1"}
+        defaults = LATER_SETTINGS
         settings = self.settings()
         if settings["ssim"]["channels"] == "rgb":
             del settings["ssim"]["channels"]
@@ -107,7 +154,21 @@ class Protocol:
         return f"{self.name}@{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
-RESIZE_SEP = "+resize_gt="
+SUFFIXES = ("resize_gt", "appearance_fit")  # the settings a name may carry as ``name+key=value``
+
+
+def _suffixed(name: str, key: str, value: str) -> str:
+    """``name`` with ``+key=value`` set (replacing an earlier value of that key, dropped for ``none``; suffixes in
+    :data:`SUFFIXES` order).
+
+    >>> _suffixed("nerfw+appearance_fit=affine", "appearance_fit", "none"), _suffixed("3dgs", "resize_gt", "area")
+    ('nerfw', '3dgs+resize_gt=area')
+    """
+    base, *parts = name.split("+")
+    kept = dict(p.split("=", 1) for p in parts)
+    kept[key] = value
+    kept = {k: v for k, v in kept.items() if v != "none"}
+    return base + "".join(f"+{k}={kept[k]}" for k in SUFFIXES if k in kept)
 
 PROTOCOLS: dict[str, Protocol] = {
     "nvs-eval": Protocol(
@@ -190,6 +251,47 @@ PROTOCOLS: dict[str, Protocol] = {
                  "Lightning-AI/torchmetrics src/torchmetrics/functional/image/ssim.py"),
     ),
 }
+PROTOCOLS["nerfw"] = replace(  # in the wild: the appearance optimised on the left half, the right half scored
+    PROTOCOLS["nerfbaselines"], name="nerfw", crop="right-half",
+    summary="NerfBaselines nerfw (Photo Tourism): the method optimises its appearance on the left half of each test "
+            "image; both images truncated to uint8 and scored on the right half (columns W//2 onward).",
+    sources=("nerfbaselines/nerfbaselines nerfbaselines/datasets/phototourism.py:132-153 (horizontal_half_dataset: "
+             "left half W - W//2 columns)",
+             "nerfbaselines/nerfbaselines nerfbaselines/datasets/phototourism.py:183-193 "
+             "(NerfWEvaluationProtocol.evaluate: image_to_srgb(..., np.uint8), compute_metrics on [:, w//2:])",
+             "nerfbaselines/nerfbaselines nerfbaselines/metrics.py (dmpix_ssim, lpips)"))
+PROTOCOLS["dycheck"] = Protocol(  # dynamic scenes: DyCheck's iPhone benchmark and the methods that report on it
+    name="dycheck",
+    quantize="truncate",
+    quantize_images="both",
+    background=WHITE,
+    ssim=SSIMSpec(padding="valid", variance_floor=0.0),
+    lpips_input="[-1,1]",
+    metrics=("psnr", "ssim", "lpips_alex", "masked_psnr", "masked_ssim", "masked_lpips_alex"),
+    summary="DyCheck (iPhone): both images truncated to uint8; masked_* are mPSNR / mSSIM (partial convolution) / "
+            "mLPIPS (Alex, inputs zeroed outside the co-visible mask) over the co-visible pixels; the plain metrics "
+            "are the same functions with an all-ones mask.",
+    sources=("KAIR-BAIR/dycheck dycheck/core/metrics/image.py:30-196 (compute_psnr, compute_ssim, get_compute_lpips)",
+             "KAIR-BAIR/dycheck dycheck/core/tasks/novel_view.py:172-203 (to_quantized_float32, covisible masks)",
+             "KAIR-BAIR/dycheck dycheck/nn/functional/common.py:28-52 (masked_mean)"),
+    mask_convention="dycheck",
+)
+PROTOCOLS["pixelsplat"] = Protocol(  # feed-forward NVS: pixelSplat, MVSplat and DepthSplat share this file
+    name="pixelsplat",
+    quantize="none",
+    quantize_images="none",
+    background=WHITE,
+    ssim=SSIMSpec(padding="valid", covariance="sample"),
+    lpips_input="[-1,1]",
+    metrics=("psnr", "ssim", "lpips_vgg"),
+    summary="pixelSplat / MVSplat / DepthSplat: PSNR of images clipped to [0, 1]; scikit-image SSIM (win_size=11, "
+            "gaussian_weights=True, data_range=1.0, its default sample covariance); LPIPS-VGG with normalize=True; "
+            "per target view, then per scene, then the mean over scenes.",
+    sources=("dcharatan/pixelsplat src/evaluation/metrics.py:11-19 (compute_psnr: clip(0, 1)), :27-33 "
+             "(compute_lpips: LPIPS(net='vgg'), normalize=True), :36-53 (compute_ssim: structural_similarity)",
+             "dcharatan/pixelsplat src/evaluation/metric_computer.py (per scene: the mean over its target views)",
+             "scikit-image skimage/metrics/_structural_similarity.py (cov_norm = NP / (NP - 1), crop (win_size-1)//2)"),
+)
 PROTOCOLS["gsplat-vgg"] = replace(  # the same trainer with --lpips-net vgg
     PROTOCOLS["gsplat"], name="gsplat-vgg", lpips_input="[0,1]", metrics=("psnr", "ssim", "lpips_vgg"),
     summary="gsplat simple_trainer.py with --lpips-net vgg: as gsplat, but LPIPS-VGG with normalize=False "
@@ -227,13 +329,7 @@ def protocol_from_settings(d: dict, source: str = "protocol") -> Protocol:
                if k not in d]
     if missing:
         raise UsageError(f"{source}: missing protocol setting(s) {', '.join(missing)}")
-    # YAML reads an unquoted 0.0 / 0.1 as a number: the version is its decimal text
-    d = {**d, "lpips_version": str(d.get("lpips_version", "0.1"))}
-    checks = {"quantize": get_args(Quantize), "quantize_images": get_args(QuantizeImages),
-              "lpips_input": get_args(InputMapping), "lpips_version": get_args(LpipsVersion)}
-    for k, allowed in checks.items():
-        if d[k] not in allowed:
-            raise UsageError(f"{source}: {k}: {d[k]!r} is not one of {', '.join(allowed)}")
+    d = _checked_choices(d, source)
     bg = d["background"]
     if bg != "stored" and not (isinstance(bg, (list, tuple)) and len(bg) == 3 and
                                all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in bg)):
@@ -248,7 +344,24 @@ def protocol_from_settings(d: dict, source: str = "protocol") -> Protocol:
                     metrics=tuple(metrics), summary=str(d.get("summary", f"custom protocol from {source}")),
                     sources=tuple(d.get("sources", ())), resize_gt=d.get("resize_gt", "none"),
                     aggregation=d.get("aggregation", DEFAULT_AGGREGATION),
-                    lpips_version=d["lpips_version"])
+                    lpips_version=d["lpips_version"], crop=d["crop"], appearance_fit=d["appearance_fit"],
+                    mask_convention=d["mask_convention"])
+
+
+# the settings with a fixed set of values, each checked against its Literal
+_CHOICES = {"quantize": Quantize, "quantize_images": QuantizeImages, "lpips_input": InputMapping,
+            "lpips_version": LpipsVersion, "crop": Crop, "appearance_fit": AppearanceFit,
+            "mask_convention": MaskConvention}
+
+
+def _checked_choices(d: dict, source: str) -> dict:
+    """``d`` with the later settings at their defaults where absent, every choice checked."""
+    # YAML reads an unquoted 0.0 / 0.1 as a number: the version is its decimal text
+    d = {**LATER_SETTINGS, **d, "lpips_version": str(d.get("lpips_version", "0.1"))}
+    for k, literal in _CHOICES.items():
+        if d[k] not in get_args(literal):
+            raise UsageError(f"{source}: {k}: {d[k]!r} is not one of {', '.join(get_args(literal))}")
+    return d
 
 
 def _ssim_from_settings(d, source: str) -> SSIMSpec:
@@ -292,12 +405,27 @@ def get_protocol(name: str | None) -> Protocol:
     name = DEFAULT_PROTOCOL if name is None else name
     if name.endswith((".yaml", ".yml", ".json")) and name not in PROTOCOLS:
         return load_protocol_file(name)
-    base, sep, resize = name.partition(RESIZE_SEP)
-    if sep:
-        return get_protocol(base).with_resize_gt(resize)
+    base, *parts = name.split("+")
+    if parts and base in PROTOCOLS:
+        protocol = PROTOCOLS[base]
+        for part in parts:
+            key, sep, value = part.partition("=")
+            if not sep or key not in SUFFIXES:
+                raise UsageError(f"protocol {name!r}: {part!r} is not a setting a name may carry",
+                                 expected=f"{base}+KEY=VALUE with KEY one of {', '.join(SUFFIXES)}")
+            protocol = getattr(protocol, f"with_{key}")(value)
+        return protocol
     try:
         return PROTOCOLS[name]
     except KeyError:
         raise UsageError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}, or a protocol YAML file "
                          "(nvs-eval protocols FILE.yaml checks one)") from None
 
+
+
+def protocol_caption(name: str) -> str:
+    """:meth:`Protocol.caption` of a stored protocol name (a custom protocol's name as it is)."""
+    try:
+        return get_protocol(name).caption()
+    except UsageError:
+        return name

@@ -3,6 +3,12 @@
 * ``blender`` (NeRF-synthetic): test views are the ``frames`` of ``transforms_test.json`` in file order, each
   ``file_path`` + ``.png`` relative to the scene; RGBA, composited on white (the NeRF/3DGS convention for these
   scenes; ``--background`` changes it).
+* ``blender-multiscale`` (mip-NeRF): the test files of ``metadata.json`` in order, four scales of each test view
+  (:mod:`nvs_eval.data.multiscale`), RGBA composited on white.
+* ``iphone`` (DyCheck): the frames of ``splits/val.json`` (the held-out cameras), ``rgb/<factor>x/<frame>.png``
+  (``--images 1x`` / ``2x``; default ``extra.json``'s factor, as DyCheck reads it), with the co-visibility masks
+  ``covisible/<factor>x/val/<frame>.png`` for the masked metrics (:data:`DATASET_KINDS` names the seven captures
+  with held-out cameras DyCheck evaluates).
 * ``llff``, ``mipnerf360``, ``tanksandtemples`` and ``deepblending`` (the last two as 3DGS's ``tandt_db`` release
   lays them out): the images of ``images`` (or ``images_2``/``images_4``/``images_8``) sorted by name; every 8th,
   starting with the first, is a test view (``llffhold = 8`` in NeRF, multinerf ``internal/datasets.py`` and 3DGS
@@ -30,6 +36,7 @@ from ..errors import LayoutError, PairingError
 from .auxiliary import split_auxiliary_by_name
 from .discover import list_images
 from .images import WHITE
+from .multiscale import multiscale_test_views
 from .scene import Scene
 
 LLFF_HOLD = 8
@@ -60,6 +67,50 @@ def held_out_views(scene_dir: Path, images: str = "images", hold: int = LLFF_HOL
         raise LayoutError(f"{folder}: not found; expected an LLFF / Mip-NeRF 360 scene with an {images}/ folder")
     allv = list_images(folder)
     return {k: p for i, (k, p) in enumerate(allv.items()) if i % hold == 0}
+
+
+def iphone_factor(scene_dir: Path, images: str) -> str:
+    """The iPhone image folder: the one named (``1x``, ``2x``), else ``<factor>x`` with the ``factor`` of the
+    capture's ``extra.json`` as DyCheck reads it (dycheck/datasets/iphone.py, ``_load_extra_info``; 2 in its
+    release, demo/datasets/iphone/paper-windmill/extra.json:14), else ``1x``."""
+    if images != "images":
+        return images
+    try:
+        return f"{int(json.loads((scene_dir / 'extra.json').read_text())['factor'])}x"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "1x"
+
+
+def iphone_val_views(scene_dir: Path, images: str = "images") -> dict[str, Path]:
+    """DyCheck's iPhone held-out views: the ``frame_names`` of ``splits/val.json`` (the frames of the cameras
+    other than camera 0: dycheck/datasets/iphone.py:1012-1031, ``_create_splits``), as ``rgb/<factor>/<frame>.png``
+    (iphone.py, ``load_rgba``). A capture filmed with one camera has no held-out views."""
+    path = scene_dir / "splits" / "val.json"
+    if not path.is_file() and (scene_dir / "rgb").is_dir():
+        raise LayoutError("this iPhone capture has no held-out cameras (no splits/val.json): DyCheck evaluates "
+                          "novel views only on the captures filmed with more than one camera", path=scene_dir)
+    try:
+        frames = json.loads(path.read_text())["frame_names"]
+    except FileNotFoundError:
+        raise LayoutError(f"{path}: not found; expected a DyCheck iPhone capture (rgb/1x, splits/val.json)") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise LayoutError(f"{path}: expected JSON with frame_names ({type(e).__name__}: {e})") from None
+    if not frames:
+        raise LayoutError("this iPhone capture has no held-out cameras (splits/val.json lists no frame)", path=path)
+    folder = scene_dir / "rgb" / iphone_factor(scene_dir, images)
+    files = {str(f): folder / f"{f}.png" for f in frames}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise PairingError(f"{path}: {len(missing)} held-out frame(s) missing, e.g. {missing[0]}")
+    return files
+
+
+def covisible_masks(scene_dir: Path, images: str, gt: dict[str, Path]) -> dict[str, Path] | None:
+    """DyCheck's co-visibility masks, ``covisible/<factor>/val/<frame>.png`` (iphone.py, ``load_covisible``), for
+    every held-out view, or ``None``."""
+    folder = scene_dir / "covisible" / iphone_factor(scene_dir, images) / "val"
+    found = {v: folder / f"{v}.png" for v in gt}
+    return found if all(p.is_file() for p in found.values()) else None
 
 
 def alpha_masks(scene_dir: Path, images: str, gt: dict[str, Path]) -> str:
@@ -128,6 +179,19 @@ DATASET_KINDS: dict[str, DatasetKind] = {
                                 folder_masks, scenes=("drjohnson", "playroom"),
                                 published_images=lambda scene: "images",
                                 resolution_source="3DGS's tandt_db release, full resolution (images/)"),
+    "blender-multiscale": DatasetKind("blender-multiscale", multiscale_test_views, WHITE,
+                                      "mip-NeRF multi-scale Blender: metadata.json test files (4 scales), RGBA on "
+                                      "white", alpha_masks, standard_split="test",
+                                      scenes=("chair", "drums", "ficus", "hotdog", "lego", "materials", "mic",
+                                              "ship")),
+    "iphone": DatasetKind("iphone", iphone_val_views, None,
+                          "DyCheck iPhone: splits/val.json frames, rgb/<factor>x/<frame>.png, covisible masks",
+                          covisible_masks, standard_split="val-json",
+                          # the captures with held-out cameras (dycheck docs/BENCHMARK.md:200-223)
+                          scenes=("apple", "block", "paper-windmill", "space-out", "spin", "teddy", "wheel"),
+                          published_images=lambda scene: "2x",
+                          resolution_source="DyCheck reads rgb/<factor>x with extra.json's factor (2 in its "
+                                            "release); methods evaluating at 1x are not comparable with it"),
 }
 
 
@@ -159,10 +223,10 @@ def dataset_scene(kind: str, scene_dir: Path, renders: dict[str, Path], *, image
         files = list(kept.values())
         if len(files) != len(views) and not allow_count_mismatch:
             raise PairingError(
-                f"{folder}: {len(files)} render(s) but {scene_dir} has {len(views)} test view(s) "
-                f"({kind}, every {LLFF_HOLD}th image)" if kind != "blender" else
                 f"{folder}: {len(files)} render(s) but {scene_dir / 'transforms_test.json'} lists "
-                f"{len(views)} test view(s)"
+                f"{len(views)} test view(s)" if kind == "blender" else
+                f"{folder}: {len(files)} render(s) but {scene_dir} has {len(views)} test view(s) "
+                f"({dataset_kind(kind).description})"
             )
         by_view[method] = dict(zip(views, files))
     scene = Scene(dataset, scene_dir.name, gt, by_view, background=background, auxiliary=auxiliary,
@@ -172,5 +236,5 @@ def dataset_scene(kind: str, scene_dir: Path, renders: dict[str, Path], *, image
         scene.mask_from_gt_alpha = True
     elif masks:
         scene.masks = masks
-        scene.folders["masks"] = scene_dir / ("masks" + images.removeprefix("images"))
+        scene.folders["masks"] = next(iter(masks.values())).parent
     return scene

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import LayoutError, PairingError
@@ -41,3 +43,32 @@ def list_images(root: Path) -> dict[str, Path]:
                 raise PairingError(f"{root}: duplicate view '{vid}': {found[vid].name} and {p.name}; keep one of them")
             found[vid] = p
     return dict(sorted(found.items()))
+
+
+def ours_iterations(model: Path, complete: Callable[[Path], bool]) -> dict[int, Path]:
+    """``{iteration: folder}`` of a 3DGS-style model's ``test/ours_<iteration>`` folders for which ``complete``
+    holds (3DGS: ``renders/`` and ``gt/``; Mip-Splatting: ``test_preds_<r>`` and ``gt_<r>``)."""
+    test, out = model / "test", {}
+    if test.is_dir():
+        for d in test.iterdir():
+            m = re.fullmatch(r"ours_(\d+)", d.name)
+            if m and d.is_dir() and complete(d):
+                out[int(m.group(1))] = d
+    return out
+
+
+def choose_iteration(found: dict[int, object], iteration: int | None, where: Path, what: str):
+    """``iteration`` if ``found`` has it (else an error naming the available ones); ``None``: the latest."""
+    if iteration is None:
+        return max(found)
+    if iteration not in found:
+        raise LayoutError(f"{where}: no {what.format(iteration)}; available iterations: {sorted(found)}")
+    return iteration
+
+
+def runs_at(path: Path, found) -> list[Path]:
+    """``path`` itself when it is one run (``found(path)`` is non-empty), else its sub-folders that are: a folder
+    of model or result folders is several scenes."""
+    if not path.is_dir():
+        return []
+    return [path] if found(path) else sorted(d for d in path.iterdir() if d.is_dir() and found(d))

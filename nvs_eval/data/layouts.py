@@ -24,6 +24,14 @@ the config's ``kind`` values and auto-detection all derive from it.
   ``normals_``, ``acc_`` files and ``metric_{name}_{step}.txt``) or ``render/test_preds_step_{step}/color_{idx}.png``
   (``render.py``, index zero-padded to ``max(3, len(str(n - 1)))``), paired by index with the held-out views of a
   dataset (``--dataset KIND --dataset-root DIR``).
+* ``mip-splatting``: ``test/ours_<iteration>/test_preds_<r>`` and ``gt_<r>`` (autonomousvision/mip-splatting
+  ``render.py``), each resolution's views with their scale in the id (:mod:`nvs_eval.data.multiscale`).
+* ``dycheck``: a dynamic-scene run's ``results/rgb/<frame>.png``, paired by frame name with the held-out frames of a
+  DyCheck iPhone capture (``--dataset iphone --dataset-root CAPTURE``), its co-visibility masks for the masked
+  metrics, and ``mean_metrics_dict.json`` printed beside (:mod:`nvs_eval.data.dycheck`).
+* ``pixelsplat``: pixelSplat / MVSplat / DepthSplat ``test_step`` output, ``<scene>/color/{index:0>6}.png``, paired
+  with the target views cut from the dataset's ``.torch`` chunks as their loader cuts them
+  (:mod:`nvs_eval.data.pixelsplat`; ``--dataset-root DIR --eval-index FILE``).
 """
 
 from __future__ import annotations
@@ -38,8 +46,13 @@ from pathlib import Path
 
 from ..errors import LayoutError, option
 from .datasets import dataset_test_views
-from .discover import list_images
+from .discover import choose_iteration as _choose
+from .discover import list_images, ours_iterations
+from .discover import runs_at as _runs
+from .dycheck import is_dycheck_run, load_dycheck
 from .images import CanvasHalf
+from .multiscale import is_mipsplatting, load_mipsplatting
+from .pixelsplat import ChunkSource, is_pixelsplat_run, load_pixelsplat
 from .scene import Scene
 
 __all__ = ["LAYOUTS", "Layout", "Scene", "detect_layout", "load_layout", "pairs_scene"]
@@ -58,30 +71,7 @@ class GroundTruthSource:
 
 
 def _iterations(model: Path) -> dict[int, Path]:
-    test = model / "test"
-    out = {}
-    if test.is_dir():
-        for d in test.iterdir():
-            m = re.fullmatch(r"ours_(\d+)", d.name)
-            if m and (d / "renders").is_dir() and (d / "gt").is_dir():
-                out[int(m.group(1))] = d
-    return out
-
-
-def _choose(found: dict[int, object], iteration: int | None, where: Path, what: str):
-    if iteration is None:
-        return max(found)
-    if iteration not in found:
-        raise LayoutError(f"{where}: no {what.format(iteration)}; available iterations: {sorted(found)}")
-    return iteration
-
-
-def _runs(path: Path, found) -> list[Path]:
-    """``path`` itself when it is one run (``found(path)`` is non-empty), else its sub-folders that are: a folder
-    of 3DGS models or of gsplat result folders is several scenes."""
-    if not path.is_dir():
-        return []
-    return [path] if found(path) else sorted(d for d in path.iterdir() if d.is_dir() and found(d))
+    return ours_iterations(model, lambda d: (d / "renders").is_dir() and (d / "gt").is_dir())
 
 
 def is_3dgs_model(path: Path) -> bool:
@@ -324,12 +314,18 @@ def load_multinerf(path: Path, *, iteration: int | None = None, method: str | No
 
 @dataclass(frozen=True)
 class Layout:
-    """A folder layout: ``detect(path)`` says whether ``path`` is one; ``load(path, ...)`` reads its scenes."""
+    """A folder layout: ``detect(path)`` says whether ``path`` is one; ``load(path, ...)`` reads its scenes.
+
+    ``ground_truth``: where a layout without ground truth beside its renders takes it from: ``"dataset"`` (a
+    dataset kind's scene, :class:`GroundTruthSource`; ``gt_kinds`` limits which, empty: any) or ``"chunks"``
+    (pixelSplat's dataset chunks and evaluation index, :class:`~nvs_eval.data.pixelsplat.ChunkSource`)."""
 
     name: str
     description: str
     detect: Callable[[Path], bool] | None
     load: Callable[..., list[Scene]] | None
+    ground_truth: str = ""
+    gt_kinds: tuple[str, ...] = ()
 
 
 def _is_multinerf(path: Path) -> bool:
@@ -348,7 +344,15 @@ LAYOUTS: dict[str, Layout] = {
     "gsplat": Layout("gsplat", "gsplat simple_trainer result: renders/val_step<N>_<i>.png canvases, stats/",
                      _is_gsplat, load_gsplat),
     "multinerf": Layout("multinerf", "multinerf / Zip-NeRF test_preds[_step_N]/color_NNN.png (needs --dataset)",
-                        _is_multinerf, load_multinerf),
+                        _is_multinerf, load_multinerf, ground_truth="dataset"),
+    "mip-splatting": Layout("mip-splatting", "Mip-Splatting model folder(s): test/ours_<iteration>/test_preds_<r> "
+                            "and gt_<r> (one per resolution)", is_mipsplatting, load_mipsplatting),
+    "dycheck": Layout("dycheck", "a dynamic-scene run on a DyCheck iPhone capture: results/rgb/<frame>.png "
+                      "(needs --dataset iphone)", is_dycheck_run, load_dycheck, ground_truth="dataset",
+                      gt_kinds=("iphone",)),
+    "pixelsplat": Layout("pixelsplat", "pixelSplat / MVSplat / DepthSplat test output: <scene>/color/NNNNNN.png "
+                         "(ground truth from the dataset's .torch chunks and the evaluation index)",
+                         is_pixelsplat_run, load_pixelsplat, ground_truth="chunks"),
 }
 
 
@@ -368,7 +372,7 @@ def detect_layout(path: Path) -> str:
 
 
 def load_layout(path: Path, layout: str | None = None, *, iteration: int | None = None, method: str | None = None,
-                dataset: str = "default", gt_source: GroundTruthSource | None = None) -> list[Scene]:
+                dataset: str = "default", gt_source: GroundTruthSource | ChunkSource | None = None) -> list[Scene]:
     """Scenes found at ``path`` under ``layout`` (auto-detected when ``None``)."""
     path = Path(path)
     layout = layout or detect_layout(path)

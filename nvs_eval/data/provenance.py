@@ -146,15 +146,19 @@ def _thumb_of(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(small, dtype=np.float32) / 255
 
 
+# standard splits that are a list the dataset ships (its test files), not a rule over its images
+LISTED_SPLITS = ("test", "val-json")
+
+
 def build_index(kind: str, scene_dir: Path) -> DatasetIndex:
     """Index a dataset scene: its image names (COLMAP's registered images where there is a model, else the files
     of ``images/``; Blender: the test frames), every image folder, and a thumbnail per image from the smallest
     folder."""
     scene_dir = Path(scene_dir)
     spec = dataset_kind(kind)
-    if kind == "blender":
+    if spec.standard_split in LISTED_SPLITS:  # the test views are listed by the dataset (Blender, multi-scale, iPhone)
         test = spec.test_views(scene_dir, "images")
-        folders = {"test": test}
+        folders = {Path(next(iter(test.values()))).parent.name: test}  # test/ (Blender), 2x/ (iPhone), ...
         names = list(test)
     else:
         folders = {f: list_images(scene_dir / f) for f in FOLDERS if (scene_dir / f).is_dir()}
@@ -298,8 +302,8 @@ def _file_name(index: DatasetIndex, name: str) -> str:
 
 
 def _split(indices: list[int], index: DatasetIndex, spec) -> dict:
-    if spec.standard_split == "test":
-        rule = "test" if indices == list(range(len(index.names))) else "custom"
+    if spec.standard_split in LISTED_SPLITS:
+        rule = spec.standard_split if indices == list(range(len(index.names))) else "custom"
         standard_set = list(range(len(index.names)))
     else:
         rule, _ = identify_split(indices, index.names, index.scene_dir)
@@ -348,7 +352,9 @@ def own_files_check(kind: str, scene_dir: Path, images: str, gt: dict[str, Path]
     files = [Path(p).name for p in gt.values()]
     split = {"rule": spec.standard_split, "standard": True, "test_views": files, "missing": [], "extra": [],
              "repeated": []}
-    prov = {"source": images if kind != "blender" else "test", "identical": True, "resampled_from": None,
+    listed = spec.standard_split in LISTED_SPLITS  # the folder of the listed files: test/ (Blender), 2x/ (iPhone)
+    prov = {"source": Path(next(iter(gt.values()))).parent.name if listed else images, "identical": True,
+            "resampled_from": None,
             "resampler": None, "rule": None, "max_abs_diff": 0.0, "size": [first.width, first.height]}
     views = [ViewMatch(v, Path(p), Path(p).stem, "exact", 0.0, prov["source"], Path(p).name) for v, p in gt.items()]
     return CheckResult(scene, kind, split, prov, views, _reasons(split, prov, spec, scene, scene_dir))

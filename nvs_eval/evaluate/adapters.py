@@ -90,7 +90,12 @@ class SSIMAdapter(Adapter):
                           for i in range(0, images.shape[0], step)])
 
     def score_masked(self, metric, preds, target):
+        from ..metrics.dycheck import dycheck_ssim
+
         step = max(1, (4 << 20) // (preds.shape[-2] * preds.shape[-1]))
+        if self.ev.protocol.mask_convention == "dycheck":  # partial convolution (nvs_eval.metrics.dycheck)
+            return torch.cat([dycheck_ssim(preds[i : i + step], (t := target.rows(i, i + step)).image, t.mask)
+                              for i in range(0, preds.shape[0], step)])
         return torch.cat([masked_ssim(preds[i : i + step], (t := target.rows(i, i + step)).image, t.mask,
                                       self.ev.protocol.ssim) for i in range(0, preds.shape[0], step)])
 
@@ -141,6 +146,8 @@ class LPIPSAdapter(Adapter):
         from ..metrics.lpips import TILE_HALO
 
         model, ev = self.by_metric[metric], self.ev
+        if ev.protocol.mask_convention == "dycheck":  # DyCheck's LPIPS: the upsampled map's mean, all-ones mask
+            return self._dycheck(metric, images, target, masked=False)
         with ev._fast():
             if target.tiled and model.net != "squeeze":
                 side = ev.tile_side(TILE_HALO[model.net])
@@ -156,6 +163,8 @@ class LPIPSAdapter(Adapter):
         from ..metrics.lpips import TILE_HALO
 
         model, ev = self.by_metric[metric], self.ev
+        if ev.protocol.mask_convention == "dycheck":
+            return self._dycheck(metric, preds, target, masked=True)
         if model.net not in target.layer_weights:
             sizes = model.tap_sizes(*target.image.shape[-2:])
             target.layer_weights[model.net] = [layer_weights(target.mask, s) for s in sizes]
@@ -174,6 +183,27 @@ class LPIPSAdapter(Adapter):
                                    weights=t.layer_weights[model.net])
                 out.append(d / _mask_total(t))
             return torch.cat(out)
+
+    def _dycheck(self, metric, preds, target, *, masked: bool):
+        """DyCheck's mLPIPS (nvs_eval.metrics.dycheck): both inputs zeroed outside each view's mask (all ones
+        unless ``masked``), the spatial map upsampled as lpips' ``spatial=True`` does and averaged under the mask,
+        computed from the mask carried back to each layer (:func:`layer_weights`: the same sum, without the
+        full-resolution map)."""
+        model, ev = self.by_metric[metric], self.ev
+        if target.tiled:
+            raise PreconditionError(f"{metric}: DyCheck's LPIPS is computed whole (no tiles), and this view is too "
+                                    "large for the device")
+        sizes = model.tap_sizes(*target.image.shape[-2:])
+        out, step = [], ev.lpips_batch(preds)
+        for i in range(0, preds.shape[0], step):
+            t, x = target.rows(i, i + step), preds[i : i + step]
+            m = t.mask.to(x.dtype).expand(x.shape[0], -1, -1, -1) if masked else torch.ones_like(x[:, :1])
+            with ev._fast():  # all ones: the prepared ground-truth features are those of the unmasked image
+                gt = model.features(t.image * m) if masked else self._features(model, t)
+                d = model.distance(model.features(x * m), gt, weights=[layer_weights(m if masked else m[:1], s)
+                                                                      for s in sizes])
+            out.append(d / m.flatten(1).sum(1).to(d))
+        return torch.cat(out)
 
     def map(self, metric, pred, target):
         if METRICS[metric].family != "plain":

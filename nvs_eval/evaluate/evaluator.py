@@ -17,6 +17,7 @@ from torch import Tensor
 from ..conventions.protocols import Protocol
 from ..conventions.registry import MASK_REQUIRED, METRICS, require_metrics
 from ..errors import PreconditionError, UsageError
+from ..metrics.appearance import fit_right_half, left_half, right_half
 from ..metrics.color import color_correct
 from ..metrics.dists import DISTS, DISTSFeatures
 from ..metrics.lpips import LPIPS, LPIPSFeatures
@@ -134,6 +135,8 @@ class Target:
     ones: tuple[bool, ...] = ()  # per view: its mask is all ones (the masked metrics are then the plain ones)
     layer_weights: dict[str, list[Tensor]] = field(default_factory=dict)  # the mask at each LPIPS layer, by network
     index: tuple[int, ...] = ()  # per entry: the view it was taken from (empty: entry i is view i)
+    width: int = 0  # under a protocol's crop: the renders' full width (the prepared tensors hold the scored half)
+    fit_gt: Tensor | None = None  # under an appearance fit: the ground truth's left half, fitted against
 
     @property
     def views(self) -> int:
@@ -167,6 +170,11 @@ class Target:
 
     def _map(self, f) -> Target:
         m = self.moments
+        t = self._mapped(f, m)
+        t.width, t.fit_gt = self.width, None if self.fit_gt is None else f(self.fit_gt)
+        return t
+
+    def _mapped(self, f, m) -> Target:
         return Target(
             f(self.image),
             None if m is None else TargetMoments(f(m.target), f(m.mu), f(m.sq), m.spec),
@@ -250,6 +258,8 @@ class Evaluator:
                                              for k, ms in kinds.items()}
         self.targets_prepared = 0
         self.predictions_scored = 0
+        # the appearance-fit parameters of the renders of the last score() call (N, ...) float64; None without a fit
+        self.fitted: Tensor | None = None
 
     @property
     def lpips(self) -> dict[str, LPIPS]:
@@ -377,7 +387,13 @@ class Evaluator:
         """Quantise the ground truth and compute its SSIM moments and LPIPS features, once."""
         gt = self._quantize(check_image_batch(gt, "target"), "gt")
         with validated():  # checked once above: the kernels below do not synchronise again
-            return self._prepare_checked(gt, mask)
+            if self.protocol.crop == "none":
+                return self._prepare_checked(gt, mask)
+            target = self._prepare_checked(right_half(gt), None if mask is None else right_half(mask))
+            target.width = gt.shape[-1]
+            if self.protocol.appearance_fit != "none":
+                target.fit_gt = left_half(gt)
+            return target
 
     def _prepare_checked(self, gt: Tensor, mask: Tensor | None) -> Target:
         self.targets_prepared += gt.shape[0]
@@ -449,9 +465,23 @@ class Evaluator:
             return target
         return target.take(views)
 
+    def _scored_part(self, preds: Tensor, target: Target) -> Tensor:
+        """The part of the renders the protocol scores: all of them, or under a crop their right half (fitted to
+        the ground truth on their left half under an appearance fit, whose parameters go to :attr:`fitted`)."""
+        self.fitted = None
+        if not target.width:
+            return preds
+        if preds.shape[-1] != target.width:
+            raise ValueError(f"Expected predictions {target.width} pixels wide (the protocol scores their right "
+                             f"half), got {tuple(preds.shape)}")
+        if target.fit_gt is None:
+            return right_half(preds)
+        preds, self.fitted = fit_right_half(self.protocol.appearance_fit, preds, target.fit_gt)
+        return preds
+
     @torch.inference_mode()
     def _score(self, preds: Tensor, target: Target, consume: bool, metrics: tuple[str, ...]) -> dict[str, Tensor]:
-        preds = check_image_batch(preds, "pred")
+        preds = self._scored_part(check_image_batch(preds, "pred"), target)
         if preds.shape[1:] != target.image.shape[1:]:
             raise ValueError(f"Expected predictions of shape (N, {tuple(target.image.shape[1:])}), "
                              f"got {tuple(preds.shape)}")
@@ -517,7 +547,7 @@ class Evaluator:
     def _maps(self, pred: Tensor, target: Target) -> dict[str, Tensor]:
         if target.views != 1:
             raise ValueError(f"maps are drawn against one view; this target holds {target.views}")
-        pred = self._quantize(check_image_batch(pred, "pred"), "render")
+        pred = self._quantize(self._scored_part(check_image_batch(pred, "pred"), target), "render")
         out = {"abs": (pred - target.image).abs().mean(1)[0]}
         for m in self.metrics:
             if METRICS[m].map_label and m not in out:

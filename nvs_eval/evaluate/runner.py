@@ -28,7 +28,7 @@ from ..data.images import image_sha256, read_alpha, read_header, read_images, re
 from ..data.pairing import PairedScene, ViewJob
 from ..data.resize import resize_to
 from ..errors import ImageReadError, PreconditionError, UsageError
-from ..results.store import ResultsStore, Row
+from ..results.store import Fit, ResultsStore, Row
 from .evaluator import MAX_RENDERS_PIXELS, Evaluator, weights_entry
 
 PREFETCH_BYTES = 512 << 20  # decoded views waiting for the device (at least one): 4 at 800x800, 1 at 4K
@@ -56,6 +56,7 @@ class LoadedView:
     todo: dict[str, tuple[str, ...]] = field(default_factory=dict)  # method -> the metrics to compute
     gt_ids: dict[str, str] = field(default_factory=dict)  # metric -> the ground truth's identity for its rows
     mask: np.ndarray | None = None
+    fits: dict[str, list] = field(default_factory=dict)  # method -> its render's appearance-fit parameters
 
     @property
     def nbytes(self) -> int:
@@ -203,7 +204,7 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
             if store is not None and any(rows):
                 # a batch's rows in one transaction: a batch is stored whole or not at all, so a resumed run
                 # scores a batch with the views a fresh run scores it with (the same numbers, bit for bit)
-                store.put([r for view_rows in rows for r in view_rows])
+                store.put([r for view_rows in rows for r in view_rows], _fits(scene, evaluator, group))
                 for lv, view_rows in zip(group, rows):
                     if view_rows:
                         store.put_gt_size(lv.gt_sha, *lv.gt_size)
@@ -339,5 +340,14 @@ def _compute(evaluator: Evaluator, views: list[LoadedView]) -> dict[str, dict[st
             scores = evaluator.score(batch, target, consume=True, metrics=metrics, views=[i for i, _ in chunk])
             for j, (i, m) in enumerate(chunk):
                 result[views[i].job.view][m] = {metric: float(scores[metric][j]) for metric in metrics}
+                if evaluator.fitted is not None:
+                    views[i].fits[m] = evaluator.fitted[j].tolist()
     return result
+
+
+def _fits(scene, evaluator: Evaluator, group: list[LoadedView]) -> list[Fit]:
+    """The appearance fits of a batch's newly scored renders, stored with their rows."""
+    protocol = evaluator.protocol
+    return [Fit(scene.dataset, scene.name, method, lv.job.view, protocol.name, protocol.appearance_fit, params,
+                lv.render_sha[method], lv.gt_sha) for lv in group for method, params in lv.fits.items()]
 

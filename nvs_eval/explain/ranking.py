@@ -84,10 +84,26 @@ def _flat(p: Protocol, keys: set[str]) -> dict:
     return flat
 
 
+def outside_search(p: Protocol) -> str | None:
+    """Why the search cannot produce protocol ``p``'s numbers (``None``: it can). The search varies whole-image
+    conventions; a protocol that scores part of each image, fits the render first, or computes its plain metrics
+    another way is not among its candidates, and is not offered as a nearest preset."""
+    if p.crop != "none":
+        return f"{p.name} scores the {p.crop.replace('-', ' ')} of each image only"
+    if p.appearance_fit != "none":
+        return f"{p.name} fits the render's appearance first"
+    if p.mask_convention == "dycheck":
+        return f"{p.name}'s LPIPS is the mean of the upsampled spatial map (DyCheck)"
+    return None
+
+
+SEARCHED_PRESETS = {name: p for name, p in PROTOCOLS.items() if outside_search(p) is None}
+
+
 @functools.cache
 def _preset_flats(keys: frozenset[str]) -> dict[str, dict]:
-    """Every preset's comparable settings (computed once per target set, not once per candidate)."""
-    return {name: _flat(preset, set(keys)) for name, preset in PROTOCOLS.items()}
+    """Every searchable preset's comparable settings (computed once per target set, not once per candidate)."""
+    return {name: _flat(preset, set(keys)) for name, preset in SEARCHED_PRESETS.items()}
 
 
 def nearest_preset(p: Protocol, lpips_nets: list[str], keys: set[str]) -> tuple[str, dict]:
@@ -130,7 +146,7 @@ def explain(search: Search, targets: dict[str, TargetValue], *, limit: int = 200
             errors = {m: c[2] for m, c in zip(per_metric, combo)}
             matches.append({"distance": sum(c[3] for c in combo), "protocol": proto, "nearest_preset": preset,
                             "differs_from_preset": diff, "values": values, "error": errors})
-    order = list(PROTOCOLS)
+    order = list(SEARCHED_PRESETS)
     matches.sort(key=lambda m: (len(m["differs_from_preset"]), round(m["distance"], 6),
                                 order.index(m["nearest_preset"])))
     out_matches = []

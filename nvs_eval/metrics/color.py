@@ -47,11 +47,19 @@ def color_correct(img: Tensor, ref: Tensor, num_iters: int = NUM_ITERS, eps: flo
         >>> float((color_correct(img, ref) - ref).abs().max()) < 1e-5
         True
     """
+    corrected, _ = color_correct_fit(img, ref, num_iters, eps)
+    return corrected.transpose(1, 2).reshape(img.shape).to(torch.float32)
+
+
+def color_correct_fit(img: Tensor, ref: Tensor, num_iters: int = NUM_ITERS, eps: float = EPS) -> tuple[Tensor, Tensor]:
+    """multinerf's fit: the corrected pixels, (N, P, 3) float64, and the warp of each iteration, (N, num_iters,
+    10, 3) float64 (:func:`apply_warps` applies them to other pixels of the same images)."""
     n, c = img.shape[:2]
     x = img.detach().to(torch.float64).flatten(2).transpose(1, 2)  # (N, P, 3)
     y = ref.detach().to(torch.float64).expand(n, -1, -1, -1).flatten(2).transpose(1, 2)
     mask0 = _unclipped(x, eps)
     ref_ok = _unclipped(y, eps)
+    warps = []
     for _ in range(num_iters):
         a = _expand(x)  # (N, P, 10)
         warp = []
@@ -61,5 +69,15 @@ def color_correct(img: Tensor, ref: Tensor, num_iters: int = NUM_ITERS, eps: flo
             gram = (am.transpose(1, 2) @ am).cpu()  # (N, 10, 10)
             rhs = (am.transpose(1, 2) @ (y[..., ch : ch + 1] * keep)).cpu()  # (N, 10, 1)
             warp.append(torch.linalg.lstsq(gram, rhs, driver="gelsd").solution.to(a.device))
-        x = (a @ torch.cat(warp, dim=-1)).clamp(0, 1)  # (N, P, 3)
+        warps.append(torch.cat(warp, dim=-1))  # (N, 10, 3)
+        x = (a @ warps[-1]).clamp(0, 1)  # (N, P, 3)
+    return x, torch.stack(warps, dim=1)
+
+
+def apply_warps(img: Tensor, warps: Tensor) -> Tensor:
+    """The warps of :func:`color_correct_fit` applied in turn to ``img`` (N, 3, H, W), each clipped to [0, 1] as
+    the fit clipped its own pixels; float32 (N, 3, H, W)."""
+    x = img.detach().to(torch.float64).flatten(2).transpose(1, 2)
+    for i in range(warps.shape[1]):
+        x = (_expand(x) @ warps[:, i].to(x.device)).clamp(0, 1)
     return x.transpose(1, 2).reshape(img.shape).to(torch.float32)

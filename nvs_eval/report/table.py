@@ -22,6 +22,7 @@ SIGNIFICANCE = DEFAULT_SIGNIFICANCE
 class Column:
     label: str
     metric: str
+    digits: int | None = None  # decimals, where not the metric's (mip-NeRF's Avg: 4)
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,16 @@ def _table(key, title, row_header, rows, columns, values, caption, precision, pu
     ``spreads``: per row and column the std over runs (NaN: one run); ``tied``: per row and column, not
     significantly different from the column's best."""
     ours = len(rows) - published
-    cols_ranks = [_rank_column([values[r][c] for r in range(ours)], col.metric, precision) + [0] * published
+    precisions = [precision if col.digits is None else {**(precision or {}), col.metric: col.digits}
+                  for col in columns]
+    cols_ranks = [_rank_column([values[r][c] for r in range(ours)], col.metric, precisions[c]) + [0] * published
                   for c, col in enumerate(columns)]
 
     def spread(r, c, metric):
         v = spreads[r][c] if spreads is not None and r < len(spreads) else float("nan")
-        return f"± {fmt(v, metric, precision)}" if math.isfinite(v) else ""
+        return f"± {fmt(v, metric, precisions[c])}" if math.isfinite(v) else ""
 
-    cells = tuple(tuple(Cell(values[r][c], fmt(values[r][c], col.metric, precision), cols_ranks[c][r],
+    cells = tuple(tuple(Cell(values[r][c], fmt(values[r][c], col.metric, precisions[c]), cols_ranks[c][r],
                              spread(r, c, col.metric), bool(tied and r < len(tied) and tied[r][c]))
                         for c, col in enumerate(columns)) for r in range(len(rows)))
     return Table(key, title, row_header, tuple(rows), tuple(columns), cells, caption,
@@ -223,6 +226,8 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
     ``checks``: ``{(dataset, scene): nvs-eval check}`` (the store's): each caption says whether its scenes are
     comparable with the dataset's standard protocol, and published values beside a scene that is not are flagged
     (:data:`FLAG`) unless ``force_baselines``. A summary over fewer of the dataset's scenes than it has says so."""
+    from ..conventions.protocols import protocol_caption
+
     metrics = [m for m in (metrics or list(METRICS)) if m in per_view.columns]
     scenes = scene_summary(per_view, aggregation)
     summary = dataset_summary(per_view, aggregation)
@@ -247,12 +252,40 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
         summary_table = _table(
             f"{dataset}-summary", f"{dataset}: average over {n} scene(s)", "Method", methods + [b.name for b in bl],
             [Column(METRICS[k].label, k) for k in metrics], values,
-            f"{dataset}: protocol {protocol}.{at}{note}{sig_note}", precision, len(bl), spreads, tied)
+            f"{dataset}: protocol {protocol_caption(protocol)}.{at}{note}{sig_note}", precision, len(bl), spreads, tied)
         tables.append(_flag_published(summary_table, list(range(len(metrics)))) if flagged else summary_table)
-        caption = f"protocol {protocol}.{at}{note}"
+        caption = f"protocol {protocol_caption(protocol)}.{at}{note}"
+        scaled = _scale_table(per_view[per_view["dataset"] == dataset], dataset, metrics, precision, caption)
+        tables += [scaled] if scaled else []
         tables += [_scene_table(g, ds, dataset, k, methods, scene_names, bl, caption, precision,
                                 bad if flagged else {}) for k in metrics]
     return tables
+
+
+def _scale_table(per_view: pd.DataFrame, dataset: str, metrics: list[str], precision, caption: str) -> Table | None:
+    """Methods x (each metric at each scale, full resolution first) and mip-NeRF's Avg, for a dataset whose views
+    carry scales (:mod:`nvs_eval.results.scales`); ``None`` otherwise."""
+    from ..results.scales import mipnerf_avg, scale_label, scale_summary, scales_of
+
+    scales = scales_of(per_view)
+    if not scales:
+        return None
+    summary = scale_summary(per_view, metrics).set_index(["method", "scale"])
+    methods = sorted(summary.index.get_level_values(0).unique())
+    cols = [Column(f"{METRICS[k].label} {scale_label(sc)}", k) for k in metrics for sc in scales]
+    values = [[float(summary[k].get((m, sc), float("nan"))) for k in metrics for sc in scales] for m in methods]
+    lp = next((k for k in metrics if METRICS[k].kind == "lpips" and METRICS[k].family == "plain"), None)
+    avg_note = ""
+    if "psnr" in metrics and "ssim" in metrics and lp:
+        cols.append(Column("Avg", lp, digits=4))
+        for m, row in zip(methods, values):
+            per = {k: [float(summary[k].get((m, sc), float("nan"))) for sc in scales] for k in ("psnr", "ssim", lp)}
+            row.append(mipnerf_avg(per["psnr"], per["ssim"], per[lp]))
+        avg_note = (f" Avg: mip-NeRF's geometric mean of 10^(-PSNR/10), sqrt(1 - SSIM) and {METRICS[lp].label}, each "
+                    "first averaged over the scales (google/mipnerf scripts/summarize.ipynb).")
+    return _table(f"{dataset}-scales", f"{dataset}: per scale", "Method", methods, cols, values,
+                  f"{dataset}: per scale (views averaged per scene and scale, then over scenes);{avg_note} "
+                  f"{caption}", precision)
 
 
 def _scene_table(g, ds, dataset, k, methods, scene_names, bl, caption, precision, bad) -> Table:

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -40,6 +41,20 @@ class Row:
     protocol_key: str
     version: str
     weights: str
+
+
+class Fit(NamedTuple):
+    """The appearance fit a render was scored after (a protocol's ``appearance_fit``), one per render and protocol."""
+
+    dataset: str
+    scene: str
+    method: str
+    view: str
+    protocol: str
+    fit: str
+    params: list
+    render_sha256: str
+    gt_sha256: str
 
 
 # The result columns, written once: a row's fields, then when it was stored (COLUMNS, as frames show them: a
@@ -84,6 +99,11 @@ CREATE TABLE IF NOT EXISTS gt_files (
     gt_sha256 TEXT PRIMARY KEY,
     width INTEGER NOT NULL,
     height INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fits (
+    dataset TEXT NOT NULL, scene TEXT NOT NULL, method TEXT NOT NULL, view TEXT NOT NULL, protocol TEXT NOT NULL,
+    fit TEXT NOT NULL, params TEXT NOT NULL, render_sha256 TEXT NOT NULL, gt_sha256 TEXT NOT NULL,
+    PRIMARY KEY (dataset, scene, method, view, protocol)
 );
 CREATE TABLE IF NOT EXISTS auxiliary (
     dataset TEXT NOT NULL, scene TEXT NOT NULL, method TEXT NOT NULL,
@@ -213,10 +233,11 @@ class ResultsStore:
             "WHERE dataset = ? AND scene = ? AND protocol = ?", (dataset, scene, protocol))
         return {(r[0], r[1], r[2]): tuple(r[3:]) for r in cur}
 
-    def put(self, rows: list[Row]) -> None:
+    def put(self, rows: list[Row], fits: list[Fit] = ()) -> None:
         """Insert rows atomically (one transaction). A row that replaces a stored one computed from other inputs
         moves the stored one to ``results_history`` (with the time it was superseded) in the same transaction, so
-        no value is ever lost."""
+        no value is ever lost. ``fits``: the appearance fits of these rows' renders, written in the same
+        transaction (a view's values are never stored without the fit they were scored after)."""
         now = time.time()
         data = [_row_values(r, now) for r in rows]
         keys = [(now, *(v for v, c in zip(d, TABLE_COLUMNS) if c in KEY), *(getattr(r, k) for k in INPUTS))
@@ -230,8 +251,21 @@ class ResultsStore:
                           f"WHERE {same} AND ({changed})", keys)
             c.executemany(f"INSERT OR REPLACE INTO results ({cols}) VALUES ({', '.join('?' * len(TABLE_COLUMNS))})",
                           data)
+            c.executemany("INSERT OR REPLACE INTO fits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          [(*f[:6], json.dumps(f.params), *f[7:]) for f in fits])
 
         self._write(write)
+
+    def fits(self) -> pd.DataFrame:
+        """The appearance fit of every render scored under a protocol with ``appearance_fit``: ``dataset, scene,
+        method, view, protocol, fit, params`` (the fitted parameters, nested lists: :func:`nvs_eval.metrics.
+        appearance.fit`), and the sha256 of the render and ground truth they were fitted on."""
+        try:
+            df = pd.read_sql_query("SELECT * FROM fits ORDER BY dataset, scene, method, view, protocol", self.conn)
+        except (sqlite3.OperationalError, pd.errors.DatabaseError):  # a read-only store of an earlier version
+            return pd.DataFrame(columns=Fit._fields)
+        df["params"] = [json.loads(v) for v in df["params"]]
+        return df
 
     def merge_from(self, shard: Path | str) -> int:
         """Merge another store (a distributed rank's shard) into this one in one transaction, with :meth:`put`'s
@@ -258,6 +292,7 @@ class ResultsStore:
                 c.execute("INSERT OR IGNORE INTO gt_files SELECT gt_sha256, width, height FROM shard.gt_files")
                 c.execute("INSERT OR REPLACE INTO auxiliary SELECT dataset, scene, method, count, suffixes "
                           "FROM shard.auxiliary")
+                c.execute("INSERT OR REPLACE INTO fits SELECT * FROM shard.fits")
                 return n
 
             return self._write(write)
