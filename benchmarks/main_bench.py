@@ -56,11 +56,11 @@ def bench_workload(label: str, size, methods: int, views: int, repeats: int, dev
     return lines, tmp
 
 
-def memcpy_bandwidth() -> float:
-    """GB/s of a 512 MiB float32 copy (bytes read + bytes written), best of 5."""
+def memcpy_bandwidth(mib: int = 512) -> float:
+    """GB/s of a ``mib`` MiB float32 copy (bytes read + bytes written), best of 5."""
     import torch
 
-    a = torch.rand(128 << 20)
+    a = torch.rand(mib << 18)
     b = torch.empty_like(a)
     seconds, _ = best_of(lambda: b.copy_(a), 5)
     return 2 * a.numel() * 4 / seconds / 1e9
@@ -88,7 +88,7 @@ def _best_rate(fn, flop: float, reps: int = 5) -> float:
     return flop / best_of(fn, reps)[0] / 1e9
 
 
-def float32_peak() -> dict[str, float]:
+def float32_peak(sizes: tuple[int, ...] = (2048, 4096), pixels: int = 200) -> dict[str, float]:
     """The machine's float32 matrix-multiply rate, from both GEMM libraries torch uses on the CPU: MKL (``torch.mm``)
     and oneDNN (a 1x1 convolution is a plain GEMM there; it is oneDNN that runs LPIPS's convolutions). On this
     AMD CPU MKL's sgemm is the slower of the two, so a probe of ``torch.mm`` alone is not a ceiling for VGG."""
@@ -97,12 +97,13 @@ def float32_peak() -> dict[str, float]:
 
     out = {}
     with torch.inference_mode():
-        for n in (2048, 4096):
+        for n in sizes:
             a, b = torch.randn(n, n), torch.randn(n, n)
             out[f"MKL sgemm (torch.mm {n}x{n}x{n})"] = _best_rate(lambda: torch.mm(a, b), 2 * n**3)
-        x = torch.randn(1, 1024, 200, 200).contiguous(memory_format=torch.channels_last)
+        x = torch.randn(1, 1024, pixels, pixels).contiguous(memory_format=torch.channels_last)
         w = torch.randn(1024, 1024, 1, 1).contiguous(memory_format=torch.channels_last)
-        out["oneDNN GEMM (1x1 conv, 40000x1024x1024)"] = _best_rate(lambda: F.conv2d(x, w), 2 * 40000 * 1024 * 1024)
+        m = pixels * pixels
+        out[f"oneDNN GEMM (1x1 conv, {m}x1024x1024)"] = _best_rate(lambda: F.conv2d(x, w), 2 * m * 1024 * 1024)
     return out
 
 
@@ -189,16 +190,18 @@ def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, f
 
 
 def _peak_lines(args) -> list[str]:
-    """GEMM peak probes around the LPIPS timing, LPIPS as a fraction of the peak, and VGG per layer."""
-    before, bw = float32_peak(), memcpy_bandwidth()
+    """GEMM peak probes around the LPIPS timing, LPIPS as a fraction of the peak, and VGG per layer (the smoke run
+    probes with small operands: it checks the harness, and its figures are not results)."""
+    probe = ((256,), 32) if args.smoke else ((2048, 4096), 200)
+    before, bw = float32_peak(*probe), memcpy_bandwidth(16 if args.smoke else 512)
     lp = lpips_fraction(args.size)
-    after = float32_peak()  # again after LPIPS, so drift of this shared machine shows
+    after = float32_peak(*probe)  # again after LPIPS, so drift of this shared machine shows
     probes = {k: max(before[k], after[k]) for k in before}
     peak = max(probes.values())
     lines = ["float32 GEMM probes (best of 5 each, measured before and after the LPIPS timing, the higher "
              "kept): " + "; ".join(f"{k}: {before[k]:.0f} / {after[k]:.0f} GFLOP/s" for k in probes)
-             + f". Peak used below: **{peak:.0f} GFLOP/s**. memcpy bandwidth (512 MiB, read + write, best of "
-             f"5): {bw:.1f} GB/s", ""]
+             + f". Peak used below: **{peak:.0f} GFLOP/s**. memcpy bandwidth ({16 if args.smoke else 512} MiB, "
+             f"read + write, best of 5): {bw:.1f} GB/s", ""]
     for net, r in lp.items():
         conv_s = sum(t for _, kind, _, t in r["layers"] if kind == "Conv2d")
         lines.append(f"- LPIPS-{net} features at {args.size}x{args.size}: {r['gflop']:.1f} GFLOP in "

@@ -105,7 +105,8 @@ def main() -> None:
         if args.only:
             return
     if args.only == "explain" or args.smoke:
-        flush(explain_cost(2 if args.smoke else args.explain_views, device=args.device))
+        flush(explain_cost(2, (130, 195), device=args.device) if args.smoke
+              else explain_cost(args.explain_views, device=args.device))
         if args.only:
             return
     main_lines, main_root = bench_workload("main", args.size, args.methods, args.views, args.repeats, args.device,

@@ -183,3 +183,26 @@ def test_a_tampered_lpips_wheel_is_refused_with_its_name(tmp_path):
     bad.write_bytes(b"PK\x05\x06" + b"\0" * 18)
     with pytest.raises(WeightsError, match=str(bad)):
         fetch_lin_v00(bad)
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_backbones_are_torchvisions_features_module_for_module(net):
+    """nvs-eval builds AlexNet / VGG16 ``features`` itself (no torchvision import on the CLI's path); each must be
+    torchvision's stack: the same modules in the same places, the same state-dict keys and shapes."""
+    import torchvision
+
+    from nvs_eval.metrics.backbones import features
+
+    theirs = (torchvision.models.alexnet if net == "alex" else torchvision.models.vgg16)(weights=None).features
+    ours = features(net)
+    assert repr(ours) == repr(theirs)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+
+
+def test_the_cli_path_does_not_import_torchvision():
+    import subprocess
+    import sys
+
+    code = "import sys, nvs_eval.api, nvs_eval.cli; print('torchvision' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

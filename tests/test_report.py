@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -101,10 +102,24 @@ def test_save_map_equals_the_lpips_package_spatial_map(tmp_path, reference_lpips
 
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory):
+    """The demo's output folder, which these tests only read. `.ci/run` runs README's `nvs-eval demo` (6 views) just
+    before the tests and names its folder in ``NVS_EVAL_DEMO_OUT``: the tests check that very run rather than
+    repeat it. Without it they run the demo here, at 3 views."""
+    done = os.environ.get("NVS_EVAL_DEMO_OUT")
+    if done:
+        out = Path(done)
+        assert (out / "report" / "index.html").is_file() and (out / "results-wild").is_dir(), (
+            f"NVS_EVAL_DEMO_OUT={done} is not a finished `nvs-eval demo` output")
+        return out
     out = tmp_path_factory.mktemp("demo")
     r = cli("demo", "--out", str(out), "--views", "3", "--device", "cpu")
     assert r.returncode == 0, r.stderr
     return out
+
+
+def demo_views(out: Path) -> int:
+    """Test views per scene of a demo output (``--views``)."""
+    return len(list((out / "data" / "gt" / "coffee").glob("*.png")))
 
 
 def test_demo_writes_store_tables_and_report(demo_report):
@@ -130,7 +145,8 @@ def test_demo_scores_smooth_nerf_in_the_wild_with_an_affine_fit(demo_report):
     store = ResultsStore(demo_report / "results-wild" / "results.sqlite")
     frame, fits = store.frame(), store.fits()
     assert set(frame["protocol"]) == {"nerfw+appearance_fit=affine"} and set(frame["method"]) == {"smooth-nerf"}
-    assert len(fits) == 12 and all(np.array(p).shape == (3, 4) for p in fits["params"])  # 4 scenes x 3 views
+    assert len(fits) == 4 * demo_views(demo_report)  # a fit per view of the 4 scenes
+    assert all(np.array(p).shape == (3, 4) for p in fits["params"])
     gain = np.array([np.array(p)[:, :3].diagonal() for p in fits["params"]]).mean(0)
     assert gain[2] > gain[1] > gain[0]  # it undoes the demo's cast (red x 1.03, blue x 0.95)
     from nvs_eval.api import score_folders
@@ -222,9 +238,9 @@ def test_report_stays_small_viewer_layers_are_capped_previews(demo_report):
     assert layers and not list(rep.rglob("figures/*/*/*.png"))  # no full-resolution copies
     assert all(max(Image.open(p).size) <= PREVIEW_MAX for p in layers)
     total = sum(p.stat().st_size for p in rep.rglob("*") if p.is_file())
-    # 3 views per scene here, 5 map layers (abs, 1 - SSIM, LPIPS alex and vgg, FLIP); the 6-view demo is 8 MB
-    # with FLIP's layer and the statistics page, 5.7 MB without them (32 MB before the previews)
-    assert total < 5 << 20, total
+    # 5 map layers per view (abs, 1 - SSIM, LPIPS alex and vgg, FLIP): under 5 MB at 3 views per scene; the 6-view
+    # demo is 7.6 MB with FLIP's layer and the statistics page, 5.7 MB without them (32 MB before the previews)
+    assert total < demo_views(demo_report) * (5 << 20) // 3, total
 
 
 def test_a_large_view_gets_a_preview_of_bounded_size(tmp_path):

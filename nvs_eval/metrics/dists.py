@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import Tensor, nn
 
 from ..errors import PreconditionError
+from .backbones import features as backbone_features
 from .lpips import conv_memory_format
 from .tiling import check_tiled, tiles
 from .validate import check_image_batch, check_pair
@@ -113,7 +113,7 @@ class DISTS(nn.Module):
     def __init__(self, backbone: dict, alphabeta: dict):
         super().__init__()
         with torch.device("meta"):
-            vgg = torchvision.models.vgg16(weights=None).features
+            vgg = backbone_features("vgg")
         vgg.load_state_dict({k: v.detach().clone() for k, v in backbone.items()}, strict=True, assign=True)
         stages = []
         for i, (a, b) in enumerate(STAGES):

@@ -19,10 +19,10 @@ from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import Tensor, nn
 
 from ..errors import PreconditionError
+from .backbones import features as backbone_features
 from .tiling import check_tiled, tiles
 from .validate import check_image_batch, check_pair
 from .weights import WeightsInfo, load_backbone, load_lin
@@ -56,19 +56,11 @@ InputMapping = Literal["[-1,1]", "[0,1]"]
 LpipsVersion = Literal["0.1", "0.0"]  # the linear layers' release (0.0: the first, without the scaling layer)
 
 
-def _torchvision_features(net: str) -> nn.Sequential:
-    """The backbone's ``features`` stack, built on the meta device: the caller assigns the real weights, so the
-    ImageNet classifier (~500 MB of randomly initialised VGG16 parameters) is never materialised."""
+def _features(net: str) -> nn.Sequential:
+    """The backbone's ``features`` stack, built on the meta device: the caller assigns the real weights, so no
+    parameter is materialised twice."""
     with torch.device("meta"):
-        return _torchvision_model(net)
-
-
-def _torchvision_model(net: str) -> nn.Sequential:
-    if net == "alex":
-        return torchvision.models.alexnet(weights=None).features
-    if net == "vgg":
-        return torchvision.models.vgg16(weights=None).features
-    return torchvision.models.squeezenet1_1(weights=None).features
+        return backbone_features(net)
 
 
 def _weighted_sq_diff(a: Tensor, b: Tensor, w: Tensor, *, inplace: bool = False) -> Tensor:
@@ -112,7 +104,7 @@ class LPIPS(nn.Module):
             raise ValueError(f"Expected input_mapping '[-1,1]' or '[0,1]', got {input_mapping!r}")
         self.net = net
         self.input_mapping = input_mapping
-        features = _torchvision_features(net)
+        features = _features(net)
         features.load_state_dict({k: v.detach().clone() for k, v in backbone.items()}, strict=True, assign=True)
         bounds = (0,) + SLICES[net]
         self.slices = nn.ModuleList(features[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
