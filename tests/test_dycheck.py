@@ -158,6 +158,35 @@ def test_a_capture_without_held_out_cameras_is_named(capture, tmp_path):
         load_layout(run, gt_source=GroundTruthSource("iphone", single))
 
 
+def test_broken_capture_and_run_files_are_named_never_skipped(capture, tmp_path):
+    """A damaged extra.json, a co-visibility mask missing for one frame and an unreadable mean_metrics_dict.json
+    each name their file; none is passed over in silence (1x images, masks dropped, the tool's means vanishing)."""
+    import shutil
+
+    from nvs_eval.errors import PairingError
+
+    cap, run, _ = capture
+    c, r = tmp_path / cap.name, tmp_path / "run"
+    shutil.copytree(cap, c)
+    shutil.copytree(run, r)
+    (c / "extra.json").write_text('{"factor": ')
+    with pytest.raises(LayoutError, match="not readable for the capture's factor") as e:
+        load_layout(r, gt_source=GroundTruthSource("iphone", c))
+    assert "extra.json" in str(e.value)
+    (c / "extra.json").write_text(json.dumps({"factor": 2}))
+    (c / "covisible" / "2x" / "val" / "1_00005.png").unlink()
+    with pytest.raises(PairingError, match="1 of 3 co-visibility masks missing, e.g. 1_00005.png"):
+        load_layout(r, gt_source=GroundTruthSource("iphone", c))
+    shutil.rmtree(c / "covisible")  # no masks at all: the plain metrics are still scored (masked ones need --masks)
+    (r / "results" / "mean_metrics_dict.json").write_text('{"psnr": 20.0, "mpsnr": "n/a"')
+    (scene,) = load_layout(r, gt_source=GroundTruthSource("iphone", c))
+    assert scene.reported == {} and not scene.masks
+    assert any("mean_metrics_dict.json: the tool's own means are not shown" in n for n in scene.notes)
+    (r / "results" / "mean_metrics_dict.json").write_text(json.dumps({"psnr": 20.0, "mpsnr": "n/a"}))
+    (scene,) = load_layout(r, gt_source=GroundTruthSource("iphone", c))
+    assert scene.reported == {"run": {"psnr": 20.0}} and any("mpsnr not a number" in n for n in scene.notes)
+
+
 def test_score_cli_prints_dychecks_own_means_beside(capture, capsys):
     from nvs_eval.cli import main
 

@@ -146,6 +146,9 @@ def test_gsplat_layout_is_detected_paired_and_takes_the_latest_step(tmp_path):
     assert list(early.renders) == ["gsplat_step6999"]
     with pytest.raises(LayoutError, match=r"no renders/val_step5_\*.png; available iterations: \[6999, 29999\]"):
         load_layout(result, iteration=5)
+    (result / "stats" / "val_step29999.json").write_text('{"psnr": 25.5, "ssim"')  # a run killed mid-write
+    (cut,) = load_layout(result)
+    assert cut.reported == {} and any("val_step29999.json: the tool's own means are not shown" in n for n in cut.notes)
 
 
 def test_gsplat_canvases_score_as_their_two_halves_saved_as_separate_pngs(tmp_path):

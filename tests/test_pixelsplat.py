@@ -156,6 +156,9 @@ def test_score_cli_reads_the_run_and_reports_the_left_out_scenes(re10k, tmp_path
     assert "4 scene(s) of the evaluation index left out" in captured.err
     doc = json.loads(out.read_text())
     assert doc["protocol"]["name"] == "pixelsplat" and len(doc["views"]) == 6
+    # the chunks' root without the index: the error says what --dataset-root goes with
+    assert main(["score", str(run), "--dataset-root", str(source.root), "--protocol", "pixelsplat"]) == 2
+    assert "--eval-index INDEX.json (pixelSplat's chunks)" in capsys.readouterr().err
 
 
 def test_a_chunk_that_needs_unpickling_is_refused(re10k, tmp_path):
@@ -169,6 +172,24 @@ def test_a_chunk_that_needs_unpickling_is_refused(re10k, tmp_path):
         score_layout(run, protocol="pixelsplat", gt_source=ChunkSource(tmp_path / "data", source.index),
                      progress=False, device="cpu")
     assert "000000.torch" in str(e.value)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "cut-short", "empty", "not-torch", "legacy-cut-short"])
+def test_a_broken_chunk_is_named_with_the_likely_cause(re10k, tmp_path, damage):
+    """Chunks are large downloads; a partly copied one must name itself, not fail with a bare errno."""
+    root, run, _, source = re10k
+    bad = tmp_path / "data" / "test"
+    bad.mkdir(parents=True)
+    for name in ("index.json", "000001.torch"):
+        (bad / name).write_bytes((source.root / "test" / name).read_bytes())
+    whole = (source.root / "test" / "000000.torch").read_bytes()
+    (bad / "000000.torch").write_bytes({"truncated": whole[: len(whole) // 2], "cut-short": whole[:5000], "empty": b"",
+                                        "not-torch": b"<html>403 Forbidden</html>\n",
+                                        "legacy-cut-short": b"\x80\x02junk"}[damage])
+    with pytest.raises(LayoutError, match="not a readable torch.save file") as e:
+        score_layout(run, protocol="pixelsplat", gt_source=ChunkSource(tmp_path / "data", source.index),
+                     progress=False, device="cpu")
+    assert "000000.torch" in str(e.value) and "truncated or partly copied" in str(e.value)
 
 
 def test_a_rendered_scene_missing_from_the_index_is_an_error(re10k, tmp_path):

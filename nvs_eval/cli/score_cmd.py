@@ -87,7 +87,9 @@ def _scenes(args: argparse.Namespace) -> list:
         if args.dataset_root is None or args.dataset is not None:
             raise UsageError("--eval-index goes with --dataset-root (the chunks' root), without --dataset")
     elif (args.dataset is None) != (args.dataset_root is None):
-        raise UsageError("--dataset and --dataset-root go together")
+        raise UsageError("--dataset-root goes with --dataset KIND (a dataset's own files) or with --eval-index "
+                         "INDEX.json (pixelSplat's chunks)" if args.dataset is None else
+                         "--dataset and --dataset-root go together")
     if args.gt is not None:
         return [pairs_scene([m for a in args.renders for m in _methods(a)], Path(args.gt))]
     if eval_index is not None:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LayoutError, PairingError
+from ..errors import LayoutError, PairingError, option
 from .auxiliary import split_auxiliary_by_name
 from .discover import list_images
 from .images import WHITE
@@ -75,10 +75,15 @@ def iphone_factor(scene_dir: Path, images: str) -> str:
     release, demo/datasets/iphone/paper-windmill/extra.json:14), else ``1x``."""
     if images != "images":
         return images
-    try:
-        return f"{int(json.loads((scene_dir / 'extra.json').read_text())['factor'])}x"
-    except (OSError, ValueError, KeyError, TypeError):
+    extra = scene_dir / "extra.json"
+    if not extra.is_file():
         return "1x"
+    try:
+        return f"{int(json.loads(extra.read_text())['factor'])}x"
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise LayoutError(f"not readable for the capture's factor ({type(e).__name__}: {e})", path=extra,
+                          expected='a JSON object with "factor" (2 in DyCheck\'s release)',
+                          hint=f"or name the image folder with {option('images')} 1x / 2x") from None
 
 
 def iphone_val_views(scene_dir: Path, images: str = "images") -> dict[str, Path]:
@@ -110,7 +115,13 @@ def covisible_masks(scene_dir: Path, images: str, gt: dict[str, Path]) -> dict[s
     every held-out view, or ``None``."""
     folder = scene_dir / "covisible" / iphone_factor(scene_dir, images) / "val"
     found = {v: folder / f"{v}.png" for v in gt}
-    return found if all(p.is_file() for p in found.values()) else None
+    missing = [p for p in found.values() if not p.is_file()]
+    if not missing:
+        return found
+    if len(missing) < len(found):  # the masks are there, but not all of them: never scored without some
+        raise PairingError(f"{len(missing)} of {len(found)} co-visibility masks missing, e.g. {missing[0].name}",
+                           path=folder, expected="covisible/<factor>/val/<frame>.png for every held-out frame")
+    return None
 
 
 def alpha_masks(scene_dir: Path, images: str, gt: dict[str, Path]) -> str:

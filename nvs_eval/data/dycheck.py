@@ -9,13 +9,12 @@ come from the capture (the ``iphone`` dataset kind, :func:`nvs_eval.data.dataset
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import LayoutError, option
 from .datasets import dataset_kind, dataset_test_views
 from .discover import list_images
-from .scene import Scene
+from .scene import Scene, read_reported
 
 # DyCheck's mean_metrics_dict.json keys -> nvs-eval's metric ids under the dycheck protocol
 REPORTED = {"psnr": "psnr", "ssim": "ssim", "lpips": "lpips_alex", "mpsnr": "masked_psnr", "mssim": "masked_ssim",
@@ -33,16 +32,11 @@ def is_dycheck_run(path: Path) -> bool:
     return path.is_dir() and (path / "results" / "rgb").is_dir() and _renders(path) is not None
 
 
-def _reported(folder: Path) -> dict[str, float]:
+def _reported(folder: Path) -> tuple[dict[str, float], list[str]]:
     for f in (folder.parent / "mean_metrics_dict.json", folder.parent.parent / "mean_metrics_dict.json"):
         if f.is_file():
-            try:
-                stats = json.loads(f.read_text())
-            except (OSError, json.JSONDecodeError):
-                return {}
-            return {REPORTED[k]: float(v) for k, v in stats.items()
-                    if k in REPORTED and isinstance(v, (int, float))}
-    return {}
+            return read_reported(f, REPORTED)
+    return {}, []
 
 
 def load_dycheck(path: Path, *, method: str | None = None, dataset: str = "default", gt_source=None,
@@ -65,7 +59,7 @@ def load_dycheck(path: Path, *, method: str | None = None, dataset: str = "defau
     if masks:
         scene.masks = masks
         scene.folders["masks"] = next(iter(masks.values())).parent
-    reported = _reported(folder)
+    reported, scene.notes = _reported(folder)
     if reported:
         scene.reported = {name: reported}
     return [scene]

@@ -36,7 +36,6 @@ the config's ``kind`` values and auto-detection all derive from it.
 
 from __future__ import annotations
 
-import json
 import re
 import tarfile
 import tempfile
@@ -53,7 +52,7 @@ from .dycheck import is_dycheck_run, load_dycheck
 from .images import CanvasHalf
 from .multiscale import is_mipsplatting, load_mipsplatting
 from .pixelsplat import ChunkSource, is_pixelsplat_run, load_pixelsplat
-from .scene import Scene
+from .scene import Scene, read_reported
 
 __all__ = ["LAYOUTS", "Layout", "Scene", "detect_layout", "load_layout", "pairs_scene"]
 
@@ -197,18 +196,14 @@ def _is_gsplat(path: Path) -> bool:
     return bool(_runs(path, _gsplat_steps))
 
 
-def _gsplat_reported(result: Path, step: int, protocol_lpips: str = "lpips") -> dict[str, float]:
-    """The trainer's own means from ``stats/val_step{step:04d}.json`` (``{}`` if absent)."""
+def _gsplat_reported(result: Path, step: int) -> tuple[dict[str, float], list[str]]:
+    """The trainer's own means from ``stats/val_step{step:04d}.json`` (``{}`` if absent), and a note if that file
+    cannot be read."""
     for name in (f"val_step{step:04d}.json", f"val_step{step}.json"):
         f = result / "stats" / name
         if f.is_file():
-            try:
-                stats = json.loads(f.read_text())
-            except (OSError, json.JSONDecodeError):
-                return {}
-            return {k: float(v) for k, v in stats.items()
-                    if k in ("psnr", "ssim", "lpips") and isinstance(v, (int, float))}
-    return {}
+            return read_reported(f, {k: k for k in ("psnr", "ssim", "lpips")})
+    return {}, []
 
 
 def _gsplat_note(result: Path) -> list[str]:
@@ -234,11 +229,11 @@ def load_gsplat(path: Path, *, iteration: int | None = None, method: str | None 
         step = _choose(steps, iteration, result, "renders/val_step{}_*.png")
         name = method or f"gsplat_step{step}"
         canvases = steps[step]
-        reported = _gsplat_reported(result, step)
+        reported, unread = _gsplat_reported(result, step)
         scenes.append(Scene(dataset, result.name, {v: CanvasHalf(f, "left") for v, f in canvases.items()},
                             {name: {v: CanvasHalf(f, "right") for v, f in canvases.items()}},
                             folders={"": result / "renders", name: result / "renders"},
-                            reported={name: reported} if reported else {}, notes=_gsplat_note(result)))
+                            reported={name: reported} if reported else {}, notes=_gsplat_note(result) + unread))
     return scenes
 
 

@@ -90,17 +90,37 @@ def load_chunk(path: Path) -> list[dict]:
     import torch
 
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if not (magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"):  # torch.save's zip, or its legacy pickle
+            raise ValueError(f"it starts with {magic!r}, not as torch.save writes (a zip archive)")
         chunk = torch.load(path, weights_only=True, map_location="cpu")
     except FileNotFoundError:
         raise LayoutError("chunk file not found", path=path, hint="is the dataset root the one the index names?") \
             from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as e:
-        raise LayoutError(f"refused: it cannot be loaded with weights_only=True ({str(e).splitlines()[0]})",
+    except pickle.UnpicklingError as e:  # weights_only's refusal of anything beyond tensors and containers
+        raise LayoutError(f"refused: it cannot be loaded with weights_only=True ({_refusal(e)})",
                           path=path, expected="a list of dicts of tensors and strings, as the dataset's "
                                               "conversion script writes") from None
+    except Exception as e:  # noqa: BLE001 (torch.load on broken bytes: OSError, EOFError, KeyError, struct.error...)
+        raise LayoutError(f"not a readable torch.save file ({type(e).__name__}: {_first_line(e)})", path=path,
+                          expected="a chunk as the dataset's conversion script writes it (torch.save)",
+                          hint="a truncated or partly copied file? compare its size with the original") from None
     if not isinstance(chunk, list) or not all(isinstance(x, dict) and "key" in x for x in chunk):
         raise LayoutError("not a pixelSplat chunk", path=path, expected="a list of dicts with key, cameras, images")
     return chunk
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else "no message"
+
+
+def _refusal(e: BaseException) -> str:
+    """What weights_only refused, from torch's long message ("WeightsUnpickler error: Unsupported global: ...")."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    found = re.search(r"WeightsUnpickler error: (.*?)(?:\. Please|\n|$)", text)
+    return found.group(1) if found else _first_line(ValueError(text))
 
 
 def _fov_degrees(cameras) -> np.ndarray:

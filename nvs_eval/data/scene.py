@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,3 +41,20 @@ class Scene:
     masks: dict[str, Path] = field(default_factory=dict)
     mask_from_gt_alpha: bool = False
     source: tuple[str, Path, str, bool] | None = None
+
+
+def read_reported(path: Path, names: Mapping[str, str]) -> tuple[dict[str, float], list[str]]:
+    """The means a training tool wrote as a JSON object (gsplat's ``stats/val_step*.json``, DyCheck's
+    ``mean_metrics_dict.json``), its keys renamed by ``names`` (keys not in it are left out), and the note to print
+    when the file cannot be read: such a file is never an error, but it is never skipped silently either."""
+    try:
+        stats = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(stats, dict):
+            raise ValueError(f"a JSON {type(stats).__name__}, not an object")
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return {}, [f"{path}: the tool's own means are not shown: not readable as a JSON object ({e})"]
+    means = {names[k]: float(v) for k, v in stats.items()
+             if k in names and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    odd = sorted(k for k, v in stats.items() if k in names and names[k] not in means)
+    note = [f"{path}: {', '.join(odd)} not a number, left out of the tool's own means"] if odd else []
+    return means, note
