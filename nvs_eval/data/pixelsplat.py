@@ -111,7 +111,7 @@ def load_chunk(path: Path) -> list[dict]:
     return chunk
 
 
-def _first_line(e: BaseException) -> str:
+def _first_line(e: BaseException | str) -> str:
     lines = str(e).strip().splitlines()
     return lines[0] if lines else "no message"
 
@@ -120,7 +120,7 @@ def _refusal(e: BaseException) -> str:
     """What weights_only refused, from torch's long message ("WeightsUnpickler error: Unsupported global: ...")."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
     found = re.search(r"WeightsUnpickler error: (.*?)(?:\. Please|\n|$)", text)
-    return found.group(1) if found else _first_line(ValueError(text))
+    return found.group(1) if found else _first_line(text)
 
 
 def _fov_degrees(cameras) -> np.ndarray:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from ..conventions.registry import AppearanceFit
-from .color import apply_warps, color_correct_fit
+from .color import apply_warps, color_correct_fit, lstsq, pixels, to_image
 
 FITS = tuple(f for f in get_args(AppearanceFit) if f != "none")
 
@@ -41,17 +41,6 @@ def right_half(x: Tensor) -> Tensor:
     return x[..., x.shape[-1] // 2 :]
 
 
-def _solve(design: Tensor, target: Tensor) -> Tensor:
-    """Least squares ``design @ p = target`` per image: (N, P, K), (N, P, C) -> (N, K, C), in float64."""
-    gram = (design.transpose(1, 2) @ design).cpu()
-    rhs = (design.transpose(1, 2) @ target).cpu()
-    return torch.linalg.lstsq(gram, rhs, driver="gelsd").solution.to(design.device)
-
-
-def _pixels(x: Tensor) -> Tensor:
-    return x.detach().to(torch.float64).flatten(2).transpose(1, 2)  # (N, P, 3)
-
-
 def fit(kind: str, render: Tensor, gt: Tensor) -> Tensor:
     """The parameters that map ``render`` (N, 3, H, W) to ``gt`` (1 or N, 3, H, W): float64, (N, 3, 2) for
     ``gain-bias`` (gain, bias per channel), (N, 3, 4) for ``affine``, (N, 5, 10, 3) for ``color-correct``."""
@@ -59,13 +48,13 @@ def fit(kind: str, render: Tensor, gt: Tensor) -> Tensor:
     gt = gt.expand(n, -1, -1, -1)
     if kind == "color-correct":
         return color_correct_fit(render, gt)[1]
-    x, y = _pixels(render), _pixels(gt)
+    x, y = pixels(render), pixels(gt)
     ones = torch.ones_like(x[..., :1])
     if kind == "gain-bias":
-        per = [_solve(torch.cat([x[..., c : c + 1], ones], -1), y[..., c : c + 1])[..., 0] for c in range(3)]
+        per = [lstsq(torch.cat([x[..., c : c + 1], ones], -1), y[..., c : c + 1])[..., 0] for c in range(3)]
         return torch.stack(per, dim=1)  # (N, 3, 2)
     if kind == "affine":
-        return _solve(torch.cat([x, ones], -1), y).transpose(1, 2)  # (N, 3, 4)
+        return lstsq(torch.cat([x, ones], -1), y).transpose(1, 2)  # (N, 3, 4)
     raise ValueError(f"unknown appearance fit {kind!r}; known: {', '.join(FITS)}")
 
 
@@ -73,7 +62,7 @@ def apply(kind: str, params: Tensor, render: Tensor) -> Tensor:
     """``render`` (N, 3, H, W) mapped by the fitted ``params`` and clipped to [0, 1], float32."""
     if kind == "color-correct":
         return apply_warps(render, params)
-    x = _pixels(render)
+    x = pixels(render)
     p = params.to(x.device)
     if kind == "gain-bias":
         y = x * p[:, None, :, 0] + p[:, None, :, 1]
@@ -81,7 +70,7 @@ def apply(kind: str, params: Tensor, render: Tensor) -> Tensor:
         y = x @ p[..., :3].transpose(1, 2) + p[:, None, :, 3]
     else:
         raise ValueError(f"unknown appearance fit {kind!r}; known: {', '.join(FITS)}")
-    return y.clamp(0, 1).transpose(1, 2).reshape(render.shape).to(torch.float32)
+    return to_image(y.clamp(0, 1), render.shape)
 
 
 def fit_right_half(kind: str, render: Tensor, gt_left: Tensor) -> tuple[Tensor, Tensor]:

@@ -15,44 +15,33 @@ from __future__ import annotations
 
 from torch import nn
 
-# (out_channels, kernel, stride, padding) per convolution, "M" a 3x3 / stride-2 max pool (torchvision's AlexNet).
+# (out_channels, kernel, stride, padding) per convolution; "M" a max pool (torchvision's AlexNet: 3x3, stride 2).
 _ALEX = ((64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1), "M")
-# VGG16 (configuration "D"): 3x3 / padding-1 convolutions, "M" a 2x2 / stride-2 max pool.
-_VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+# VGG16 (configuration "D"): 3x3 / padding-1 convolutions; its max pools are 2x2, stride 2.
+_VGG16 = tuple("M" if c == "M" else (c, 3, 1, 1)
+               for c in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"))
+_POOL = {"alex": 3, "vgg": 2}  # each network's max-pool kernel (stride 2 in both)
 
 
-def _alexnet() -> nn.Sequential:
+def _stack(spec: tuple, pool: int) -> nn.Sequential:
+    """Convolution + in-place ReLU per entry of ``spec``, a ``pool``-wide / stride-2 max pool per "M"."""
     layers: list[nn.Module] = []
     channels = 3
-    for spec in _ALEX:
-        if spec == "M":
-            layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
+    for entry in spec:
+        if entry == "M":
+            layers.append(nn.MaxPool2d(kernel_size=pool, stride=2))
             continue
-        out, kernel, stride, padding = spec
+        out, kernel, stride, padding = entry
         layers += [nn.Conv2d(channels, out, kernel_size=kernel, stride=stride, padding=padding), nn.ReLU(inplace=True)]
         channels = out
-    return nn.Sequential(*layers)
-
-
-def _vgg16() -> nn.Sequential:
-    layers: list[nn.Module] = []
-    channels = 3
-    for spec in _VGG16:
-        if spec == "M":
-            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-            continue
-        layers += [nn.Conv2d(channels, spec, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
-        channels = spec
     return nn.Sequential(*layers)
 
 
 def features(net: str) -> nn.Sequential:
     """``net``'s ``features`` stack (``alex``, ``vgg`` or ``squeeze``), randomly initialised: the caller assigns
     the real weights (build it under ``torch.device("meta")`` to allocate nothing)."""
-    if net == "alex":
-        return _alexnet()
-    if net == "vgg":
-        return _vgg16()
+    if net in _POOL:
+        return _stack(_ALEX if net == "alex" else _VGG16, _POOL[net])
     import torchvision  # only SqueezeNet: its Fire modules are torchvision's own classes
 
     return torchvision.models.squeezenet1_1(weights=None).features

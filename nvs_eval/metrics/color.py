@@ -30,6 +30,24 @@ def _expand(x: Tensor) -> Tensor:
     return torch.cat([*quad, x, torch.ones_like(x[..., :1])], dim=-1)
 
 
+def pixels(img: Tensor) -> Tensor:
+    """(N, 3, H, W) -> its pixels (N, P, 3) in float64, the form every colour fit works on."""
+    return img.detach().to(torch.float64).flatten(2).transpose(1, 2)
+
+
+def to_image(x: Tensor, shape: torch.Size) -> Tensor:
+    """Pixels (N, P, 3) back to an image of ``shape`` (N, 3, H, W), float32."""
+    return x.transpose(1, 2).reshape(shape).to(torch.float32)
+
+
+def lstsq(design: Tensor, target: Tensor) -> Tensor:
+    """Least squares ``design @ p = target`` per image, (N, P, K), (N, P, C) -> (N, K, C): through the K x K normal
+    equations, minimum-norm (``gelsd``) on the CPU, returned on ``design``'s device."""
+    gram = (design.transpose(1, 2) @ design).cpu()
+    rhs = (design.transpose(1, 2) @ target).cpu()
+    return torch.linalg.lstsq(gram, rhs, driver="gelsd").solution.to(design.device)
+
+
 def _unclipped(z: Tensor, eps: float) -> Tensor:
     return (z >= eps) & (z <= 1 - eps)
 
@@ -48,15 +66,14 @@ def color_correct(img: Tensor, ref: Tensor, num_iters: int = NUM_ITERS, eps: flo
         True
     """
     corrected, _ = color_correct_fit(img, ref, num_iters, eps)
-    return corrected.transpose(1, 2).reshape(img.shape).to(torch.float32)
+    return to_image(corrected, img.shape)
 
 
 def color_correct_fit(img: Tensor, ref: Tensor, num_iters: int = NUM_ITERS, eps: float = EPS) -> tuple[Tensor, Tensor]:
     """multinerf's fit: the corrected pixels, (N, P, 3) float64, and the warp of each iteration, (N, num_iters,
     10, 3) float64 (:func:`apply_warps` applies them to other pixels of the same images)."""
     n, c = img.shape[:2]
-    x = img.detach().to(torch.float64).flatten(2).transpose(1, 2)  # (N, P, 3)
-    y = ref.detach().to(torch.float64).expand(n, -1, -1, -1).flatten(2).transpose(1, 2)
+    x, y = pixels(img), pixels(ref.expand(n, -1, -1, -1))  # (N, P, 3)
     mask0 = _unclipped(x, eps)
     ref_ok = _unclipped(y, eps)
     warps = []
@@ -65,10 +82,7 @@ def color_correct_fit(img: Tensor, ref: Tensor, num_iters: int = NUM_ITERS, eps:
         warp = []
         for ch in range(c):
             keep = (mask0[..., ch] & _unclipped(x[..., ch], eps) & ref_ok[..., ch]).to(a.dtype)[..., None]
-            am = a * keep
-            gram = (am.transpose(1, 2) @ am).cpu()  # (N, 10, 10)
-            rhs = (am.transpose(1, 2) @ (y[..., ch : ch + 1] * keep)).cpu()  # (N, 10, 1)
-            warp.append(torch.linalg.lstsq(gram, rhs, driver="gelsd").solution.to(a.device))
+            warp.append(lstsq(a * keep, y[..., ch : ch + 1] * keep))  # (N, 10, 1)
         warps.append(torch.cat(warp, dim=-1))  # (N, 10, 3)
         x = (a @ warps[-1]).clamp(0, 1)  # (N, P, 3)
     return x, torch.stack(warps, dim=1)
@@ -77,7 +91,7 @@ def color_correct_fit(img: Tensor, ref: Tensor, num_iters: int = NUM_ITERS, eps:
 def apply_warps(img: Tensor, warps: Tensor) -> Tensor:
     """The warps of :func:`color_correct_fit` applied in turn to ``img`` (N, 3, H, W), each clipped to [0, 1] as
     the fit clipped its own pixels; float32 (N, 3, H, W)."""
-    x = img.detach().to(torch.float64).flatten(2).transpose(1, 2)
+    x = pixels(img)
     for i in range(warps.shape[1]):
         x = (_expand(x) @ warps[:, i].to(x.device)).clamp(0, 1)
-    return x.transpose(1, 2).reshape(img.shape).to(torch.float32)
+    return to_image(x, img.shape)
