@@ -221,12 +221,33 @@ def check_of(scene: Scene):
     return check_scene(scene.gt, kind, root, scene.name)
 
 
-def check_scenes(scenes: list[Scene], kind: str, root: Path) -> list:
-    """Check each scene's ground truth against the dataset ``kind`` at ``root`` (the scene folder itself for one
-    scene, else the folder of scene folders)."""
+def name_dataset_scenes(scenes: list[Scene], kind: str, root: Path, images: str = "images",
+                        scene: str | None = None) -> None:
+    """Scenes scored against a dataset (``score --dataset KIND --dataset-root ROOT``) are named as the dataset's
+    scene and checked against it: one scene is ``ROOT`` itself (named ``scene`` or ``ROOT``'s folder name, never the
+    run folder's), several are ``ROOT/<scene>``. The check is trivially the dataset's own files for a layout that
+    reads them (multinerf), by pixels otherwise."""
+    root = Path(root)
+    for s in scenes:
+        folder = root if len(scenes) == 1 else root / s.name
+        if len(scenes) == 1:
+            s.name = scene or root.resolve().name
+        s.source = (kind, folder, images, s.folders.get("") == root)
+
+
+def check_scenes(scenes: list[Scene], kind: str, root: Path, scene: str | None = None) -> list:
+    """Check each scene's ground truth against the dataset ``kind`` at ``root``: the scene folder itself for one
+    scene, else the folder of scene folders (one per scene, named as the scene).
+
+    The dataset scene, whose published protocol the verdict is about, is ``scene`` or the scene folder's own name,
+    never the run folder's (3DGS names its model folders by UUID).
+    """
     from .data.provenance import check_scene
 
-    return [check_scene(s.gt, kind, root if len(scenes) == 1 else Path(root) / s.name, s.name) for s in scenes]
+    root = Path(root)
+    if len(scenes) == 1:
+        return [check_scene(scenes[0].gt, kind, root, scene or root.resolve().name)]
+    return [check_scene(s.gt, kind, root / s.name, s.name) for s in scenes]
 
 
 def store_checks(store: ResultsStore, scenes: list[Scene]) -> list:

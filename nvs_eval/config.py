@@ -119,8 +119,11 @@ class _Checker:
             raise self.fail(key, f"expected a mapping, got {type(obj).__name__}")
         unknown = sorted(set(map(str, obj)) - allowed)
         if unknown:
+            from .conventions.registry import closest
+
+            near = closest(unknown[0], allowed)
             raise self.fail(f"{key}.{unknown[0]}" if key else unknown[0],
-                            f"unknown key; allowed: {', '.join(sorted(allowed))}")
+                            f"unknown key{near}" if near else f"unknown key; allowed: {', '.join(sorted(allowed))}")
         missing = sorted(required - set(obj))
         if missing:
             raise self.fail(f"{key}.{missing[0]}" if key else missing[0], "required key is missing")
@@ -138,7 +141,11 @@ class _Checker:
     def choice(self, obj, key: str, choices, what: str) -> str:
         self.typed(obj, key, str, "a string")
         if obj not in choices:
-            raise self.fail(key, f"unknown {what} {obj!r}; known: {', '.join(choices)}")
+            from .conventions.registry import closest
+
+            near = closest(obj, choices)
+            raise self.fail(key, f"unknown {what} {obj!r}{near}" if near else
+                            f"unknown {what} {obj!r}; known: {', '.join(choices)}")
         return obj
 
 

@@ -31,6 +31,8 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "images": ("--images", "images="),
     "baselines": ("--baselines", "baselines="),
     "json": ("--json", "a score JSON"),
+    "scene": ("--scene NAME", "scene="),
+    "allow_missing": ("--allow-missing", "allow_missing=True"),
 }
 
 _MARK = re.compile(r"\x00([a-z_]+)\x00")

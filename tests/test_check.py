@@ -268,3 +268,69 @@ def test_blender_ground_truth_composited_by_3dgs_is_the_datasets_own_test_split(
     shuffled = {k: gt[k] for k in ("00001", "00000", "00002")}  # another order, a view left out
     r = check_scene(shuffled, "blender", scene)
     assert r.split["rule"] == "custom" and r.split["missing"] == ["r_3.png"] and not r.comparable
+
+
+@pytest.mark.parametrize("run_name", ["runC", "kitchen", "3f2a9c1e-7"])
+def test_the_verdict_is_about_the_dataset_scene_whatever_the_run_folder_is_called(tmp_path, run_name):
+    """The published resolution is looked up by the dataset root's scene, never by the run folder's name: garden's
+    full-size images/ are not comparable (published at images_4), whether the run is called runC, kitchen (an
+    indoor scene, published at images_2) or by a UUID as 3DGS names its model folders; check exits 3."""
+    scene = make_scene(tmp_path / "data", name="garden")
+    run = tmp_path / run_name
+    _3dgs_run(run, scene, range(0, N, 8), folder="images")
+    out = cli("check", str(run), "--dataset", "mipnerf360", "--dataset-root", str(scene), "--json",
+              str(tmp_path / "check.json"))
+    assert out.returncode == 3, out.stderr
+    assert out.stdout.startswith("garden: not comparable with the standard protocol:")
+    doc = json.loads((tmp_path / "check.json").read_text())
+    assert doc["scene"] == "garden" and doc["comparable"] is False
+    assert doc["reasons"] == ["mipnerf360 garden is published at images_4 (48x32); this ground truth is images "
+                              "(192x128)"]
+    score = cli("score", str(run), "--dataset", "mipnerf360", "--dataset-root", str(scene), "--metrics", "psnr",
+                "--device", "cpu")
+    assert score.returncode == 0, score.stderr
+    assert "check: garden: not comparable with the standard protocol: mipnerf360 garden is published at images_4" \
+        in score.stdout
+
+
+def test_a_dataset_root_that_is_no_scene_of_the_dataset_is_not_comparable_and_scene_names_it(tmp_path):
+    """A dataset root named otherwise than its scene (``garden_copy``) is no scene of the benchmark: the verdict
+    cannot be "comparable", and says how to name the scene; ``scene=`` gives the verdict of that scene."""
+    scene = make_scene(tmp_path / "data", name="garden_copy")
+    gt = write_3dgs_gt(tmp_path / "run", scene, range(0, N, 8), folder="images_4")
+    r = check_scene(gt, "mipnerf360", scene)
+    assert not r.comparable and r.reasons[0].startswith("'garden_copy' is not one of the 9 mipnerf360 scenes")
+    from nvs_eval.api import check_scenes
+    from nvs_eval.data.layouts import load_layout
+
+    (tmp_path / "run" / "test" / "ours_30000" / "renders").mkdir()
+    scenes = load_layout(tmp_path / "run")
+    (named,) = check_scenes(scenes, "mipnerf360", scene, "garden")
+    assert named.scene == "garden" and named.comparable, named.reasons
+    (outdoor,) = check_scenes(scenes, "mipnerf360", scene, "room")
+    assert outdoor.reasons == ["mipnerf360 room is published at images_2 (96x64); this ground truth is images_4 "
+                               "(48x32)"]
+
+
+@pytest.mark.parametrize("kind", ["llff", "mipnerf360", "tanksandtemples", "deepblending"])
+def test_every_every_8th_dataset_kind_judges_the_dataset_scene_not_the_run_folder(tmp_path, kind):
+    """For each dataset kind with a published resolution, the same files give the same verdict under any run
+    folder name; the verdict follows the scene of the dataset root."""
+    from nvs_eval.data.datasets import DATASET_KINDS
+
+    spec = DATASET_KINDS[kind]
+    name = spec.scenes[0]
+    scene = make_scene(tmp_path / "data", name=name, n=9)
+    published = spec.published_images(name)
+    folder = "images_2" if published != "images_2" else "images_4"  # a folder other than the published one
+    from nvs_eval.api import check_scenes
+    from nvs_eval.data.layouts import load_layout
+
+    verdicts = set()
+    for run_name in ("runC", spec.scenes[-1], "0b9e4c2a-1"):
+        _3dgs_run(tmp_path / run_name, scene, [0, 8], folder=folder)
+        (r,) = check_scenes(load_layout(tmp_path / run_name), kind, scene)
+        verdicts.add((r.scene, r.comparable, tuple(r.reasons)))
+    assert len(verdicts) == 1
+    ((scene_name, comparable, reasons),) = verdicts
+    assert scene_name == name and not comparable and reasons[-1].startswith(f"{kind} {name} is published at")

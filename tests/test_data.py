@@ -147,9 +147,10 @@ def test_3dgs_layout_takes_the_latest_iteration_and_several_scenes(tmp_path):
             folder(base / "renders", ["00000.png", "00001.png"])
             folder(base / "gt", ["00000.png", "00001.png"])
     assert detect_layout(tmp_path) == "3dgs"
-    scenes = load_layout(tmp_path)
-    assert [s.name for s in scenes] == ["lego", "ship"] and list(scenes[0].renders) == ["ours_30000"]
-    assert list(load_layout(tmp_path / "lego", iteration=7000)[0].renders) == ["ours_7000"]
+    scenes = load_layout(tmp_path)  # a folder of model folders: the method is that folder, each model a scene
+    assert [s.name for s in scenes] == ["lego", "ship"] and list(scenes[0].renders) == [tmp_path.name]
+    (lego,) = load_layout(tmp_path / "lego", iteration=7000)
+    assert list(lego.renders) == ["lego"] and lego.origin == {"lego": "iteration 7000 (lego/test/ours_7000)"}
     with pytest.raises(LayoutError, match=r"no test/ours_5; available iterations: \[7000, 30000\]"):
         load_layout(tmp_path / "lego", iteration=5)
 

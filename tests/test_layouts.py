@@ -62,8 +62,8 @@ def test_auxiliary_files_beside_3dgs_renders_score_exactly_as_without_them(tmp_p
     noisy = score_layout(run, protocol="3dgs", metrics=("psnr", "ssim"), device="cpu", progress=False)
     assert clean[["view", "psnr", "ssim"]].equals(noisy[["view", "psnr", "ssim"]])
     (paired,) = pair_scenes(load_layout(run))
-    assert paired.auxiliary_summary() == {"ours_30000": {"count": 15, "suffixes": ["alpha", "conf", "depth",
-                                                                                   "depth/", "normal"]}}
+    assert paired.auxiliary_summary() == {"scene": {"count": 15, "suffixes": ["alpha", "conf", "depth",
+                                                                              "depth/", "normal"]}}
 
 
 def test_strict_makes_auxiliary_files_an_error_naming_them(tmp_path):
@@ -95,10 +95,10 @@ def test_auxiliary_files_reach_the_cli_summary_json_store_and_report(tmp_path):
     r = cli("score", str(run), "--protocol", "3dgs", "--metrics", "psnr", "--json", str(tmp_path / "s.json"),
             "--device", "cpu")
     assert r.returncode == 0, r.stderr
-    assert "ours_30000: left out 15 auxiliary file(s) (alpha, conf, depth, depth/, normal)" in r.stderr
+    assert "scene scene, method scene: left out 15 auxiliary file(s) (alpha, conf, depth, depth/, normal)" in r.stderr
     doc = json.loads((tmp_path / "s.json").read_text())
-    assert doc["auxiliary"] == {"scene/ours_30000": {"count": 15, "suffixes": ["alpha", "conf", "depth", "depth/",
-                                                                               "normal"]}}
+    assert doc["auxiliary"] == {"scene/scene": {"count": 15, "suffixes": ["alpha", "conf", "depth", "depth/",
+                                                                          "normal"]}}
     cfg = tmp_path / "b.yaml"
     cfg.write_text(f"name: b\nprotocol: 3dgs\nmetrics: [psnr]\ndatasets:\n  - name: d\n    kind: 3dgs\n"
                    f"    scenes: [scene]\n    methods:\n      - {{name: fork, path: '{tmp_path}/runs/{{scene}}'}}\n")
@@ -122,7 +122,8 @@ def _gsplat_result(root, steps=(6999, 29999), odd=False):
     float tensors, written as (canvas * 255).astype(np.uint8); stats/val_step{step:04d}.json with its means."""
     (root / "renders").mkdir(parents=True)
     (root / "stats").mkdir()
-    (root / "cfg.yml").write_text("lpips_net: alex\nmax_steps: 30000\n")
+    (root / "cfg.yml").write_text("data_dir: data/360_v2/garden\ndata_factor: 4\nlpips_net: alex\nmax_steps: 30000\n"
+                                  f"result_dir: {root}\n")
     for step in steps:
         for i, (gt, render) in enumerate(_views(48, 64)):
             pixels = (_u8(gt).astype(np.float32) / np.float32(255.0))  # data["image"] / 255.0
@@ -136,14 +137,15 @@ def _gsplat_result(root, steps=(6999, 29999), odd=False):
 
 
 def test_gsplat_layout_is_detected_paired_and_takes_the_latest_step(tmp_path):
-    result = _gsplat_result(tmp_path / "garden")
+    result = _gsplat_result(tmp_path / "mcmc-1M")
     assert detect_layout(result) == "gsplat"
-    (scene,) = load_layout(result)
-    assert list(scene.renders) == ["gsplat_step29999"] and list(scene.gt) == ["0000", "0001", "0002"]
-    assert scene.reported["gsplat_step29999"] == {"psnr": 25.5, "ssim": 0.8, "lpips": 0.12}
+    (scene,) = load_layout(result)  # the method is the run's folder, the scene cfg.yml's data_dir
+    assert scene.name == "garden" and scene.origin == {"mcmc-1M": "step 29999 (mcmc-1M/renders/val_step29999_*.png)"}
+    assert list(scene.renders) == ["mcmc-1M"] and list(scene.gt) == ["0000", "0001", "0002"]
+    assert scene.reported["mcmc-1M"] == {"psnr": 25.5, "ssim": 0.8, "lpips": 0.12}
     assert "lpips_net=alex" in scene.notes[0]
     (early,) = load_layout(result, iteration=6999)
-    assert list(early.renders) == ["gsplat_step6999"]
+    assert list(early.renders) == ["mcmc-1M"] and "step 6999" in early.origin["mcmc-1M"]
     with pytest.raises(LayoutError, match=r"no renders/val_step5_\*.png; available iterations: \[6999, 29999\]"):
         load_layout(result, iteration=5)
     (result / "stats" / "val_step29999.json").write_text('{"psnr": 25.5, "ssim"')  # a run killed mid-write
@@ -175,7 +177,8 @@ def test_gsplat_cli_prints_the_trainers_own_means_and_the_difference(tmp_path):
     result = _gsplat_result(tmp_path / "garden", steps=(29999,))
     r = cli("score", str(result), "--protocol", "gsplat", "--metrics", "psnr,ssim", "--device", "cpu")
     assert r.returncode == 0, r.stderr
-    assert "garden/gsplat_step29999: the tool's own mean psnr 25.5000, nvs-eval" in r.stdout
+    assert "garden/garden: the tool's own mean psnr 25.5000, nvs-eval" in r.stdout
+    assert "garden: step 29999 (garden/renders/val_step29999_*.png)" in r.stdout
     assert "difference" in r.stdout and "--protocol gsplat" in r.stderr
 
 
@@ -196,7 +199,7 @@ def test_ns_eval_render_output_is_scored_from_its_canvases(tmp_path):
     (scene,) = load_layout(out)
     (paired,) = pair_scenes([scene])
     assert [j.view for j in paired.jobs] == ["000000", "000001", "000002"]
-    assert paired.auxiliary_summary() == {"nerfstudio": {"count": 6, "suffixes": ["accumulation", "depth"]}}
+    assert paired.auxiliary_summary() == {"ns-eval-out": {"count": 6, "suffixes": ["accumulation", "depth"]}}
     df = score_scenes([scene], "nerfstudio", ("psnr",), device="cpu", progress=False)
     assert len(df) == 3 and (df["psnr"] > 15).all()
 
@@ -233,17 +236,20 @@ def _multinerf_eval(ckpt, n_test=3, render_py=False):
 
 def test_multinerf_test_previews_pair_by_index_with_the_datasets_held_out_views(tmp_path):
     scene = _mipnerf360_scene(tmp_path / "data" / "garden")
-    ckpt = _multinerf_eval(tmp_path / "ckpt")
+    ckpt = _multinerf_eval(tmp_path / "zipnerf-garden")
     assert detect_layout(ckpt) == "multinerf"
     with pytest.raises(LayoutError, match="multinerf writes no ground truth; name the dataset"):
         load_layout(ckpt)
     src = GroundTruthSource("mipnerf360", scene, "images_4")
     (s,) = load_layout(ckpt, gt_source=src)
     assert list(s.gt) == ["DSC00000.JPG", "DSC00008.JPG", "DSC00016.JPG"]
-    assert [p.name for p in s.renders["multinerf"].values()] == ["color_000.png", "color_001.png", "color_002.png"]
-    assert s.reported["multinerf"] == pytest.approx({"psnr": 25.0, "ssim": 0.8})
+    assert s.name == "garden" and list(s.renders) == ["zipnerf-garden"]  # the scene is the dataset's
+    assert [p.name for p in s.renders["zipnerf-garden"].values()] == ["color_000.png", "color_001.png",
+                                                                      "color_002.png"]
+    assert s.reported["zipnerf-garden"] == pytest.approx({"psnr": 25.0, "ssim": 0.8})
     (paired,) = pair_scenes([s])
-    assert paired.auxiliary_summary()["multinerf"] == {"count": 9, "suffixes": ["acc", "color_cc", "distance_mean"]}
+    assert paired.auxiliary_summary()["zipnerf-garden"] == {"count": 9, "suffixes": ["acc", "color_cc",
+                                                                                       "distance_mean"]}
     r = cli("score", str(ckpt), "--dataset", "mipnerf360", "--dataset-root", str(scene), "--images", "images_4",
             "--protocol", "mipnerf360", "--metrics", "psnr,ssim", "--device", "cpu")
     assert r.returncode == 0, r.stderr

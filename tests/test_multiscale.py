@@ -137,7 +137,7 @@ def test_mip_splatting_renders_are_read_per_scale(tmp_path):
     assert detect_layout(one) == "mip-splatting"
     (scene,) = load_layout(one)
     assert list(scene.gt)[:4] == ["00000_d0", "00001_d1", "00002_d2", "00003_d3"]
-    assert sorted(scene.renders["ours_30000"]) == sorted(scene.gt)
+    assert sorted(scene.renders["lego"]) == sorted(scene.gt)
     several = _mipsplatting(tmp_path / "360", {r: [96 // r] * 2 for r in (1, 2, 4, 8)})  # -r 1, 2, 4, 8
     (scene,) = load_layout(several)
     assert sorted({view_scale(v) for v in scene.gt}) == [1, 2, 4, 8] and "r8/00001" in scene.gt

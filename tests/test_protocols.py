@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from nvs_eval.api import score_folders
 from nvs_eval.conventions.protocols import PROTOCOLS, get_protocol
+from nvs_eval.errors import UsageError
 
 from conftest import photo, to_nchw
 
@@ -180,3 +181,65 @@ def test_lpips_version_0_0_is_a_protocol_setting_with_its_own_key_and_weights(tm
     with pytest.raises(ValueError, match="lpips_version"):
         (tmp_path / "bad.yaml").write_text(text.replace(f"lpips_version: {written}", "lpips_version: '0.2'"))
         load_protocol_file(tmp_path / "bad.yaml")
+
+
+def test_a_two_line_protocol_file_overrides_one_setting_of_a_preset_and_its_caption_spells_out_every_setting(
+        tmp_path):
+    from nvs_eval.conventions.protocols import load_protocol_file
+
+    (tmp_path / "3dgs-v00.yaml").write_text("base: 3dgs\nlpips_version: '0.0'\n")
+    p = load_protocol_file(tmp_path / "3dgs-v00.yaml")
+    base = PROTOCOLS["3dgs"]
+    assert (p.name, p.lpips_version) == ("3dgs-v00", "0.0")
+    assert {k: v for k, v in p.settings().items() if k not in ("name", "summary", "lpips_version")} == \
+        {k: v for k, v in base.settings().items() if k not in ("name", "summary", "lpips_version")}
+    assert p.key() != base.key() and not p.is_preset() and base.is_preset()
+    assert p.caption() == f"3dgs-v00 ({p.describe()})"
+    for words in ("quantize round (both)", "zero-same", "LPIPS v0.0 fed [0,1]"):
+        assert words in p.caption()
+    assert p.summary == "3dgs with lpips_version 0.0"
+
+
+def test_a_protocol_file_needs_no_key_its_metrics_do_not_use(tmp_path):
+    """A protocol of PSNR alone sets neither SSIM nor LPIPS: absent keys take the default protocol's values."""
+    from nvs_eval.conventions.protocols import load_protocol_file
+
+    (tmp_path / "psnr8.yaml").write_text("quantize: round\nquantize_images: both\nmetrics: [psnr]\n")
+    p = load_protocol_file(tmp_path / "psnr8.yaml")
+    assert (p.name, p.quantize, p.metrics, p.sources) == ("psnr8", "round", ("psnr",), ())
+    assert p.ssim == PROTOCOLS["nvs-eval"].ssim
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("base: 3dgs\nssim: {paddding: same}\n", "p.yaml: ssim: unknown key 'paddding'; did you mean 'padding'?"),
+    ("base: 3dgs\nmetrics: [psnr, lpips_alx]\n", "p.yaml: metrics: unknown metric 'lpips_alx'; did you mean "
+                                                 "'lpips_alex'?"),
+    ("base: 3gds\n", "p.yaml: base: unknown preset '3gds'; did you mean '3dgs'?"),
+    ("quantise: round\n", "p.yaml: unknown protocol setting 'quantise'; did you mean 'quantize'?"),
+])
+def test_a_typo_in_a_protocol_file_is_pointed_at_with_the_closest_valid_word(tmp_path, text, needle):
+    from nvs_eval.conventions.protocols import load_protocol_file
+
+    (tmp_path / "p.yaml").write_text(text)
+    with pytest.raises(UsageError) as e:
+        load_protocol_file(tmp_path / "p.yaml")
+    assert str(e.value).startswith(str(tmp_path / needle))
+
+
+def test_an_unknown_metric_is_pointed_at_not_answered_with_the_whole_list():
+    from nvs_eval.conventions.registry import parse_metric_list
+
+    with pytest.raises(UsageError) as e:
+        parse_metric_list("psnr,lpips_alx", ("psnr",))
+    assert str(e.value) == "unknown metric(s) lpips_alx; did you mean 'lpips_alex'?"
+    assert "lpips_vgg" not in str(e.value)
+
+
+def test_docs_protocols_page_lists_every_key_of_a_protocol_file():
+    """The table of keys, their meaning and defaults in docs/protocols.md is the one the code declares."""
+    from pathlib import Path
+
+    from nvs_eval.conventions.protocols import settings_table
+
+    page = (Path(__file__).parents[1] / "docs" / "protocols.md").read_text()
+    assert settings_table() in page

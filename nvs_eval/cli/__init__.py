@@ -1,7 +1,7 @@
 """``nvs-eval``: each command is a short module imported only when it runs, so ``--help`` is instant.
 
 User errors print one line on stderr and exit with code 2; anything else is a bug in nvs-eval: one line saying so,
-exit code 1 (``--debug`` shows the traceback of either).
+exit code 1 (``--debug`` shows the traceback of either). ``check`` exits 3 when its verdict is "not comparable".
 """
 
 from __future__ import annotations
@@ -27,14 +27,19 @@ COMMANDS = {
 
 STORING = ("evaluate", "demo")  # the commands that write a results store as they go
 
+# Exit statuses: 0 done, 1 a bug in nvs-eval, 2 a user error (one line), 3 ``check``'s verdict "not comparable"
+# (distinct from both, so a CI job or a paper's build can stop on it), 130 interrupted.
+NOT_COMPARABLE = 3
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nvs-eval", description="Evaluate novel-view synthesis renders.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--version", action="version", version=f"nvs-eval {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = {}
     for name, help_text in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = parser.commands[name] = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(f"nvs_eval.cli.{name}_cmd").add_arguments(p)
     return parser
 
@@ -46,15 +51,17 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(message)s")
     module = importlib.import_module(f"nvs_eval.cli.{args.command}_cmd")
     from ..errors import NvsEvalError
 
     try:
-        from ._common import apply_gpu_memory, warn_plugins
+        from ._common import apply_gpu_memory, check_paths, warn_plugins
 
-        warn_plugins()
+        check_paths(parser.commands[args.command], args)
+        warn_plugins(args)
         apply_gpu_memory(args)
         return int(module.run(args) or 0)
     except KeyboardInterrupt:

@@ -7,6 +7,39 @@ import argparse
 import sys
 
 
+def path_argument(p: argparse.ArgumentParser, *names: str, must_be: str = "path", **kw) -> argparse.Action:
+    """An argument naming a file or folder that must exist (``must_be``: ``"file"``, ``"folder"`` or ``"path"``).
+    :func:`check_paths` checks every such argument before the command does any work, so a missing
+    ``--dataset-root`` is named as missing at once, not after the scoring it would have followed."""
+    action = p.add_argument(*names, **kw)
+    action.must_be = must_be
+    return action
+
+
+def check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Raise one :class:`~nvs_eval.errors.UsageError` naming every path argument of ``parser`` (made with
+    :func:`path_argument`) that does not exist, or is a file where a folder is expected (or the reverse)."""
+    from pathlib import Path
+
+    from ..errors import UsageError
+
+    problems = []
+    for action in parser._actions:
+        must_be, value = getattr(action, "must_be", None), getattr(args, action.dest, None)
+        if must_be is None or value is None:
+            continue
+        name = action.option_strings[0] if action.option_strings else action.dest.upper()
+        for v in value if isinstance(value, list) else [value]:
+            path = Path(v)
+            if not path.exists():
+                problems.append(f"{name} {v}: no such {'file or folder' if must_be == 'path' else must_be}")
+            elif must_be == "folder" and not path.is_dir() or must_be == "file" and not path.is_file():
+                problems.append(f"{name} {v}: not a {must_be}")
+    if problems:
+        raise UsageError("; ".join(problems), hint="nothing was done" if len(problems) == 1 else
+                         f"{len(problems)} path arguments are wrong; nothing was done")
+
+
 def add_protocol_args(p: argparse.ArgumentParser) -> None:
     from typing import get_args
 
@@ -99,7 +132,8 @@ def print_auxiliary(paired, file=None) -> None:
     file = file or sys.stderr
     for p in paired:
         for method, a in p.auxiliary_summary().items():
-            print(f"{p.scene.dataset}/{p.scene.name} {method}: left out {a['count']} auxiliary file(s) "
+            where = p.scene.name if p.scene.dataset == "default" else f"{p.scene.dataset}/{p.scene.name}"
+            print(f"scene {where}, method {method}: left out {a['count']} auxiliary file(s) "
                   f"({', '.join(a['suffixes'])}); --strict makes them an error", file=file)
 
 
@@ -121,10 +155,14 @@ def reported_comparison(paired, df, metrics) -> list[dict]:
     return out
 
 
-def warn_plugins() -> None:
-    """One line per installed metric plugin that did not load (the built-in metrics are unaffected)."""
+def warn_plugins(args: argparse.Namespace | None = None) -> None:
+    """One line per installed metric plugin that did not load (the built-in metrics are unaffected). A plugin whose
+    metric the command asks for (``--metrics``) is left to the error that says the same, so it is said once."""
     from ..conventions.registry import METRICS, PLUGIN_ERRORS
 
     len(METRICS)  # the plugins load on first use
-    for why in PLUGIN_ERRORS.values():
+    requested = set(str(getattr(args, "metrics", None) or "").split(","))
+    for name, why in PLUGIN_ERRORS.items():
+        if name in requested:
+            continue
         print(f"nvs-eval: warning: {why}; the other metrics are unaffected", file=sys.stderr)

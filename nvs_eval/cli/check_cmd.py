@@ -1,6 +1,9 @@
 """``nvs-eval check RUN --dataset KIND --dataset-root SCENE``: is this run comparable with the dataset's standard
 protocol? Which dataset image each test view is, the split rule, where the ground truth came from, and a verdict
-with its reasons (:mod:`nvs_eval.data.provenance`)."""
+with its reasons (:mod:`nvs_eval.data.provenance`).
+
+Exit status: 0 comparable, 3 (:data:`nvs_eval.cli.NOT_COMPARABLE`) not comparable (so a CI job or a paper's build
+can stop on it), 2 a user error (a missing folder, a view that is no dataset image), 1 a bug."""
 
 from __future__ import annotations
 
@@ -8,18 +11,23 @@ import argparse
 import json
 from pathlib import Path
 
+from . import NOT_COMPARABLE
+from ._common import path_argument
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..data.datasets import DATASET_KINDS
     from ..data.layouts import LAYOUTS
 
-    p.add_argument("run", help="a run folder in any layout score reads (its ground-truth images are checked)")
+    path_argument(p, "run", help="a run folder in any layout score reads (its ground-truth images are checked)")
     p.add_argument("--layout", default=None, choices=list(LAYOUTS), help="the run's layout (default: detected)")
-    p.add_argument("--gt", default=None, help="pairs layout: the run's ground-truth folder")
+    path_argument(p, "--gt", must_be="folder", default=None, help="pairs layout: the run's ground-truth folder")
     p.add_argument("--iteration", type=int, default=None, help="3dgs / gsplat: which iteration (default latest)")
     p.add_argument("--dataset", required=True, choices=list(DATASET_KINDS), help="the dataset the run was trained on")
-    p.add_argument("--dataset-root", required=True,
+    path_argument(p, "--dataset-root", must_be="folder", required=True,
                    help="that dataset's scene folder (with several scenes in the run: the folder of scene folders)")
+    p.add_argument("--scene", default=None,
+                   help="the dataset scene (default: the --dataset-root folder's name; never the run folder's)")
     p.add_argument("--json", default=None, help="write the verdict, split, provenance and view matches here")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
 
@@ -36,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run)
     scenes = ([pairs_scene([("run", run_dir)], Path(args.gt))] if args.gt is not None else
               load_layout(run_dir, args.layout, iteration=args.iteration))
-    results = check_scenes(scenes, args.dataset, Path(args.dataset_root))
+    results = check_scenes(scenes, args.dataset, Path(args.dataset_root), args.scene)
     for r in results:
         print(r.summary() if r.comparable else f"{r.scene}: not comparable with the standard protocol:")
         for reason in r.reasons:
@@ -47,4 +55,4 @@ def run(args: argparse.Namespace) -> int:
     if out is not None:
         doc = results[0].to_json() if len(results) == 1 else {"scenes": {r.scene: r.to_json() for r in results}}
         atomic_write_text(out, json.dumps(doc, indent=1))
-    return 0
+    return 0 if all(r.comparable for r in results) else NOT_COMPARABLE

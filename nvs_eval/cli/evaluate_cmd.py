@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import add_precision_arg, print_auxiliary
+from ._common import add_precision_arg, path_argument, print_auxiliary
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="benchmark YAML (see configs/)")
+    path_argument(p, "config", must_be="file", help="benchmark YAML (see configs/)")
     p.add_argument("--out", default=None, help="output folder (default: out/<name> beside the config)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--force", action="store_true",

@@ -7,23 +7,25 @@ import json
 import sys
 from pathlib import Path
 
+from ._common import path_argument
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..data.datasets import DATASET_KINDS
     from ..data.layouts import LAYOUTS
 
     p.add_argument("renders", nargs="+", help="the renders: a folder (with --gt), or a layout folder as `score` takes")
-    p.add_argument("--gt", default=None, help="ground-truth folder (omit to auto-detect a layout)")
+    path_argument(p, "--gt", must_be="folder", default=None, help="ground-truth folder (omit to auto-detect a layout)")
     p.add_argument("--layout", default=None, choices=list(LAYOUTS), help="the folder layout (default: detected)")
     p.add_argument("--iteration", type=int, default=None, help="3dgs / gsplat / multinerf: which iteration or step")
     p.add_argument("--dataset", default=None, choices=list(DATASET_KINDS),
                    help="multinerf: the dataset kind whose held-out views are the ground truth")
-    p.add_argument("--dataset-root", default=None, help="multinerf: that dataset's scene folder")
+    path_argument(p, "--dataset-root", must_be="folder", default=None, help="multinerf: that dataset's scene folder")
     p.add_argument("--images", default="images", help="llff / mipnerf360: the image folder (images_4, ...)")
     p.add_argument("--target", default=None,
                    help="the numbers to reproduce, e.g. psnr=27.21,ssim=0.815,lpips_vgg=0.214 (lpips: any network); "
                         "each is matched to half a unit of its last printed digit")
-    p.add_argument("--target-file", default=None,
+    path_argument(p, "--target-file", must_be="file", default=None,
                    help="targets from a 3DGS results.json / per_view.json, a NerfBaselines results JSON or the "
                         "--json of `nvs-eval score` (per-view values: every view must match)")
     p.add_argument("--target-method", default=None, help="which method of a --target-file (e.g. ours_30000)")
@@ -106,9 +108,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"explain: {len(pairs)} view(s); targets " + ", ".join(
         f"{m}={t.value:.6g} (±{t.tolerance:g}{', per view' if t.per_view else ''})" for m, t in targets.items()),
         file=sys.stderr)
-    search = compute(pairs, device=str(device),
-                     progress=lambda i, n: print(f"\rexplain: view {i}/{n}", end="" if i < n else "\n",
-                                                 file=sys.stderr, flush=True))
+    from ..progress import Progress
+
+    with Progress(len(pairs), "explain", "view") as bar:
+        search = compute(pairs, device=str(device), progress=lambda i, n: bar.update(1))
     result = explain(search, targets)
     n_settings = len(search.values)
     variants = ", ".join(f"v{ver} {inp}" for inp, ver in search.lpips_variants)

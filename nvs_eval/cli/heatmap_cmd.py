@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import path_argument
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..conventions.registry import MAP_LABELS
 
-    p.add_argument("render")
-    p.add_argument("gt")
+    path_argument(p, "render", must_be="file", help="the rendered image")
+    path_argument(p, "gt", must_be="file", help="its ground-truth image")
     p.add_argument("--metric", default="lpips_vgg", choices=list(MAP_LABELS), help="which map (default lpips_vgg)")
     p.add_argument("--protocol", default=None)
     p.add_argument("--device", default="auto")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import path_argument
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--results", default=".", help="results folder or results.sqlite (default: current folder)")
+    path_argument(p, "--results", default=".", help="results folder or results.sqlite (default: current folder)")
     p.add_argument("--out", default="reports", help="output folder (default: reports/)")
     p.add_argument("--format", default="latex,md,csv,html", help="comma-separated: latex, md, csv, html")
     p.add_argument("--protocol", default=None, help="which protocol's results, when the store has several")

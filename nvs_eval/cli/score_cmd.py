@@ -8,7 +8,14 @@ import math
 import sys
 from pathlib import Path
 
-from ._common import add_protocol_args, print_auxiliary, print_side_by_side, print_table, reported_comparison
+from ._common import (
+    add_protocol_args,
+    path_argument,
+    print_auxiliary,
+    print_side_by_side,
+    print_table,
+    reported_comparison,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,23 +25,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("renders", nargs="+",
                    help="one folder per method (NAME=PATH to name it; NAME=PATH1,PATH2,... or a glob for several runs "
                         "of one method: mean ± std over runs), or a layout folder")
-    p.add_argument("--gt", default=None, help="ground-truth folder (omit to auto-detect a layout)")
+    path_argument(p, "--gt", must_be="folder", default=None, help="ground-truth folder (omit to auto-detect a layout)")
     p.add_argument("--layout", default=None, choices=list(LAYOUTS), help="the folder layout (default: detected)")
     p.add_argument("--iteration", type=int, default=None,
                    help="3dgs / gsplat / multinerf: which iteration or step (default latest)")
     p.add_argument("--dataset", default=None, choices=list(DATASET_KINDS),
                    help="multinerf: the dataset kind whose held-out views are the ground truth; other layouts: the "
                         "dataset their ground truth is checked against (as nvs-eval check does)")
-    p.add_argument("--dataset-root", default=None,
+    path_argument(p, "--dataset-root", must_be="folder", default=None,
                    help="that dataset's scene folder; pixelsplat: the dataset root (test/index.json, .torch chunks)")
-    p.add_argument("--eval-index", default=None,
+    path_argument(p, "--eval-index", must_be="file", default=None,
                    help="pixelsplat: the evaluation index JSON the run was rendered with "
                         "(assets/evaluation_index_re10k.json)")
+    p.add_argument("--scene", default=None,
+                   help="with --dataset-root: the dataset scene (default: that folder's name; never the run folder's)")
     p.add_argument("--images", default="images", help="llff / mipnerf360: the image folder (images_4, ...)")
     p.add_argument("--allow-missing", action="store_true", help="score the views that have renders; report coverage")
     p.add_argument("--strict", action="store_true",
                    help="auxiliary files beside the renders (<view>_depth.png, depth/...) are an error")
-    p.add_argument("--masks", default=None,
+    path_argument(p, "--masks", must_be="folder", default=None,
                    help="masked_* metrics: a folder of mask images paired by view id (white evaluates, grey weighs, "
                         "black leaves out; with several scenes, one sub-folder per scene)")
     p.add_argument("--mask-from-gt-alpha", action="store_true",
@@ -77,6 +86,7 @@ def _methods(arg: str) -> list[tuple[str, Path]]:
 
 
 def _scenes(args: argparse.Namespace) -> list:
+    from ..api import name_dataset_scenes
     from ..data.layouts import GroundTruthSource, load_layout, pairs_scene
     from ..errors import UsageError
 
@@ -103,9 +113,8 @@ def _scenes(args: argparse.Namespace) -> list:
         for name, path in _methods(a):
             scenes += load_layout(path, args.layout, iteration=args.iteration, method=name if "=" in a else None,
                                   gt_source=gt_source)
-    if args.dataset is not None:  # the check: trivially the dataset's own files for multinerf, by pixels otherwise
-        for s in scenes:
-            s.source = (args.dataset, gt_source.root, args.images, s.folders.get("") == gt_source.root)
+    if args.dataset is not None:
+        name_dataset_scenes(scenes, args.dataset, gt_source.root, args.images, getattr(args, "scene", None))
     return scenes
 
 

@@ -13,10 +13,10 @@ from ..data.images import WHITE
 from ..errors import UsageError, option
 from ..metrics.lpips import InputMapping, LpipsVersion
 from ..metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
-from .registry import AGGREGATIONS, DEFAULT_AGGREGATION, AppearanceFit  # choices in the (torch-free) registry
+from .registry import AGGREGATIONS, DEFAULT_AGGREGATION, AppearanceFit, closest  # the (torch-free) registry
 
-__all__ = ["AGGREGATIONS", "PROTOCOLS", "Protocol", "get_protocol", "load_protocol_file", "protocol_caption",
-           "protocol_from_settings", "protocol_yaml"]
+__all__ = ["AGGREGATIONS", "PROTOCOLS", "SETTING_HELP", "Protocol", "get_protocol", "load_protocol_file",
+           "protocol_caption", "protocol_from_settings", "protocol_yaml", "settings_table"]
 
 Quantize = Literal["none", "round", "truncate"]
 QuantizeImages = Literal["none", "render", "gt", "both"]
@@ -120,14 +120,46 @@ class Protocol:
 
     def caption(self) -> str:
         """The protocol's name and, where it scores part of each image or fits the render first, how: the text
-        every table caption prints."""
-        parts = []
+        every table caption prints. A protocol that is no preset (a protocol file) also spells out every resolved
+        setting, so the caption alone says how its numbers were computed."""
+        parts = [] if self.is_preset() else [self.describe()]
         if self.crop == "right-half":
             parts.append("scored on the right half of each image (columns W//2 onward)")
         if self.appearance_fit != "none":
             parts.append(f"render fitted by {self.appearance_fit} on the left half, applied to the right half "
                          "and clipped to [0, 1]")
         return self.name + (f" ({'; '.join(parts)})" if parts else "")
+
+    def is_preset(self) -> bool:
+        """Whether this is a built-in protocol (or one with a name's ``+key=value`` opt-ins), setting for setting."""
+        try:
+            return get_protocol(self.name).key() == self.key()
+        except UsageError:
+            return False
+
+    def describe(self) -> str:
+        """Every setting that changes a number, in one line.
+
+        >>> print(PROTOCOLS["3dgs"].describe().replace("; ", ";\\n"))
+        quantize round (both);
+        background [1.0, 1.0, 1.0];
+        SSIM gaussian 11/1.5, zero-same, population, data range 1.0;
+        LPIPS v0.1 fed [0,1];
+        resize_gt none;
+        crop none;
+        appearance_fit none;
+        mask_convention normalized
+        """
+        s = self.ssim
+        floor = f", variance floor {s.variance_floor:g}" if s.variance_floor is not None else ""
+        return "; ".join([
+            f"quantize {self.quantize} ({self.quantize_images})",
+            f"background {self.background if isinstance(self.background, str) else list(self.background)}",
+            f"SSIM {s.window} {s.size}/{s.sigma:g}, {s.padding}, {s.covariance}, data range {s.data_range}{floor}"
+            + (", variances clamped at 0" if s.clamp_variance_only else "")
+            + (", luma" if s.channels == "luma" else ""),
+            f"LPIPS v{self.lpips_version} fed {self.lpips_input}",
+            *(f"{k} {getattr(self, k)}" for k in ("resize_gt", "crop", "appearance_fit", "mask_convention"))])
 
     def settings(self) -> dict:
         """Every setting as plain JSON-ready data (the form written beside results)."""
@@ -303,49 +335,127 @@ PROTOCOLS["gsplat-vgg"] = replace(  # the same trainer with --lpips-net vgg
 DEFAULT_PROTOCOL = "nvs-eval"
 
 
-def protocol_from_settings(d: dict, source: str = "protocol") -> Protocol:
-    """A :class:`Protocol` from its :meth:`Protocol.settings` form (a YAML or JSON document): every field is
-    validated, and an error names ``source`` and the key.
+# Every key of a protocol YAML, what it sets and its values; each is optional: an absent key takes its value from
+# ``base:`` (a preset) or, without one, from the default protocol. docs/protocols.md's table is made from this
+# (:func:`settings_table`; a test checks the page against it).
+SETTING_HELP = {
+    "base": "a preset whose settings this file starts from (only the keys given are changed)",
+    "name": "the protocol's name in tables, captions and the store (default: the file's name)",
+    "quantize": "8-bit quantisation before the metrics: none, round, truncate",
+    "quantize_images": "which images are quantised: none, render, gt, both",
+    "background": "RGB in [0, 1] that alpha is composited on (e.g. [1, 1, 1]), or 'stored'",
+    "ssim": "a mapping of SSIM settings, each optional (the table below)",
+    "lpips_input": "how [0, 1] images reach LPIPS: '[-1,1]' (mapped, as the reference expects) or '[0,1]' (unmapped)",
+    "lpips_version": "LPIPS linear layers: '0.1' or '0.0' (the lpips package's first release)",
+    "metrics": "the metric ids the protocol reports (`nvs-eval protocols` lists them)",
+    "resize_gt": "none, or how the ground truth is resized to the render's size (an opt-in)",
+    "aggregation": "how views become scene and dataset values: " + ", ".join(AGGREGATIONS),
+    "crop": "none, or right-half (score columns W//2 onward, as NerfBaselines' nerfw)",
+    "appearance_fit": "none, gain-bias, affine, color-correct (fitted on the left half; needs crop: right-half)",
+    "mask_convention": "the masked family: normalized (nvs-eval's) or dycheck (DyCheck's mPSNR/mSSIM/mLPIPS)",
+    "summary": "one line on what it reproduces (printed by `nvs-eval protocols`)",
+    "sources": "a list of the reference files it reproduces",
+}
+
+
+def protocol_from_settings(d: dict, source: str = "protocol", default_name: str | None = None) -> Protocol:
+    """A :class:`Protocol` from a YAML or JSON document: every key of :data:`SETTING_HELP` is optional, taken from
+    the preset named by ``base:`` (or the default protocol) where absent; every field is validated, and an error
+    names ``source`` and the key (with the closest valid key or value for a typo).
 
     >>> protocol_from_settings(PROTOCOLS["3dgs"].settings()).key() == PROTOCOLS["3dgs"].key()  # same rows
     True
+    >>> p = protocol_from_settings({"base": "3dgs", "lpips_version": "0.0"}, "v00.yaml", "v00")
+    >>> (p.name, p.quantize, p.lpips_input, p.lpips_version)
+    ('v00', 'round', '[0,1]', '0.0')
     >>> protocol_from_settings({**PROTOCOLS["3dgs"].settings(), "quantize": "sometimes"}, "p.yaml")
     Traceback (most recent call last):
     ...
     nvs_eval.errors.UsageError: p.yaml: quantize: 'sometimes' is not one of none, round, truncate
     """
-    from dataclasses import fields
-
-    from .registry import METRICS
-
     if not isinstance(d, dict):
         raise UsageError(f"{source}: expected a mapping of protocol settings, got {type(d).__name__}")
-    known = {f.name for f in fields(Protocol)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise UsageError(f"{source}: unknown protocol setting(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(known))}")
-    missing = [k for k in ("name", "quantize", "quantize_images", "background", "ssim", "lpips_input", "metrics")
-               if k not in d]
-    if missing:
-        raise UsageError(f"{source}: missing protocol setting(s) {', '.join(missing)}")
-    d = _checked_choices(d, source)
+    for k in d:
+        if k not in SETTING_HELP:
+            raise UsageError(f"{source}: unknown protocol setting {k!r}{closest(k, SETTING_HELP)}",
+                             hint="docs/protocols.md lists every key")
+    base = _base(d, source)
+    given = {k: v for k, v in d.items() if k != "base"}
+    merged = {**base.settings(), **given, "ssim": {**base.settings()["ssim"], **_ssim_mapping(d, source)}}
+    if "name" not in given:
+        merged["name"] = default_name or f"{base.name}-custom"
+    if "sources" not in given and "base" not in d:
+        merged["sources"] = []
+    if "summary" not in given:
+        changed = ", ".join(f"{k} {v}" for k, v in given.items() if k not in ("name", "sources"))
+        merged["summary"] = f"{base.name} with {changed}" if "base" in d else f"custom protocol from {source}"
+    d = _checked_choices(merged, source)
     bg = d["background"]
     if bg != "stored" and not (isinstance(bg, (list, tuple)) and len(bg) == 3 and
                                all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in bg)):
         raise UsageError(f"{source}: background: expected three numbers in [0, 1] or 'stored', got {bg!r}")
-    metrics = d["metrics"]
-    if not isinstance(metrics, (list, tuple)) or not metrics or any(m not in METRICS for m in metrics):
-        raise UsageError(f"{source}: metrics: expected a list of metric ids from {', '.join(METRICS)}, got {metrics!r}")
-    spec = _ssim_from_settings(d["ssim"], source)
+    metrics = _checked_metrics(d["metrics"], source)
     return Protocol(name=str(d["name"]), quantize=d["quantize"], quantize_images=d["quantize_images"],
-                    background=bg if bg == "stored" else tuple(float(v) for v in bg), ssim=spec,
-                    lpips_input=d["lpips_input"],
-                    metrics=tuple(metrics), summary=str(d.get("summary", f"custom protocol from {source}")),
-                    sources=tuple(d.get("sources", ())), resize_gt=d.get("resize_gt", "none"),
-                    aggregation=d.get("aggregation", DEFAULT_AGGREGATION),
-                    lpips_version=d["lpips_version"], crop=d["crop"], appearance_fit=d["appearance_fit"],
-                    mask_convention=d["mask_convention"])
+                    background=bg if bg == "stored" else tuple(float(v) for v in bg),
+                    ssim=_ssim_from_settings(d["ssim"], source), lpips_input=d["lpips_input"], metrics=metrics,
+                    summary=str(d["summary"]), sources=tuple(d.get("sources", ())), resize_gt=d["resize_gt"],
+                    aggregation=d["aggregation"], lpips_version=d["lpips_version"], crop=d["crop"],
+                    appearance_fit=d["appearance_fit"], mask_convention=d["mask_convention"])
+
+
+def _base(d: dict, source: str) -> Protocol:
+    name = d.get("base")
+    if name is None:
+        return PROTOCOLS[DEFAULT_PROTOCOL]
+    if name not in PROTOCOLS:
+        raise UsageError(f"{source}: base: unknown preset {name!r}{closest(name, PROTOCOLS)}",
+                         expected=f"one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
+
+
+def _ssim_mapping(d: dict, source: str) -> dict:
+    from dataclasses import fields
+
+    ssim = d.get("ssim", {})
+    if not isinstance(ssim, dict):
+        raise UsageError(f"{source}: ssim: expected a mapping of SSIM settings, got {ssim!r}")
+    names = [f.name for f in fields(SSIMSpec)]
+    for k in ssim:
+        if k not in names:
+            raise UsageError(f"{source}: ssim: unknown key {k!r}{closest(k, names)}",
+                             expected=f"keys from {', '.join(names)}")
+    return ssim
+
+
+def _checked_metrics(metrics, source: str) -> tuple[str, ...]:
+    from .registry import METRICS
+
+    if not isinstance(metrics, (list, tuple)) or not metrics:
+        raise UsageError(f"{source}: metrics: expected a list of metric ids, got {metrics!r}")
+    for m in metrics:
+        if m not in METRICS:
+            raise UsageError(f"{source}: metrics: unknown metric {m!r}{closest(m, METRICS)}",
+                             hint="`nvs-eval protocols` lists the metric ids")
+    return tuple(metrics)
+
+
+def settings_table() -> str:
+    """The Markdown table of every protocol YAML key: what it sets and its default (docs/protocols.md)."""
+    default = PROTOCOLS[DEFAULT_PROTOCOL].settings()
+    rows = ["| key | what it sets | default |", "|---|---|---|"]
+    for k, what in SETTING_HELP.items():
+        value = {"base": "none (the default protocol, nvs-eval)", "name": "the file's name",
+                 "summary": "says what it changes", "sources": "none"}.get(k, default.get(k))
+        if k == "ssim":
+            value = "Gaussian 11/1.5, valid"
+        rows.append(f"| `{k}` | {what} | {_cell(value)} |")
+    rows += ["", "| `ssim:` key | default |", "|---|---|"]
+    rows += [f"| `{k}` | {_cell(v)} |" for k, v in default["ssim"].items()]
+    return "\n".join(rows)
+
+
+def _cell(value) -> str:
+    return f"`{value}`" if not isinstance(value, str) or not value.startswith(("none (", "the ", "says")) else value
 
 
 # the settings with a fixed set of values, each checked against its Literal
@@ -364,12 +474,7 @@ def _checked_choices(d: dict, source: str) -> dict:
     return d
 
 
-def _ssim_from_settings(d, source: str) -> SSIMSpec:
-    from dataclasses import fields
-
-    ssim_fields = {f.name for f in fields(SSIMSpec)}
-    if not isinstance(d, dict) or set(d) - ssim_fields:
-        raise UsageError(f"{source}: ssim: expected a mapping with keys from {', '.join(sorted(ssim_fields))}")
+def _ssim_from_settings(d: dict, source: str) -> SSIMSpec:
     try:
         return SSIMSpec(**d)
     except (TypeError, ValueError) as e:
@@ -390,7 +495,7 @@ def load_protocol_file(path) -> Protocol:
         raise UsageError(f"{path}: protocol file not found") from None
     except yaml.YAMLError as e:
         raise UsageError(f"{path}: not valid YAML ({e})") from None
-    return protocol_from_settings(doc, str(path))
+    return protocol_from_settings(doc, str(path), default_name=path.stem)
 
 
 def protocol_yaml(protocol: Protocol) -> str:

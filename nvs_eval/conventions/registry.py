@@ -163,7 +163,21 @@ def require_metrics(names) -> None:
     unknown = [m for m in names if m not in METRICS]
     if unknown:
         why = "".join(f"; {PLUGIN_ERRORS[m]}" for m in unknown if m in PLUGIN_ERRORS)
-        raise UsageError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}{why}")
+        near = "".join(closest(m, METRICS) for m in unknown if m not in PLUGIN_ERRORS)
+        raise UsageError(f"unknown metric(s) {', '.join(unknown)}{near}{why}",
+                         hint=None if near or why else "`nvs-eval protocols` lists the metric ids")
+
+
+def closest(word: str, options) -> str:
+    """``"; did you mean 'x'?"`` for the option nearest ``word``, or ``""`` when none is near.
+
+    >>> closest("lpips_alx", ["psnr", "lpips_alex", "lpips_vgg"])
+    "; did you mean 'lpips_alex'?"
+    """
+    import difflib
+
+    near = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f"; did you mean {near[0]!r}?" if near else ""
 
 
 # How per-view values are aggregated (nvs_eval.results.aggregate): the mean of per-view values per scene, then the
@@ -194,7 +208,11 @@ def parse_metric_list(text: str | None, default: tuple[str, ...]) -> tuple[str, 
     >>> parse_metric_list("psnr,fid", ("psnr",))
     Traceback (most recent call last):
     ...
-    nvs_eval.errors.UsageError: unknown metric(s) fid; known: psnr, ssim, lpips_alex, lpips_vgg, lpips_squeeze, ...
+    nvs_eval.errors.UsageError: unknown metric(s) fid; `nvs-eval protocols` lists the metric ids
+    >>> parse_metric_list("psnr,lpips_alx", ("psnr",))
+    Traceback (most recent call last):
+    ...
+    nvs_eval.errors.UsageError: unknown metric(s) lpips_alx; did you mean 'lpips_alex'?
     """
     if text is None:
         return default

@@ -72,3 +72,40 @@ def runs_at(path: Path, found) -> list[Path]:
     if not path.is_dir():
         return []
     return [path] if found(path) else sorted(d for d in path.iterdir() if d.is_dir() and found(d))
+
+
+# Folder names a tool gives every run alike (its output folder, a split, an iteration's predictions): never a run's
+# own name, so a run is named by the first folder above them.
+GENERIC_FOLDERS = re.compile(r"(test|tests|outputs?|results?|renders?|eval|predictions(-\d+)?(\.tar\.gz)?|"
+                             r"test_preds(_step_\d+)?)", re.IGNORECASE)
+
+
+def run_name(path: Path, skip: tuple[str, ...] = ()) -> str:
+    """The name a run is known by: its folder's name, or the first folder above it whose name is neither
+    :data:`GENERIC_FOLDERS` nor in ``skip`` (e.g. the scene, or the dataset pixelSplat names its output after).
+
+    >>> run_name(Path("/work/outputs/mvsplat/re10k"), skip=("re10k",)), run_name(Path("/runs/3f2a9c1e-7"))
+    ('mvsplat', '3f2a9c1e-7')
+    """
+    path = Path(path).absolute()
+    for p in (path, *path.parents):
+        if p.name and not GENERIC_FOLDERS.fullmatch(p.name) and p.name not in skip:
+            return p.name
+    return path.name or "run"
+
+
+def tool_scene(run: Path) -> str | None:
+    """The scene a training tool recorded for a run, where it records one: 3DGS's ``cfg_args`` (``source_path='...'``,
+    graphdeco-inria/gaussian-splatting ``train.py``, ``prepare_output_and_logger``) or gsplat's ``cfg.yml``
+    (``data_dir: ...``, ``examples/simple_trainer.py``): the last folder of the dataset path it trained on."""
+    for name, pattern in (("cfg_args", r"source_path=(['\"])(.*?)\1"),
+                          ("cfg.yml", r"^data_dir:\s*(['\"]?)(.+?)\1\s*$")):
+        f = Path(run) / name
+        if f.is_file():
+            try:
+                m = re.search(pattern, f.read_text(encoding="utf-8", errors="replace"), re.M)
+            except OSError:
+                return None
+            if m and m.group(2).strip():
+                return Path(m.group(2).strip().rstrip("/\\")).name or None
+    return None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import LayoutError, option
 from .datasets import dataset_kind, dataset_test_views
-from .discover import list_images
+from .discover import list_images, run_name
 from .scene import Scene, read_reported
 
 # DyCheck's mean_metrics_dict.json keys -> nvs-eval's metric ids under the dycheck protocol
@@ -52,7 +52,7 @@ def load_dycheck(path: Path, *, method: str | None = None, dataset: str = "defau
     root = gt_source.root
     gt, background = dataset_test_views("iphone", root, gt_source.images)
     renders = list_images(folder)
-    name = method or path.name
+    name = method or run_name(path, skip=(root.name,))
     scene = Scene(dataset if dataset != "default" else "iphone", root.name, gt, {name: renders},
                   background=background, folders={"": root, name: folder})
     masks = dataset_kind("iphone").masks(root, gt_source.images, gt)

@@ -45,8 +45,8 @@ from pathlib import Path
 
 from ..errors import LayoutError, option
 from .datasets import dataset_test_views
+from .discover import GENERIC_FOLDERS, list_images, ours_iterations, run_name, tool_scene
 from .discover import choose_iteration as _choose
-from .discover import list_images, ours_iterations
 from .discover import runs_at as _runs
 from .dycheck import is_dycheck_run, load_dycheck
 from .images import CanvasHalf
@@ -83,7 +83,9 @@ def _is_3dgs(path: Path) -> bool:
 
 def load_3dgs(path: Path, *, iteration: int | None = None, method: str | None = None, dataset: str = "default",
               gt_source: GroundTruthSource | None = None) -> list[Scene]:
-    """One scene per model folder; the method is named ``ours_<iteration>`` as metrics.py names it."""
+    """One scene per model folder. The method is the run's folder name (one model folder: its own; a folder of
+    model folders: that folder's), never metrics.py's ``ours_<iteration>`` (the iteration is in :attr:`Scene.origin`);
+    the scene is the one the model was trained on (``cfg_args``' ``source_path``), else the model folder's name."""
     models = _runs(path, _iterations)
     if not models:
         raise LayoutError(f"{path}: no 3DGS model folder (expected test/ours_<iteration>/renders and gt)")
@@ -92,9 +94,11 @@ def load_3dgs(path: Path, *, iteration: int | None = None, method: str | None = 
         its = _iterations(model)
         chosen = _choose(its, iteration, model, "test/ours_{}")
         d = its[chosen]
-        name = method or f"ours_{chosen}"
-        scenes.append(Scene(dataset, model.name, list_images(d / "gt"), {name: list_images(d / "renders")},
-                            folders={"": d / "gt", name: d / "renders"}))
+        scene = tool_scene(model) or model.name
+        name = method or run_name(model if model == path else path, skip=(scene,) if model != path else ())
+        scenes.append(Scene(dataset, scene, list_images(d / "gt"), {name: list_images(d / "renders")},
+                            folders={"": d / "gt", name: d / "renders"},
+                            origin={name: f"iteration {chosen} ({model.name}/test/ours_{chosen})"}))
     return scenes
 
 
@@ -112,8 +116,9 @@ def load_nerfstudio(path: Path, *, method: str | None = None, dataset: str = "de
     root = _nerfstudio_root(path)
     if root is None:
         raise LayoutError(f"{path}: not ns-render dataset output (expected [test/]rgb and [test/]gt-rgb folders)")
-    return [Scene(dataset, path.name, list_images(root / "gt-rgb"), {method or "nerfstudio": list_images(root / "rgb")},
-                  folders={"": root / "gt-rgb", method or "nerfstudio": root / "rgb"})]
+    name = method or run_name(path)
+    return [Scene(dataset, path.name, list_images(root / "gt-rgb"), {name: list_images(root / "rgb")},
+                  folders={"": root / "gt-rgb", name: root / "rgb"}, origin={name: "ns-render dataset output"})]
 
 
 _NS_EVAL = re.compile(r"(\d{6})-(\w+)\.(jpg|jpeg|png)")
@@ -134,7 +139,7 @@ def load_ns_eval(path: Path, *, method: str | None = None, dataset: str = "defau
     files = _ns_eval_files(path)
     if "img" not in files:
         raise LayoutError(f"{path}: not ns-eval --render-output-path output (expected NNNNNN-img.jpg canvases)")
-    name = method or "nerfstudio"
+    name = method or run_name(path)
     canvases = files.pop("img")
     aux = {str(f): key for key, fs in files.items() for f in fs.values()}
     return [Scene(dataset, path.name, {v: CanvasHalf(f, "left") for v, f in canvases.items()},
@@ -170,7 +175,9 @@ def load_nerfbaselines(path: Path, *, method: str | None = None, dataset: str = 
     if not ((root / "color").is_dir() and (root / "gt-color").is_dir()):
         raise LayoutError(f"{path}: not a NerfBaselines predictions folder (expected color/ and gt-color/)")
     name = path.name[: -len(".tar.gz")] if path.name.endswith(".tar.gz") else path.name
-    method = method or "nerfbaselines"
+    method = method or run_name(path)
+    if GENERIC_FOLDERS.fullmatch(path.name):  # predictions-30000(.tar.gz): the scene is the folder above it
+        name = run_name(path)
     return [Scene(dataset, name, list_images(root / "gt-color"), {method: list_images(root / "color")},
                   folders={"": root / "gt-color", method: root / "color"})]
 
@@ -227,13 +234,15 @@ def load_gsplat(path: Path, *, iteration: int | None = None, method: str | None 
     for result in results:
         steps = _gsplat_steps(result)
         step = _choose(steps, iteration, result, "renders/val_step{}_*.png")
-        name = method or f"gsplat_step{step}"
+        scene = tool_scene(result) or result.name
+        name = method or run_name(result if result == path else path, skip=(scene,) if result != path else ())
         canvases = steps[step]
         reported, unread = _gsplat_reported(result, step)
-        scenes.append(Scene(dataset, result.name, {v: CanvasHalf(f, "left") for v, f in canvases.items()},
+        scenes.append(Scene(dataset, scene, {v: CanvasHalf(f, "left") for v, f in canvases.items()},
                             {name: {v: CanvasHalf(f, "right") for v, f in canvases.items()}},
                             folders={"": result / "renders", name: result / "renders"},
-                            reported={name: reported} if reported else {}, notes=_gsplat_note(result) + unread))
+                            reported={name: reported} if reported else {}, notes=_gsplat_note(result) + unread,
+                            origin={name: f"step {step} ({result.name}/renders/val_step{step}_*.png)"}))
     return scenes
 
 
@@ -297,11 +306,12 @@ def load_multinerf(path: Path, *, iteration: int | None = None, method: str | No
         raise LayoutError(f"{folder}: {len(extra)} render(s) have an index beyond the {len(views)} test view(s) of "
                           f"{gt_source.root} ({gt_source.kind}, {gt_source.images}): {', '.join(extra[:5])}; "
                           "is it the dataset the model was trained on?")
-    name = method or "multinerf"
+    name = method or run_name(path)
     reported = _multinerf_reported(folder)
     return [Scene(dataset, gt_source.root.name, gt, {name: renders}, background=background,
                   folders={"": gt_source.root, name: folder}, auxiliary={name: aux},
-                  reported={name: reported} if reported else {})]
+                  reported={name: reported} if reported else {},
+                  origin={name: f"{folder.relative_to(path) if folder != path else folder.name}/color_NNN.png"})]
 
 
 # --- the registry --------------------------------------------------------------------------------------------
@@ -379,6 +389,9 @@ def load_layout(path: Path, layout: str | None = None, *, iteration: int | None 
     return spec.load(path, iteration=iteration, method=method, dataset=dataset, gt_source=gt_source)
 
 
+GT_FOLDERS = ("gt", "gt-rgb", "gt_rgb", "gt-color", "ground_truth", "groundtruth", "ground-truth")
+
+
 def pairs_scene(renders: list[tuple[str, Path]], gt: Path, *, dataset: str = "default",
                 scene: str | None = None) -> Scene:
     """A scene from plain folders: each ``(method, folder)`` against one ground-truth folder."""
@@ -387,5 +400,6 @@ def pairs_scene(renders: list[tuple[str, Path]], gt: Path, *, dataset: str = "de
     dupes = sorted({m for m in names if names.count(m) > 1})
     if dupes:
         raise LayoutError(f"method name(s) given twice: {', '.join(dupes)}; name them with name=path")
-    return Scene(dataset, scene or gt.resolve().name, list_images(gt), {m: list_images(Path(p)) for m, p in renders},
+    scene = scene or run_name(gt.resolve(), skip=GT_FOLDERS)  # gt/ or test/gt: the folder above names the scene
+    return Scene(dataset, scene, list_images(gt), {m: list_images(Path(p)) for m, p in renders},
                  folders={"": gt, **{m: Path(p) for m, p in renders}})

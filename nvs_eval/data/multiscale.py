@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 
 from ..errors import LayoutError, PairingError
-from .discover import choose_iteration, list_images, ours_iterations, runs_at
+from .discover import choose_iteration, list_images, ours_iterations, run_name, runs_at
 from .images import read_header
 from .scene import Scene
 
@@ -96,5 +96,8 @@ def load_mipsplatting(path: Path, *, iteration: int | None = None, method: str |
     for model in models:
         its = _iterations(model)
         chosen = choose_iteration(its, iteration, model, "test/ours_{}")
-        scenes.append(_scene(model, its[chosen], method or f"ours_{chosen}", dataset))
+        name = method or run_name(model if model == path else path)
+        scene = _scene(model, its[chosen], name, dataset)
+        scene.origin = {name: f"iteration {chosen} ({model.name}/test/ours_{chosen})"}
+        scenes.append(scene)
     return scenes

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PairingError, option
+from ..errors import render as render_option
 from .auxiliary import split_auxiliary
 from .images import read_header
 from .scene import Scene
@@ -60,9 +62,8 @@ def likely_cause(render: tuple[int, int], gt: tuple[int, int]) -> str:
                             "against images?")
                 return f"the render looks {k}x larger than the {other}: ground truth from images_{k}?"
     if max(gw, gh) > GS_MAX_WIDTH and rw == GS_MAX_WIDTH and abs(rh - round(gh * GS_MAX_WIDTH / gw)) <= 1:
-        return (f"the ground truth is {gw} px wide and the render {GS_MAX_WIDTH}: 3DGS rescales images wider than "
-                f"{GS_MAX_WIDTH} px to {GS_MAX_WIDTH} unless --resolution is given; score against its gt/ folder or "
-                "the downscaled images")
+        return (f"3DGS rescales images wider than {GS_MAX_WIDTH} px to {GS_MAX_WIDTH} unless given a resolution: "
+                "score against its gt/ folder")
     if max(gw, gh) > GS_MAX_WIDTH and max(rw, rh) <= GS_MAX_WIDTH:
         return (f"the ground truth's longest side is above {GS_MAX_WIDTH} px, which 3DGS rescales to "
                 f"{GS_MAX_WIDTH} px wide by default")
@@ -87,14 +88,18 @@ def _unpaired(scene: Scene, strict: bool, allow_missing: bool):
         missing = [v for v in scene.gt if v not in renders]
         extra = [v for v in renders if v not in scene.gt]
         if missing and not allow_missing:
-            problems.append(f"{method}{where}: {len(missing)} view(s) have no render: {_preview(missing)}")
+            problems.append(f"method {method}{where}: {len(missing)} view(s) have no render: {_preview(missing)} "
+                            f"(to score the views that have one and report the coverage: {option('allow_missing')})")
         if extra:
             problems.append(f"{method}{where}: {len(extra)} render(s) have no ground truth: {_preview(extra)}")
         coverage[method] = (len(scene.gt) - len(missing), len(scene.gt))
     return problems, coverage, auxiliary, renders_by_method
 
 
-def _size_problems(scene: Scene, renders_by_method: dict[str, dict[str, Path]], resize_gt: bool) -> list[str]:
+def _size_problems(scene: Scene, renders_by_method: dict[str, dict[str, Path]],
+                   resize_gt: bool) -> list[tuple[str, str, tuple[int, int], tuple[int, int]]]:
+    """``(method, view, render size, ground-truth size)`` of every pair whose sizes differ; with ``resize_gt``, of
+    every view whose renders differ among themselves (the ground truth is resized to one size)."""
     sizes: dict[Path, tuple[int, int]] = {}
 
     def size(p: Path) -> tuple[int, int]:
@@ -106,19 +111,47 @@ def _size_problems(scene: Scene, renders_by_method: dict[str, dict[str, Path]], 
     problems = []
     for view, gt in scene.gt.items():
         render_sizes = {m: size(r[view]) for m, r in renders_by_method.items() if view in r}
-        if resize_gt:  # the ground truth is resized to the renders' size, so they must agree among themselves
+        if resize_gt:
             if len(set(render_sizes.values())) > 1:
-                problems.append(f"{view}: the renders differ in size ("
-                                + ", ".join(f"{m} {w}x{h}" for m, (w, h) in render_sizes.items())
-                                + "), so the ground truth cannot be resized to one size")
+                (m0, a0), *rest = render_sizes.items()
+                m1, a1 = next((m, a) for m, a in rest if a != a0)
+                problems.append((m1, view, a1, a0, m0))
             continue
-        for method, a in render_sizes.items():
-            b = size(gt)
-            if a != b:
-                cause = likely_cause(a, b)
-                problems.append(f"{method}/{view}: render {renders_by_method[method][view].name} is {a[0]}x{a[1]} "
-                                f"but ground truth {gt.name} is {b[0]}x{b[1]}" + (f" ({cause})" if cause else ""))
+        problems += [(m, view, a, size(gt)) for m, a in render_sizes.items() if a != size(gt)]
     return problems
+
+
+def _size_fix(gt: Path, render: tuple[int, int], truth: tuple[int, int]) -> str:
+    """The option that fixes a size mismatch: the dataset's image folder at the render's size when the ground
+    truth comes from one (``images_N``), else the protocol's opt-in resize."""
+    m = re.fullmatch(r"images(?:_(\d+))?", Path(getattr(gt, "canvas", gt)).parent.name)
+    ratio = truth[0] / render[0]
+    if m:
+        factor = int(m.group(1) or 1) * ratio
+        if factor >= 1 and abs(factor - round(factor)) < 0.02 and round(factor) in (1, 2, 4, 8, 16):
+            folder = "images" if round(factor) == 1 else f"images_{round(factor)}"
+            return f"{option('images')} {folder}"
+    return f"{option('resize_gt')} METHOD (a protocol opt-in)"
+
+
+def size_mismatch_message(scene: Scene, problems: list[tuple], n_views: int, resize_gt: bool) -> str:
+    """One sentence for every size mismatch of a scene, whatever their number (under 300 characters): how many
+    views, the first example with both sizes, the likely cause and the fix."""
+    method, view, a, b, *other = problems[0]
+    views = len({p[1] for p in problems})
+    if resize_gt:
+        return (f"scene {scene.name}: the renders of {views} of {n_views} view(s) differ in size among methods, so "
+                f"the ground truth cannot be resized to one size, e.g. {view}: {method} {a[0]}x{a[1]}, {other[0]} "
+                f"{b[0]}x{b[1]}")
+    render, gt = scene.renders[method][view], scene.gt[view]
+    head = (f"scene {scene.name}: {views} of {n_views} view(s) differ in size from the ground truth, e.g. "
+            f"{method}: render {render.name} is {a[0]}x{a[1]} but ground truth {gt.name} is {b[0]}x{b[1]}")
+    cause, fix = likely_cause(a, b), _size_fix(gt, a, b)
+    because = f" ({cause})" if cause else ""
+    for text in (f"{head}{because}; fix: {fix}", f"{head}; fix: {fix}", f"{head}{because}", head):
+        if len(render_option(text, "cli")) <= 300:
+            return text
+    return head[:297] + "..."
 
 
 def pair_scene(scene: Scene, *, allow_missing: bool = False, check_sizes: bool = True, strict: bool = False,
@@ -143,9 +176,7 @@ def pair_scene(scene: Scene, *, allow_missing: bool = False, check_sizes: bool =
     if check_sizes:
         problems = _size_problems(scene, renders, resize_gt)
         if problems:
-            raise PairingError(f"scene {scene.name}: size mismatch (nothing is resized unless the protocol says "
-                               f"so: {option('resize_gt')}): " + "; ".join(problems[:10])
-                               + (f"; and {len(problems) - 10} more" if len(problems) > 10 else ""))
+            raise PairingError(size_mismatch_message(scene, problems, len(scene.gt), resize_gt))
     jobs = [ViewJob(v, gt, {m: r[v] for m, r in renders.items() if v in r}, scene.masks.get(v),
                     scene.mask_from_gt_alpha) for v, gt in scene.gt.items()]
     jobs = [j for j in jobs if j.renders]

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LayoutError
+from .discover import run_name
 from .scene import Scene
 
 IMAGE_SHAPE = (256, 256)  # config/experiment/re10k.yaml, acid.yaml: dataset.image_shape
@@ -254,10 +255,11 @@ def load_pixelsplat(path: Path, *, method: str | None = None, dataset: str = "de
                               / "index.json")
         by_chunk.setdefault(chunks[scene], []).append(scene)
     scenes = []
-    name = method or path.name
     if dataset == "default":  # named by its index, as pixelSplat names them: evaluation_index_<dataset>.json
         m = re.fullmatch(r"evaluation_index_(\w+?)(?:_video)?\.json", gt_source.index.name)
         dataset = m.group(1) if m else dataset
+    # <output_path>/<name>/<scene>: <name> is the experiment's (re10k), the output path the run's own (mvsplat)
+    name = method or run_name(path, skip=(dataset,))
     for chunk_name, wanted in sorted(by_chunk.items()):
         chunk_path = gt_source.root / gt_source.stage / chunk_name
         examples = {e["key"]: e for e in load_chunk(chunk_path)}

@@ -25,6 +25,8 @@ class Scene:
             metric files), shown beside nvs-eval's numbers.
         masks: view id -> its mask image (``--masks``), for the masked metrics.
         mask_from_gt_alpha: the masks are the ground truth's alpha channels instead.
+        origin: method -> what of its run was read (``iteration 30000 (test/ours_30000)``), printed with the
+            table, since the method is named by its run folder.
         source: the dataset scene the ground truth is checked against (``nvs-eval check``): ``(kind, scene folder,
             image folder, own)``, ``own`` when the ground truth *is* that dataset's files (a dataset kind, multinerf).
     """
@@ -41,6 +43,7 @@ class Scene:
     masks: dict[str, Path] = field(default_factory=dict)
     mask_from_gt_alpha: bool = False
     source: tuple[str, Path, str, bool] | None = None
+    origin: dict[str, str] = field(default_factory=dict)
 
 
 def read_reported(path: Path, names: Mapping[str, str]) -> tuple[dict[str, float], list[str]]:

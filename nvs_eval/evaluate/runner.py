@@ -13,7 +13,6 @@ recomputed.
 from __future__ import annotations
 
 import os
-import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -144,12 +143,11 @@ def _what_changed(stored: tuple, now: tuple, metric: str) -> str | None:
     return None
 
 
-def _progress(total: int, desc: str, enabled: bool | None):
-    from tqdm import tqdm
+def _progress(total: int, scene, enabled: bool | None):
+    from ..progress import Progress
 
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="view", disable=not enabled, dynamic_ncols=True, leave=False)
+    where = scene.name if scene.dataset == "default" else f"{scene.dataset}/{scene.name}"
+    return Progress(total, f"score {where}", "view", enabled=enabled)
 
 
 def with_batches(jobs: list[ViewJob], device: str = "cuda") -> list[ViewJob]:
@@ -197,7 +195,7 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
     workers = decode_workers(evaluator.device) if workers is None else workers
     jobs = paired.jobs if all(j.batch is not None for j in paired.jobs) else \
         with_batches(paired.jobs, evaluator.device.type)
-    with _progress(len(jobs), f"{scene.dataset}/{scene.name}", progress) as bar:
+    with _progress(len(jobs), scene, progress) as bar:
         for group in _batched(_prefetched(jobs, load, workers, prefetch)):
             new = _compute_batch(evaluator, group)
             rows = [_rows(scene, evaluator, lv, new.get(lv.job.view, {})) for lv in group]
