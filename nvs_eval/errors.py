@@ -28,7 +28,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "allow_different_sets": ("--allow-different-sets", "allow_different_sets=True"),
     "dataset": ("--dataset", "dataset="),
     "dataset_root": ("--dataset-root", "dataset_root="),
-    "images": ("--images", "images="),
+    "images": ("--images ", "images="),
     "baselines": ("--baselines", "baselines="),
     "json": ("--json", "a score JSON"),
     "scene": ("--scene NAME", "scene="),

@@ -115,8 +115,37 @@ def test_missing_extra_and_mismatched_views_are_all_named(tmp_path):
 def test_size_mismatch_names_both_sizes(tmp_path):
     img(tmp_path / "gt" / "a.png", 36, 40)
     img(tmp_path / "r" / "a.png", 32, 40)
-    with pytest.raises(PairingError, match=r"r/a: render a.png is 40x32 but ground truth a.png is 40x36"):
+    with pytest.raises(PairingError, match=r"1 of 1 view\(s\) differ in size from the ground truth, e.g. r: render "
+                                           r"a.png is 40x32 but ground truth a.png is 40x36"):
         pair_scene(pairs_scene([("r", tmp_path / "r")], tmp_path / "gt"))
+
+
+@pytest.mark.parametrize("gt_folder,fix", [("images", "images=images_2"), ("gt", "resize_gt METHOD")])
+def test_a_size_mismatch_of_many_views_is_one_short_sentence(tmp_path, gt_folder, fix):
+    """Six (or sixty) mismatched views give one sentence under 300 characters: the count, one example with both
+    sizes, the likely cause and the fix as an option (the image folder at the render's size for a dataset's
+    ``images``, the protocol's resize opt-in otherwise)."""
+    for n in (6, 60):
+        for i in range(n):
+            img(tmp_path / str(n) / gt_folder / f"v{i:03d}.png", 40, 48)
+            img(tmp_path / str(n) / "run" / f"v{i:03d}.png", 20, 24)
+        with pytest.raises(PairingError) as e:
+            pair_scene(pairs_scene([("run", tmp_path / str(n) / "run")], tmp_path / str(n) / gt_folder))
+        msg = str(e.value)
+        assert len(msg) < 300 and "v001" not in msg, msg  # one example, not one sentence per view
+        assert f"{n} of {n} view(s) differ in size" in msg
+        assert "render v000.png is 24x20 but ground truth v000.png is 48x40" in msg
+        assert "ground truth looks 2x larger than the render" in msg and fix in msg
+
+
+def test_a_missing_render_names_the_run_and_the_way_on(tmp_path):
+    folder(tmp_path / "garden" / "images", ["a.png", "b.png"])
+    folder(tmp_path / "runA", ["a.png"])
+    with pytest.raises(PairingError) as e:
+        pair_scene(pairs_scene([("runA", tmp_path / "runA")], tmp_path / "garden" / "images"))
+    msg = str(e.value)
+    assert msg.startswith("scene garden: method runA (") and "1 view(s) have no render: b" in msg, msg
+    assert "allow_missing" in msg and "coverage" in msg
 
 
 def test_allow_missing_scores_what_exists_and_records_coverage(tmp_path):

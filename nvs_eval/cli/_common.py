@@ -151,7 +151,7 @@ def reported_comparison(paired, df, metrics) -> list[dict]:
                     continue
                 mean = float(mine[ours].mean())
                 out.append({"scene": p.scene.name, "method": method, "metric": ours, "reported": value,
-                            "nvs_eval": mean, "difference": mean - value})
+                            "nvs_eval": mean, "difference": mean - value, "doc": p.scene.reported_doc})
     return out
 
 

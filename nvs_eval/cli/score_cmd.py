@@ -189,10 +189,14 @@ def run(args: argparse.Namespace) -> int:
     for method, per_metric in run_spread(df, metrics).items():
         print(f"{method} over {next(iter(per_metric.values()))['runs']} runs (mean ± sample std of the run means): "
               + ", ".join(f"{m} {v['mean']:.4f} ± {v['std']:.4f}" for m, v in per_metric.items()))
+    several = len({p.scene.name for p in paired}) > 1
+    for p in paired:
+        for method, what in p.scene.origin.items():
+            print(f"read: {p.scene.name + '/' if several else ''}{method}: {what}")
     reported = reported_comparison(paired, df, metrics)
     for r in reported:
         print(f"{r['scene']}/{r['method']}: the tool's own mean {r['metric']} {r['reported']:.4f}, nvs-eval "
-              f"{r['nvs_eval']:.4f} (difference {r['difference']:+.4f}; see docs/layouts.md for why they differ)")
+              f"{r['nvs_eval']:.4f} (difference {r['difference']:+.4f}; see {r['doc']} for why they differ)")
     from ..api import check_of
 
     for s in {id(s): s for s in scenes}.values():

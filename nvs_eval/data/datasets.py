@@ -83,7 +83,7 @@ def iphone_factor(scene_dir: Path, images: str) -> str:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise LayoutError(f"not readable for the capture's factor ({type(e).__name__}: {e})", path=extra,
                           expected='a JSON object with "factor" (2 in DyCheck\'s release)',
-                          hint=f"or name the image folder with {option('images')} 1x / 2x") from None
+                          hint=f"or name the image folder with {option('images')}1x / 2x") from None
 
 
 def iphone_val_views(scene_dir: Path, images: str = "images") -> dict[str, Path]:

@@ -62,4 +62,5 @@ def load_dycheck(path: Path, *, method: str | None = None, dataset: str = "defau
     reported, scene.notes = _reported(folder)
     if reported:
         scene.reported = {name: reported}
+        scene.reported_doc = "docs/protocols.md (Dynamic scenes: dycheck)"
     return [scene]

@@ -287,7 +287,7 @@ def load_multinerf(path: Path, *, iteration: int | None = None, method: str | No
     if gt_source is None:
         raise LayoutError("multinerf writes no ground truth", path=path,
                           hint=f"name the dataset it was trained on with {option('dataset')} blender|llff|mipnerf360 "
-                               f"{option('dataset_root')} SCENE_FOLDER (and {option('images')} images_4 ...)")
+                               f"{option('dataset_root')} SCENE_FOLDER (and {option('images')}images_4 ...)")
     folder = dirs[_choose(dirs, iteration, path, "render/test_preds_step_{}")]
     gt, background = dataset_test_views(gt_source.kind, gt_source.root, gt_source.images)
     views = list(gt)
@@ -389,7 +389,9 @@ def load_layout(path: Path, layout: str | None = None, *, iteration: int | None 
     return spec.load(path, iteration=iteration, method=method, dataset=dataset, gt_source=gt_source)
 
 
-GT_FOLDERS = ("gt", "gt-rgb", "gt_rgb", "gt-color", "ground_truth", "groundtruth", "ground-truth")
+GT_FOLDERS = ("gt", "gt-rgb", "gt_rgb", "gt-color", "ground_truth", "groundtruth", "ground-truth",
+              # a dataset's own image folders: the scene is the folder above (garden/images_4)
+              "images", "images_2", "images_4", "images_8", "images_16", "rgb")
 
 
 def pairs_scene(renders: list[tuple[str, Path]], gt: Path, *, dataset: str = "default",

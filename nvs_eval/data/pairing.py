@@ -130,7 +130,7 @@ def _size_fix(gt: Path, render: tuple[int, int], truth: tuple[int, int]) -> str:
         factor = int(m.group(1) or 1) * ratio
         if factor >= 1 and abs(factor - round(factor)) < 0.02 and round(factor) in (1, 2, 4, 8, 16):
             folder = "images" if round(factor) == 1 else f"images_{round(factor)}"
-            return f"{option('images')} {folder}"
+            return f"{option('images')}{folder}"
     return f"{option('resize_gt')} METHOD (a protocol opt-in)"
 
 

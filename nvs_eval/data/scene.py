@@ -23,6 +23,7 @@ class Scene:
         auxiliary: method -> {file left out of scoring: its suffix}, found by the loader (pairing adds the rest).
         reported: method -> the means the training tool itself reported (gsplat's stats JSON, multinerf's
             metric files), shown beside nvs-eval's numbers.
+        reported_doc: the page that explains why the tool's own means differ from nvs-eval's.
         masks: view id -> its mask image (``--masks``), for the masked metrics.
         mask_from_gt_alpha: the masks are the ground truth's alpha channels instead.
         origin: method -> what of its run was read (``iteration 30000 (test/ours_30000)``), printed with the
@@ -40,6 +41,7 @@ class Scene:
     folders: dict[str, Path] = field(default_factory=dict)
     auxiliary: dict[str, dict[str, str]] = field(default_factory=dict)
     reported: dict[str, dict[str, float]] = field(default_factory=dict)
+    reported_doc: str = "docs/layouts.md"
     masks: dict[str, Path] = field(default_factory=dict)
     mask_from_gt_alpha: bool = False
     source: tuple[str, Path, str, bool] | None = None
