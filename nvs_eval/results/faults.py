@@ -123,16 +123,17 @@ def store_fault(e: BaseException, path: Path, doing: str, timeout: float) -> Bas
     return e
 
 
-def os_fault(e: OSError, path: Path | str, doing: str = "writing") -> BaseException:
+def os_fault(e: OSError, path: Path | str, doing: str = "writing", store_kept: bool = True) -> BaseException:
     """The structured error for an OS error while ``doing`` ``path`` (a full disk, a read-only file system, a
-    permission), or ``e`` itself for any other."""
+    permission), or ``e`` itself for any other. ``store_kept``: say that the results store is untouched (where the
+    command has one)."""
     path = Path(e.filename) if e.filename else Path(path)
+    kept = "the results store is untouched and keeps every scored view; " if store_kept else ""
+    reused = " (stored rows are reused)" if store_kept else ""
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         return StoreError(f"no space left while {doing} it ({e.strerror})", path=path,
-                          hint="the results store is untouched and keeps every scored view; free space and run "
-                               "the same command (stored rows are reused)")
+                          hint=f"{kept}free space and run the same command{reused}")
     if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return StoreError(f"cannot write it: {read_only_reason(path)} ({e.strerror})", path=path,
-                          hint="the results store is untouched; make it writable (or choose another folder) and run "
-                               "the same command")
+                          hint=f"{kept}make it writable (or choose another folder) and run the same command")
     return e
