@@ -8,6 +8,8 @@ so the library carries no test hooks.
 * ``NVS_EVAL_TEST_RAISE``: raise ``ValueError`` with this message from inside scoring (a bug, not bad input).
 * ``NVS_EVAL_TEST_ENOSPC``: a file whose name ends with this is written as on a full disk (``fsync`` fails with
   ENOSPC and no file name, as the kernel reports it).
+* ``NVS_EVAL_TEST_STORE_PAGES``: a results store may grow by this many pages (of 4096 bytes) in each connection, then
+  SQLite answers ``SQLITE_FULL`` as on a full disk (``PRAGMA max_page_count``).
 """
 
 import os
@@ -44,6 +46,24 @@ def _patch() -> None:
             return fsync(fd)
 
         os.fsync = disk_full
+    pages = os.environ.get("NVS_EVAL_TEST_STORE_PAGES")
+    if pages:
+        _limit_store_pages(int(pages))
+
+
+def _limit_store_pages(pages: int) -> None:
+    import sqlite3
+
+    connect = sqlite3.connect
+
+    def limited(database, *args, **kwargs):
+        conn = connect(database, *args, **kwargs)
+        if str(database).endswith("results.sqlite"):
+            now = conn.execute("PRAGMA page_count").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count = {now + pages}")
+        return conn
+
+    sqlite3.connect = limited
 
 
 if __name__ == "__main__":

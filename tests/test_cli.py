@@ -308,8 +308,10 @@ def test_a_full_disk_names_the_file_and_says_the_scored_views_are_safe(tmp_path)
     env = {**os.environ, "NVS_EVAL_TEST_ENOSPC": ".json"}
     r = subprocess.run([*PATCHED_CLI, *base], capture_output=True, text=True, env=env)
     assert r.returncode == 2
-    assert "No space left on device" in r.stderr and ".json" in r.stderr.split("No space left on device")[1]
-    assert "every view scored before this error is in the results store" in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nvs-eval: error: ") and ".json: no space left while writing it " \
+        "(No space left on device)" in lines[0], r.stderr
+    assert "the results store is untouched and keeps every scored view" in lines[0]
     again = cli(*base)
     assert again.returncode == 0 and "0 render(s) computed, 6 reused" in again.stderr
 

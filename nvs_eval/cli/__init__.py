@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     except (NvsEvalError, OSError) as e:
         if args.debug:
             raise
+        if isinstance(e, OSError) and e.filename:  # a full disk, a read-only folder: one line naming the file
+            from ..results.faults import os_fault
+
+            e = os_fault(e, e.filename or "", store_kept=args.command in (*STORING, "report"))
         print(f"nvs-eval: error: {e.render('cli') if isinstance(e, NvsEvalError) else e}", file=sys.stderr)
         if isinstance(e, OSError) and args.command in STORING:
             print("nvs-eval: every view scored before this error is in the results store; fix the cause and run "

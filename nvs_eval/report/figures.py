@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..conventions.registry import MAP_LABELS, METRICS
+from ..results.atomic import atomic_output
 
 
 def _plt():
@@ -21,6 +22,17 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(plt, fig, out: Path) -> None:
+    """``fig`` to ``out``, whole or not at all (a full disk's error names ``out``), then closed."""
+    try:
+        with atomic_output(out) as tmp:
+            jpeg = out.suffix.lower() in (".jpg", ".jpeg")
+            fig.savefig(tmp, dpi=90, format=out.suffix.lstrip(".").lower(),
+                        **({"pil_kwargs": {"quality": 88}} if jpeg else {}))
+    finally:
+        plt.close(fig)
 
 
 def shared_limits(maps_by_method: dict[str, dict[str, np.ndarray]]) -> dict[str, float]:
@@ -52,9 +64,7 @@ def comparison_figure(gt: np.ndarray, renders: dict[str, np.ndarray], maps: dict
             ax.set_yticks([])
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90, **({"pil_kwargs": {"quality": 88}} if out.suffix.lower() in (".jpg", ".jpeg") else {}))
-    plt.close(fig)
+    _save(plt, fig, out)
     return out
 
 
@@ -81,9 +91,7 @@ def curves_figure(scene_df: pd.DataFrame, metrics: list[str], out: Path, title: 
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    _save(plt, fig, out)
     return out
 
 
@@ -102,7 +110,5 @@ def distribution_figure(scene_df: pd.DataFrame, metrics: list[str], out: Path, t
         ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    _save(plt, fig, out)
     return out

@@ -10,6 +10,7 @@ import json
 from html import escape
 from pathlib import Path
 
+from ..results.atomic import atomic_write_text
 from .table import Table, arrow
 
 CSS = """
@@ -98,6 +99,5 @@ def viewer_html(images: dict[str, dict[str, str]], layers: list[str], full: dict
 
 
 def write_assets(out: Path) -> None:
-    (out / "assets").mkdir(parents=True, exist_ok=True)
-    (out / "assets" / "report.css").write_text(CSS)
-    (out / "assets" / "report.js").write_text(JS)
+    atomic_write_text(out / "assets" / "report.css", CSS)
+    atomic_write_text(out / "assets" / "report.js", JS)

@@ -18,7 +18,7 @@ import numpy as np
 from .. import __version__
 from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS, STORE_NAME
 from ..errors import StoreError, UsageError, option
-from ..results.export import atomic_write_text, check_output_folder
+from ..results.export import atomic_output, atomic_write_text, check_output_folder
 from .html import page, table_html, viewer_html, write_assets
 from .latex import render_document, render_latex
 from .markdown import render_csv, render_markdown
@@ -346,4 +346,5 @@ def _save_preview(x: np.ndarray, path: Path) -> None:
     scale = PREVIEW_MAX / max(im.size)
     if scale < 1:
         im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
-    im.save(path, format="WEBP", quality=PREVIEW_QUALITY, method=4)
+    with atomic_output(path) as tmp:  # whole or not at all; a full disk's error names the preview
+        im.save(tmp, format="WEBP", quality=PREVIEW_QUALITY, method=4)

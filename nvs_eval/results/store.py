@@ -5,10 +5,16 @@ and the weights' digests. A row is reused when all of those are unchanged, so re
 what is new (an added method costs only that method). Each view's rows are committed in one transaction, so a run
 killed at any point leaves only whole views behind. WAL mode and a busy timeout let several processes write one
 store at once.
+
+A store says what it is in its header: ``PRAGMA application_id`` is :data:`APPLICATION_ID`, ``PRAGMA user_version``
+the :data:`SCHEMA_VERSION` it was written with. A store of a newer version, or another program's SQLite file, is
+refused before anything is written to it. Every fault of SQLite or the disk is a :class:`StoreError` naming the
+store (:mod:`nvs_eval.results.faults`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -19,8 +25,10 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from ..errors import StoreError
 from .aggregate import RUN_SEP
 from .atomic import private_temp
+from .faults import os_fault, store_fault
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,13 @@ CREATE TABLE IF NOT EXISTS auxiliary (
 """
 
 
+# "nvse": what this file is, for `file(1)` and for telling a store from another program's SQLite file
+APPLICATION_ID = 0x6E767365
+# 1: the run column (stores of before it carry 0 and are upgraded in place); bumped with each change of layout
+SCHEMA_VERSION = 1
+_HEADER = f"PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+
+
 def _retry_locked(fn, seconds: float = 600.0):
     """``fn()``, retried every 50 ms while SQLite says the database is locked or busy (up to ``seconds``)."""
     deadline = time.monotonic() + seconds
@@ -137,7 +152,7 @@ def _create_atomically(path: Path) -> None:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(f"BEGIN; {SCHEMA} COMMIT;")
+            conn.executescript(f"BEGIN; {SCHEMA} {_HEADER} COMMIT;")
         finally:
             conn.close()
         try:
@@ -173,47 +188,120 @@ def _row_values(r: Row, now: float) -> tuple:
                  for c in TABLE_COLUMNS)
 
 
+def _faults(doing: str):
+    """A method whose SQLite and disk faults become a :class:`StoreError` naming the store (``doing``: "reading" or
+    "writing", as the message says it)."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def guarded(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except StoreError:
+                raise
+            except (sqlite3.Error, pd.errors.DatabaseError, OSError) as e:
+                fault = store_fault(e, self.path, doing, self.timeout)
+                if fault is e:
+                    raise
+                raise fault from e
+        return guarded
+    return deco
+
+
+_TABLES = {stmt.split("EXISTS")[1].split("(")[0].strip() for stmt in SCHEMA.split(";") if stmt.strip()}
+
+
 class ResultsStore:
-    """A SQLite results store at ``path`` (created on first use)."""
+    """A SQLite results store at ``path`` (created on first use).
+
+    Raises:
+        StoreError: the file is not a store of this version (damaged, not a database, another program's database,
+            a newer schema), or SQLite or the disk failed (full, read-only, locked too long); any method raises it
+            the same way. Nothing is written to a file that is refused.
+    """
 
     def __init__(self, path: Path | str, timeout: float = 120.0, *, read_only: bool = False):
-        self.path = Path(path)
+        self.path, self.timeout, self.conn = Path(path), timeout, None
+        try:
+            self._open(read_only)
+        except BaseException:
+            if self.conn is not None:
+                self.conn.close()
+            raise
+
+    @_faults("writing")
+    def _open(self, read_only: bool) -> None:
         if read_only:  # a distributed rank reading the merged store: no schema, no pragma, no write of any kind
-            self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout,
+            self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.timeout,
                                         isolation_level=None)
-            return  # (a store from before the run column stays as it is until a writer opens it)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            _create_atomically(self.path)
-        self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._needs_upgrade()  # (a store from before the run column stays as it is until a writer opens it)
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                _create_atomically(self.path)
+        except OSError as e:
+            raise os_fault(e, self.path) from e
+        self.conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        self.conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        upgrade = self._needs_upgrade()  # reads only: a refused file is never written to
         # Switching a new file to WAL takes an exclusive lock, and SQLite can answer "locked" at once, without
         # its busy handler, while another process is creating or recovering the same file: retried like writes.
         _retry_locked(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
         self.conn.execute("PRAGMA synchronous = NORMAL")
-        # idempotent: a store made by an older version, or by hand, gets any table it lacks
-        self._write(lambda c: [c.execute(stmt) for stmt in SCHEMA.split(";") if stmt.strip()])
-        self._write(_add_run_column)
+        if upgrade:  # a store made by an older version, or by hand, gets any table it lacks, and its header
+            self._write(lambda c: ([c.execute(stmt) for stmt in SCHEMA.split(";") if stmt.strip()],
+                                   _add_run_column(c), [c.execute(p) for p in _HEADER.split(";") if p.strip()]))
+
+    def _needs_upgrade(self) -> bool:
+        """Whether this store is older than :data:`SCHEMA_VERSION` (or lacks a table); refuses another program's
+        database and a store of a newer nvs-eval."""
+        app = self.conn.execute("PRAGMA application_id").fetchone()[0]
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if app not in (0, APPLICATION_ID) or (app == 0 and tables and "results" not in tables):
+            listed = ", ".join(sorted(tables)[:6]) + (", ..." if len(tables) > 6 else "")
+            raise StoreError(f"an SQLite database of another program (application_id {app:#x}, tables: {listed}); "
+                             "it was left as it is", path=self.path, expected="an nvs-eval results store",
+                             hint="point at the results.sqlite that nvs-eval wrote, or move this file aside")
+        if version > SCHEMA_VERSION:
+            from .. import __version__
+
+            raise StoreError(f"written by a newer nvs-eval: its schema version is {version}, and this nvs-eval "
+                             f"({__version__}) knows versions up to {SCHEMA_VERSION}; it was left as it is, never "
+                             "converted down", path=self.path,
+                             hint="upgrade nvs-eval to read or extend it (or use another results folder)")
+        if app != APPLICATION_ID or version < SCHEMA_VERSION or not _TABLES <= tables:
+            return True
+        return any("run" not in {r[1] for r in self.conn.execute(f"PRAGMA table_info({t})")}
+                   for t in ("results", "results_history"))  # a store changed by hand or by an older version
 
     def _write(self, fn):
-        """Run ``fn(conn)`` in an immediate transaction (retried while another writer holds the lock)."""
-        _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        """Run ``fn(conn)`` in an immediate transaction (retried while another writer holds the lock). If it fails,
+        its error is the one raised: SQLite may have rolled the transaction back already (it does on a full disk),
+        and a failed ``ROLLBACK`` never hides the cause."""
+        _retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"), self.timeout * 5)
         try:
             out = fn(self.conn)
             self.conn.execute("COMMIT")
             return out
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.Error:  # the first error is the one to report; closing rolls back in any case
+                    pass
             raise
 
     @property
+    @_faults("reading")
     def method_sql(self) -> str:
         """The SQL for the method as frames name it (``name#run=<run>``), for queries of the results table; also
         right on a store from before the run column that is open read-only (not upgraded)."""
         cols = {r[1] for r in self.conn.execute("PRAGMA table_info(results)")}
         return _SQL_JOINED if "run" in cols else "method"
 
-    def close(self) -> None:
+    @_faults("writing")
+    def close(self) -> None:  # the WAL checkpoint, where there is one to do
         self.conn.close()
 
     def __enter__(self) -> ResultsStore:
@@ -222,10 +310,12 @@ class ResultsStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @_faults("writing")
     def register_protocol(self, key: str, name: str, settings: dict) -> None:
         self._write(lambda c: c.execute("INSERT OR IGNORE INTO protocols VALUES (?, ?, ?)",
                                         (key, name, json.dumps(settings, sort_keys=True))))
 
+    @_faults("reading")
     def existing(self, dataset: str, scene: str, protocol: str) -> dict[tuple[str, str, str], tuple]:
         """``(method, view, metric) -> (render_sha256, gt_sha256, protocol_key, weights, value)`` already stored."""
         cur = self.conn.execute(
@@ -233,6 +323,7 @@ class ResultsStore:
             "WHERE dataset = ? AND scene = ? AND protocol = ?", (dataset, scene, protocol))
         return {(r[0], r[1], r[2]): tuple(r[3:]) for r in cur}
 
+    @_faults("writing")
     def put(self, rows: list[Row], fits: list[Fit] = ()) -> None:
         """Insert rows atomically (one transaction). A row that replaces a stored one computed from other inputs
         moves the stored one to ``results_history`` (with the time it was superseded) in the same transaction, so
@@ -256,6 +347,7 @@ class ResultsStore:
 
         self._write(write)
 
+    @_faults("reading")
     def fits(self) -> pd.DataFrame:
         """The appearance fit of every render scored under a protocol with ``appearance_fit``: ``dataset, scene,
         method, view, protocol, fit, params`` (the fitted parameters, nested lists: :func:`nvs_eval.metrics.
@@ -267,6 +359,7 @@ class ResultsStore:
         df["params"] = [json.loads(v) for v in df["params"]]
         return df
 
+    @_faults("writing")
     def merge_from(self, shard: Path | str) -> int:
         """Merge another store (a distributed rank's shard) into this one in one transaction, with :meth:`put`'s
         rule: a row replacing a stored one computed from other inputs moves the stored one to ``results_history``.
@@ -295,28 +388,39 @@ class ResultsStore:
                 c.execute("INSERT OR REPLACE INTO fits SELECT * FROM shard.fits")
                 return n
 
-            return self._write(write)
-        finally:
-            self.conn.execute("DETACH DATABASE shard")
+            n = self._write(write)
+        except BaseException:
+            try:
+                self.conn.execute("DETACH DATABASE shard")
+            except sqlite3.Error:  # the first error is the one to report
+                pass
+            raise
+        self.conn.execute("DETACH DATABASE shard")
+        return n
 
+    @_faults("reading")
     def history(self) -> pd.DataFrame:
         """Every superseded row, with the time it was replaced."""
         cols = ", ".join(_SQL_JOINED if c == "method" else c for c in COLUMNS)
         return pd.read_sql_query(f"SELECT {cols}, superseded FROM results_history "
                                  "ORDER BY dataset, scene, method, view, metric, superseded", self.conn)
 
+    @_faults("writing")
     def set_coverage(self, dataset: str, scene: str, method: str, protocol: str, scored: int, total: int) -> None:
         self._write(lambda c: c.execute("INSERT OR REPLACE INTO coverage VALUES (?, ?, ?, ?, ?, ?)",
                                         (dataset, scene, method, protocol, scored, total)))
 
+    @_faults("writing")
     def put_gt_size(self, gt_sha256: str, width: int, height: int) -> None:
         """Record a ground-truth file's size in pixels (as decoded from the file, before any ``resize_gt``)."""
         self._write(lambda c: c.execute("INSERT OR IGNORE INTO gt_files VALUES (?, ?, ?)", (gt_sha256, width, height)))
 
+    @_faults("reading")
     def gt_sizes(self) -> pd.DataFrame:
         """``gt_sha256, width, height`` of every ground-truth file scored."""
         return pd.read_sql_query("SELECT * FROM gt_files ORDER BY gt_sha256", self.conn)
 
+    @_faults("writing")
     def put_check(self, dataset: str, scene: str, result: dict) -> None:
         """Store a scene's ``nvs-eval check`` (:meth:`nvs_eval.data.provenance.CheckResult.to_json`); the latest
         check of a scene replaces the one before."""
@@ -324,6 +428,7 @@ class ResultsStore:
                                         (dataset, scene, int(bool(result["comparable"])), json.dumps(result),
                                          time.time())))
 
+    @_faults("reading")
     def checks(self) -> dict[tuple[str, str], dict]:
         """``{(dataset, scene): check}`` of every checked scene (none in a store written before checks existed)."""
         try:
@@ -332,16 +437,19 @@ class ResultsStore:
             return {}
         return {(d, sc): json.loads(r) for d, sc, r in rows}
 
+    @_faults("writing")
     def set_auxiliary(self, dataset: str, scene: str, method: str, files: dict[str, str]) -> None:
         """Record the auxiliary files (depth, normals, ...) left out of a method's scoring: ``{file: suffix}``."""
         suffixes = sorted(set(files.values()))
         self._write(lambda c: c.execute("INSERT OR REPLACE INTO auxiliary VALUES (?, ?, ?, ?, ?)",
                                         (dataset, scene, method, len(files), ",".join(suffixes))))
 
+    @_faults("reading")
     def auxiliary(self) -> pd.DataFrame:
         """``dataset, scene, method, count, suffixes`` of the auxiliary files left out of scoring."""
         return pd.read_sql_query("SELECT * FROM auxiliary ORDER BY dataset, scene, method", self.conn)
 
+    @_faults("reading")
     def frame(self, protocol: str | None = None) -> pd.DataFrame:
         """Every stored value as a tidy DataFrame (one row per view and metric)."""
         q = f"SELECT {', '.join(_SQL_JOINED if c == 'method' else c for c in COLUMNS)} FROM results"
@@ -351,6 +459,7 @@ class ResultsStore:
             args = (protocol,)
         return pd.read_sql_query(q + " ORDER BY dataset, scene, method, view, metric", self.conn, params=args)
 
+    @_faults("reading")
     def wide(self, protocol: str | None = None) -> pd.DataFrame:
         """One row per dataset/scene/method/view, one column per metric."""
         df = self.frame(protocol)
@@ -361,11 +470,14 @@ class ResultsStore:
         wide.columns.name = None
         return wide
 
+    @_faults("reading")
     def protocols(self) -> dict[str, dict]:
         return {k: json.loads(s) for k, _, s in self.conn.execute("SELECT key, name, settings FROM protocols")}
 
+    @_faults("reading")
     def coverage(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM coverage ORDER BY dataset, scene, method", self.conn)
 
+    @_faults("reading")
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
