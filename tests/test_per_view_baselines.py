@@ -123,3 +123,43 @@ def test_mipnerf360_views_are_every_8th_sorted_name_and_a_wrong_image_count_is_r
         view_names("mipnerf360", "garden", gs.n_views, images[:150])
     assert view_names("mipnerf360", "garden", 24) == [None] * 24  # no dataset: not named, never guessed
     assert view_names("nerfstudio", "poster", 3) == [None] * 3
+
+
+def test_cli_per_view_writes_tidy_rows_with_nvs_eval_metric_ids_and_dataset_image_names(tmp_path):
+    from helpers import cli
+
+    out = tmp_path / "pv.json"
+    r = cli("baselines", "blender", "--per-view", "--method", "gaussian-splatting", "--scene", "lego",
+            "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "@ 4c941b4b1437fafedd054f12b68aa0e00d1ce1a8" in r.stdout and "r_100.png" in r.stdout
+    doc = json.loads(out.read_text())
+    assert doc["source"]["commit"] == "4c941b4b1437fafedd054f12b68aa0e00d1ce1a8" and doc["protocol"] == "nerfbaselines"
+    assert doc["files"][0]["path"] == "results/gaussian-splatting/blender/lego.json"
+    rows = doc["rows"]
+    assert len(rows) == 600 and {r["metric"] for r in rows} == {"psnr", "ssim", "lpips_alex"}
+    assert set(rows[0]) == {"method", "dataset", "scene", "view", "index", "metric", "value"}
+    psnr = [r for r in rows if r["metric"] == "psnr"]
+    assert [r["view"] for r in psnr[:3]] == ["r_0.png", "r_1.png", "r_10.png"]
+    printed = json.loads(_file("gaussian-splatting", "blender", "lego"))["metrics"]
+    assert round(float(np.mean([r["value"] for r in psnr])), 5) == printed["psnr"]  # the values, exactly as decoded
+
+
+def _file(method, dataset, scene):
+    from nvs_eval.baselines.per_view import DATA
+
+    return (DATA / "results" / method / dataset / f"{scene}.json").read_text()
+
+
+def test_cli_per_view_names_mipnerf360_views_from_the_dataset_root(tmp_path):
+    from helpers import cli, folder
+
+    folder(tmp_path / "360" / "stump" / "images_4", [f"IMG_{i:04d}.JPG" for i in range(125)], h=8, w=8)
+    out = tmp_path / "pv.json"
+    r = cli("baselines", "mipnerf360", "--per-view", "--method", "zipnerf", "--scene", "stump", "--dataset-root",
+            str(tmp_path / "360"), "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    views = [row["view"] for row in json.loads(out.read_text())["rows"] if row["metric"] == "psnr"]
+    assert views[:3] == ["IMG_0000.JPG", "IMG_0008.JPG", "IMG_0016.JPG"] and len(views) == 16
+    r = cli("baselines", "mipnerf360", "--per-view", "--scene", "stump", "--dataset-root", str(tmp_path / "none"))
+    assert r.returncode == 2 and "images_4" in r.stderr

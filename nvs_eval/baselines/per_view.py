@@ -196,3 +196,22 @@ def tidy_rows(dataset: str, dataset_images: dict[str, list[str]] | None = None) 
                 rows.append({"method": s.method, "dataset": s.dataset, "scene": s.scene, "view": view, "index": i,
                              "metric": metric, "value": value})
     return rows
+
+
+def dataset_images(dataset: str, scene_dir: Path) -> list[str]:
+    """A Mip-NeRF 360 scene's image file names as NerfBaselines lists them (``datasets/colmap.py``: the images the
+    COLMAP model registers, in the published folder ``images_4`` or ``images_2``; without a model, the folder's
+    files)."""
+    from ..data.discover import list_images
+    from ..data.provenance import colmap_names
+
+    scene_dir = Path(scene_dir)
+    if dataset != "mipnerf360":
+        raise UsageError(f"naming {dataset} views needs no dataset folder; only mipnerf360's do")
+    folder = scene_dir / MIPNERF360_FOLDER.get(scene_dir.name, "")
+    if scene_dir.name not in MIPNERF360_FOLDER or not folder.is_dir():
+        raise NvsEvalError(f"no {MIPNERF360_FOLDER.get(scene_dir.name, 'images_4 or images_2')} folder", path=scene_dir,
+                           expected="a Mip-NeRF 360 scene folder named after its scene (garden, bicycle, ...)",
+                           hint="the dataset root holds one folder per scene")
+    registered = colmap_names(scene_dir)
+    return [Path(n).name for n in registered] if registered else sorted(p.name for p in list_images(folder).values())
