@@ -161,6 +161,6 @@ def _tests(frames: list[pd.DataFrame], metrics: list[str], level: float, resampl
                             else ""})
     rows = pd.DataFrame(out)
     rows["p_holm"] = np.nan
-    for metric, idx in rows.groupby("metric").groups.items():
+    for idx in rows.groupby("metric").groups.values():
         rows.loc[idx, "p_holm"] = holm(rows.loc[idx, "p"].tolist())
     return rows
