@@ -129,3 +129,39 @@ def test_another_protocol_or_an_unchecked_scene_is_refused(tmp_path, stump):
     nerfstudio = compare_with_published(pv, {("mipnerf360", "stump"): check}, "nerfbaselines", "mipnerf360",
                                         "nerfstudio")
     assert nerfstudio.rows.empty and "can name" in nerfstudio.refused[0]["reason"]
+
+
+def _store(tmp_path, check, pv, protocol="nerfbaselines"):
+    from nvs_eval.results.store import ResultsStore, Row
+
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as store:
+        store.register_protocol("k", protocol, {"name": protocol})
+        store.put([Row("mipnerf360", "stump", r["method"], r["view"], m, protocol, float(r[m]), "r", "g", "r.png",
+                       "g.png", "k", "test", "w") for r in pv.to_dict("records") for m in ("psnr", "ssim", "lpips_alex")])
+        store.put_check("mipnerf360", "stump", check)
+    return path
+
+
+def test_report_paired_writes_the_comparison_and_refuses_an_unchecked_run(tmp_path, stump):
+    from nvs_eval.errors import UsageError
+    from nvs_eval.report import write_report
+
+    test_images = [f"IMG_{i:04d}.png" for i in range(0, N_STUMP, 8)]
+    check = _check(_run(tmp_path, stump, test_images), stump)
+    store = _store(tmp_path, check, _per_view(check, {"psnr": 0.25, "ssim": 0.0, "lpips_alex": -0.01}))
+    paths = write_report(store, tmp_path / "rep", ("md", "csv", "html"), figures=False,
+                         baselines={"mipnerf360": "mipnerf360"}, paired=True)
+    md = paths["paired"].read_text()
+    assert "| mine | Zip-NeRF (NerfBaselines) | psnr | stump | +0.25 | [+0.25, +0.25] |" in md
+    tables = (tmp_path / "rep" / "tables.md").read_text()
+    assert "mine − Zip-NeRF (NerfBaselines)" in tables and "views paired by dataset image name" in tables
+    assert "Paired with published per-view results" in (tmp_path / "rep" / "stats.html").read_text()
+    assert "paired_baselines.csv" in {p.name for p in (tmp_path / "rep" / "csv").iterdir()}
+    other = tmp_path / "other"
+    other.mkdir()
+    bad = dict(check, comparable=False, reasons=["test views follow custom, not the standard every-8th"])
+    with pytest.raises(UsageError, match="no scene can be paired.*stump: not comparable.*every-8th"):
+        same = _per_view(check, {"psnr": 0.0, "ssim": 0.0, "lpips_alex": 0.0})
+        write_report(_store(other, bad, same), other / "rep", ("md",), figures=False,
+                     baselines={"mipnerf360": "mipnerf360"}, paired=True)
