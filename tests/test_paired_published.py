@@ -137,8 +137,9 @@ def _store(tmp_path, check, pv, protocol="nerfbaselines"):
     path = tmp_path / "results.sqlite"
     with ResultsStore(path) as store:
         store.register_protocol("k", protocol, {"name": protocol})
+        metrics = ("psnr", "ssim", "lpips_alex")
         store.put([Row("mipnerf360", "stump", r["method"], r["view"], m, protocol, float(r[m]), "r", "g", "r.png",
-                       "g.png", "k", "test", "w") for r in pv.to_dict("records") for m in ("psnr", "ssim", "lpips_alex")])
+                       "g.png", "k", "test", "w") for r in pv.to_dict("records") for m in metrics])
         store.put_check("mipnerf360", "stump", check)
     return path
 
