@@ -166,3 +166,15 @@ def test_report_paired_writes_the_comparison_and_refuses_an_unchecked_run(tmp_pa
         same = _per_view(check, {"psnr": 0.0, "ssim": 0.0, "lpips_alex": 0.0})
         write_report(_store(other, bad, same), other / "rep", ("md",), figures=False,
                      baselines={"mipnerf360": "mipnerf360"}, paired=True)
+
+
+def test_paired_without_baselines_is_a_usage_error_naming_the_option(tmp_path):
+    from nvs_eval.errors import UsageError
+    from nvs_eval.report.paired import comparisons
+
+    from helpers import cli
+
+    with pytest.raises(UsageError, match="needs"):
+        comparisons(pd.DataFrame(), {}, "nerfbaselines", {})
+    r = cli("baselines", "--json", str(tmp_path / "x.json"))
+    assert r.returncode == 2 and "--per-view" in r.stderr
