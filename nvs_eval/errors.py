@@ -30,6 +30,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "dataset_root": ("--dataset-root", "dataset_root="),
     "images": ("--images ", "images="),
     "baselines": ("--baselines", "baselines="),
+    "paired": ("--paired", "paired=True"),
     "json": ("--json", "a score JSON"),
     "scene": ("--scene NAME", "scene="),
     "allow_missing": ("--allow-missing", "allow_missing=True"),

@@ -1,4 +1,5 @@
-"""``nvs-eval baselines [DATASET]``: the published results nvs-eval can print beside yours, with their sources."""
+"""``nvs-eval baselines [DATASET] [--per-view [--json OUT]]``: the published results nvs-eval can print beside yours,
+with their sources; ``--per-view`` lists NerfBaselines' value for every test view (nvs_eval.baselines.per_view)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,25 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", nargs="?", default=None, help="show one dataset's entries in full (per scene)")
+    p.add_argument("--per-view", action="store_true",
+                   help="NerfBaselines' published value of every test view (results branch @ 4c941b4)")
+    p.add_argument("--json", default=None, metavar="OUT", help="with --per-view: write tidy rows "
+                   '{"method", "dataset", "scene", "view", "index", "metric", "value"} to OUT')
+    p.add_argument("--dataset-root", default=None, metavar="DIR",
+                   help="with --per-view mipnerf360: the folder holding one folder per scene, to name each view")
+    p.add_argument("--method", default=None, help="with --per-view: one NerfBaselines method id (zipnerf, ...)")
+    p.add_argument("--scene", default=None, help="with --per-view: one scene")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.per_view:
+        return _per_view(args)
     from ..baselines import datasets, load
     from ..conventions.registry import METRICS
+    from ..errors import UsageError
 
+    if args.json or args.dataset_root or args.method or args.scene:
+        raise UsageError("--json, --dataset-root, --method and --scene go with --per-view")
     for name in [args.dataset] if args.dataset else datasets():
         entries = load(name)
         print(f"{name}  (nvs-eval report --baselines {name}; config: baselines: {name})")
@@ -25,4 +39,49 @@ def run(args: argparse.Namespace) -> int:
                 for scene, row in b.scenes.items():
                     print(f"    {scene:12s} " + "  ".join(f"{k} {v:g}" for k, v in row.items()))
         print()
+    return 0
+
+
+def _per_view(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from ..baselines import per_view as pv
+    from ..errors import UsageError
+
+    if args.dataset is None:
+        raise UsageError(f"--per-view needs a DATASET: one of {', '.join(pv.per_view_datasets())}")
+    scenes = pv.load_per_view(args.dataset)
+    wanted = [s for s in scenes if args.method in (None, s.method) and args.scene in (None, s.scene)]
+    if not wanted:
+        raise UsageError(f"no published {args.dataset} results for {args.method or 'any method'} "
+                         f"on {args.scene or 'any scene'}; "
+                         f"methods: {', '.join(sorted({s.method for s in scenes}))}; "
+                         f"scenes: {', '.join(sorted({s.scene for s in scenes}))}")
+    images = {s.scene: pv.dataset_images(args.dataset, Path(args.dataset_root) / s.scene)
+              for s in wanted} if args.dataset_root else {}
+    m = pv.manifest()
+    print(f"{args.dataset}: NerfBaselines per-view results, {m['repository']} branch {m['branch']} @ {m['commit']}; "
+          f"protocol {pv.PROTOCOL} (LPIPS = lpips_alex)")
+    rows = []
+    for s in wanted:
+        names = pv.view_names(args.dataset, s.scene, s.n_views, images.get(s.scene))
+        print(f"  {s.method} {s.scene}: {s.n_views} views, NerfBaselines {s.nb_version}, {s.path} "
+              f"sha256 {s.sha256[:12]}")
+        for i, view in enumerate(names):
+            vals = {metric: float(s.values(metric)[i]) for metric in pv.METRIC_IDS.values()}
+            label = view if view is not None else f"#{i} (unnamed)"
+            print(f"    {label:16s} " + "  ".join(f"{k} {v:.5f}" for k, v in vals.items()))
+            rows += [{"method": s.method, "dataset": s.dataset, "scene": s.scene, "view": view, "index": i,
+                      "metric": k, "value": v} for k, v in vals.items()]
+    if any(r["view"] is None for r in rows):
+        print("  unnamed views: " + ("give --dataset-root (one folder per scene) to name them from the dataset's "
+                                     "sorted image names" if args.dataset == "mipnerf360" else
+                                     "NerfBaselines' split of this dataset is not reproduced by nvs-eval"))
+    if args.json:
+        out = {"source": {k: m[k] for k in ("repository", "branch", "commit")}, "protocol": pv.PROTOCOL,
+               "files": [{k: getattr(s, k) for k in ("method", "dataset", "scene", "path", "sha256", "nb_version")}
+                         for s in wanted], "rows": rows}
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+        print(f"wrote {len(rows)} rows to {args.json}")
     return 0

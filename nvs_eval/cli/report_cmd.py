@@ -32,6 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baselines", action="append", default=[], metavar="NAME[:DATASET]",
                    help="print published results beside yours (`nvs-eval baselines` lists them): NAME's rows go into "
                         "the tables of DATASET (default: the results' only dataset, or the one named NAME)")
+    p.add_argument("--paired", action="store_true",
+                   help="with --baselines mipnerf360 or blender: paired tests of each method against NerfBaselines' "
+                        "published per-view results (views paired by dataset image name; only scenes that "
+                        "`nvs-eval check` found comparable, scored under the nerfbaselines protocol; the others are "
+                        "refused with the reason)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
                          worst_k=args.worst, device=args.device, force=args.force,
                          baselines=baseline_targets(args.baselines, args.results), aggregation=args.aggregation,
                          significance=args.significance or None, allow_different_sets=args.allow_different_sets,
-                         force_baselines=args.force)
+                         force_baselines=args.force, paired=args.paired)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -40,7 +40,8 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
                  precision: dict[str, int] | None = None, force: bool = False,
                  baselines: dict[str, str] | None = None, aggregation: str = DEFAULT_AGGREGATION,
                  significance: float | None = DEFAULT_SIGNIFICANCE,
-                 allow_different_sets: bool = False, force_baselines: bool = False) -> dict[str, Path]:
+                 allow_different_sets: bool = False, force_baselines: bool = False,
+                 paired: bool = False) -> dict[str, Path]:
     """Write the tables and (with ``html``) the browsable report into ``out``; returns the main paths.
 
     ``baselines``: the results' dataset -> a published baselines file (``mipnerf360``; :mod:`nvs_eval.baselines`)
@@ -51,7 +52,9 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     ``out`` must be absent, empty, or a report nvs-eval wrote earlier from the same store (it keeps a
     ``.nvs-eval-report`` marker naming the store); anything else needs ``force``. The store's ``nvs-eval check``
     results go into the captions and the coverage list; published values beside a scene that is not comparable are
-    flagged unless ``force_baselines``.
+    flagged unless ``force_baselines``. ``paired``: pair each method, view by view, with NerfBaselines' published
+    per-view results on the ``baselines`` datasets (:mod:`nvs_eval.report.paired`; refused scenes listed with the
+    reason, an error when none can be paired).
     """
     store_path = _store_file(store_path)
     unknown = [f for f in formats if f not in FORMATS]
@@ -63,14 +66,26 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, data["gt_sizes"]),
                           _baseline_rows(baselines, per_view), aggregation, significance, allow_different_sets,
                           data["checks"], force_baselines)
+    compared = []
+    if paired:
+        from .paired import comparisons, paired_table
+
+        compared = comparisons(per_view, data["checks"], protocol, baselines or {})
+        tables += [t for t in (paired_table(c, significance) for c in compared) if t is not None]
     out = Path(out)
     _claim_output(out, store_path, force)
     paths = _write_tables(out, tables, per_view, formats)
+    if compared:
+        from .paired import paired_csv, paired_markdown
+
+        atomic_write_text(out / "paired_baselines.md", paired_markdown(compared))
+        atomic_write_text(out / "csv" / "paired_baselines.csv", paired_csv(compared))
+        paths["paired"] = out / "paired_baselines.md"
     if "html" in formats:
         paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
                                     _coverage_html(data["coverage"], data["auxiliary"], data["checks"], per_view),
                                     figures, worst_k, device,
-                                    aggregation)
+                                    aggregation, compared)
     return paths
 
 
@@ -201,7 +216,7 @@ def _provenance(tidy, settings, protocol) -> str:
 
 
 def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, coverage_html, figures, worst_k,
-                device, aggregation=DEFAULT_AGGREGATION) -> Path:
+                device, aggregation=DEFAULT_AGGREGATION, compared=()) -> Path:
     write_assets(out)
     evaluator = None
     if figures:  # the networks for the heatmaps are built once for the whole report
@@ -223,9 +238,11 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, covera
                           f"<figcaption>{escape(title)}</figcaption></figure>")
     summary_figs = ('<h2>Per-scene summaries</h2><div class="thumbs">' + "".join(thumbs) + "</div>") if thumbs else ""
     from ..conventions.registry import AGGREGATIONS
+    from .paired import paired_html
     from .stats_page import stats_page
 
-    atomic_write_text(out / "stats.html", page("nvs-eval statistics", stats_page(out, per_view, metrics, aggregation)))
+    stats = stats_page(out, per_view, metrics, aggregation) + (paired_html(list(compared)) if compared else "")
+    atomic_write_text(out / "stats.html", page("nvs-eval statistics", stats))
     body = (f"<h1>nvs-eval report</h1><p>Protocol <code>{escape(protocol)}</code>. Aggregation "
             f"<code>{escape(aggregation)}</code>: {escape(AGGREGATIONS[aggregation])}. Bold: best; underlined: second "
             "best (ties share a rank). Click a column header to sort. Confidence intervals and pairwise tests: "
