@@ -191,7 +191,8 @@ def _3dgs_run(run, scene, indices, **kw):
 def test_evaluate_stores_the_check_and_the_report_says_why_published_rows_are_flagged(tmp_path):
     """Two Mip-NeRF 360 scenes trained by 3DGS: room at its published images_2 (comparable), garden at images_2
     too (published at images_4: not comparable). The store keeps each check; the captions say which scene is not
-    comparable and why; published values beside garden are flagged, or printed plainly with --force; the average
+    comparable and why; published values beside garden are flagged, or printed plainly with --unflag-baselines (never by --force, which only
+    lets the report write into a folder holding other files); the average
     over 2 of the 9 scenes says so."""
     data = tmp_path / "data"
     for name in ("room", "garden"):
@@ -220,11 +221,14 @@ def test_evaluate_stores_the_check_and_the_report_says_why_published_rows_are_fl
     assert "27.41‡" in row  # garden's published PSNR, flagged
     html = (tmp_path / "rep" / "index.html").read_text()
     assert "Not comparable with the standard protocol: garden" in html  # the coverage list
+    only_force = cli("report", "--results", str(out), "--out", str(tmp_path / "rep"), "--format", "md",
+                     "--no-figures", "--baselines", "mipnerf360", "--force")  # --force is about the folder only
+    assert only_force.returncode == 0 and "27.41‡" in (tmp_path / "rep" / "tables.md").read_text(), only_force.stderr
     forced = cli("report", "--results", str(out), "--out", str(tmp_path / "rep"), "--format", "md", "--no-figures",
-                 "--baselines", "mipnerf360", "--force")
+                 "--baselines", "mipnerf360", "--unflag-baselines")
     assert forced.returncode == 0, forced.stderr
     md = (tmp_path / "rep" / "tables.md").read_text()
-    assert "‡" not in md and "including garden, which are not comparable with them (forced)" in md
+    assert "‡" not in md and "including garden, which are not comparable with them (--unflag-baselines)" in md
 
 
 def test_score_with_a_dataset_root_prints_the_check(tmp_path):

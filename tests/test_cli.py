@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -351,3 +352,50 @@ def test_hdr_renders_are_refused_with_a_reason_not_found_missing(tmp_path):
     (tmp_path / "a" / "0.exr").write_bytes(b"v/1\x01" + b"\0" * 64)
     r = cli("score", str(tmp_path / "a"), "--gt", str(tmp_path / "gt"), "--metrics", "psnr", "--device", "cpu")
     assert r.returncode == 2 and "0.exr: high-dynamic-range images (.exr) are not scored" in r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["score", "{p}/a", "--dataset", "mipnerf360", "--dataset-root", "{p}/nope"], "--dataset-root {p}/nope: no such folder"),
+    (["score", "{p}/a", "--gt", "{p}/nope"], "--gt {p}/nope: no such folder"),
+    (["score", "{p}/a", "--gt", "{p}/gt", "--masks", "{p}/nope"], "--masks {p}/nope: no such folder"),
+    (["check", "{p}/a", "--gt", "{p}/gt", "--dataset", "mipnerf360", "--dataset-root", "{p}/nope"],
+     "--dataset-root {p}/nope: no such folder"),
+    (["check", "{p}/a", "--gt", "{p}/gt/0001.png", "--dataset", "mipnerf360", "--dataset-root", "{p}"],
+     "--gt {p}/gt/0001.png: not a folder"),
+    (["heatmap", "{p}/a/0001.png", "{p}/gt/nope.png", "--out", "{p}/h.png"], "GT {p}/gt/nope.png: no such file"),
+    (["report", "--results", "{p}/nope", "--out", "{p}/rep"], "--results {p}/nope: no such"),
+    (["evaluate", "{p}/nope.yaml", "--out", "{p}/out"], "{p}/nope.yaml: no such file"),
+])
+def test_a_missing_path_argument_is_named_before_any_work(two_methods, args, needle):
+    """Every path argument is checked before anything is scored or written: one line naming the argument and
+    the path as missing (never a table first, never a message about what would have been inside it)."""
+    p = str(two_methods)
+    r = cli(*[a.format(p=p) for a in args])
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle.format(p=p) in lines[0] and "nothing was done" in lines[0], r.stderr
+    assert r.stdout == "" and not any((two_methods / x).exists() for x in ("h.png", "rep", "out"))
+
+
+def test_terminal_tables_and_captions_fit_100_columns(two_methods):
+    """Ten metrics over runs (``mean ± std`` cells) would make one 200-column line: the table continues in blocks
+    that repeat the key column, and the protocol caption wraps."""
+    import pandas as pd
+
+    from nvs_eval.cli._common import print_table
+
+    rows = [{"dataset": "d", "scene": "s", "method": f"m#run={r}", "view": v, **{m: 0.5 + r / 10 + v / 100 for m in
+            ("psnr", "ssim", "lpips_alex", "lpips_vgg", "masked_psnr", "dists", "flip")}} for r in range(3)
+            for v in range(2)]
+    buf = io.StringIO()
+    print_table(pd.DataFrame(rows), ["psnr", "ssim", "lpips_alex", "lpips_vgg", "masked_psnr", "dists", "flip"],
+                file=buf)
+    lines = buf.getvalue().splitlines()
+    assert max(map(len, lines)) <= 100 and lines.count("") >= 1, buf.getvalue()
+    blocks = buf.getvalue().split("\n\n")
+    assert all(b.splitlines()[1].startswith("m ") for b in blocks)  # the method repeated in every block
+    assert all(label in buf.getvalue() for label in ("PSNR", "DISTS", "FLIP", "views", "runs"))
+    r = cli("score", str(two_methods / "a"), str(two_methods / "b"), "--gt", str(two_methods / "gt"),
+            "--protocol", "nerfbaselines", "--metrics", "psnr,ssim,lpips_alex", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert max(map(len, r.stdout.splitlines())) <= 100, r.stdout

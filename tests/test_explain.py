@@ -149,6 +149,7 @@ def test_target_files_from_3dgs_results_and_per_view_json_and_the_written_protoc
         r = cli("explain", str(scene / "r"), "--gt", str(scene / "gt"), "--target-file", str(tmp_path / name),
                 "--json", str(out), "--write-protocol", str(yaml_out), "--device", "cpu")
         assert r.returncode == 0, r.stderr
+        assert "\r" not in r.stderr + r.stdout  # not a terminal (a log): plain progress lines, never a bar
         doc = json.loads(out.read_text())
         best = doc["matches"][0]
         assert best["nearest_preset"] == "3dgs" and best["differs_from_preset"] == {}, r.stdout

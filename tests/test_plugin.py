@@ -100,6 +100,7 @@ def test_asking_for_a_plugin_that_did_not_load_says_why(pair, site):
     r = cli("score", str(pair / "r"), "--gt", str(pair / "gt"), "--metrics", "broken_metric", env=site)
     assert r.returncode == 2
     assert "broken_metric" in r.stderr and "ModuleNotFoundError" in r.stderr and "nvs-eval-broken==0.2.0" in r.stderr
+    assert r.stderr.count("ModuleNotFoundError") == 1, r.stderr  # an error, not also a warning with the same text
 
 
 def test_without_plugins_installed_the_names_are_unknown(pair):

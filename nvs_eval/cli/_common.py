@@ -102,7 +102,7 @@ def print_table(df, metrics, by=("method",), file=None) -> None:
             cells.append(f"{v} ± {std.at[k, m]:.{METRICS[m].precision + 2}f}" if runs[k] > 1 else v)
         key = k if isinstance(k, tuple) else (k,)
         rows.append([*key, *cells, str(views[k]), *([str(runs[k])] if several else [])])
-    _print_rows(head, rows, file)
+    _print_rows(head, rows, file, keys=len(by))
 
 
 def print_side_by_side(frames: dict, metrics, by=("method",), file=None) -> None:
@@ -117,14 +117,46 @@ def print_side_by_side(frames: dict, metrics, by=("method",), file=None) -> None
     rows = [[*(k if isinstance(k, tuple) else (k,)),
              *[f"{means[label].at[k, m]:.{METRICS[m].precision + 2}f}" for m in metrics for label in means]]
             for k in first.index]
-    _print_rows(head, rows, file or sys.stdout)
+    _print_rows(head, rows, file or sys.stdout, keys=len(by))
 
 
-def _print_rows(head, rows, file) -> None:
+#: The width terminal tables and captions keep to (a table wider than this continues in further blocks).
+WIDTH = 100
+
+
+def wrap(text: str, width: int = WIDTH) -> str:
+    """A caption or note wrapped to ``width`` columns, continuation lines indented.
+
+    >>> print(wrap("protocol: " + "word " * 30, 40))
+    protocol: word word word word word word
+      word word word word word word word word
+      word word word word word word word word
+      word word word word word word word word
+    """
+    import textwrap
+
+    return textwrap.fill(text, width, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
+
+
+def _print_rows(head, rows, file, keys: int = 1, width: int = WIDTH) -> None:
+    """Columns padded to their widths; the value columns after the first ``keys`` key columns are split into
+    blocks that each fit ``width`` (the key columns repeated in each block, a blank line between blocks)."""
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)), file=file)
-    for r in rows:
-        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)), file=file)
+    key_width = sum(widths[:keys]) + 2 * keys
+    blocks, block, used = [], [], key_width
+    for i in range(keys, len(head)):
+        if block and used + widths[i] > width:
+            blocks.append(block)
+            block, used = [], key_width
+        block.append(i)
+        used += widths[i] + 2
+    blocks.append(block)
+    for b, cols in enumerate(blocks):
+        cols = [*range(keys), *cols]
+        if b:
+            print(file=file)
+        for r in [head, *rows]:
+            print("  ".join(str(r[i]).ljust(widths[i]) for i in cols).rstrip(), file=file)
 
 
 def print_auxiliary(paired, file=None) -> None:

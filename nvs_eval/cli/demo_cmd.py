@@ -39,12 +39,12 @@ def _wild(out: Path, args: argparse.Namespace) -> None:
     from ..config import load_config
     from ..conventions.protocols import get_protocol
     from ..data.demo import WILD_METRICS
-    from ._common import print_side_by_side
+    from ._common import print_side_by_side, wrap
 
     cfg = load_config(out / "data" / "wild.yaml")
     fitted = evaluate(cfg, out / "results-wild", device=args.device, recompute=args.recompute)
     raw = score_scenes(scenes_from_config(cfg), get_protocol(cfg.protocol), WILD_METRICS, device=args.device,
                        progress=False)
-    print(f"in the wild: protocol {fitted.protocol.caption()}; {len(fitted.per_view)} views, their fits stored in "
-          f"{fitted.store}")
+    print(wrap(f"in the wild: protocol {fitted.protocol.caption()}; {len(fitted.per_view)} views, their fits stored "
+               f"in {fitted.store}"))
     print_side_by_side({"raw": raw, cfg.appearance_fit: fitted.per_view}, list(WILD_METRICS), ("method",))

@@ -15,9 +15,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-figures", action="store_true", help="skip heatmaps and plots")
     p.add_argument("--worst", type=int, default=2, help="worst views per method to show (default 2)")
     p.add_argument("--device", default="cpu", help="device for the heatmaps (default cpu)")
-    p.add_argument("--force", action="store_true",
-                   help="write into --out even if it holds other files; print --baselines beside scenes that "
-                        "nvs-eval check found not comparable without flagging them")
+    p.add_argument("--force", action="store_true", help="write into --out even if it holds other files")
+    p.add_argument("--unflag-baselines", action="store_true",
+                   help="print --baselines beside scenes that nvs-eval check found not comparable without the "
+                        "flag (the caption still names those scenes)")
     from ..conventions.registry import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE
 
     p.add_argument("--aggregation", default=DEFAULT_AGGREGATION, choices=list(AGGREGATIONS),
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                          worst_k=args.worst, device=args.device, force=args.force,
                          baselines=baseline_targets(args.baselines, args.results), aggregation=args.aggregation,
                          significance=args.significance or None, allow_different_sets=args.allow_different_sets,
-                         force_baselines=args.force, paired=args.paired)
+                         force_baselines=args.unflag_baselines, paired=args.paired)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -15,6 +15,7 @@ from ._common import (
     print_side_by_side,
     print_table,
     reported_comparison,
+    wrap,
 )
 
 
@@ -144,7 +145,7 @@ def _print_means(args, paired, protocol, metrics, df) -> None:
     several scales."""
     from ..api import score_paired
 
-    print(f"protocol: {protocol.caption()}")
+    print(wrap(f"protocol: {protocol.caption()}"))
     by = ("scene", "method") if df["scene"].nunique() > 1 else ("method",)
     if args.compare_raw:
         raw = score_paired(paired, protocol.with_appearance_fit("none"), metrics, device=args.device,

@@ -162,7 +162,7 @@ def _baseline_flags(bad: dict[str, str], scene_names: list[str], force: bool) ->
         return ""
     if force:
         return (f" Published rows are printed beside every scene, including {', '.join(bad)}, which "
-                "are not comparable with them (forced).")
+                "are not comparable with them (--unflag-baselines).")
     return (f" {FLAG} published value beside a scene that is not comparable with it ({', '.join(bad)}; reasons "
             "above): for reference only.")
 
