@@ -191,9 +191,9 @@ def _3dgs_run(run, scene, indices, **kw):
 def test_evaluate_stores_the_check_and_the_report_says_why_published_rows_are_flagged(tmp_path):
     """Two Mip-NeRF 360 scenes trained by 3DGS: room at its published images_2 (comparable), garden at images_2
     too (published at images_4: not comparable). The store keeps each check; the captions say which scene is not
-    comparable and why; published values beside garden are flagged, or printed plainly with --unflag-baselines (never by --force, which only
-    lets the report write into a folder holding other files); the average
-    over 2 of the 9 scenes says so."""
+    comparable and why; published values beside garden are flagged, or printed plainly with --unflag-baselines
+    (never by --force, which only lets the report write into a folder holding other files); the average over 2 of
+    the 9 scenes says so."""
     data = tmp_path / "data"
     for name in ("room", "garden"):
         _3dgs_run(tmp_path / "runs" / name, make_scene(data, name=name), range(0, N, 8))

@@ -355,7 +355,8 @@ def test_hdr_renders_are_refused_with_a_reason_not_found_missing(tmp_path):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["score", "{p}/a", "--dataset", "mipnerf360", "--dataset-root", "{p}/nope"], "--dataset-root {p}/nope: no such folder"),
+    (["score", "{p}/a", "--dataset", "mipnerf360", "--dataset-root", "{p}/nope"],
+     "--dataset-root {p}/nope: no such folder"),
     (["score", "{p}/a", "--gt", "{p}/nope"], "--gt {p}/nope: no such folder"),
     (["score", "{p}/a", "--gt", "{p}/gt", "--masks", "{p}/nope"], "--masks {p}/nope: no such folder"),
     (["check", "{p}/a", "--gt", "{p}/gt", "--dataset", "mipnerf360", "--dataset-root", "{p}/nope"],
@@ -384,12 +385,11 @@ def test_terminal_tables_and_captions_fit_100_columns(two_methods):
 
     from nvs_eval.cli._common import print_table
 
-    rows = [{"dataset": "d", "scene": "s", "method": f"m#run={r}", "view": v, **{m: 0.5 + r / 10 + v / 100 for m in
-            ("psnr", "ssim", "lpips_alex", "lpips_vgg", "masked_psnr", "dists", "flip")}} for r in range(3)
-            for v in range(2)]
+    metrics = ["psnr", "ssim", "lpips_alex", "lpips_vgg", "masked_psnr", "dists", "flip"]
+    rows = [{"dataset": "d", "scene": "s", "method": f"m#run={r}", "view": v,
+             **dict.fromkeys(metrics, 0.5 + r / 10 + v / 100)} for r in range(3) for v in range(2)]
     buf = io.StringIO()
-    print_table(pd.DataFrame(rows), ["psnr", "ssim", "lpips_alex", "lpips_vgg", "masked_psnr", "dists", "flip"],
-                file=buf)
+    print_table(pd.DataFrame(rows), metrics, file=buf)
     lines = buf.getvalue().splitlines()
     assert max(map(len, lines)) <= 100 and lines.count("") >= 1, buf.getvalue()
     blocks = buf.getvalue().split("\n\n")
