@@ -106,6 +106,7 @@ def test_dycheck_metrics_match_a_transcription_of_its_code(capture, backbones):
     df = score_layout(run, protocol="dycheck", gt_source=GroundTruthSource("iphone", cap), progress=False,
                       device="cpu")
     assert sorted(df["view"]) == sorted(data) and set(df["dataset"]) == {"iphone"}
+    assert set(df["method"]) == {"run"} and set(df["scene"]) == {"paper-windmill"}  # the run folder; the capture
     model = lpips_reference("alex", backbones["alex"])
     model.spatial = True
     ones = np.ones((H, W, 1))

@@ -116,6 +116,7 @@ def test_the_run_is_detected_and_paired_with_the_chunks_targets(re10k):
     assert sorted(s.name for s in found) == ["322261824c4a3003", "5aca87f95a9412c6"]
     for s in found:
         assert s.dataset == "re10k" and list(s.gt) == ["000001", "000002", "000003"]
+        assert "re10k" not in s.renders and "test" not in s.renders  # the run, never the dataset pixelSplat names
         for view, path in s.gt.items():  # the cached target is bit for bit pixelSplat's tensor
             ours = torch.from_numpy(np.asarray(Image.open(path), np.float32) / np.float32(255)).permute(2, 0, 1)
             assert torch.equal(ours, reference_target(scenes[s.name]["images"][int(view)]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -98,23 +97,6 @@ def test_save_map_equals_the_lpips_package_spatial_map(tmp_path, reference_lpips
         ref.spatial = False
     np.testing.assert_allclose(m, expected, atol=1e-5, rtol=0)
     assert (tmp_path / "fig.png").stat().st_size > 1000
-
-
-@pytest.fixture(scope="module")
-def demo_report(tmp_path_factory):
-    """The demo's output folder, which these tests only read. `.ci/run` runs README's `nvs-eval demo` (6 views) just
-    before the tests and names its folder in ``NVS_EVAL_DEMO_OUT``: the tests check that very run rather than
-    repeat it. Without it they run the demo here, at 3 views."""
-    done = os.environ.get("NVS_EVAL_DEMO_OUT")
-    if done:
-        out = Path(done)
-        assert (out / "report" / "index.html").is_file() and (out / "results-wild").is_dir(), (
-            f"NVS_EVAL_DEMO_OUT={done} is not a finished `nvs-eval demo` output")
-        return out
-    out = tmp_path_factory.mktemp("demo")
-    r = cli("demo", "--out", str(out), "--views", "3", "--device", "cpu")
-    assert r.returncode == 0, r.stderr
-    return out
 
 
 def demo_views(out: Path) -> int:
