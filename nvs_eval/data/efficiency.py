@@ -82,7 +82,7 @@ def ply_vertex_count(path: Path) -> int:
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "point_cloud.ply"
-    >>> _ = p.write_bytes(b"ply\\nformat binary_little_endian 1.0\\nelement vertex 42\\nproperty float x\\nend_header\\n")
+    >>> _ = p.write_bytes(b"ply\\nformat binary_little_endian 1.0\\nelement vertex 42\\nend_header\\n")
     >>> ply_vertex_count(p)
     42
     """
@@ -329,7 +329,8 @@ def read_figure_table(path: Path) -> dict[tuple[str, str], list[Figure]]:
         raise EfficiencyError(f"not readable ({e})", path=path) from None
     reader = csv.DictReader(text.splitlines())
     if reader.fieldnames is None or any(c not in reader.fieldnames for c in TABLE_COLUMNS):
-        raise EfficiencyError(f"header {reader.fieldnames}", path=path, expected=f"the columns {','.join(TABLE_COLUMNS)}")
+        raise EfficiencyError(f"header {reader.fieldnames}", path=path,
+                              expected=f"the columns {','.join(TABLE_COLUMNS)}")
     sha, out, seen = sha256_file(path), {}, set()
     for line, row in enumerate(reader, start=2):
         where = f"line {line}"
