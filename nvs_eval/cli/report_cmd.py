@@ -29,6 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-different-sets", action="store_true",
                    help="test methods scored on different views against the best on the views they share (the "
                         "caption says so); by default they are not tested and the caption names them")
+    p.add_argument("--efficiency", default="all", choices=("all", "none"),
+                   help="the training tools' own efficiency figures stored beside the results (number of Gaussians, "
+                        "size, FPS, training time and memory; docs/efficiency.md) as columns after the metrics "
+                        "(default all); none leaves them out")
     p.add_argument("--baselines", action="append", default=[], metavar="NAME[:DATASET]",
                    help="print published results beside yours (`nvs-eval baselines` lists them): NAME's rows go into "
                         "the tables of DATASET (default: the results' only dataset, or the one named NAME)")
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
                          worst_k=args.worst, device=args.device, force=args.force,
                          baselines=baseline_targets(args.baselines, args.results), aggregation=args.aggregation,
                          significance=args.significance or None, allow_different_sets=args.allow_different_sets,
-                         force_baselines=args.force)
+                         force_baselines=args.force, efficiency=args.efficiency != "none")
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -12,7 +12,7 @@ printed in MB = 10**6 bytes (the 3DGS compression survey's ``Size [Bytes]`` divi
 
 >>> FIGURES["fps"].higher_is_better, FIGURES["render_ms"].higher_is_better
 (True, False)
->>> FIGURES["num_gaussians"].show(3_141_592)
+>>> round(FIGURES["num_gaussians"].show(3_141_592), 6)
 3.141592
 """
 

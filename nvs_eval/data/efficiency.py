@@ -74,17 +74,25 @@ class Figure:
         return {"figure": self.figure, "value": self.value, "source": self.source, "detail": self.detail}
 
 
+_PLY_TYPES = {"char": 1, "uchar": 1, "int8": 1, "uint8": 1, "short": 2, "ushort": 2, "int16": 2, "uint16": 2,
+              "int": 4, "uint": 4, "int32": 4, "uint32": 4, "float": 4, "float32": 4, "double": 8, "float64": 8}
+
+
 def ply_vertex_count(path: Path) -> int:
-    """The ``element vertex N`` count of a PLY file, reading its header only (never the vertex data).
+    """The ``element vertex N`` count of a PLY file, reading its header only (never the vertex data). For a binary
+    PLY whose only element is ``vertex`` with scalar properties (3DGS's), the file's size is checked against the
+    header, so a file cut short by a killed save is an error, not a count.
 
     Raises:
-        EfficiencyError: not a PLY header, no vertex element, or no ``end_header`` in the first 64 kB.
+        EfficiencyError: not a PLY header, no vertex element, no ``end_header`` in the first 64 kB, or a size
+            that does not match the header.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "point_cloud.ply"
-    >>> _ = p.write_bytes(b"ply\\nformat binary_little_endian 1.0\\nelement vertex 42\\nend_header\\n")
+    >>> _ = p.write_bytes(b"ply\\nformat binary_little_endian 1.0\\nelement vertex 2\\nproperty float x\\n"
+    ...                   b"end_header\\n" + bytes(8))
     >>> ply_vertex_count(p)
-    42
+    2
     """
     with open(path, "rb") as f:
         head = f.read(PLY_HEADER_MAX)
@@ -93,11 +101,24 @@ def ply_vertex_count(path: Path) -> int:
         raise EfficiencyError("not a PLY header", path=path,
                               expected="'ply' ... 'end_header' within the first 64 kB (3DGS's point_cloud.ply)",
                               hint="the file may be truncated (training killed while saving?)")
-    m = re.search(rb"^element vertex (\d+)\s*$", head[:end], re.M)
-    if m is None:
+    lines = head[:end].decode("ascii", "replace").splitlines()
+    elements = [ln.split() for ln in lines if ln.startswith("element ")]
+    vertex = [e for e in elements if len(e) == 3 and e[1] == "vertex" and e[2].isdigit()]
+    if not vertex:
         raise EfficiencyError("PLY header has no 'element vertex N' line", path=path,
                               expected="a vertex element, one vertex per Gaussian")
-    return int(m.group(1))
+    count = int(vertex[0][2])
+    props = [ln.split() for ln in lines if ln.startswith("property ")]
+    binary = any(ln.startswith("format binary") for ln in lines)
+    if binary and len(elements) == 1 and props and all(len(p) == 3 and p[1] in _PLY_TYPES for p in props):
+        body_start = end + len(b"end_header") + (2 if head[end + 10:end + 12] == b"\r\n" else 1)
+        expected = body_start + count * sum(_PLY_TYPES[p[1]] for p in props)
+        size = Path(path).stat().st_size
+        if size != expected:
+            raise EfficiencyError(f"{size} bytes, but its header describes {count} vertices of {len(props)} "
+                                  f"properties: {expected} bytes", path=path,
+                                  hint="the file is cut short or padded (training killed while saving?)")
+    return count
 
 
 def _tree_sha256(folder: Path) -> tuple[str, int]:

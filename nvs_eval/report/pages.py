@@ -40,7 +40,8 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
                  precision: dict[str, int] | None = None, force: bool = False,
                  baselines: dict[str, str] | None = None, aggregation: str = DEFAULT_AGGREGATION,
                  significance: float | None = DEFAULT_SIGNIFICANCE,
-                 allow_different_sets: bool = False, force_baselines: bool = False) -> dict[str, Path]:
+                 allow_different_sets: bool = False, force_baselines: bool = False,
+                 efficiency: bool = True) -> dict[str, Path]:
     """Write the tables and (with ``html``) the browsable report into ``out``; returns the main paths.
 
     ``baselines``: the results' dataset -> a published baselines file (``mipnerf360``; :mod:`nvs_eval.baselines`)
@@ -51,7 +52,9 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     ``out`` must be absent, empty, or a report nvs-eval wrote earlier from the same store (it keeps a
     ``.nvs-eval-report`` marker naming the store); anything else needs ``force``. The store's ``nvs-eval check``
     results go into the captions and the coverage list; published values beside a scene that is not comparable are
-    flagged unless ``force_baselines``.
+    flagged unless ``force_baselines``. ``efficiency``: the store's efficiency figures (the tools' own number of
+    Gaussians, size, render time, training time and memory) as columns after the metrics, one table each and, in
+    the HTML report, their source files (``False`` leaves them out).
     """
     store_path = _store_file(store_path)
     unknown = [f for f in formats if f not in FORMATS]
@@ -62,13 +65,14 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     metrics = [m for m in METRICS if m in per_view.columns]
     tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, data["gt_sizes"]),
                           _baseline_rows(baselines, per_view), aggregation, significance, allow_different_sets,
-                          data["checks"], force_baselines)
+                          data["checks"], force_baselines, data["efficiency"] if efficiency else None)
     out = Path(out)
     _claim_output(out, store_path, force)
     paths = _write_tables(out, tables, per_view, formats)
     if "html" in formats:
         paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
-                                    _coverage_html(data["coverage"], data["auxiliary"], data["checks"], per_view),
+                                    _coverage_html(data["coverage"], data["auxiliary"], data["checks"], per_view)
+                                    + (_efficiency_html(data["efficiency"]) if efficiency else ""),
                                     figures, worst_k, device,
                                     aggregation)
     return paths
@@ -101,7 +105,7 @@ def _read_store(store_path: Path, protocol: str | None) -> dict:
             raise UsageError(f"{store_path}: no results for protocol {protocol!r}; it has {', '.join(protocols)}")
         return {"protocol": protocol, "per_view": store.wide(protocol), "settings": store.protocols(),
                 "coverage": store.coverage(), "auxiliary": store.auxiliary(), "gt_sizes": store.gt_sizes(),
-                "checks": store.checks(),
+                "checks": store.checks(), "efficiency": store.efficiency(),
                 "tidy": tidy[tidy["protocol"] == protocol]}
 
 
@@ -186,6 +190,25 @@ def _coverage_html(coverage, auxiliary, checks=None, per_view=None) -> str:
             items.append(f"{escape(r.dataset)}/{escape(r.scene)} {escape(r.method)}: {r.count} auxiliary file(s) left "
                          f"out of scoring ({escape(r.suffixes.replace(',', ', '))})")
     return ("<h2>Coverage</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>") if items else ""
+
+
+def _efficiency_html(eff) -> str:
+    """Where every efficiency figure came from: the file, its sha256 and what was read."""
+    from ..conventions.figures import FIGURES, TOOL_NOTE
+
+    if eff.empty:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(r['dataset'])}</td><td>{escape(r['scene'])}</td><td>{escape(r['method'])}</td>"
+        f"<td>{escape(r['run'])}</td><td>{escape(r['figure'])}</td>"
+        f"<td>{FIGURES[r['figure']].show(r['value']):.{FIGURES[r['figure']].precision}f} "
+        f"{escape(FIGURES[r['figure']].display_unit)}</td><td><code>{escape(r['source'])}</code><br>"
+        f"<small>sha256 {escape(r['source_sha256'][:16])}&hellip;; {escape(r['detail'])}</small></td></tr>"
+        for r in eff.to_dict("records") if r["figure"] in FIGURES)
+    return ("<h2>Efficiency figures and their sources</h2>"
+            f"<p>Each figure is {escape(TOOL_NOTE)}; fps is 1000 / the mean render_ms.</p>"
+            "<table><tr><th>dataset</th><th>scene</th><th>method</th><th>run</th><th>figure</th><th>value</th>"
+            f"<th>source</th></tr>{rows}</table>")
 
 
 def _provenance(tidy, settings, protocol) -> str:
