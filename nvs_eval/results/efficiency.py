@@ -65,10 +65,11 @@ class Summary:
 
 def _per_run(g: pd.DataFrame, figure: str, scenes: list[str]) -> tuple[dict[str, float], list[str]]:
     """``{run: mean over scenes}`` of one method's ``figure`` (fps: 1000 / the mean render_ms), and the scenes
-    where it is missing (then no run has a value)."""
+    where some run of the method lacks it (then there is no value)."""
     base = DERIVED.get(figure, figure)
     f = g[g["figure"] == base]
-    missing = [s for s in scenes if s not in set(f["scene"])]
+    have = set(zip(f["run"], f["scene"]))
+    missing = [s for s in scenes if any((r, s) not in have for r in g["run"].unique())]
     if missing:
         return {}, missing
     per = f.groupby("run")["value"].mean()  # each run's mean over scenes (scene rows are unique per run)
