@@ -360,3 +360,19 @@ def test_registry_units_cover_every_read_figure():
     from nvs_eval.data.efficiency import UNITS
 
     assert set(UNITS) == set(FIGURES) - {"fps"}
+
+
+def test_a_figures_csv_reaches_the_runs_it_names_and_an_unknown_method_is_named(tmp_path):
+    from nvs_eval.api import add_figure_table
+    from nvs_eval.data.scene import Scene
+
+    scene = Scene("d", "garden", {}, {"zip#run=s0": {}, "zip#run=s1": {}, "other": {}})
+    p = tmp_path / "eff.csv"
+    p.write_text("method,scene,figure,value,unit,source\nzip,garden,train_memory_gb,20,GB,paper Table 2\n")
+    add_figure_table([scene], read_figure_table(p))
+    assert [f.value for f in scene.efficiency["zip#run=s0"]] == [20.0] == [f.value for f in
+                                                                            scene.efficiency["zip#run=s1"]]
+    assert "other" not in scene.efficiency
+    p.write_text("method,scene,figure,value,unit,source\nnope,garden,train_memory_gb,20,GB,paper\n")
+    with pytest.raises(EfficiencyError, match=r"eff.csv: a row names nope on garden, which was not scored"):
+        add_figure_table([scene], read_figure_table(p))
