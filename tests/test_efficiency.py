@@ -376,3 +376,19 @@ def test_a_figures_csv_reaches_the_runs_it_names_and_an_unknown_method_is_named(
     p.write_text("method,scene,figure,value,unit,source\nnope,garden,train_memory_gb,20,GB,paper\n")
     with pytest.raises(EfficiencyError, match=r"eff.csv: a row names nope on garden, which was not scored"):
         add_figure_table([scene], read_figure_table(p))
+
+
+def test_survey_format_writes_the_survey_csvs_and_names_every_condition_not_met(tmp_path):
+    cfg = _bench(tmp_path)
+    assert cli("evaluate", str(cfg), "--out", str(tmp_path / "res"), "--device", "cpu", "--no-report").returncode == 0
+    r = cli("report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep"), "--format", "survey")
+    assert r.returncode == 0, r.stderr
+    csv = (tmp_path / "rep" / "survey" / "small" / "d" / "garden.csv").read_text().splitlines()
+    assert csv[0] == "Submethod,PSNR,SSIM,LPIPS,Size [Bytes],#Gaussians"
+    cells = csv[1].split(",")
+    assert cells[0] == "small" and cells[3] == "" and cells[5] == "1000000"  # no lpips_vgg scored: empty, named
+    assert int(cells[4]) == (tmp_path / "a" / "garden" / "ckpts" / "ckpt_29999_rank0.pt").stat().st_size
+    readme = (tmp_path / "rep" / "survey" / "README.md").read_text()
+    for needle in ("protocol gsplat, not 3dgs", "dataset d: not one of the survey's", "d/garden: not checked",
+                   "small on d/garden: no LPIPS (lpips_vgg)"):
+        assert needle in readme and needle in r.stdout

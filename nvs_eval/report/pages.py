@@ -25,6 +25,7 @@ from .markdown import render_csv, render_markdown
 from .table import build_tables
 
 FORMATS = ("latex", "md", "csv", "html")
+EXTRA_FORMATS = ("survey",)  # only when asked: the 3DGS compression survey's CSVs (report/survey.py)
 REPORT_MARKER = ".nvs-eval-report"
 PREVIEW_MAX = 640  # px, longest side of a viewer layer
 PREVIEW_QUALITY = 85
@@ -57,9 +58,9 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     the HTML report, their source files (``False`` leaves them out).
     """
     store_path = _store_file(store_path)
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in FORMATS + EXTRA_FORMATS]
     if unknown:
-        raise UsageError(f"unknown report format(s) {unknown}; known: {', '.join(FORMATS)}")
+        raise UsageError(f"unknown report format(s) {unknown}; known: {', '.join(FORMATS + EXTRA_FORMATS)}")
     data = _read_store(store_path, protocol)
     protocol, per_view, tidy = data["protocol"], data["per_view"], data["tidy"]
     metrics = [m for m in METRICS if m in per_view.columns]
@@ -69,6 +70,10 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     out = Path(out)
     _claim_output(out, store_path, force)
     paths = _write_tables(out, tables, per_view, formats)
+    if "survey" in formats:
+        from .survey import write_survey
+
+        paths["survey"], _ = write_survey(out, per_view, data["efficiency"], data["checks"], protocol, aggregation)
     if "html" in formats:
         paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
                                     _coverage_html(data["coverage"], data["auxiliary"], data["checks"], per_view)
