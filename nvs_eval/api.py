@@ -18,6 +18,7 @@ from .conventions.protocols import Protocol, get_protocol
 from .conventions.registry import DEFAULT_AGGREGATION, METRICS, STORE_NAME
 from .data.datasets import DATASET_KINDS, dataset_scene
 from .data.discover import list_images
+from .data.efficiency import read_figure_table
 from .data.layouts import LAYOUTS, GroundTruthSource, load_layout, pairs_scene
 from .data.pairing import PairedScene, pair_scene
 from .data.pixelsplat import ChunkSource
@@ -181,6 +182,8 @@ def _config_scene(cfg: BenchmarkConfig, ds: DatasetConfig, s: str) -> Scene:
         scene.auxiliary.update(found.auxiliary)
         scene.reported.update(found.reported)
         scene.folders.update(found.folders)
+        scene.efficiency.update(found.efficiency)
+        scene.notes += found.notes
     if ds.gt_kind:  # multinerf's / dycheck's ground truth is the dataset's; another layout's is checked against it
         scene.source = (ds.gt_kind, ds.root / s, ds.images, needs)
     scene.masks = scene.masks or found.masks
@@ -261,19 +264,49 @@ def store_checks(store: ResultsStore, scenes: list[Scene]) -> list:
     return out
 
 
+def store_efficiency(store: ResultsStore, scenes: list[Scene]) -> int:
+    """Store every method's efficiency figures (:attr:`Scene.efficiency`) beside its rows; returns the rows
+    written (unchanged figures are kept, not rewritten)."""
+    return sum(store.put_efficiency(s.dataset, s.name, method, figures)
+               for s in scenes for method, figures in s.efficiency.items() if figures)
+
+
 def scenes_from_config(cfg: BenchmarkConfig) -> list[Scene]:
     """Every scene a benchmark config describes, with each method's renders (and masks)."""
     scenes = []
     for ds in cfg.datasets:
+        mine = []
         if ds.eval_index is not None:
-            scenes += _chunk_scenes(cfg, ds)
-            continue
-        for s in ds.scenes:
+            mine = _chunk_scenes(cfg, ds)
+        for s in ds.scenes if ds.eval_index is None else ():
             scene = _config_scene(cfg, ds, s)
             attach_masks([scene], ds.resolve(ds.masks, s, cfg.base) if ds.masks else None,
                          from_gt_alpha=ds.mask_from_gt_alpha)
-            scenes.append(scene)
+            mine.append(scene)
+        if ds.efficiency is not None:
+            add_figure_table(mine, read_figure_table(ds.efficiency))
+        scenes += mine
     return scenes
+
+
+def add_figure_table(scenes: list[Scene], table: dict, dataset: str | None = None) -> None:
+    """Add the figures of a CSV (:func:`nvs_eval.data.efficiency.read_figure_table`) to the scenes' methods,
+    each row to the scene and method it names (a method's runs: ``name#run=<run>`` or ``name``, which then
+    applies to each of its runs). A row naming no scene or method scored is an error naming it."""
+    from .errors import EfficiencyError
+    from .results.aggregate import RUN_SEP
+
+    mine = [s for s in scenes if dataset is None or s.dataset == dataset]
+    for (method, scene_name), figures in table.items():
+        hits = [(s, m) for s in mine if s.name == scene_name
+                for m in s.renders if m == method or m.partition(RUN_SEP)[0] == method]
+        if not hits:
+            known = sorted({f"{m.partition(RUN_SEP)[0]} on {s.name}" for s in mine for m in s.renders})
+            raise EfficiencyError(f"a row names {method} on {scene_name}, which was not scored",
+                                  path=figures[0].source, expected=f"one of: {', '.join(known)}")
+        for s, m in hits:
+            have = {f.figure for f in s.efficiency.get(m, [])}
+            s.efficiency.setdefault(m, []).extend(f for f in figures if f.figure not in have)
 
 
 @dataclass
@@ -323,6 +356,7 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
         score_paired(paired, proto, cfg.metrics, device=device, store=store, force=force, recompute=recompute,
                      progress=progress, precision=precision, stats=stats)
         store_checks(store, scenes)
+        store_efficiency(store, scenes)
         if stats.stale:
             raise _stale_error(store.path, stats.stale)
         per_view = read_results(store, proto.name, {(s.dataset, s.name) for s in scenes})
@@ -378,6 +412,7 @@ def _evaluate_distributed(cfg: BenchmarkConfig, out: Path, proto: Protocol, ctx,
             D.merge_shards(store, D.leftover_shards(out, tag))
             D.remove_progress(out, tag)
             store_checks(store, scenes)
+            store_efficiency(store, scenes)
             if total.stale:
                 raise _stale_error(store.path, total.stale)
             per_view = read_results(store, proto.name, {(s.dataset, s.name) for s in scenes})

@@ -85,6 +85,7 @@ class DatasetConfig:
     mask_from_gt_alpha: bool = False  # masked metrics: the ground truth's alpha channel is the mask
     baselines: str | None = None  # published results printed beside this dataset's methods (nvs_eval.baselines)
     eval_index: Path | None = None  # pixelsplat: the evaluation index JSON (root: the dataset's root)
+    efficiency: Path | None = None  # a CSV of efficiency figures for tools that record none (docs/efficiency.md)
 
     def resolve(self, template: str, scene: str, base: Path) -> Path:
         return (base / template.replace("{scene}", scene)).resolve()
@@ -253,7 +254,8 @@ def _methods(c: _Checker, d: dict, k: str) -> tuple[MethodConfig, ...]:
 
 def _dataset(c: _Checker, d, k: str, base: Path) -> DatasetConfig:
     d = c.mapping(d, k, {"name", "kind", "root", "gt", "images", "iteration", "scenes", "methods", "allow_missing",
-                         "gt_kind", "masks", "mask_from_gt_alpha", "baselines", "eval_index"},
+                         "gt_kind", "masks", "mask_from_gt_alpha", "baselines", "eval_index",
+                         "efficiency"},
                   {"name", "kind", "methods", "scenes"})
     kind = c.choice(d["kind"], f"{k}.kind", kinds(), "kind")
     scenes = () if kind == "pixelsplat" and d["scenes"] == "all" else c.str_list(d["scenes"], f"{k}.scenes")
@@ -278,7 +280,9 @@ def _dataset(c: _Checker, d, k: str, base: Path) -> DatasetConfig:
         mask_from_gt_alpha=c.typed(d.get("mask_from_gt_alpha", False), f"{k}.mask_from_gt_alpha", bool,
                                    "true or false"),
         baselines=c.choice(d["baselines"], f"{k}.baselines", tuple(_baseline_names()), "baselines file")
-        if "baselines" in d else None, eval_index=eval_index)
+        if "baselines" in d else None, eval_index=eval_index,
+        efficiency=(base / c.typed(d["efficiency"], f"{k}.efficiency", str, "a CSV file")).resolve()
+        if "efficiency" in d else None)
     _check_paths(c, ds, k, base)
     return ds
 
@@ -321,6 +325,8 @@ def _baseline_names() -> list[str]:
 
 
 def _check_paths(c: _Checker, ds: DatasetConfig, k: str, base: Path) -> None:
+    if ds.efficiency is not None and not ds.efficiency.is_file():
+        raise c.fail(f"{k}.efficiency", f"{ds.efficiency} is not a file (a CSV: method,scene,figure,value,unit,source)")
     if ds.eval_index is not None:  # pixelsplat: one run folder per method, the scenes inside it
         for m in ds.methods:
             if not ds.resolve(m.path, "", base).is_dir():

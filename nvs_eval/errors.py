@@ -113,6 +113,10 @@ class ConfigError(NvsEvalError, ValueError):
     """A benchmark YAML file is invalid (names the file and the key)."""
 
 
+class EfficiencyError(NvsEvalError, ValueError):
+    """A file a training tool wrote its efficiency figures in (stats JSON, PLY header, a figures CSV) is broken."""
+
+
 class WeightsError(NvsEvalError, RuntimeError):
     """Network weights are missing, fail their checksum, or are not safe to load."""
 

@@ -35,8 +35,8 @@ def test_score_json_has_exactly_the_documented_shape(two_methods):
             "--metrics", "psnr,ssim,lpips_alex", "--json", str(out), "--device", "cpu")
     assert r.returncode == 0, r.stderr
     doc = json.loads(out.read_text())
-    assert list(doc) == ["protocol", "metrics", "views", "mean", "auxiliary", "reported", "runs"]
-    assert doc["auxiliary"] == {} and doc["reported"] == [] and doc["runs"] == {}
+    assert list(doc) == ["protocol", "metrics", "views", "mean", "auxiliary", "reported", "runs", "efficiency"]
+    assert doc["auxiliary"] == {} and doc["reported"] == [] and doc["runs"] == {} and doc["efficiency"] == []
     assert doc["protocol"]["name"] == "nvs-eval" and "ssim" in doc["protocol"] and "quantize" in doc["protocol"]
     assert doc["metrics"] == ["psnr", "ssim", "lpips_alex"]
     assert len(doc["views"]) == 4

@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     s = res.stats
     print(f"{s.views} views: {s.computed} render(s) computed, {s.reused} reused from {res.store}", file=sys.stderr)
     print_auxiliary(res.paired)
+    for p in res.paired:  # what the loaders noticed, the efficiency files not read among it
+        for note in p.scene.notes:
+            print(f"note: {p.scene.dataset}/{p.scene.name}: {note}", file=sys.stderr)
     _summary(res)
     if not args.no_report:
         from ..config import load_config

@@ -10,7 +10,9 @@ from ._common import path_argument
 def add_arguments(p: argparse.ArgumentParser) -> None:
     path_argument(p, "--results", default=".", help="results folder or results.sqlite (default: current folder)")
     p.add_argument("--out", default="reports", help="output folder (default: reports/)")
-    p.add_argument("--format", default="latex,md,csv,html", help="comma-separated: latex, md, csv, html")
+    p.add_argument("--format", default="latex,md,csv,html",
+                   help="comma-separated: latex, md, csv, html, survey (the 3DGS compression survey's "
+                        "<method>/<Dataset>/<scene>.csv; not in the default)")
     p.add_argument("--protocol", default=None, help="which protocol's results, when the store has several")
     p.add_argument("--no-figures", action="store_true", help="skip heatmaps and plots")
     p.add_argument("--worst", type=int, default=2, help="worst views per method to show (default 2)")
@@ -30,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-different-sets", action="store_true",
                    help="test methods scored on different views against the best on the views they share (the "
                         "caption says so); by default they are not tested and the caption names them")
+    p.add_argument("--efficiency", default="all", choices=("all", "none"),
+                   help="the training tools' own efficiency figures stored beside the results (number of Gaussians, "
+                        "size, FPS, training time and memory; docs/efficiency.md) as columns after the metrics "
+                        "(default all); none leaves them out")
     p.add_argument("--baselines", action="append", default=[], metavar="NAME[:DATASET]",
                    help="print published results beside yours (`nvs-eval baselines` lists them): NAME's rows go into "
                         "the tables of DATASET (default: the results' only dataset, or the one named NAME)")
@@ -48,9 +54,15 @@ def run(args: argparse.Namespace) -> int:
                          worst_k=args.worst, device=args.device, force=args.force,
                          baselines=baseline_targets(args.baselines, args.results), aggregation=args.aggregation,
                          significance=args.significance or None, allow_different_sets=args.allow_different_sets,
-                         force_baselines=args.unflag_baselines, paired=args.paired)
+                         force_baselines=args.unflag_baselines, paired=args.paired,
+                         efficiency=args.efficiency != "none")
     for kind, path in paths.items():
         print(f"{kind}: {path}")
+    if "survey" in paths:
+        readme = (paths["survey"] / "README.md").read_text(encoding="utf-8")
+        for line in readme.splitlines():
+            if line.startswith("- "):
+                print(f"survey: condition not met: {line[2:]}")
     return 0
 
 

@@ -51,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="masked_* metrics: the ground truth's alpha channel is the mask")
     p.add_argument("--json", default=None, help="write per-view values and means to this JSON file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
+    p.add_argument("--efficiency", default="all", choices=("all", "none"),
+                   help="print (and write to --json) the efficiency figures the training tool recorded beside its "
+                        "renders: number of Gaussians, size, FPS, training time and memory (docs/efficiency.md); "
+                        "none leaves them out")
+    path_argument(p, "--efficiency-table", must_be="file", default=None,
+                  help="a CSV method,scene,figure,value,unit,source of efficiency figures for tools that record none")
     p.add_argument("--compare-raw", action="store_true",
                    help="with --appearance-fit: score without the fit too and print raw and fitted means side by side")
     add_protocol_args(p)
@@ -123,10 +129,10 @@ def _num(v: float):
     return v if math.isfinite(v) else str(v)
 
 
-def _json_doc(protocol, metrics, df, paired, reported) -> dict:
+def _json_doc(protocol, metrics, df, paired, reported, efficiency) -> dict:
     from ..results.aggregate import run_spread
 
-    return {
+    doc = {
         "protocol": protocol.settings(),
         "metrics": list(metrics),
         "views": [{"method": r["method"], "view": r["view"], **{m: _num(float(r[m])) for m in metrics}}
@@ -138,6 +144,34 @@ def _json_doc(protocol, metrics, df, paired, reported) -> dict:
         "runs": {m: {k: {key: v if key == "runs" else _num(v) for key, v in st.items()} for k, st in per.items()}
                  for m, per in run_spread(df, metrics).items()},
     }
+    if efficiency is not None:
+        from ..results.efficiency import json_rows
+
+        doc["efficiency"] = json_rows(efficiency)
+    return doc
+
+
+def _print_efficiency(scenes) -> object:
+    """Print each method's efficiency figures (the tool's own, with their source files); returns their frame."""
+    from ..conventions.figures import FIGURES, TOOL_NOTE
+    from ..results.efficiency import frame_of_scenes, summarize
+
+    eff = frame_of_scenes(scenes)
+    if eff.empty:
+        return eff
+    print(f"efficiency ({TOOL_NOTE}; fps = 1000 / mean render_ms):")
+    for (dataset, scene), g in eff.groupby(["dataset", "scene"], sort=False):
+        methods = list(dict.fromkeys(g["method"]))
+        summ = summarize(eff, dataset, [scene], methods)
+        for m in methods:
+            shown = [f"{FIGURES[f].label} {FIGURES[f].show(summ.values[(m, f)]):.{FIGURES[f].precision}f}"
+                     + (f" ± {FIGURES[f].show(summ.spreads[(m, f)]):.{FIGURES[f].precision}f}"
+                        if math.isfinite(summ.spreads[(m, f)]) else "")
+                     for f in summ.figures if math.isfinite(summ.values[(m, f)])]
+            print(f"  {scene}/{m}: " + ", ".join(shown))
+        for src in sorted(set(g["source"])):
+            print(f"    from {src}")
+    return eff
 
 
 def _print_means(args, paired, protocol, metrics, df) -> None:
@@ -176,6 +210,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json and Path(args.json).exists() and not args.force:
         raise StoreError(f"{args.json}: already exists; pass --force to overwrite it")
     scenes = _scenes(args)
+    if args.efficiency_table is not None:
+        from ..api import add_figure_table
+        from ..data.efficiency import read_figure_table
+
+        add_figure_table(scenes, read_figure_table(Path(args.efficiency_table)))
     attach_masks(scenes, args.masks, from_gt_alpha=args.mask_from_gt_alpha)
     paired = pair_scenes(scenes, allow_missing=args.allow_missing, strict=args.strict,
                          resize_gt=protocol.resize_gt != "none")
@@ -185,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
     print_auxiliary(paired)
     df = score_paired(paired, protocol, metrics, device=args.device, precision=args.precision)
     _print_means(args, paired, protocol, metrics, df)
+    efficiency = _print_efficiency(scenes) if args.efficiency != "none" else None
     from ..results.aggregate import run_spread
 
     for method, per_metric in run_spread(df, metrics).items():
@@ -205,5 +245,6 @@ def run(args: argparse.Namespace) -> int:
         if result is not None:
             print(f"check: {result.summary()}")
     if args.json:
-        atomic_write_text(Path(args.json), json.dumps(_json_doc(protocol, metrics, df, paired, reported), indent=1))
+        atomic_write_text(Path(args.json), json.dumps(_json_doc(protocol, metrics, df, paired, reported,
+                                                                        efficiency), indent=1))
     return 0

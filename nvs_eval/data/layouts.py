@@ -49,6 +49,14 @@ from .discover import GENERIC_FOLDERS, list_images, ours_iterations, run_name, t
 from .discover import choose_iteration as _choose
 from .discover import runs_at as _runs
 from .dycheck import is_dycheck_run, load_dycheck
+from .efficiency import (
+    find_nerfbaselines_results,
+    find_ns_eval_output,
+    gsplat_figures,
+    nerfbaselines_figures,
+    ns_eval_figures,
+    threedgs_figures,
+)
 from .images import CanvasHalf
 from .multiscale import is_mipsplatting, load_mipsplatting
 from .pixelsplat import ChunkSource, is_pixelsplat_run, load_pixelsplat
@@ -96,8 +104,9 @@ def load_3dgs(path: Path, *, iteration: int | None = None, method: str | None = 
         d = its[chosen]
         scene = tool_scene(model) or model.name
         name = method or run_name(model if model == path else path, skip=(scene,) if model != path else ())
+        figures, notes = threedgs_figures(model, chosen)
         scenes.append(Scene(dataset, scene, list_images(d / "gt"), {name: list_images(d / "renders")},
-                            folders={"": d / "gt", name: d / "renders"},
+                            folders={"": d / "gt", name: d / "renders"}, notes=notes, efficiency={name: figures},
                             origin={name: f"iteration {chosen} ({model.name}/test/ours_{chosen})"}))
     return scenes
 
@@ -117,8 +126,16 @@ def load_nerfstudio(path: Path, *, method: str | None = None, dataset: str = "de
     if root is None:
         raise LayoutError(f"{path}: not ns-render dataset output (expected [test/]rgb and [test/]gt-rgb folders)")
     name = method or run_name(path)
+    figures, notes = _ns_eval_output(path)
     return [Scene(dataset, path.name, list_images(root / "gt-rgb"), {name: list_images(root / "rgb")},
-                  folders={"": root / "gt-rgb", name: root / "rgb"}, origin={name: "ns-render dataset output"})]
+                  folders={"": root / "gt-rgb", name: root / "rgb"}, origin={name: "ns-render dataset output"},
+                  efficiency={name: figures}, notes=notes)]
+
+
+def _ns_eval_output(path: Path) -> tuple[list, list[str]]:
+    """The figures of ns-eval's ``output.json`` in ``path`` or the folder above (none when there is none)."""
+    found = find_ns_eval_output(path)
+    return ns_eval_figures(found) if found is not None else ([], [])
 
 
 _NS_EVAL = re.compile(r"(\d{6})-(\w+)\.(jpg|jpeg|png)")
@@ -142,11 +159,13 @@ def load_ns_eval(path: Path, *, method: str | None = None, dataset: str = "defau
     name = method or run_name(path)
     canvases = files.pop("img")
     aux = {str(f): key for key, fs in files.items() for f in fs.values()}
+    figures, notes = _ns_eval_output(path)
     return [Scene(dataset, path.name, {v: CanvasHalf(f, "left") for v, f in canvases.items()},
                   {name: {v: CanvasHalf(f, "right") for v, f in canvases.items()}},
-                  folders={"": path, name: path}, auxiliary={name: aux},
-                  notes=["ns-eval canvases are 8-bit JPEG (truncated, then lossy-compressed): scores differ from the "
-                         "float values ns-eval printed; render with `ns-render dataset` for exact files"])]
+                  folders={"": path, name: path}, auxiliary={name: aux}, efficiency={name: figures},
+                  notes=notes + ["ns-eval canvases are 8-bit JPEG (truncated, then lossy-compressed): scores differ "
+                                 "from the float values ns-eval printed; render with `ns-render dataset` for exact "
+                                 "files"])]
 
 
 # --- NerfBaselines -------------------------------------------------------------------------------------------
@@ -178,8 +197,10 @@ def load_nerfbaselines(path: Path, *, method: str | None = None, dataset: str = 
     method = method or run_name(path)
     if GENERIC_FOLDERS.fullmatch(path.name):  # predictions-30000(.tar.gz): the scene is the folder above it
         name = run_name(path)
+    results = find_nerfbaselines_results(path)
+    figures, notes = nerfbaselines_figures(results) if results is not None else ([], [])
     return [Scene(dataset, name, list_images(root / "gt-color"), {method: list_images(root / "color")},
-                  folders={"": root / "gt-color", method: root / "color"})]
+                  folders={"": root / "gt-color", method: root / "color"}, efficiency={method: figures}, notes=notes)]
 
 
 # --- gsplat --------------------------------------------------------------------------------------------------
@@ -238,10 +259,12 @@ def load_gsplat(path: Path, *, iteration: int | None = None, method: str | None 
         name = method or run_name(result if result == path else path, skip=(scene,) if result != path else ())
         canvases = steps[step]
         reported, unread = _gsplat_reported(result, step)
+        figures, missing = gsplat_figures(result, step)
         scenes.append(Scene(dataset, scene, {v: CanvasHalf(f, "left") for v, f in canvases.items()},
                             {name: {v: CanvasHalf(f, "right") for v, f in canvases.items()}},
-                            folders={"": result / "renders", name: result / "renders"},
-                            reported={name: reported} if reported else {}, notes=_gsplat_note(result) + unread,
+                            folders={"": result / "renders", name: result / "renders"}, efficiency={name: figures},
+                            reported={name: reported} if reported else {},
+                            notes=_gsplat_note(result) + unread + missing,
                             origin={name: f"step {step} ({result.name}/renders/val_step{step}_*.png)"}))
     return scenes
 

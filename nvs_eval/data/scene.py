@@ -28,6 +28,9 @@ class Scene:
         mask_from_gt_alpha: the masks are the ground truth's alpha channels instead.
         origin: method -> what of its run was read (``iteration 30000 (test/ours_30000)``), printed with the
             table, since the method is named by its run folder.
+        efficiency: method -> the efficiency figures its training tool recorded
+            (:class:`nvs_eval.data.efficiency.Figure`: the number of Gaussians, size, times, memory), each with its
+            source file; the reasons a figure the tool should have written was not read are in ``notes``.
         source: the dataset scene the ground truth is checked against (``nvs-eval check``): ``(kind, scene folder,
             image folder, own)``, ``own`` when the ground truth *is* that dataset's files (a dataset kind, multinerf).
     """
@@ -46,6 +49,7 @@ class Scene:
     mask_from_gt_alpha: bool = False
     source: tuple[str, Path, str, bool] | None = None
     origin: dict[str, str] = field(default_factory=dict)
+    efficiency: dict[str, list] = field(default_factory=dict)
 
 
 def read_reported(path: Path, names: Mapping[str, str]) -> tuple[dict[str, float], list[str]]:

@@ -25,6 +25,7 @@ from .markdown import render_csv, render_markdown
 from .table import build_tables
 
 FORMATS = ("latex", "md", "csv", "html")
+EXTRA_FORMATS = ("survey",)  # only when asked: the 3DGS compression survey's CSVs (report/survey.py)
 REPORT_MARKER = ".nvs-eval-report"
 PREVIEW_MAX = 640  # px, longest side of a viewer layer
 PREVIEW_QUALITY = 85
@@ -41,7 +42,7 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
                  baselines: dict[str, str] | None = None, aggregation: str = DEFAULT_AGGREGATION,
                  significance: float | None = DEFAULT_SIGNIFICANCE,
                  allow_different_sets: bool = False, force_baselines: bool = False,
-                 paired: bool = False) -> dict[str, Path]:
+                 paired: bool = False, efficiency: bool = True) -> dict[str, Path]:
     """Write the tables and (with ``html``) the browsable report into ``out``; returns the main paths.
 
     ``baselines``: the results' dataset -> a published baselines file (``mipnerf360``; :mod:`nvs_eval.baselines`)
@@ -54,18 +55,20 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     results go into the captions and the coverage list; published values beside a scene that is not comparable are
     flagged unless ``force_baselines``. ``paired``: pair each method, view by view, with NerfBaselines' published
     per-view results on the ``baselines`` datasets (:mod:`nvs_eval.report.paired`; refused scenes listed with the
-    reason, an error when none can be paired).
+    reason, an error when none can be paired). ``efficiency``: the store's efficiency figures (the tools' own number
+    of Gaussians, size, render time, training time and memory) as columns after the metrics, one table each and, in
+    the HTML report, their source files (``False`` leaves them out).
     """
     store_path = _store_file(store_path)
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in FORMATS + EXTRA_FORMATS]
     if unknown:
-        raise UsageError(f"unknown report format(s) {unknown}; known: {', '.join(FORMATS)}")
+        raise UsageError(f"unknown report format(s) {unknown}; known: {', '.join(FORMATS + EXTRA_FORMATS)}")
     data = _read_store(store_path, protocol)
     protocol, per_view, tidy = data["protocol"], data["per_view"], data["tidy"]
     metrics = [m for m in METRICS if m in per_view.columns]
     tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, data["gt_sizes"]),
                           _baseline_rows(baselines, per_view), aggregation, significance, allow_different_sets,
-                          data["checks"], force_baselines)
+                          data["checks"], force_baselines, data["efficiency"] if efficiency else None)
     compared = []
     if paired:
         from .paired import comparisons, paired_table
@@ -81,9 +84,14 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
         atomic_write_text(out / "paired_baselines.md", paired_markdown(compared))
         atomic_write_text(out / "csv" / "paired_baselines.csv", paired_csv(compared))
         paths["paired"] = out / "paired_baselines.md"
+    if "survey" in formats:
+        from .survey import write_survey
+
+        paths["survey"], _ = write_survey(out, per_view, data["efficiency"], data["checks"], protocol, aggregation)
     if "html" in formats:
         paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
-                                    _coverage_html(data["coverage"], data["auxiliary"], data["checks"], per_view),
+                                    _coverage_html(data["coverage"], data["auxiliary"], data["checks"], per_view)
+                                    + (_efficiency_html(data["efficiency"]) if efficiency else ""),
                                     figures, worst_k, device,
                                     aggregation, compared)
     return paths
@@ -116,7 +124,7 @@ def _read_store(store_path: Path, protocol: str | None) -> dict:
             raise UsageError(f"{store_path}: no results for protocol {protocol!r}; it has {', '.join(protocols)}")
         return {"protocol": protocol, "per_view": store.wide(protocol), "settings": store.protocols(),
                 "coverage": store.coverage(), "auxiliary": store.auxiliary(), "gt_sizes": store.gt_sizes(),
-                "checks": store.checks(),
+                "checks": store.checks(), "efficiency": store.efficiency(),
                 "tidy": tidy[tidy["protocol"] == protocol]}
 
 
@@ -201,6 +209,25 @@ def _coverage_html(coverage, auxiliary, checks=None, per_view=None) -> str:
             items.append(f"{escape(r.dataset)}/{escape(r.scene)} {escape(r.method)}: {r.count} auxiliary file(s) left "
                          f"out of scoring ({escape(r.suffixes.replace(',', ', '))})")
     return ("<h2>Coverage</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>") if items else ""
+
+
+def _efficiency_html(eff) -> str:
+    """Where every efficiency figure came from: the file, its sha256 and what was read."""
+    from ..conventions.figures import FIGURES, TOOL_NOTE
+
+    if eff.empty:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(r['dataset'])}</td><td>{escape(r['scene'])}</td><td>{escape(r['method'])}</td>"
+        f"<td>{escape(r['run'])}</td><td>{escape(r['figure'])}</td>"
+        f"<td>{FIGURES[r['figure']].show(r['value']):.{FIGURES[r['figure']].precision}f} "
+        f"{escape(FIGURES[r['figure']].display_unit)}</td><td><code>{escape(r['source'])}</code><br>"
+        f"<small>sha256 {escape(r['source_sha256'][:16])}&hellip;; {escape(r['detail'])}</small></td></tr>"
+        for r in eff.to_dict("records") if r["figure"] in FIGURES)
+    return ("<h2>Efficiency figures and their sources</h2>"
+            f"<p>Each figure is {escape(TOOL_NOTE)}; fps is 1000 / the mean render_ms.</p>"
+            "<table><tr><th>dataset</th><th>scene</th><th>method</th><th>run</th><th>figure</th><th>value</th>"
+            f"<th>source</th></tr>{rows}</table>")
 
 
 def _provenance(tidy, settings, protocol) -> str:

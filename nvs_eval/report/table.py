@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from ..conventions.figures import FIGURES
 from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS
 from ..results.aggregate import dataset_summary, scene_summary, split_runs
 
@@ -49,8 +50,14 @@ class Table:
         return bool(self.published) and self.published[i]
 
 
+def spec(metric: str):
+    """The spec a column ranks and prints by: a metric's (:data:`METRICS`) or an efficiency figure's
+    (:data:`~nvs_eval.conventions.figures.FIGURES`); both have ``label``, ``precision``, ``higher_is_better``."""
+    return METRICS[metric] if metric in METRICS else FIGURES[metric]
+
+
 def fmt(value: float, metric: str, precision: dict[str, int] | None = None) -> str:
-    digits = (precision or {}).get(metric, METRICS[metric].precision)
+    digits = (precision or {}).get(metric, spec(metric).precision)
     if math.isnan(value):
         return "--"
     if math.isinf(value):
@@ -59,9 +66,9 @@ def fmt(value: float, metric: str, precision: dict[str, int] | None = None) -> s
 
 
 def _rank_column(values: list[float], metric: str, precision) -> list[int]:
-    digits = (precision or {}).get(metric, METRICS[metric].precision)
+    digits = (precision or {}).get(metric, spec(metric).precision)
     shown = [round(v, digits) if math.isfinite(v) else v for v in values]
-    distinct = sorted({v for v in shown if not math.isnan(v)}, reverse=METRICS[metric].higher_is_better)
+    distinct = sorted({v for v in shown if not math.isnan(v)}, reverse=spec(metric).higher_is_better)
     if len(values) < 2:
         return [0] * len(values)
     best = distinct[0] if distinct else None
@@ -215,7 +222,8 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
                  precision: dict[str, int] | None = None, resolution: dict[str, str] | None = None,
                  baselines: dict[str, list] | None = None, aggregation: str = DEFAULT_AGGREGATION,
                  significance: float | None = SIGNIFICANCE, allow_different_sets: bool = False,
-                 checks: dict | None = None, force_baselines: bool = False) -> list[Table]:
+                 checks: dict | None = None, force_baselines: bool = False,
+                 efficiency: pd.DataFrame | None = None) -> list[Table]:
     """Per dataset: a summary table (methods x metrics, mean over scenes) and one methods x scenes table per metric.
 
     ``resolution``: dataset -> the ground-truth resolution(s) its numbers were computed at, for the captions.
@@ -225,7 +233,10 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
     methods not significantly different from each summary column's best at this level (``None``: no marks).
     ``checks``: ``{(dataset, scene): nvs-eval check}`` (the store's): each caption says whether its scenes are
     comparable with the dataset's standard protocol, and published values beside a scene that is not are flagged
-    (:data:`FLAG`) unless ``force_baselines``. A summary over fewer of the dataset's scenes than it has says so."""
+    (:data:`FLAG`) unless ``force_baselines``. A summary over fewer of the dataset's scenes than it has says so.
+    ``efficiency``: the store's efficiency figures (:meth:`~nvs_eval.results.store.ResultsStore.efficiency`): those
+    present become summary columns after the metrics (human units, ranked by direction, ± over runs; missing on a
+    scene: "--" and named in the caption) and one methods x scenes table each; ``None`` leaves them out."""
     from ..conventions.protocols import protocol_caption
 
     metrics = [m for m in (metrics or list(METRICS)) if m in per_view.columns]
@@ -249,17 +260,80 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
         tied, sig_note = _ties(per_view, dataset, methods, metrics, values, precision, significance,
                                allow_different_sets)
         values += [[b.mean(k, scene_names) for k in metrics] for b in bl]
+        eff = _efficiency_columns(efficiency, dataset, scene_names, methods, bl, values, spreads, tied)
         summary_table = _table(
             f"{dataset}-summary", f"{dataset}: average over {n} scene(s)", "Method", methods + [b.name for b in bl],
-            [Column(METRICS[k].label, k) for k in metrics], values,
-            f"{dataset}: protocol {protocol_caption(protocol)}.{at}{note}{sig_note}", precision, len(bl), spreads, tied)
+            [Column(METRICS[k].label, k) for k in metrics] + eff.columns, values,
+            f"{dataset}: protocol {protocol_caption(protocol)}.{at}{note}{sig_note}{eff.caption}", precision, len(bl),
+            spreads, tied)
         tables.append(_flag_published(summary_table, list(range(len(metrics)))) if flagged else summary_table)
         caption = f"protocol {protocol_caption(protocol)}.{at}{note}"
         scaled = _scale_table(per_view[per_view["dataset"] == dataset], dataset, metrics, precision, caption)
         tables += [scaled] if scaled else []
         tables += [_scene_table(g, ds, dataset, k, methods, scene_names, bl, caption, precision,
                                 bad if flagged else {}) for k in metrics]
+        tables += [_figure_table(efficiency, dataset, f, methods, scene_names, precision, eff.caption)
+                   for f in eff.figures]
     return tables
+
+
+@dataclass
+class _Efficiency:
+    columns: list
+    figures: list
+    caption: str
+
+
+def _efficiency_columns(efficiency, dataset, scene_names, methods, bl, values, spreads, tied) -> _Efficiency:
+    """Append the efficiency figures' columns to the summary's rows (in place: ``values``, ``spreads``, ``tied``;
+    published rows get the figure their baselines file prints, else ``--``) and return the columns and caption."""
+    from ..results.efficiency import caption, summarize
+
+    if efficiency is None or efficiency.empty:
+        return _Efficiency([], [], "")
+    summ = summarize(efficiency, dataset, scene_names, methods)
+    figs = summ.figures
+    for i, m in enumerate(methods):
+        values[i] += [FIGURES[f].show(summ.values[(m, f)]) for f in figs]
+        spreads[i] += [FIGURES[f].show(summ.spreads[(m, f)]) for f in figs]
+        if tied is not None:
+            tied[i] += [False] * len(figs)
+    for j, b in enumerate(bl):
+        values[len(methods) + j] += [FIGURES[f].show(_published(b, f, scene_names)) for f in figs]
+    published = [f for f in figs if any(math.isfinite(_published(b, f, scene_names)) for b in bl)]
+    note = caption(summ)
+    if published:
+        note += (f" Published {', '.join(FIGURES[f].label for f in published)} are the baselines file's, measured "
+                 "on its authors' GPU (`nvs-eval baselines` names the source).")
+    return _Efficiency([Column(FIGURES[f].label, f) for f in figs], figs, note)
+
+
+def _published(b, figure: str, scene_names: list[str]) -> float:
+    """A baselines row's figure over ``scene_names``; fps as 1000 / its mean render_ms (never a mean of FPS)."""
+    from ..conventions.figures import DERIVED
+
+    if figure in DERIVED:
+        t = b.mean(DERIVED[figure], scene_names)
+        return 1000.0 / t if math.isfinite(t) and t > 0 else math.nan
+    return b.mean(figure, scene_names)
+
+
+def _figure_table(efficiency, dataset, figure, methods, scene_names, precision, note) -> Table:
+    """One efficiency figure's methods x scenes table (mean over runs; ± over runs) and its dataset value."""
+    from ..results.efficiency import scene_values, summarize
+
+    spec_ = FIGURES[figure]
+    vals, sprd = [], []
+    per_scene = [scene_values(efficiency, dataset, sc, methods) for sc in scene_names]
+    total = summarize(efficiency, dataset, scene_names, methods)
+    for m in methods:
+        row = [s.values.get((m, figure), math.nan) for s in per_scene] + [total.values.get((m, figure), math.nan)]
+        sp = [s.spreads.get((m, figure), math.nan) for s in per_scene] + [total.spreads.get((m, figure), math.nan)]
+        vals.append([spec_.show(v) for v in row])
+        sprd.append([spec_.show(v) for v in sp])
+    cols = [Column(sc, figure) for sc in scene_names] + [Column("Avg.", figure)]
+    return _table(f"{dataset}-{figure}", f"{dataset}: {spec_.label} per scene", "Method", methods, cols, vals,
+                  f"{dataset}: {spec_.label} per scene.{note}", precision, 0, sprd)
 
 
 def _scale_table(per_view: pd.DataFrame, dataset: str, metrics: list[str], precision, caption: str) -> Table | None:
@@ -323,4 +397,4 @@ def _ties(per_view, dataset, methods, metrics, values, precision, significance, 
 
 
 def arrow(metric: str) -> str:
-    return "up" if METRICS[metric].higher_is_better else "down"
+    return "up" if spec(metric).higher_is_better else "down"

@@ -113,6 +113,17 @@ CREATE TABLE IF NOT EXISTS fits (
     fit TEXT NOT NULL, params TEXT NOT NULL, render_sha256 TEXT NOT NULL, gt_sha256 TEXT NOT NULL,
     PRIMARY KEY (dataset, scene, method, view, protocol)
 );
+CREATE TABLE IF NOT EXISTS efficiency (
+    dataset TEXT NOT NULL, scene TEXT NOT NULL, method TEXT NOT NULL, run TEXT NOT NULL, figure TEXT NOT NULL,
+    value REAL NOT NULL, source TEXT NOT NULL, source_sha256 TEXT NOT NULL, detail TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (dataset, scene, method, run, figure)
+);
+CREATE TABLE IF NOT EXISTS efficiency_history (
+    dataset TEXT NOT NULL, scene TEXT NOT NULL, method TEXT NOT NULL, run TEXT NOT NULL, figure TEXT NOT NULL,
+    value REAL NOT NULL, source TEXT NOT NULL, source_sha256 TEXT NOT NULL, detail TEXT NOT NULL,
+    created REAL NOT NULL, superseded REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS auxiliary (
     dataset TEXT NOT NULL, scene TEXT NOT NULL, method TEXT NOT NULL,
     count INTEGER NOT NULL, suffixes TEXT NOT NULL,
@@ -443,6 +454,51 @@ class ResultsStore:
         suffixes = sorted(set(files.values()))
         self._write(lambda c: c.execute("INSERT OR REPLACE INTO auxiliary VALUES (?, ?, ?, ?, ?)",
                                         (dataset, scene, method, len(files), ",".join(suffixes))))
+
+    @_faults("writing")
+    def put_efficiency(self, dataset: str, scene: str, method: str, figures: list) -> int:
+        """Store a method's efficiency figures on a scene (:class:`nvs_eval.data.efficiency.Figure`; ``method``
+        may be ``name#run=<run>``), in one transaction. A figure read again from an unchanged file (same sha256
+        and value) keeps its row; one read from another file, or with another value, replaces it and the stored
+        row moves to ``efficiency_history`` (as :meth:`put` does for metric rows). Returns the rows written."""
+        name, _, run = method.partition(RUN_SEP)
+        now = time.time()
+        cols = ("dataset, scene, method, run, figure, value, source, source_sha256, detail, created")
+        key = "dataset = ? AND scene = ? AND method = ? AND run = ? AND figure = ?"
+
+        def write(c):
+            n = 0
+            for f in figures:
+                k = (dataset, scene, name, run, f.figure)
+                old = c.execute(f"SELECT source_sha256, value FROM efficiency WHERE {key}", k).fetchone()
+                if old == (f.sha256, f.value):
+                    continue
+                if old is not None:
+                    c.execute(f"INSERT INTO efficiency_history ({cols}, superseded) SELECT {cols}, ? FROM efficiency "
+                              f"WHERE {key}", (now, *k))
+                c.execute(f"INSERT OR REPLACE INTO efficiency ({cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          (*k, f.value, f.source, f.sha256, f.detail, now))
+                n += 1
+            return n
+
+        return self._write(write)
+
+    @_faults("reading")
+    def efficiency(self) -> pd.DataFrame:
+        """Every stored efficiency figure: ``dataset, scene, method, run, figure, value, source, source_sha256,
+        detail, created`` (none in a read-only store written before figures existed)."""
+        try:
+            return pd.read_sql_query("SELECT * FROM efficiency ORDER BY dataset, scene, method, run, figure",
+                                     self.conn)
+        except (sqlite3.OperationalError, pd.errors.DatabaseError):
+            return pd.DataFrame(columns=["dataset", "scene", "method", "run", "figure", "value", "source",
+                                         "source_sha256", "detail", "created"])
+
+    @_faults("reading")
+    def efficiency_history(self) -> pd.DataFrame:
+        """Every superseded efficiency figure, with the time it was replaced."""
+        return pd.read_sql_query("SELECT * FROM efficiency_history ORDER BY dataset, scene, method, run, figure, "
+                                 "superseded", self.conn)
 
     @_faults("reading")
     def auxiliary(self) -> pd.DataFrame:
