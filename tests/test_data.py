@@ -230,3 +230,14 @@ def test_llff_holds_out_every_8th_image(tmp_path):
     folder(tmp_path / "r2", ["0.png"])
     with pytest.raises(PairingError, match="1 render\\(s\\) but .* has 3 test view"):
         dataset_scene("llff", tmp_path / "fern", {"m": tmp_path / "r2"}, images="images_4")
+
+
+def test_plain_folders_progress_is_named_by_the_scene_not_default_gt(tmp_path):
+    """``score runs/garden/mine --gt data/garden/gt``: the progress line says ``score garden``, never ``default/gt``."""
+    from nvs_eval.evaluate.runner import _progress
+
+    folder(tmp_path / "garden" / "gt", ["a.png"])
+    folder(tmp_path / "mine", ["a.png"])
+    scene = pairs_scene([("mine", tmp_path / "mine")], tmp_path / "garden" / "gt")
+    with _progress(1, scene, None) as bar:
+        assert bar.desc == "score garden" and scene.name == "garden"
