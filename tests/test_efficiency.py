@@ -136,6 +136,19 @@ def test_3dgs_model_folder_gives_the_ply_count_and_size(tmp_path):
     assert figs["model_bytes"].source == str(ply) and len(figs["model_bytes"].sha256) == 64
 
 
+def test_a_mip_splatting_model_folder_gives_the_ply_count_and_size(tmp_path):
+    """Mip-Splatting (a 3DGS fork) saves the same ``point_cloud/iteration_<N>/point_cloud.ply`` beside its
+    ``test/ours_<N>/test_preds_<r>`` renders."""
+    d = tmp_path / "lego" / "test" / "ours_30000"
+    for sub in ("gt_1", "test_preds_1"):
+        (d / sub).mkdir(parents=True)
+        Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(d / sub / "00000.png")
+    write_3dgs_ply(tmp_path / "lego" / "point_cloud" / "iteration_30000" / "point_cloud.ply", 777)
+    (scene,) = load_layout(tmp_path / "lego", layout="mip-splatting")
+    figs = {f.figure: f.value for f in scene.efficiency["lego"]}
+    assert figs["num_gaussians"] == 777 and figs["model_bytes"] > 777 * 62 * 4
+
+
 def test_3dgs_model_without_its_ply_says_so(tmp_path):
     model = make_3dgs_model(tmp_path / "garden")
     (model / "point_cloud" / "iteration_30000" / "point_cloud.ply").unlink()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..errors import LayoutError, PairingError
 from .discover import choose_iteration, list_images, ours_iterations, run_name, runs_at
+from .efficiency import threedgs_figures
 from .images import read_header
 from .scene import Scene
 
@@ -99,5 +100,7 @@ def load_mipsplatting(path: Path, *, iteration: int | None = None, method: str |
         name = method or run_name(model if model == path else path)
         scene = _scene(model, its[chosen], name, dataset)
         scene.origin = {name: f"iteration {chosen} ({model.name}/test/ours_{chosen})"}
+        figures, notes = threedgs_figures(model, chosen)  # a 3DGS fork: the same point_cloud/iteration_<N>/ PLY
+        scene.efficiency, scene.notes = {name: figures}, [*scene.notes, *notes]
         scenes.append(scene)
     return scenes
