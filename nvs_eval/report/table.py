@@ -303,8 +303,11 @@ def _efficiency_columns(efficiency, dataset, scene_names, methods, bl, values, s
     published = [f for f in figs if any(math.isfinite(_published(b, f, scene_names)) for b in bl)]
     note = caption(summ)
     if published:
+        sources = sorted({b.efficiency for b in bl if b.efficiency
+                          and any(math.isfinite(_published(b, f, scene_names)) for f in published)})
         note += (f" Published {', '.join(FIGURES[f].label for f in published)} are the baselines file's, measured "
-                 "on its authors' GPU (`nvs-eval baselines` names the source).")
+                 f"on its authors' GPU, not by nvs-eval: {'; '.join(sources) or 'see its source'} "
+                 f"(`nvs-eval baselines {bl[0].dataset}`).")
     return _Efficiency([Column(FIGURES[f].label, f) for f in figs], figs, note)
 
 
