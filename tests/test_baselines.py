@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest

@@ -305,8 +305,8 @@ def _efficiency_columns(efficiency, dataset, scene_names, methods, bl, values, s
     if published:
         sources = sorted({b.efficiency for b in bl if b.efficiency
                           and any(math.isfinite(_published(b, f, scene_names)) for f in published)})
-        note += (f" Published {', '.join(FIGURES[f].label for f in published)} are the baselines file's, measured "
-                 f"on its authors' GPU, not by nvs-eval: {'; '.join(sources) or 'see its source'} "
+        note += (f" Published {', '.join(FIGURES[f].label for f in published)} are the baselines file's, not "
+                 f"measured by nvs-eval: {'; '.join(sources) or 'measured on its authors GPU'} "
                  f"(`nvs-eval baselines {bl[0].dataset}`).")
     return _Efficiency([Column(FIGURES[f].label, f) for f in figs], figs, note)
 
