@@ -89,6 +89,18 @@ def test_the_extractor_reads_time_and_memory_cells_and_names_a_bad_one():
         number("train_memory_gb", "11 GiB")
 
 
+def test_the_baselines_command_prints_the_published_time_and_memory_with_their_source():
+    r = cli("baselines", "mipnerf360")
+    assert r.returncode == 0, r.stderr
+    gs = next(line for line in r.stdout.splitlines() if "3DGS (NerfBaselines)" in line)
+    assert gs.endswith("Train (min) 23.4  Mem (GB) 11.14")  # 23m 25s = 1405 s; 11.14 GB
+    paper = next(line for line in r.stdout.splitlines() if "3DGS (paper)" in line)
+    assert "Train" not in paper
+    assert "efficiency (train_seconds, train_memory_gb): NerfBaselines' own measurement on its GPU" in r.stdout
+    assert "garden       psnr 27.34  ssim 0.866  lpips_vgg 0.124  train_seconds 1738  train_memory_gb 14.75" \
+        in r.stdout
+
+
 MIRROR = Path("/work/.mirror/nerfbaselines+nerfbaselines.github.io/repo")
 
 
