@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from helpers import cli, folder
 def test_every_printed_mean_is_the_mean_of_its_per_scene_values(dataset):
     """Within the printing's rounding: half a unit of the mean's last digit plus half a unit of the scenes'."""
     from nvs_eval.baselines import load
+    from nvs_eval.conventions.figures import FIGURES
     from nvs_eval.conventions.protocols import PROTOCOLS
     from nvs_eval.conventions.registry import METRICS
 
@@ -28,7 +30,8 @@ def test_every_printed_mean_is_the_mean_of_its_per_scene_values(dataset):
         assert re.search(r"@ [0-9a-f]{40}|arXiv:\d{4}\.\d{5}, Appendix", b.source) and b.evidence, b.name
         assert b.printed_mean, b.name
         for metric, printed in b.printed_mean.items():
-            assert metric in METRICS
+            assert metric in METRICS or (metric in ("train_seconds", "train_memory_gb") and metric in FIGURES
+                                         and "NerfBaselines' own measurement on its GPU" in b.efficiency), metric
             values = [row[metric] for row in b.scenes.values()]
             assert len(values) == len(b.scenes), (b.name, metric)  # a mean over every scene listed
             tol = 0.5 * 10.0 ** -b.decimals["mean"][metric] + 0.5 * 10.0 ** -b.decimals["scenes"][metric]
@@ -43,6 +46,77 @@ def test_the_known_numbers_are_where_the_papers_put_them():
     gs = {b.name: b for b in load("mipnerf360")}["3DGS (paper)"]
     assert gs.scenes["garden"]["psnr"] == 27.41 and gs.protocol == "3dgs"
     assert gs.printed_mean["ssim"] == 0.815 and gs.printed_mean["lpips_vgg"] == 0.214
+
+
+# NerfBaselines' published results pages (github.com/nerfbaselines/nerfbaselines.github.io), read by hand at this
+# commit: the "Time" and "GPU mem." cells of a few rows, as printed, and what the baselines files must hold for them.
+WEB_COMMIT = "e1c9749ad6c21db05c4398405f7799b354a38390"
+PRINTED_EFFICIENCY = [
+    # (dataset = page, entry, scene or "mean", printed Time, printed GPU mem., train_seconds, train_memory_gb)
+    ("mipnerf360", "3DGS (NerfBaselines)", "garden", "28m 58s", "14.75 GB", 1738.0, 14.75),
+    ("mipnerf360", "3DGS (NerfBaselines)", "mean", "23m 25s", "11.14 GB", 1405.0, 11.14),
+    ("tanksandtemples", "3DGS (NerfBaselines)", "family", "14m 60s", "6.31 GB", 900.0, 6.31),
+    ("blender", "Mip-NeRF 360 (NerfBaselines)", "drums", "8h 51m 32s", "30.02 GB", 31892.0, 30.02),
+    ("blender", "Zip-NeRF (NerfBaselines)", "mean", "5h 21m 57s", "26.20 GB", 19317.0, 26.2),
+]
+
+
+@pytest.mark.parametrize("dataset, entry, scene, time, mem, seconds, gb", PRINTED_EFFICIENCY)
+def test_published_training_time_and_memory_are_the_pages_cells(dataset, entry, scene, time, mem, seconds, gb):
+    """Spot checks of NerfBaselines' training time and GPU memory (issue 32, item 5) against the cells the page
+    prints (read by hand from {dataset}.html @ WEB_COMMIT), through the extractor's parsing and in the file."""
+    from nvs_eval.baselines import load
+    from nvs_eval.baselines._extract import number
+
+    assert number("train_seconds", time) == seconds and number("train_memory_gb", mem) == gb
+    b = {x.name: x for x in load(dataset)}[entry]
+    row = b.printed_mean if scene == "mean" else b.scenes[scene]
+    assert row["train_seconds"] == seconds and row["train_memory_gb"] == gb
+    assert WEB_COMMIT in b.efficiency and f"{dataset}.html" in b.efficiency
+    assert b.decimals["scenes"]["train_seconds"] == 0 and b.decimals["scenes"]["train_memory_gb"] == 2
+    paper = {x.name: x for x in load(dataset)}.get(entry.replace("NerfBaselines", "paper"))
+    assert paper is None or not (paper.efficiency or "train_seconds" in paper.printed_mean)  # papers: quality only
+
+
+def test_the_extractor_reads_time_and_memory_cells_and_names_a_bad_one():
+    from nvs_eval.baselines._extract import number
+
+    assert number("train_seconds", "2h 0m 5s") == 7205.0 and number("train_seconds", "45s") == 45.0
+    assert number("train_memory_gb", "512.00 MB") == 0.5  # NerfBaselines prints MB / 1024 as GB from 1 GB on
+    with pytest.raises(ValueError, match="a 'Time' cell '3 days'"):
+        number("train_seconds", "3 days")
+    with pytest.raises(ValueError, match="a 'GPU mem.' cell '11 GiB'"):
+        number("train_memory_gb", "11 GiB")
+
+
+def test_the_baselines_command_prints_the_published_time_and_memory_with_their_source():
+    r = cli("baselines", "mipnerf360")
+    assert r.returncode == 0, r.stderr
+    gs = next(line for line in r.stdout.splitlines() if "3DGS (NerfBaselines)" in line)
+    assert gs.endswith("Train (min) 23.4  Mem (GB) 11.14")  # 23m 25s = 1405 s; 11.14 GB
+    paper = next(line for line in r.stdout.splitlines() if "3DGS (paper)" in line)
+    assert "Train" not in paper
+    assert "efficiency (train_seconds, train_memory_gb): NerfBaselines' own measurement on its GPU" in r.stdout
+    assert "garden       psnr 27.34  ssim 0.866  lpips_vgg 0.124  train_seconds 1738  train_memory_gb 14.75" \
+        in r.stdout
+
+
+MIRROR = Path("/work/.mirror/nerfbaselines+nerfbaselines.github.io/repo")
+
+
+@pytest.mark.skipif(not MIRROR.is_dir(), reason="needs a local clone of nerfbaselines.github.io (not in CI)")
+def test_the_files_are_what_the_extractor_makes_of_the_pages(tmp_path):
+    """Where a clone of the pages is at hand: regenerating gives exactly the shipped files' entries."""
+    import yaml
+
+    from nvs_eval.baselines import HERE
+    from nvs_eval.baselines._extract import PAGES, build
+
+    for page in PAGES.values():
+        (tmp_path / page).write_text(subprocess.run(["git", "-C", str(MIRROR), "show", f"{WEB_COMMIT}:{page}"],
+                                                    capture_output=True, text=True, check=True).stdout)
+    for dataset, doc in build(tmp_path, WEB_COMMIT).items():
+        assert yaml.safe_load((HERE / f"{dataset}.yaml").read_text()) == doc, dataset
 
 
 def _bench(tmp_path, baselines_key=True):

@@ -405,3 +405,26 @@ def test_survey_format_writes_the_survey_csvs_and_names_every_condition_not_met(
     for needle in ("protocol gsplat, not 3dgs", "dataset d: not one of the survey's", "d/garden: not checked",
                    "small on d/garden: no LPIPS (lpips_vgg)"):
         assert needle in readme and needle in r.stdout
+
+
+def test_report_with_baselines_shows_nerfbaselines_published_training_time_and_memory(tmp_path):
+    """Issue 32 item 5: --baselines rows carry the published Train and Mem columns (NerfBaselines' own measurement
+    on its GPU, the caption says, with the page and commit), never ranked against the user's methods."""
+    cfg = _bench(tmp_path)
+    r = cli("evaluate", str(cfg), "--out", str(tmp_path / "res"), "--device", "cpu", "--no-report")
+    assert r.returncode == 0, r.stderr
+    r = cli("report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep"), "--no-figures",
+            "--significance", "0", "--format", "md", "--baselines", "mipnerf360:d")
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "rep" / "tables.md").read_text()
+    head = next(line for line in md.splitlines() if line.startswith("| Method"))
+    cols = [c.strip() for c in head.strip("|").split("|")]
+    gs = next(line for line in md.splitlines() if line.startswith("| *3DGS (NerfBaselines)*"))
+    cells = [c.strip() for c in gs.strip("|").split("|")]
+    # garden 28m 58s and bicycle 28m 25s: (1738 + 1705) / 2 s = 28.7 min; 14.75 and 14.90 GB: 14.82 or .83
+    assert cells[cols.index("Train (min) ↓")] == "*28.7*"
+    assert cells[cols.index("Mem (GB) ↓")] in ("*14.82*", "*14.83*")
+    paper = next(line for line in md.splitlines() if line.startswith("| *3DGS (paper)*"))
+    assert [c.strip() for c in paper.strip("|").split("|")][cols.index("Train (min) ↓")] == "--"
+    assert "NerfBaselines' own measurement on its GPU" in md
+    assert "mipnerf360.html @ e1c9749ad6c21db05c4398405f7799b354a38390" in md

@@ -11,6 +11,10 @@ The files are generated from NerfBaselines' published results pages by :mod:`nvs
 as printed there, nothing recomputed): NerfBaselines' own evaluation of each method (protocol ``nerfbaselines``),
 and the paper's per-scene values as NerfBaselines transcribed them (their means are NerfBaselines' mean of those
 values: 27.20 for 3DGS on Mip-NeRF 360, whose paper prints 27.21).
+
+The NerfBaselines entries also hold the training time and GPU memory the pages print, as the efficiency figures
+``train_seconds`` and ``train_memory_gb`` (:mod:`nvs_eval.conventions.figures`) in the same per-scene rows and
+printed mean; ``efficiency`` says what they are (NerfBaselines' own measurement on its GPU) and where they come from.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Baseline:
     scenes: dict[str, dict[str, float]]
     printed_mean: dict[str, float]
     decimals: dict[str, dict[str, int]]
+    efficiency: str = ""  # what the efficiency figures among the values are and their source; "" when none
 
     def mean(self, metric: str, scenes: list[str]) -> float:
         """The mean over ``scenes`` (NaN unless every one has a value): the printed mean when they are exactly the
@@ -63,4 +68,4 @@ def load(dataset: str) -> list[Baseline]:
         raise UsageError(f"no published baselines for {dataset!r}; available: {', '.join(datasets())}")
     doc = yaml.safe_load(path.read_text())
     return [Baseline(doc["dataset"], name, e["protocol"], e["evidence"], e["source"], e["scenes"], e["printed_mean"],
-                     e["decimals"]) for name, e in doc["methods"].items()]
+                     e["decimals"], e.get("efficiency", "")) for name, e in doc["methods"].items()]

@@ -7,6 +7,13 @@ per method with its mean over the scenes, then a row per scene; each cell holds 
 NerfBaselines transcribed it from the method's paper, the paper's value ("Paper's PSNR: 27.41"). Both are written
 out as printed, with their source; nothing is computed here (the means are the page's own, which the tests check
 against the per-scene values).
+
+The pages also print NerfBaselines' own training time ("Time", as ``23m 25s``) and GPU memory ("GPU mem.", as
+``11.14 GB``) per method and scene: NerfBaselines' measurement on its GPU (each run's ``info.total_train_time`` and
+``info.resources_utilization.gpu_memory``). They are written as the efficiency figures ``train_seconds`` (the
+printed hours, minutes and seconds, in seconds) and ``train_memory_gb`` (the printed GB; NerfBaselines'
+``results.format_memory`` prints its MB divided by 1024, so GB = 2**30 bytes, as in
+:mod:`nvs_eval.conventions.figures`), for the NerfBaselines rows only (the papers' values are quality only).
 """
 
 from __future__ import annotations
@@ -21,7 +28,13 @@ import yaml
 PAGES = {"mipnerf360": "mipnerf360.html", "blender": "blender.html", "tanksandtemples": "tanksandtemples.html"}
 METHODS = {"gaussian-splatting": "3DGS", "zipnerf": "Zip-NeRF", "mipnerf360": "Mip-NeRF 360",
            "instant-ngp": "Instant-NGP"}
-HEADERS = {"PSNR": "psnr", "SSIM": "ssim", "LPIPS (VGG)": "lpips_vgg", "LPIPS": "lpips_alex"}
+HEADERS = {"PSNR": "psnr", "SSIM": "ssim", "LPIPS (VGG)": "lpips_vgg", "LPIPS": "lpips_alex",
+           "Time": "train_seconds", "GPU mem.": "train_memory_gb"}
+# the efficiency figures among HEADERS (nvs_eval.conventions.figures), and how the page prints each
+FIGURE_HEADERS = {"train_seconds": "Time", "train_memory_gb": "GPU mem."}
+EFFICIENCY = ("NerfBaselines' own measurement on its GPU (each run's info.total_train_time and "
+              "info.resources_utilization.gpu_memory): train_seconds is the page's 'Time' column (printed as hours, "
+              "minutes, seconds), train_memory_gb its 'GPU mem.' column (printed in GB = NerfBaselines' MB / 1024)")
 # The protocol each paper's own numbers were computed with (nvs-eval preset) and the evidence for it.
 PAPER_PROTOCOL = {
     "gaussian-splatting": ("3dgs", "graphdeco-inria/gaussian-splatting metrics.py, the evaluation script the paper's "
@@ -62,7 +75,29 @@ def parse_page(html: str) -> tuple[list[str], dict]:
 
 
 def _decimals(text: str | None) -> int:
-    return len(text.split(".")[1]) if text and "." in text else 0
+    m = re.search(r"\.(\d+)", text) if text else None
+    return len(m.group(1)) if m else 0
+
+
+def number(metric: str, text: str) -> float:
+    """A printed cell as a number in the figure's stored unit: ``"1h 2m 3s"`` -> 3723.0 seconds, ``"11.14 GB"`` ->
+    11.14 (``"512.00 MB"`` -> 0.5: NerfBaselines prints MB below 1 GB); a metric's text as is.
+
+    >>> number("train_seconds", "14m 60s"), number("train_memory_gb", "11.14 GB"), number("psnr", "27.43")
+    (900.0, 11.14, 27.43)
+    """
+    if metric == "train_seconds":
+        m = re.fullmatch(r"(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?", text.strip())
+        if not m or not any(m.groups()):
+            raise ValueError(f"a 'Time' cell {text!r}: expected hours, minutes and seconds such as '23m 25s'")
+        h, mi, sec = (int(g or 0) for g in m.groups())
+        return float(3600 * h + 60 * mi + sec)
+    if metric == "train_memory_gb":
+        m = re.fullmatch(r"([0-9.]+) (GB|MB)", text.strip())
+        if not m:
+            raise ValueError(f"a 'GPU mem.' cell {text!r}: expected a number and GB or MB, such as '11.14 GB'")
+        return float(m.group(1)) / (1024.0 if m.group(2) == "MB" else 1.0)
+    return float(text)
 
 
 def _printed(rows: list[dict], i: int) -> dict[str, int]:
@@ -122,16 +157,18 @@ def build(checkout: Path, commit: str) -> dict[str, dict]:
             if mid not in methods:
                 continue
             m = methods[mid]
-            scenes = {s: {k: float(v[0]) for k, v in row.items()} for s, row in m["scenes"].items()}
+            scenes = {s: {k: number(k, v[0]) for k, v in row.items()} for s, row in m["scenes"].items()}
             entries[f"{name} (NerfBaselines)"] = {
                 "protocol": "nerfbaselines",
                 "evidence": "NerfBaselines' own evaluation (nerfbaselines/evaluation.py), which the nerfbaselines "
                             "preset reproduces",
                 "source": f"{where}: the method's row and its per-scene rows",
                 "scenes": scenes,
-                "printed_mean": {k: float(v[0]) for k, v in m["mean"].items()},
+                "printed_mean": {k: number(k, v[0]) for k, v in m["mean"].items()},
                 "decimals": {"scenes": _printed(list(m["scenes"].values()), 0), "mean": _printed([m["mean"]], 0)},
             }
+            if any(f in m["mean"] for f in FIGURE_HEADERS):
+                entries[f"{name} (NerfBaselines)"]["efficiency"] = f"{EFFICIENCY}; {where}"
             paper_scenes = {s: {k: float(v[1]) for k, v in row.items() if v[1] is not None}
                             for s, row in m["scenes"].items()}
             paper_scenes = {s: r for s, r in paper_scenes.items() if r}
@@ -145,7 +182,8 @@ def build(checkout: Path, commit: str) -> dict[str, dict]:
                     "printed_mean": {k: float(v[1]) for k, v in m["mean"].items() if v[1] is not None},
                     "decimals": {"scenes": _printed(list(m["scenes"].values()), 1), "mean": _printed([m["mean"]], 1)},
                 }
-        files[dataset] = {"dataset": dataset, "metrics": metrics, "methods": entries}
+        files[dataset] = {"dataset": dataset, "metrics": [k for k in metrics if k not in FIGURE_HEADERS],
+                          "figures": [k for k in metrics if k in FIGURE_HEADERS], "methods": entries}
     return with_transcribed(files)
 
 
@@ -154,7 +192,8 @@ def main() -> None:
     here = Path(__file__).parent
     for dataset, doc in build(checkout, commit).items():
         text = (f"# Generated by `python -m nvs_eval.baselines._extract` from {PAGES[dataset]} of\n"
-                f"# github.com/nerfbaselines/nerfbaselines.github.io at {commit}; values as printed there.\n"
+                f"# github.com/nerfbaselines/nerfbaselines.github.io at {commit}; values as printed there\n"
+                f"# (Time in seconds, GPU mem. in GB = 2^30 bytes: figures train_seconds, train_memory_gb).\n"
                 if dataset in PAGES else TRANSCRIBED_HEADER)
         (here / f"{dataset}.yaml").write_text(text + yaml.safe_dump(doc, sort_keys=False, width=120))
     subprocess.run(["git", "-C", str(here), "status", "--short", "."], check=False)

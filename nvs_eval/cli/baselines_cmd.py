@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     if args.per_view:
         return _per_view(args)
     from ..baselines import datasets, load
+    from ..conventions.figures import FIGURES
     from ..conventions.registry import METRICS
     from ..errors import UsageError
 
@@ -32,10 +33,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}  (nvs-eval report --baselines {name}; config: baselines: {name})")
         for b in entries:
             means = "  ".join(f"{METRICS[k].label} {v:.{b.decimals['mean'].get(k, 3)}f}"
-                              for k, v in b.printed_mean.items())
+                              for k, v in b.printed_mean.items() if k in METRICS)
+            means += "".join(f"  {FIGURES[k].label} {FIGURES[k].show(v):.{FIGURES[k].precision}f}"
+                             for k, v in b.printed_mean.items() if k in FIGURES)
             print(f"  {b.name:28s} {len(b.scenes):2d} scenes  protocol {b.protocol:13s} {means}")
             if args.dataset:
                 print(f"    evidence: {b.evidence}\n    source:   {b.source}")
+                if b.efficiency:
+                    print(f"    efficiency ({', '.join(FIGURES[k].name for k in b.printed_mean if k in FIGURES)}): "
+                          f"{b.efficiency}")
                 for scene, row in b.scenes.items():
                     print(f"    {scene:12s} " + "  ".join(f"{k} {v:g}" for k, v in row.items()))
         print()

@@ -303,8 +303,11 @@ def _efficiency_columns(efficiency, dataset, scene_names, methods, bl, values, s
     published = [f for f in figs if any(math.isfinite(_published(b, f, scene_names)) for b in bl)]
     note = caption(summ)
     if published:
-        note += (f" Published {', '.join(FIGURES[f].label for f in published)} are the baselines file's, measured "
-                 "on its authors' GPU (`nvs-eval baselines` names the source).")
+        sources = sorted({b.efficiency for b in bl if b.efficiency
+                          and any(math.isfinite(_published(b, f, scene_names)) for f in published)})
+        note += (f" Published {', '.join(FIGURES[f].label for f in published)} are the baselines file's, not "
+                 f"measured by nvs-eval: {'; '.join(sources) or 'measured on its authors GPU'} "
+                 f"(`nvs-eval baselines {bl[0].dataset}`).")
     return _Efficiency([Column(FIGURES[f].label, f) for f in figs], figs, note)
 
 
