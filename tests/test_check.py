@@ -240,6 +240,12 @@ def test_score_with_a_dataset_root_prints_the_check(tmp_path):
     line = next(x for x in r.stdout.splitlines() if x.startswith("check: "))
     assert "garden: not comparable with the standard protocol: the ground truth is not the dataset's own files: " \
            "images/ resampled by the trainer (bicubic-pil, 3dgs-r2" in line
+    d = tmp_path / "runs" / "garden" / "test" / "ours_30000"  # plain folders with --gt: checked the same way
+    r = cli("score", str(d / "renders"), "--gt", str(d / "gt"), "--dataset", "mipnerf360", "--dataset-root",
+            str(scene), "--metrics", "psnr", "--device", "cpu", "--json", str(tmp_path / "s.json"))
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stdout.splitlines() if x.startswith("check: "))
+    assert "garden: not comparable with the standard protocol: the ground truth is not the dataset's own files" in line
 
 
 def test_blender_ground_truth_composited_by_3dgs_is_the_datasets_own_test_split(tmp_path):
@@ -304,6 +310,7 @@ def test_a_dataset_root_that_is_no_scene_of_the_dataset_is_not_comparable_and_sc
     gt = write_3dgs_gt(tmp_path / "run", scene, range(0, N, 8), folder="images_4")
     r = check_scene(gt, "mipnerf360", scene)
     assert not r.comparable and r.reasons[0].startswith("'garden_copy' is not one of the 9 mipnerf360 scenes")
+    assert "--scene" in r.reasons[0] and "\x00" not in r.reasons[0]  # stored and printed as is: plain text
     from nvs_eval.api import check_scenes
     from nvs_eval.data.layouts import load_layout
 

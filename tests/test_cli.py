@@ -399,3 +399,20 @@ def test_terminal_tables_and_captions_fit_100_columns(two_methods):
             "--protocol", "nerfbaselines", "--metrics", "psnr,ssim,lpips_alex", "--device", "cpu")
     assert r.returncode == 0, r.stderr
     assert max(map(len, r.stdout.splitlines())) <= 100, r.stdout
+
+
+def test_a_reader_that_stops_early_is_no_error_and_loses_no_file(tmp_path):
+    """``nvs-eval protocols | head -1`` exits 0 without a 'Broken pipe' error; ``baselines --per-view --json`` writes
+    its file before printing, and refuses to overwrite it without --force."""
+    for args in (["protocols"], ["baselines", "blender", "--per-view", "--method", "zipnerf", "--scene", "lego",
+                                 "--json", str(tmp_path / "lego.json")]):
+        p = subprocess.Popen([sys.executable, "-m", "nvs_eval", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        p.stdout.readline()
+        p.stdout.close()  # the reader leaves, as `head -1` does
+        err = p.stderr.read()
+        assert p.wait(timeout=120) == 0 and "Broken pipe" not in err, err
+    assert json.loads((tmp_path / "lego.json").read_text())["rows"]
+    again = cli("baselines", "blender", "--per-view", "--method", "zipnerf", "--scene", "lego", "--json",
+                str(tmp_path / "lego.json"))
+    assert again.returncode == 2 and "already exists; pass --force" in again.stderr

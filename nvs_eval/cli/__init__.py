@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 COMMANDS = {
@@ -50,6 +51,18 @@ def _version() -> str:
     return __version__
 
 
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone (``| head``), as opposed to any other broken pipe."""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poll.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -63,7 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         check_paths(parser.commands[args.command], args)
         warn_plugins(args)
         apply_gpu_memory(args)
-        return int(module.run(args) or 0)
+        status = int(module.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return status
+    except BrokenPipeError as e:  # `nvs-eval protocols | head`: the reader left; not an error of the command
+        if not _stdout_closed():
+            print(f"nvs-eval: error: {e}", file=sys.stderr)
+            return 2
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is still buffered goes nowhere
+        return 0
     except KeyboardInterrupt:
         print("nvs-eval: interrupted; everything computed so far is stored; run the same command again to resume",
               file=sys.stderr)

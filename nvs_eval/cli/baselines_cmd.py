@@ -12,6 +12,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="NerfBaselines' published value of every test view (results branch @ 4c941b4)")
     p.add_argument("--json", default=None, metavar="OUT", help="with --per-view: write tidy rows "
                    '{"method", "dataset", "scene", "view", "index", "metric", "value"} to OUT')
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     p.add_argument("--dataset-root", default=None, metavar="DIR",
                    help="with --per-view mipnerf360: the folder holding one folder per scene, to name each view")
     p.add_argument("--method", default=None, help="with --per-view: one NerfBaselines method id (zipnerf, ...)")
@@ -57,6 +58,10 @@ def _per_view(args: argparse.Namespace) -> int:
 
     if args.dataset is None:
         raise UsageError(f"--per-view needs a DATASET: one of {', '.join(pv.per_view_datasets())}")
+    if args.json and Path(args.json).exists() and not args.force:
+        from ..errors import StoreError, option
+
+        raise StoreError("already exists", path=args.json, hint=f"pass {option('force')} to overwrite it")
     scenes = pv.load_per_view(args.dataset)
     wanted = [s for s in scenes if args.method in (None, s.method) and args.scene in (None, s.scene)]
     if not wanted:
@@ -67,27 +72,30 @@ def _per_view(args: argparse.Namespace) -> int:
     images = {s.scene: pv.dataset_images(args.dataset, Path(args.dataset_root) / s.scene)
               for s in wanted} if args.dataset_root else {}
     m = pv.manifest()
-    print(f"{args.dataset}: NerfBaselines per-view results, {m['repository']} branch {m['branch']} @ {m['commit']}; "
-          f"protocol {pv.PROTOCOL} (LPIPS = lpips_alex)")
+    lines = [f"{args.dataset}: NerfBaselines per-view results, {m['repository']} branch {m['branch']} @ "
+             f"{m['commit']}; protocol {pv.PROTOCOL} (LPIPS = lpips_alex)"]
     rows = []
     for s in wanted:
         names = pv.view_names(args.dataset, s.scene, s.n_views, images.get(s.scene))
-        print(f"  {s.method} {s.scene}: {s.n_views} views, NerfBaselines {s.nb_version}, {s.path} "
-              f"sha256 {s.sha256[:12]}")
+        lines.append(f"  {s.method} {s.scene}: {s.n_views} views, NerfBaselines {s.nb_version}, {s.path} "
+                     f"sha256 {s.sha256[:12]}")
         for i, view in enumerate(names):
             vals = {metric: float(s.values(metric)[i]) for metric in pv.METRIC_IDS.values()}
             label = view if view is not None else f"#{i} (unnamed)"
-            print(f"    {label:16s} " + "  ".join(f"{k} {v:.5f}" for k, v in vals.items()))
+            lines.append(f"    {label:16s} " + "  ".join(f"{k} {v:.5f}" for k, v in vals.items()))
             rows += [{"method": s.method, "dataset": s.dataset, "scene": s.scene, "view": view, "index": i,
                       "metric": k, "value": v} for k, v in vals.items()]
     if any(r["view"] is None for r in rows):
-        print("  unnamed views: " + ("give --dataset-root (one folder per scene) to name them from the dataset's "
-                                     "sorted image names" if args.dataset == "mipnerf360" else
-                                     "NerfBaselines' split of this dataset is not reproduced by nvs-eval"))
-    if args.json:
+        lines.append("  unnamed views: " + ("give --dataset-root (one folder per scene) to name them from the "
+                                            "dataset's sorted image names" if args.dataset == "mipnerf360" else
+                                            "NerfBaselines' split of this dataset is not reproduced by nvs-eval"))
+    if args.json:  # written before anything is printed: a reader that stops early (`| head`) loses no file
         out = {"source": {k: m[k] for k in ("repository", "branch", "commit")}, "protocol": pv.PROTOCOL,
                "files": [{k: getattr(s, k) for k in ("method", "dataset", "scene", "path", "sha256", "nb_version")}
                          for s in wanted], "rows": rows}
-        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
-        print(f"wrote {len(rows)} rows to {args.json}")
+        from ..results.atomic import atomic_write_text
+
+        atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n")
+        lines.append(f"wrote {len(rows)} rows to {args.json}")
+    print("\n".join(lines))
     return 0

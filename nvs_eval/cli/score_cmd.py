@@ -108,7 +108,11 @@ def _scenes(args: argparse.Namespace) -> list:
                          "INDEX.json (pixelSplat's chunks)" if args.dataset is None else
                          "--dataset and --dataset-root go together")
     if args.gt is not None:
-        return [pairs_scene([m for a in args.renders for m in _methods(a)], Path(args.gt))]
+        scenes = [pairs_scene([m for a in args.renders for m in _methods(a)], Path(args.gt))]
+        if args.dataset is not None:  # the ground truth is checked against the dataset (by pixels)
+            name_dataset_scenes(scenes, args.dataset, Path(args.dataset_root), args.images,
+                                getattr(args, "scene", None))
+        return scenes
     if eval_index is not None:
         from ..data.pixelsplat import ChunkSource
 
@@ -228,8 +232,8 @@ def run(args: argparse.Namespace) -> int:
     from ..results.aggregate import run_spread
 
     for method, per_metric in run_spread(df, metrics).items():
-        print(f"{method} over {next(iter(per_metric.values()))['runs']} runs (mean ± sample std of the run means): "
-              + ", ".join(f"{m} {v['mean']:.4f} ± {v['std']:.4f}" for m, v in per_metric.items()))
+        print(wrap(f"{method} over {next(iter(per_metric.values()))['runs']} runs (mean ± sample std of the run "
+                   "means): " + ", ".join(f"{m} {v['mean']:.4f} ± {v['std']:.4f}" for m, v in per_metric.items())))
     several = len({p.scene.name for p in paired}) > 1
     for p in paired:
         for method, what in p.scene.origin.items():

@@ -320,8 +320,8 @@ def _reasons(split: dict, prov: dict, spec, scene: str, scene_dir: Path) -> list
     reasons = []
     if spec.scenes and scene not in spec.scenes:
         reasons.append(f"{scene!r} is not one of the {len(spec.scenes)} {spec.name} scenes ({', '.join(spec.scenes)}), "
-                       "so its published protocol is unknown; the scene is the dataset root's folder name (name it "
-                       f"with {option('scene')} if that folder is named otherwise)")
+                       "so its published protocol is unknown; the scene is the dataset root's folder name, or the one "
+                       "named with --scene (a config: the scene folder's name)")
     if not split["standard"]:
         what = [f"{len(split['missing'])} standard view(s) missing"] if split["missing"] else []
         what += [f"{len(split['extra'])} extra view(s)"] if split["extra"] else []
