@@ -224,6 +224,17 @@ def check_of(scene: Scene):
     return check_scene(scene.gt, kind, root, scene.name)
 
 
+def _known_scene(kind: str, scene: str | None) -> None:
+    """A scene named by the user (``--scene``) must be one of the dataset's: a typo is a user error, not a verdict."""
+    from .conventions.registry import closest
+    from .data.datasets import DATASET_KINDS
+
+    spec = DATASET_KINDS.get(kind)
+    if scene is not None and spec is not None and spec.scenes and scene not in spec.scenes:
+        raise UsageError(f"{option('scene')}{scene}: not one of the {len(spec.scenes)} {kind} scenes "
+                         f"({', '.join(spec.scenes)}){closest(scene, spec.scenes)}")
+
+
 def name_dataset_scenes(scenes: list[Scene], kind: str, root: Path, images: str = "images",
                         scene: str | None = None) -> None:
     """Scenes scored against a dataset (``score --dataset KIND --dataset-root ROOT``) are named as the dataset's
@@ -231,6 +242,7 @@ def name_dataset_scenes(scenes: list[Scene], kind: str, root: Path, images: str 
     run folder's), several are ``ROOT/<scene>``. The check is trivially the dataset's own files for a layout that
     reads them (multinerf), by pixels otherwise."""
     root = Path(root)
+    _known_scene(kind, scene)
     for s in scenes:
         folder = root if len(scenes) == 1 else root / s.name
         if len(scenes) == 1:
@@ -248,6 +260,7 @@ def check_scenes(scenes: list[Scene], kind: str, root: Path, scene: str | None =
     from .data.provenance import check_scene
 
     root = Path(root)
+    _known_scene(kind, scene)
     if len(scenes) == 1:
         return [check_scene(scenes[0].gt, kind, root, scene or root.resolve().name)]
     return [check_scene(s.gt, kind, root / s.name, s.name) for s in scenes]

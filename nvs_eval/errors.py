@@ -32,7 +32,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "baselines": ("--baselines", "baselines="),
     "paired": ("--paired", "paired=True"),
     "json": ("--json", "a score JSON"),
-    "scene": ("--scene NAME", "scene="),
+    "scene": ("--scene ", "scene="),
     "allow_missing": ("--allow-missing", "allow_missing=True"),
 }
 

@@ -318,6 +318,10 @@ def test_a_dataset_root_that_is_no_scene_of_the_dataset_is_not_comparable_and_sc
     scenes = load_layout(tmp_path / "run")
     (named,) = check_scenes(scenes, "mipnerf360", scene, "garden")
     assert named.scene == "garden" and named.comparable, named.reasons
+    from nvs_eval.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"scene=gardn: not one of the 9 mipnerf360 scenes .*did you mean 'garden'"):
+        check_scenes(scenes, "mipnerf360", scene, "gardn")  # a typo is the user's error (exit 2), not a verdict
     (outdoor,) = check_scenes(scenes, "mipnerf360", scene, "room")
     assert outdoor.reasons == ["mipnerf360 room is published at images_2 (96x64); this ground truth is images_4 "
                                "(48x32)"]

@@ -241,3 +241,15 @@ def test_plain_folders_progress_is_named_by_the_scene_not_default_gt(tmp_path):
     scene = pairs_scene([("mine", tmp_path / "mine")], tmp_path / "garden" / "gt")
     with _progress(1, scene, None) as bar:
         assert bar.desc == "score garden" and scene.name == "garden"
+
+
+def test_renders_named_otherwise_than_the_ground_truth_are_told_how_views_pair(tmp_path):
+    """``0.png ...`` against ``00000.png ...``: no view pairs, and --allow-missing would not help; the message says
+    that views pair by file name and shows both namings."""
+    folder(tmp_path / "garden" / "gt", [f"{i:05d}.png" for i in range(3)])
+    folder(tmp_path / "r", [f"{i}.png" for i in range(3)])
+    with pytest.raises(PairingError) as e:
+        pair_scene(pairs_scene([("r", tmp_path / "r")], tmp_path / "garden" / "gt"), allow_missing=True)
+    msg = str(e.value)
+    assert "views pair by file name without the extension" in msg and "0, 1, 2" in msg and "00000" in msg, msg
+    assert "allow_missing" not in msg

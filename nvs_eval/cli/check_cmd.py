@@ -49,8 +49,10 @@ def run(args: argparse.Namespace) -> int:
         print(r.summary() if r.comparable else f"{r.scene}: not comparable with the standard protocol:")
         for reason in r.reasons:
             print(f"  - {reason}")
-        print(f"  split: {r.split['rule']} ({len(r.split['test_views'])} views; standard: {r.split['standard']}); "
-              f"ground truth: {r.gt['source']}{' (identical)' if r.gt['identical'] else ''} "
+        standard = "the standard split" if r.split["standard"] else "not the standard split"
+        source = r.gt["source"] or "no dataset image folder"
+        print(f"  split: {r.split['rule']} ({len(r.split['test_views'])} views; {standard}); "
+              f"ground truth: {source}{' (identical)' if r.gt['identical'] else ''} "
               f"{r.gt['size'][0]}x{r.gt['size'][1]}")
     if out is not None:
         doc = results[0].to_json() if len(results) == 1 else {"scenes": {r.scene: r.to_json() for r in results}}

@@ -87,11 +87,17 @@ def _unpaired(scene: Scene, strict: bool, allow_missing: bool):
             continue
         missing = [v for v in scene.gt if v not in renders]
         extra = [v for v in renders if v not in scene.gt]
+        if missing and len(missing) == len(scene.gt) and extra:  # nothing pairs: say how pairing works
+            problems.append(f"method {method}{where}: no render pairs with a ground-truth view: views pair by file "
+                            f"name without the extension, and the renders are named {_preview(extra)} where the "
+                            f"ground truth is {_preview(missing)}")
+            continue
         if missing and not allow_missing:
             problems.append(f"method {method}{where}: {len(missing)} view(s) have no render: {_preview(missing)} "
                             f"(to score the views that have one and report the coverage: {option('allow_missing')})")
         if extra:
-            problems.append(f"{method}{where}: {len(extra)} render(s) have no ground truth: {_preview(extra)}")
+            problems.append(f"method {method}{where}: {len(extra)} render(s) have no ground truth: "
+                            f"{_preview(extra)}")
         coverage[method] = (len(scene.gt) - len(missing), len(scene.gt))
     return problems, coverage, auxiliary, renders_by_method
 
