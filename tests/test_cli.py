@@ -274,7 +274,15 @@ def test_outputs_are_not_overwritten_without_force(tmp_path):
     r = cli("report", "--results", str(other), "--out", str(rep), "--format", "md", "--no-figures")
     assert r.returncode == 2 and "holds a report of another store" in r.stderr
     r = cli("report", "--results", str(other), "--out", str(rep), "--format", "md", "--no-figures", "--force")
-    assert r.returncode == 0 and str(other.resolve()) in (rep / ".nvs-eval-report").read_text()
+    assert r.returncode == 0 and (rep / ".nvs-eval-report").read_text().strip() == "../other/results.sqlite"
+    # a results folder copied whole (store and report inside it) keeps its report: the marker is relative
+    inside = tmp_path / "out" / "report"
+    assert cli("report", "--results", str(out), "--out", str(inside), "--format", "md", "--no-figures").returncode == 0
+    shutil.copytree(out, tmp_path / "copy")
+    r = cli("report", "--results", str(tmp_path / "copy"), "--out", str(tmp_path / "copy" / "report"), "--format",
+            "md", "--no-figures")
+    assert r.returncode == 0, r.stderr
+    assert str(tmp_path) not in (tmp_path / "copy" / "report" / ".nvs-eval-report").read_text()
     a, g = tmp_path / "r" / "m1" / "s1" / "000.png", tmp_path / "gt" / "s1" / "000.png"
     fig = tmp_path / "fig.png"
     fig.write_bytes(b"keep me")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from html import escape
 from pathlib import Path
 
@@ -144,13 +145,20 @@ def _baseline_rows(baselines: dict[str, str] | None, per_view) -> dict:
 
 
 def _claim_output(out: Path, store_path: Path, force: bool) -> None:
-    """``out`` is empty, absent or this store's earlier report (its marker says so), else ``force`` is needed."""
+    """``out`` is empty, absent or this store's earlier report (its marker says so), else ``force`` is needed.
+
+    The marker names the store relative to ``out`` (``../results.sqlite``), so a results folder copied or moved
+    whole keeps its report, and the folder discloses no absolute path; a marker written with an absolute path (by
+    an earlier version) is still read."""
     marker = out / REPORT_MARKER
     check_output_folder(out, REPORT_MARKER, force)
-    source = str(store_path.resolve())
-    if not force and marker.exists() and marker.read_text(encoding="utf-8").strip() != source:
-        raise StoreError(f"holds a report of another store ({marker.read_text(encoding='utf-8').strip()})", path=out,
-                         hint=f"choose another {option('out')} or pass {option('force')} to replace it")
+    out.mkdir(parents=True, exist_ok=True)
+    source = Path(os.path.relpath(store_path.resolve(), out.resolve())).as_posix()
+    if not force and marker.exists():
+        named = marker.read_text(encoding="utf-8").strip()
+        if (out / named).resolve() != store_path.resolve():
+            raise StoreError(f"holds a report of another store ({named})", path=out,
+                             hint=f"choose another {option('out')} or pass {option('force')} to replace it")
     atomic_write_text(marker, source + "\n")
 
 
