@@ -186,7 +186,7 @@ def test_score_prints_raw_and_fitted_side_by_side(wild, tmp_path, capsys):
     assert "PSNR (raw)" in text and "PSNR (affine)" in text and "right half of each image" in text
     doc = json.loads(out.read_text())
     assert doc["protocol"]["appearance_fit"] == "affine" and doc["protocol"]["crop"] == "right-half"
-    assert set(doc) == {"protocol", "metrics", "views", "mean", "auxiliary", "reported", "runs"}
+    assert set(doc) == {"protocol", "metrics", "views", "mean", "auxiliary", "reported", "runs", "efficiency"}
 
 
 def test_a_fit_needs_the_half_image_protocol_and_round_trips_through_yaml(tmp_path):
