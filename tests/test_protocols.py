@@ -243,3 +243,12 @@ def test_docs_protocols_page_lists_every_key_of_a_protocol_file():
 
     page = (Path(__file__).parents[1] / "docs" / "protocols.md").read_text()
     assert settings_table() in page
+
+
+@pytest.mark.parametrize("typo,meant", [("gsplt", "gsplat"), ("3DGS", "3dgs")])
+def test_a_mistyped_protocol_name_is_pointed_at(typo, meant):
+    from nvs_eval.errors import UsageError
+
+    with pytest.raises(UsageError, match=f"unknown protocol '{typo}'; did you mean '{meant}'"):
+        get_protocol(typo)
+

@@ -523,7 +523,8 @@ def get_protocol(name: str | None) -> Protocol:
     try:
         return PROTOCOLS[name]
     except KeyError:
-        raise UsageError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}, or a protocol YAML file "
+        near = closest(name, PROTOCOLS) or closest(name.lower(), PROTOCOLS)
+        raise UsageError(f"unknown protocol {name!r}{near}; known: {', '.join(PROTOCOLS)}, or a protocol YAML file "
                          "(nvs-eval protocols FILE.yaml checks one)") from None
 
 
