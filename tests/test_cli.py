@@ -424,3 +424,12 @@ def test_a_reader_that_stops_early_is_no_error_and_loses_no_file(tmp_path):
     again = cli("baselines", "blender", "--per-view", "--method", "zipnerf", "--scene", "lego", "--json",
                 str(tmp_path / "lego.json"))
     assert again.returncode == 2 and "already exists; pass --force" in again.stderr
+
+
+def test_allow_missing_prints_the_coverage_beside_the_table(two_methods):
+    (two_methods / "a" / "0002.png").unlink()
+    r = cli("score", str(two_methods / "a"), "--gt", str(two_methods / "gt"), "--metrics", "psnr", "--device", "cpu",
+            "--allow-missing")
+    assert r.returncode == 0, r.stderr
+    assert "coverage: a: 1 of 2 views have a render (--allow-missing); its means are over those 1" in r.stdout
+

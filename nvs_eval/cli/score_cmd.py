@@ -235,6 +235,11 @@ def run(args: argparse.Namespace) -> int:
         print(wrap(f"{method} over {next(iter(per_metric.values()))['runs']} runs (mean ± sample std of the run "
                    "means): " + ", ".join(f"{m} {v['mean']:.4f} ± {v['std']:.4f}" for m, v in per_metric.items())))
     several = len({p.scene.name for p in paired}) > 1
+    for p in paired:  # --allow-missing: what the means are over
+        for method, (have, total) in p.coverage.items():
+            if have < total:
+                print(f"coverage: {p.scene.name + '/' if several else ''}{method}: {have} of {total} views have a "
+                      f"render (--allow-missing); its means are over those {have}")
     for p in paired:
         for method, what in p.scene.origin.items():
             print(f"read: {p.scene.name + '/' if several else ''}{method}: {what}")
