@@ -78,7 +78,7 @@ def test_reused_rows_are_not_recomputed_and_added_methods_cost_only_themselves(t
         stats = RunStats()
         third = score_scenes([two], evaluator=evaluator, store=store, progress=False, stats=stats)
         assert evaluator.predictions_scored - n == 0
-        assert stats.stale == ["default/gt/a/1: render changed since it was scored"]
+        assert stats.stale == [f"default/{two.name}/a/1: render changed since it was scored"]  # scene: gt/'s parent
         assert len(third) == 3 and store.frame().equals(before)
         n = evaluator.predictions_scored  # ... until --force: re-scored, the old rows move to the history
         score_scenes([two], evaluator=evaluator, store=store, progress=False, force=True)
