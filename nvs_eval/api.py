@@ -8,14 +8,14 @@ reads a store back. Each is also importable from the top: ``import nvs_eval; nvs
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from .config import BenchmarkConfig, DatasetConfig, load_config
 from .conventions.protocols import Protocol, get_protocol
-from .conventions.registry import DEFAULT_AGGREGATION, METRICS, STORE_NAME
+from .conventions.registry import METRICS, STORE_NAME
 from .data.datasets import DATASET_KINDS, dataset_scene
 from .data.discover import list_images
 from .data.efficiency import read_figure_table
@@ -350,9 +350,7 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
     cfg = config if isinstance(config, BenchmarkConfig) else load_config(config)
     out = Path(out) if out is not None else cfg.base / "out" / cfg.name
     check_output_folder(out, STORE_NAME, force)
-    proto = get_protocol(cfg.protocol).with_resize_gt(cfg.resize_gt).with_appearance_fit(cfg.appearance_fit)
-    if cfg.aggregation != DEFAULT_AGGREGATION:  # a config's choice; never part of a row's key
-        proto = replace(proto, aggregation=cfg.aggregation)
+    proto = get_protocol(cfg.protocol).with_settings(**dict(cfg.settings))
     from .evaluate import distributed
 
     ctx = distributed.context_from_env()

@@ -39,7 +39,7 @@ from pathlib import Path
 import yaml
 
 from .conventions.protocols import PROTOCOLS
-from .conventions.registry import DEFAULT_AGGREGATION, METRICS
+from .conventions.registry import METRICS
 from .errors import ConfigError
 
 
@@ -98,10 +98,14 @@ class BenchmarkConfig:
     metrics: tuple[str, ...] | None
     datasets: tuple[DatasetConfig, ...]
     source: Path
-    resize_gt: str = "none"
     strict: bool = False
-    aggregation: str = DEFAULT_AGGREGATION
-    appearance_fit: str | None = None  # None: the protocol's own
+    # the declared protocol settings the config sets at its top level (conventions.settings: resize_gt,
+    # appearance_fit, aggregation); one not given is the protocol's own
+    settings: tuple[tuple[str, str], ...] = ()
+
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        """The value the config gives a declared protocol setting, or ``default``."""
+        return dict(self.settings).get(key, default)
 
     @property
     def base(self) -> Path:
@@ -169,12 +173,13 @@ def load_config(path: Path | str) -> BenchmarkConfig:
     Raises:
         ConfigError: naming the file and the key (``configs/x.yaml: datasets[0].kind: unknown kind ...``).
     """
-    from .data.resize import RESIZE_METHODS
+    from .conventions.settings import config_settings
 
     path = Path(path)
     c = _Checker(path)
-    raw = c.mapping(_read_yaml(path), "", {"name", "protocol", "metrics", "datasets", "resize_gt", "strict",
-                                           "aggregation", "appearance_fit"},
+    declared = config_settings()
+    raw = c.mapping(_read_yaml(path), "", {"name", "protocol", "metrics", "datasets", "strict",
+                                           *(s.name for s in declared)},
                     {"datasets"})
     name = c.typed(raw.get("name", path.stem), "name", str, "a string")
     protocol = raw.get("protocol", "nvs-eval")
@@ -192,24 +197,14 @@ def load_config(path: Path | str) -> BenchmarkConfig:
     if "metrics" in raw:
         metrics = tuple(c.choice(m, f"metrics[{i}]", tuple(METRICS), "metric")
                         for i, m in enumerate(c.str_list(raw["metrics"], "metrics")))
-    resize_gt = c.choice(raw.get("resize_gt", "none"), "resize_gt", ("none", *RESIZE_METHODS), "resize method")
     strict = c.typed(raw.get("strict", False), "strict", bool, "true or false")
-    fit = raw.get("appearance_fit")
-    if fit is not None:
-        from typing import get_args
-
-        from .conventions.registry import AppearanceFit
-
-        fit = c.choice(fit, "appearance_fit", get_args(AppearanceFit), "appearance fit")
-    from .conventions.registry import AGGREGATIONS
-
-    aggregation = c.choice(raw.get("aggregation", DEFAULT_AGGREGATION), "aggregation", tuple(AGGREGATIONS),
-                           "aggregation")
+    settings = tuple((s.name, c.choice(raw[s.name], s.name, s.values(), s.noun or s.name.replace("_", " ")))
+                     for s in declared if s.name in raw)
     datasets_raw = c.typed(raw["datasets"], "datasets", list, "a list of datasets")
     if not datasets_raw:
         raise c.fail("datasets", "expected at least one dataset")
     datasets = tuple(_dataset(c, d, f"datasets[{i}]", path.parent) for i, d in enumerate(datasets_raw))
-    return BenchmarkConfig(name, protocol, metrics, datasets, path.resolve(), resize_gt, strict, aggregation, fit)
+    return BenchmarkConfig(name, protocol, metrics, datasets, path.resolve(), strict, settings)
 
 
 def _methods(c: _Checker, d: dict, k: str) -> tuple[MethodConfig, ...]:

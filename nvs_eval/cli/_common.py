@@ -41,22 +41,23 @@ def check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
 
 def add_protocol_args(p: argparse.ArgumentParser) -> None:
-    from typing import get_args
-
-    from ..conventions.registry import AppearanceFit
-    from ..data.resize import RESIZE_METHODS
+    from ..conventions.settings import opt_ins
 
     p.add_argument("--protocol", default=None, help="evaluation protocol (see `nvs-eval protocols`; default nvs-eval)")
     p.add_argument("--metrics", default=None, help="comma-separated metric ids, e.g. psnr,ssim,lpips_alex,lpips_vgg")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--resize-gt", default=None, choices=list(RESIZE_METHODS),
-                   help="opt-in: resize the ground truth to the render size with this method (part of the protocol, "
-                        "shown with every table; default: never resize, a size mismatch is an error)")
-    p.add_argument("--appearance-fit", default=None, choices=list(get_args(AppearanceFit)),
-                   help="opt-in for protocols that score the right half (nerfw): fit the render to the ground truth on "
-                        "the left half by least squares and apply it to the right half (part of the protocol's name, "
-                        "shown with every table)")
+    for setting in opt_ins():  # a flag per declared opt-in (--resize-gt, --appearance-fit); the protocol checks it
+        p.add_argument(f"--{setting.name.replace('_', '-')}", default=None, metavar=setting.name.upper(),
+                       help=setting.cli_help)
     add_precision_arg(p)
+
+
+def protocol_from_args(args: argparse.Namespace):
+    """The protocol ``--protocol`` names with the opt-in flags applied."""
+    from ..conventions.protocols import get_protocol
+    from ..conventions.settings import opt_ins
+
+    return get_protocol(args.protocol).with_opt_ins(**{s.name: getattr(args, s.name) for s in opt_ins()})
 
 
 def add_precision_arg(p: argparse.ArgumentParser) -> None:

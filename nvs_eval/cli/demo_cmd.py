@@ -47,4 +47,4 @@ def _wild(out: Path, args: argparse.Namespace) -> None:
                        progress=False)
     print(wrap(f"in the wild: protocol {fitted.protocol.caption()}; {len(fitted.per_view)} views, their fits stored "
                f"in {fitted.store}"))
-    print_side_by_side({"raw": raw, cfg.appearance_fit: fitted.per_view}, list(WILD_METRICS), ("method",))
+    print_side_by_side({"raw": raw, fitted.protocol.appearance_fit: fitted.per_view}, list(WILD_METRICS), ("method",))

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(Path(args.config))
         baselines = {ds.name: ds.baselines for ds in cfg.datasets if ds.baselines}
         paths = write_report(res.store, res.out / "report", figures=True, force=args.force, baselines=baselines,
-                             aggregation=cfg.aggregation)
+                             aggregation=res.protocol.aggregation)
         print(f"report: {paths['html']}", file=sys.stderr)
     return 0
 

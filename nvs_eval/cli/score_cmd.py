@@ -14,6 +14,7 @@ from ._common import (
     print_auxiliary,
     print_side_by_side,
     print_table,
+    protocol_from_args,
     reported_comparison,
     wrap,
 )
@@ -201,12 +202,11 @@ def _print_means(args, paired, protocol, metrics, df) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import attach_masks, pair_scenes, score_paired
-    from ..conventions.protocols import get_protocol
     from ..conventions.registry import parse_metric_list
     from ..errors import StoreError, UsageError
     from ..results.atomic import atomic_write_text
 
-    protocol = get_protocol(args.protocol).with_resize_gt(args.resize_gt).with_appearance_fit(args.appearance_fit)
+    protocol = protocol_from_args(args)
     metrics = parse_metric_list(args.metrics, protocol.metrics)
     if args.compare_raw and protocol.appearance_fit == "none":
         raise UsageError("--compare-raw compares a protocol's appearance fit with the raw numbers; this protocol "

@@ -10,27 +10,23 @@ from dataclasses import asdict, dataclass, replace
 from typing import Literal, get_args
 
 from ..data.images import WHITE
-from ..errors import UsageError, option
-from ..metrics.lpips import InputMapping, LpipsVersion
+from ..errors import OPTIONS, UsageError, option
+from ..metrics.lpips import InputMapping
 from ..metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
-from .registry import AGGREGATIONS, DEFAULT_AGGREGATION, AppearanceFit, closest  # the (torch-free) registry
+from .registry import AGGREGATIONS, closest  # the (torch-free) registry
+from .settings import SETTINGS, opt_ins
 
 __all__ = ["AGGREGATIONS", "PROTOCOLS", "SETTING_HELP", "Protocol", "get_protocol", "load_protocol_file",
            "protocol_caption", "protocol_from_settings", "protocol_yaml", "settings_table"]
 
 Quantize = Literal["none", "round", "truncate"]
 QuantizeImages = Literal["none", "render", "gt", "both"]
-Crop = Literal["none", "right-half"]
-MaskConvention = Literal["normalized", "dycheck"]
 
 
-# Settings added after the first stored rows, with their defaults: at its default a setting is left out of the key
-# (so adding one never changes a stored row's key) and out of `nvs-eval protocols`' listing.
-LATER_SETTINGS = {"resize_gt": "none", "lpips_version": "0.1", "crop": "none", "appearance_fit": "none",
-                  "mask_convention": "normalized"}
+_CORE = ("name", "quantize", "quantize_images", "background", "ssim", "lpips_input", "metrics", "summary", "sources")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Protocol:
     """An evaluation convention.
 
@@ -47,21 +43,24 @@ class Protocol:
         metrics: the metric ids this protocol reports.
         summary: one line on what it reproduces.
         sources: files of the reference code the convention is read from.
-        resize_gt: ``none`` (the default: sizes must match) or how the ground truth is resized to the render's
-            size (:data:`nvs_eval.data.resize.RESIZE_METHODS`), an explicit opt-in that changes every number.
-        aggregation: how per-view values become a scene's and a dataset's number (:data:`AGGREGATIONS`). It
-            never changes a per-view value, so it is not part of :meth:`key`.
-        lpips_version: the LPIPS linear layers, ``"0.1"`` (every built-in protocol) or ``"0.0"`` (the lpips
-            package's first release: its own layers and no scaling layer; YAML ``lpips_version: '0.0'``).
-        crop: ``none`` or ``right-half``: score only columns ``W // 2`` onward of render and ground truth, as
-            NerfBaselines' ``nerfw`` protocol does (the method optimised its appearance on the left half,
-            ``W - W // 2`` columns; with odd ``W`` the middle column is in both).
-        appearance_fit: ``none`` or a closed-form appearance fit for methods that cannot optimise an embedding
-            (:mod:`nvs_eval.metrics.appearance`): fitted on the left half of render against ground truth, applied
-            to the right half, clipped to [0, 1]; needs ``crop: right-half``.
-        mask_convention: ``normalized`` (nvs-eval's masked family: mask-weighted normalised convolution) or
-            ``dycheck`` (DyCheck's mPSNR / mSSIM / mLPIPS, :mod:`nvs_eval.metrics.dycheck`; its plain LPIPS is then
-            the mean of the upsampled spatial map).
+        options: the declared settings (:data:`~nvs_eval.conventions.settings.SETTINGS`) this protocol changes,
+            ``(key, value)`` in declaration order. Each declared setting is also a keyword of the constructor and
+            an attribute (its default where not in ``options``):
+
+            * ``resize_gt``: ``none`` (sizes must match) or how the ground truth is resized to the render's size
+              (:data:`nvs_eval.data.resize.RESIZE_METHODS`), an explicit opt-in that changes every number;
+            * ``aggregation``: how per-view values become a scene's and a dataset's number (:data:`AGGREGATIONS`);
+              it never changes a per-view value, so it is not part of :meth:`key`;
+            * ``lpips_version``: the LPIPS linear layers, ``"0.1"`` (every built-in protocol) or ``"0.0"`` (the
+              lpips package's first release: its own layers and no scaling layer; YAML ``lpips_version: '0.0'``);
+            * ``crop``: ``none`` or ``right-half``: score only columns ``W // 2`` onward of render and ground
+              truth, as NerfBaselines' ``nerfw`` protocol does (the method optimised its appearance on the left
+              half, ``W - W // 2`` columns; with odd ``W`` the middle column is in both);
+            * ``appearance_fit``: ``none`` or a closed-form fit for methods that cannot optimise an appearance
+              embedding (:mod:`nvs_eval.metrics.appearance`), fitted on the left half, applied to the right half,
+              clipped to [0, 1]; needs ``crop: right-half``;
+            * ``mask_convention``: ``normalized`` (nvs-eval's masked family) or ``dycheck`` (DyCheck's mPSNR /
+              mSSIM / mLPIPS, :mod:`nvs_eval.metrics.dycheck`; its plain LPIPS is then the upsampled map's mean).
     """
 
     name: str
@@ -73,61 +72,79 @@ class Protocol:
     metrics: tuple[str, ...]
     summary: str
     sources: tuple[str, ...]
-    resize_gt: str = "none"
-    aggregation: str = DEFAULT_AGGREGATION
-    lpips_version: LpipsVersion = "0.1"
-    crop: Crop = "none"
-    appearance_fit: AppearanceFit = "none"
-    mask_convention: MaskConvention = "normalized"
+    options: tuple[tuple[str, str], ...] = ()
 
-    def __post_init__(self) -> None:
-        from ..data.resize import RESIZE_METHODS
+    def __init__(self, name: str, quantize: Quantize, quantize_images: QuantizeImages,
+                 background: tuple[float, float, float] | str, ssim: SSIMSpec, lpips_input: InputMapping,
+                 metrics: tuple[str, ...], summary: str, sources: tuple[str, ...],
+                 options: tuple[tuple[str, str], ...] = (), **settings: str):
+        for key, value in zip(_CORE, (name, quantize, quantize_images, background, ssim, lpips_input, metrics,
+                                      summary, sources)):
+            object.__setattr__(self, key, value)
+        unknown = [k for k in settings if k not in SETTINGS]
+        if unknown:
+            raise UsageError(f"protocol {name!r}: unknown setting {unknown[0]!r}{closest(unknown[0], SETTINGS)}",
+                             expected=f"one of {', '.join(SETTINGS)}")
+        given = {**dict(options), **settings}
+        object.__setattr__(self, "options", tuple((k, given[k]) for k, s in SETTINGS.items()
+                                                  if k in given and given[k] != s.default))
+        self._check_settings()
 
-        if self.resize_gt != "none" and self.resize_gt not in RESIZE_METHODS:
-            raise UsageError(f"unknown {option('resize_gt')} {self.resize_gt!r}",
-                             expected=f"one of {', '.join(RESIZE_METHODS)}")
-        if self.lpips_version not in get_args(LpipsVersion):
-            raise UsageError(f"unknown lpips_version {self.lpips_version!r}",
-                             expected=f"one of {', '.join(get_args(LpipsVersion))}")
-        if self.aggregation not in AGGREGATIONS:
-            raise UsageError(f"unknown aggregation {self.aggregation!r}; known: {', '.join(AGGREGATIONS)}")
-        for key, allowed in (("crop", get_args(Crop)), ("appearance_fit", get_args(AppearanceFit)),
-                             ("mask_convention", get_args(MaskConvention))):
-            if getattr(self, key) not in allowed:
-                raise UsageError(f"unknown {key} {getattr(self, key)!r}", expected=f"one of {', '.join(allowed)}")
-        if self.appearance_fit != "none" and self.crop != "right-half":
-            raise UsageError(f"{option('appearance_fit')} {self.appearance_fit!r} is fitted on the left half of each "
-                             f"image and scored on the right half, so it needs crop: right-half (protocol "
-                             f"{self.name!r} has crop: {self.crop})",
-                             hint="use the nerfw protocol, or a protocol YAML with crop: right-half")
+    def __getattr__(self, key: str):
+        # a declared setting's value (only called when ``key`` is no field); anything else is no attribute
+        setting = SETTINGS.get(key)
+        if setting is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
+        return dict(self.__dict__.get("options", ())).get(key, setting.default)
+
+    def _check_settings(self) -> None:
+        for key, setting in SETTINGS.items():
+            value = getattr(self, key)
+            if value not in setting.values():
+                raise UsageError(f"unknown {option(key) if key in OPTIONS else key} {value!r}",
+                                 expected=f"one of {', '.join(setting.values())}")
+            problem = setting.check(self) if setting.check else None
+            if problem:
+                raise UsageError(f"{option(key) if key in OPTIONS else key} {problem}", hint=setting.check_hint or None)
+
+    def with_opt_ins(self, **values: str | None) -> Protocol:
+        """This protocol with opt-in settings (``None``: unchanged; ``"none"``: back to the default), each
+        carried in the name (``nerfw+appearance_fit=affine``) so that its rows are stored, tabulated and captioned
+        apart from the plain protocol's."""
+        protocol = self
+        for key, value in values.items():
+            if key not in SETTINGS or not SETTINGS[key].opt_in:
+                raise UsageError(f"{key!r} is not a setting a protocol's name may carry",
+                                 expected=f"one of {', '.join(s.name for s in opt_ins())}")
+            if value is None or value == getattr(protocol, key):
+                continue
+            protocol = replace(protocol, name=_suffixed(protocol.name, key, value), **{key: value})
+        return protocol
+
+    def with_settings(self, **values: str | None) -> Protocol:
+        """This protocol with declared settings changed (``None``: unchanged): opt-ins as :meth:`with_opt_ins`
+        (carried in the name), the others (``aggregation``, a config's) under the same name."""
+        values = {k: v for k, v in values.items() if v is not None}
+        kept = {k: v for k, v in values.items() if not (k in SETTINGS and SETTINGS[k].opt_in)}
+        protocol = self.with_opt_ins(**{k: v for k, v in values.items() if k not in kept})
+        return replace(protocol, **kept) if kept else protocol
 
     def with_resize_gt(self, method: str | None) -> Protocol:
-        """This protocol with the ground truth resized by ``method`` (``None`` or ``"none"``: unchanged).
-
-        The opt-in changes every number, so it changes the name too (``3dgs+resize_gt=area``): its rows are
-        stored, tabulated and captioned apart from the plain protocol's.
-        """
-        if method in (None, "none") or method == self.resize_gt:
-            return self
-        return replace(self, name=_suffixed(self.name, "resize_gt", method), resize_gt=method)
+        """This protocol with the ground truth resized by ``method`` (``None`` or ``"none"``: unchanged), named
+        ``3dgs+resize_gt=area`` (:meth:`with_opt_ins`)."""
+        return self if method == "none" else self.with_opt_ins(resize_gt=method)
 
     def with_appearance_fit(self, fit: str | None) -> Protocol:
         """This protocol with a closed-form appearance fit (``"none"``: without one; ``None``: unchanged), named
-        ``nerfw+appearance_fit=affine`` so that its rows are stored and captioned apart from the raw ones."""
-        if fit is None or fit == self.appearance_fit:
-            return self
-        return replace(self, name=_suffixed(self.name, "appearance_fit", fit), appearance_fit=fit)
+        ``nerfw+appearance_fit=affine`` (:meth:`with_opt_ins`)."""
+        return self.with_opt_ins(appearance_fit=fit)
 
     def caption(self) -> str:
         """The protocol's name and, where it scores part of each image or fits the render first, how: the text
-        every table caption prints. A protocol that is no preset (a protocol file) also spells out every resolved
-        setting, so the caption alone says how its numbers were computed."""
+        every table caption prints (each declared setting's ``caption``). A protocol that is no preset (a protocol
+        file) also spells out every resolved setting, so the caption alone says how its numbers were computed."""
         parts = [] if self.is_preset() else [self.describe()]
-        if self.crop == "right-half":
-            parts.append("scored on the right half of each image (columns W//2 onward)")
-        if self.appearance_fit != "none":
-            parts.append(f"render fitted by {self.appearance_fit} on the left half, applied to the right half "
-                         "and clipped to [0, 1]")
+        parts += [text for k, s in SETTINGS.items() if (text := s.caption_of(getattr(self, k)))]
         return self.name + (f" ({'; '.join(parts)})" if parts else "")
 
     def is_preset(self) -> bool:
@@ -159,11 +176,13 @@ class Protocol:
             + (", variances clamped at 0" if s.clamp_variance_only else "")
             + (", luma" if s.channels == "luma" else ""),
             f"LPIPS v{self.lpips_version} fed {self.lpips_input}",
-            *(f"{k} {getattr(self, k)}" for k in ("resize_gt", "crop", "appearance_fit", "mask_convention"))])
+            *(f"{k} {getattr(self, k)}" for k, setting in SETTINGS.items() if setting.in_describe)])
 
     def settings(self) -> dict:
         """Every setting as plain JSON-ready data (the form written beside results)."""
-        d = asdict(self)
+        d = {k: getattr(self, k) for k in _CORE}
+        d["ssim"] = asdict(self.ssim)
+        d.update((k, getattr(self, k)) for k in SETTINGS)
         d["background"] = self.background if isinstance(self.background, str) else list(self.background)
         d["metrics"] = list(self.metrics)
         d["sources"] = list(self.sources)
@@ -174,24 +193,24 @@ class Protocol:
         import hashlib
         import json
 
-        # settings added later are left out at their default, so adding one never changes a stored row's key;
-        # the aggregation never changes a per-view value, so it is never part of it
-        defaults = LATER_SETTINGS
+        # a declared setting is left out at its default, so declaring one never changes a stored row's key; one
+        # that never changes a per-view value (the aggregation) is never part of it
         settings = self.settings()
         if settings["ssim"]["channels"] == "rgb":
             del settings["ssim"]["channels"]
-        blob = json.dumps({k: v for k, v in settings.items()
-                           if k not in ("summary", "sources", "aggregation") and defaults.get(k, object()) != v},
-                          sort_keys=True)
+        left_out = {"summary", "sources", *(k for k, s in SETTINGS.items() if not s.in_key or settings[k] == s.default)}
+        blob = json.dumps({k: v for k, v in settings.items() if k not in left_out}, sort_keys=True)
         return f"{self.name}@{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
-SUFFIXES = ("resize_gt", "appearance_fit")  # the settings a name may carry as ``name+key=value``
+def _suffixes() -> tuple[str, ...]:
+    """The settings a name may carry as ``name+key=value``, in the order a name spells them."""
+    return tuple(s.name for s in opt_ins())
 
 
 def _suffixed(name: str, key: str, value: str) -> str:
     """``name`` with ``+key=value`` set (replacing an earlier value of that key, dropped for ``none``; suffixes in
-    :data:`SUFFIXES` order).
+    :data:`SETTINGS` order).
 
     >>> _suffixed("nerfw+appearance_fit=affine", "appearance_fit", "none"), _suffixed("3dgs", "resize_gt", "area")
     ('nerfw', '3dgs+resize_gt=area')
@@ -200,7 +219,7 @@ def _suffixed(name: str, key: str, value: str) -> str:
     kept = dict(p.split("=", 1) for p in parts)
     kept[key] = value
     kept = {k: v for k, v in kept.items() if v != "none"}
-    return base + "".join(f"+{k}={kept[k]}" for k in SUFFIXES if k in kept)
+    return base + "".join(f"+{k}={kept[k]}" for k in _suffixes() if k in kept)
 
 PROTOCOLS: dict[str, Protocol] = {
     "nvs-eval": Protocol(
@@ -346,13 +365,8 @@ SETTING_HELP = {
     "background": "RGB in [0, 1] that alpha is composited on (e.g. [1, 1, 1]), or 'stored'",
     "ssim": "a mapping of SSIM settings, each optional (the table below)",
     "lpips_input": "how [0, 1] images reach LPIPS: '[-1,1]' (mapped, as the reference expects) or '[0,1]' (unmapped)",
-    "lpips_version": "LPIPS linear layers: '0.1' or '0.0' (the lpips package's first release)",
     "metrics": "the metric ids the protocol reports (`nvs-eval protocols` lists them)",
-    "resize_gt": "none, or how the ground truth is resized to the render's size (an opt-in)",
-    "aggregation": "how views become scene and dataset values: " + ", ".join(AGGREGATIONS),
-    "crop": "none, or right-half (score columns W//2 onward, as NerfBaselines' nerfw)",
-    "appearance_fit": "none, gain-bias, affine, color-correct (fitted on the left half; needs crop: right-half)",
-    "mask_convention": "the masked family: normalized (nvs-eval's) or dycheck (DyCheck's mPSNR/mSSIM/mLPIPS)",
+    **{k: s.help_text() for k, s in SETTINGS.items()},
     "summary": "one line on what it reproduces (printed by `nvs-eval protocols`)",
     "sources": "a list of the reference files it reproduces",
 }
@@ -398,9 +412,8 @@ def protocol_from_settings(d: dict, source: str = "protocol", default_name: str 
     return Protocol(name=str(d["name"]), quantize=d["quantize"], quantize_images=d["quantize_images"],
                     background=bg if bg == "stored" else tuple(float(v) for v in bg),
                     ssim=_ssim_from_settings(d["ssim"], source), lpips_input=d["lpips_input"], metrics=metrics,
-                    summary=str(d["summary"]), sources=tuple(d.get("sources", ())), resize_gt=d["resize_gt"],
-                    aggregation=d["aggregation"], lpips_version=d["lpips_version"], crop=d["crop"],
-                    appearance_fit=d["appearance_fit"], mask_convention=d["mask_convention"])
+                    summary=str(d["summary"]), sources=tuple(d.get("sources", ())),
+                    **{k: d[k] for k in SETTINGS})
 
 
 def _base(d: dict, source: str) -> Protocol:
@@ -458,19 +471,19 @@ def _cell(value) -> str:
     return f"`{value}`" if not isinstance(value, str) or not value.startswith(("none (", "the ", "says")) else value
 
 
-# the settings with a fixed set of values, each checked against its Literal
-_CHOICES = {"quantize": Quantize, "quantize_images": QuantizeImages, "lpips_input": InputMapping,
-            "lpips_version": LpipsVersion, "crop": Crop, "appearance_fit": AppearanceFit,
-            "mask_convention": MaskConvention}
+# the core settings with a fixed set of values, each checked against its Literal (declared settings: their values)
+_CHOICES = {"quantize": Quantize, "quantize_images": QuantizeImages, "lpips_input": InputMapping}
 
 
 def _checked_choices(d: dict, source: str) -> dict:
-    """``d`` with the later settings at their defaults where absent, every choice checked."""
-    # YAML reads an unquoted 0.0 / 0.1 as a number: the version is its decimal text
-    d = {**LATER_SETTINGS, **d, "lpips_version": str(d.get("lpips_version", "0.1"))}
-    for k, literal in _CHOICES.items():
-        if d[k] not in get_args(literal):
-            raise UsageError(f"{source}: {k}: {d[k]!r} is not one of {', '.join(get_args(literal))}")
+    """``d`` with the declared settings at their defaults where absent, every choice checked."""
+    d = {**{k: s.default for k, s in SETTINGS.items()}, **d}
+    # YAML reads an unquoted 0.0 / 0.1 as a number: a declared setting's value is its text
+    d.update((k, str(d[k])) for k in SETTINGS if isinstance(d[k], (int, float)))
+    choices = {**{k: get_args(t) for k, t in _CHOICES.items()}, **{k: s.values() for k, s in SETTINGS.items()}}
+    for k, allowed in choices.items():
+        if d[k] not in allowed:
+            raise UsageError(f"{source}: {k}: {d[k]!r} is not one of {', '.join(allowed)}")
     return d
 
 
@@ -515,10 +528,10 @@ def get_protocol(name: str | None) -> Protocol:
         protocol = PROTOCOLS[base]
         for part in parts:
             key, sep, value = part.partition("=")
-            if not sep or key not in SUFFIXES:
+            if not sep or key not in _suffixes():
                 raise UsageError(f"protocol {name!r}: {part!r} is not a setting a name may carry",
-                                 expected=f"{base}+KEY=VALUE with KEY one of {', '.join(SUFFIXES)}")
-            protocol = getattr(protocol, f"with_{key}")(value)
+                                 expected=f"{base}+KEY=VALUE with KEY one of {', '.join(_suffixes())}")
+            protocol = protocol.with_opt_ins(**{key: value})
         return protocol
     try:
         return PROTOCOLS[name]
@@ -535,3 +548,39 @@ def protocol_caption(name: str) -> str:
         return get_protocol(name).caption()
     except UsageError:
         return name
+
+
+def protocols_listing(file=None, as_json: bool = False) -> str:
+    """What ``nvs-eval protocols`` prints: every preset (or the protocol YAML ``file``) with every setting it
+    pins, each declared setting where the protocol changes it, and its sources; then, for the presets, every
+    metric id. ``as_json``: the settings of each as JSON."""
+    import json
+
+    protocols = {"file": load_protocol_file(file)} if file else PROTOCOLS
+    if as_json:
+        return json.dumps({k: p.settings() for k, p in protocols.items()}, indent=1) + "\n"
+    lines = []
+    for p in protocols.values():
+        s = p.settings()
+        lines += [f"{p.name}  ({p.key()})", f"  {p.summary}"]
+        lines += [f"  {key:16s} {s[key]}" for key in ("quantize", "quantize_images", "background", "lpips_input",
+                                                       "metrics")]
+        lines += [f"  {k:16s} {s[k]}" for k, setting in SETTINGS.items()
+                  if setting.listed == "changed" and s[k] != setting.default]
+        lines.append("  ssim            " + ", ".join(f"{k}={v}" for k, v in s["ssim"].items()))
+        lines += [f"  source          {src}" for src in p.sources]
+        lines += [f"  {k:15s} {s[k]}" for k, setting in SETTINGS.items() if setting.listed == "always"]
+        lines.append("")
+    if not file:
+        lines += _metrics_listing()
+    return "\n".join(lines) + "\n"
+
+
+def _metrics_listing() -> list[str]:
+    from .registry import METRICS
+
+    lines = ["metrics  (any protocol computes any of them: --metrics, or a config's metrics:)"]
+    for m, spec in METRICS.items():
+        arrow = "higher is better" if spec.higher_is_better else "lower is better"
+        lines.append(f"  {m:20s} {spec.label:20s} {arrow:17s} {spec.about}")
+    return lines

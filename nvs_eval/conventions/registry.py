@@ -17,10 +17,6 @@ from typing import Literal
 
 from ..errors import PluginError, UsageError, option
 
-# The closed-form appearance fits a protocol may apply before scoring (nvs_eval.metrics.appearance); here, outside
-# the torch-importing protocols module, so that the CLI's --appearance-fit choices never import torch.
-AppearanceFit = Literal["none", "gain-bias", "affine", "color-correct"]
-
 
 @dataclass(frozen=True)
 class MetricSpec:

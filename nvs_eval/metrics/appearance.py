@@ -19,14 +19,15 @@ Each least-squares problem is solved through its normal equations with the minim
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
-from ..conventions.registry import AppearanceFit
 from .color import apply_warps, color_correct_fit, lstsq, pixels, to_image
 
+# the values of the protocol setting ``appearance_fit`` (nvs_eval.conventions.settings declares it)
+AppearanceFit = Literal["none", "gain-bias", "affine", "color-correct"]
 FITS = tuple(f for f in get_args(AppearanceFit) if f != "none")
 
 
