@@ -16,7 +16,7 @@ from ..metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
 from .registry import AGGREGATIONS, closest  # the (torch-free) registry
 from .settings import SETTINGS, opt_ins
 
-__all__ = ["AGGREGATIONS", "PROTOCOLS", "SETTING_HELP", "Protocol", "get_protocol", "load_protocol_file",
+__all__ = ["AGGREGATIONS", "PROTOCOLS", "setting_help", "Protocol", "get_protocol", "load_protocol_file",
            "protocol_caption", "protocol_from_settings", "protocol_yaml", "settings_table"]
 
 Quantize = Literal["none", "round", "truncate"]
@@ -357,7 +357,7 @@ DEFAULT_PROTOCOL = "nvs-eval"
 # Every key of a protocol YAML, what it sets and its values; each is optional: an absent key takes its value from
 # ``base:`` (a preset) or, without one, from the default protocol. docs/protocols.md's table is made from this
 # (:func:`settings_table`; a test checks the page against it).
-SETTING_HELP = {
+_CORE_HELP = {
     "base": "a preset whose settings this file starts from (only the keys given are changed)",
     "name": "the protocol's name in tables, captions and the store (default: the file's name)",
     "quantize": "8-bit quantisation before the metrics: none, round, truncate",
@@ -366,14 +366,21 @@ SETTING_HELP = {
     "ssim": "a mapping of SSIM settings, each optional (the table below)",
     "lpips_input": "how [0, 1] images reach LPIPS: '[-1,1]' (mapped, as the reference expects) or '[0,1]' (unmapped)",
     "metrics": "the metric ids the protocol reports (`nvs-eval protocols` lists them)",
-    **{k: s.help_text() for k, s in SETTINGS.items()},
+}
+_DESCRIPTION_HELP = {
     "summary": "one line on what it reproduces (printed by `nvs-eval protocols`)",
     "sources": "a list of the reference files it reproduces",
 }
 
 
+def setting_help() -> dict[str, str]:
+    """Every key of a protocol YAML and what it sets: the core ones, then each declared setting
+    (:data:`~nvs_eval.conventions.settings.SETTINGS`)."""
+    return {**_CORE_HELP, **{k: s.help_text() for k, s in SETTINGS.items()}, **_DESCRIPTION_HELP}
+
+
 def protocol_from_settings(d: dict, source: str = "protocol", default_name: str | None = None) -> Protocol:
-    """A :class:`Protocol` from a YAML or JSON document: every key of :data:`SETTING_HELP` is optional, taken from
+    """A :class:`Protocol` from a YAML or JSON document: every key of :func:`setting_help` is optional, taken from
     the preset named by ``base:`` (or the default protocol) where absent; every field is validated, and an error
     names ``source`` and the key (with the closest valid key or value for a typo).
 
@@ -389,9 +396,10 @@ def protocol_from_settings(d: dict, source: str = "protocol", default_name: str 
     """
     if not isinstance(d, dict):
         raise UsageError(f"{source}: expected a mapping of protocol settings, got {type(d).__name__}")
+    keys = setting_help()
     for k in d:
-        if k not in SETTING_HELP:
-            raise UsageError(f"{source}: unknown protocol setting {k!r}{closest(k, SETTING_HELP)}",
+        if k not in keys:
+            raise UsageError(f"{source}: unknown protocol setting {k!r}{closest(k, keys)}",
                              hint="docs/protocols.md lists every key")
     base = _base(d, source)
     given = {k: v for k, v in d.items() if k != "base"}
@@ -456,7 +464,7 @@ def settings_table() -> str:
     """The Markdown table of every protocol YAML key: what it sets and its default (docs/protocols.md)."""
     default = PROTOCOLS[DEFAULT_PROTOCOL].settings()
     rows = ["| key | what it sets | default |", "|---|---|---|"]
-    for k, what in SETTING_HELP.items():
+    for k, what in setting_help().items():
         value = {"base": "none (the default protocol, nvs-eval)", "name": "the file's name",
                  "summary": "says what it changes", "sources": "none"}.get(k, default.get(k))
         if k == "ssim":
