@@ -231,12 +231,12 @@ def profile_lines(root: Path, views: int = 3) -> list[str]:
     import torch.nn.functional as F
 
     from nvs_eval.conventions.protocols import get_protocol
-    from nvs_eval.data.hashing import sha256_file
     from nvs_eval.data.images import read_image
     from nvs_eval.evaluate.evaluator import Evaluator
     from nvs_eval.metrics.ssim import window_1d
     from nvs_eval.metrics.validate import check_image_batch
     from nvs_eval.results.store import ResultsStore, Row
+    from nvs_eval.util.hashing import sha256_file
 
     ev = Evaluator(get_protocol("3dgs"), ("psnr", "ssim", "lpips_vgg", "dists", "flip"), device=DEVICE)
     model = ev.lpips["lpips_vgg"]

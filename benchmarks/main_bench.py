@@ -156,10 +156,10 @@ def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, f
     import torch
 
     from nvs_eval.conventions.protocols import get_protocol
-    from nvs_eval.data.hashing import sha256_file
     from nvs_eval.data.images import read_image
     from nvs_eval.evaluate.evaluator import Evaluator
     from nvs_eval.metrics.ssim import ssim_with_moments, target_moments
+    from nvs_eval.util.hashing import sha256_file
 
     ev = Evaluator(get_protocol("3dgs"), device="cpu")
     model = ev.lpips["lpips_vgg"]

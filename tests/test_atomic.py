@@ -1,4 +1,4 @@
-"""Files written whole or not at all, with the mode a plain open() gives under the umask (results/atomic.py)."""
+"""Files written whole or not at all, with the mode a plain open() gives under the umask (util/atomic.py)."""
 
 from __future__ import annotations
 

@@ -280,7 +280,7 @@ def test_a_structured_error_keeps_its_parts_and_is_spelled_per_front_end(tmp_pat
     import pickle
 
     from nvs_eval.errors import StoreError, render
-    from nvs_eval.results.atomic import atomic_output
+    from nvs_eval.util.atomic import atomic_output
 
     out = tmp_path / "x.json"
     out.write_text("{}")

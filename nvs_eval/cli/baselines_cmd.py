@@ -93,7 +93,7 @@ def _per_view(args: argparse.Namespace) -> int:
         out = {"source": {k: m[k] for k in ("repository", "branch", "commit")}, "protocol": pv.PROTOCOL,
                "files": [{k: getattr(s, k) for k in ("method", "dataset", "scene", "path", "sha256", "nb_version")}
                          for s in wanted], "rows": rows}
-        from ..results.atomic import atomic_write_text
+        from ..util.atomic import atomic_write_text
 
         atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n")
         lines.append(f"wrote {len(rows)} rows to {args.json}")

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ..api import check_scenes
     from ..data.layouts import load_layout, pairs_scene
     from ..errors import StoreError, option
-    from ..results.atomic import atomic_write_text
+    from ..util.atomic import atomic_write_text
 
     out = Path(args.json) if args.json else None
     if out is not None and out.exists() and not args.force:

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import StoreError, UsageError
     from ..evaluate.evaluator import resolve_device
     from ..explain import compute, explain, json_ready, parse_targets, targets_from_file
-    from ..results.atomic import atomic_write_text
+    from ..util.atomic import atomic_write_text
 
     if (args.target is None) == (args.target_file is None):
         raise UsageError("give the numbers to reproduce: --target psnr=...,ssim=... or --target-file FILE")
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
 def _print_result(args: argparse.Namespace, result: dict, targets: dict) -> None:
     """The ranked matches (and the best written as a protocol when asked), or the closest variants."""
     from ..conventions.protocols import protocol_yaml
-    from ..results.atomic import atomic_write_text
+    from ..util.atomic import atomic_write_text
 
     if result["matches"]:
         for m in result["matches"][: args.top]:

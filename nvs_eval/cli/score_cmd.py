@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     from ..api import attach_masks, pair_scenes, score_paired
     from ..conventions.registry import parse_metric_list
     from ..errors import StoreError, UsageError
-    from ..results.atomic import atomic_write_text
+    from ..util.atomic import atomic_write_text
 
     protocol = protocol_from_args(args)
     metrics = parse_metric_list(args.metrics, protocol.metrics)

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EfficiencyError
-from .hashing import sha256_file
+from ..util.hashing import sha256_file
 
 PLY_HEADER_MAX = 1 << 16  # bytes: a 3DGS header is ~2 kB (62 properties); more means this is not a PLY header
 

@@ -72,7 +72,7 @@ def image_ref(text: str | Path) -> Path | CanvasHalf:
 def image_sha256(ref: Path | CanvasHalf) -> str:
     """sha256 of the file, with ``#left`` / ``#right`` appended for a canvas half (the two halves of one canvas
     have different identities; both change when the file does)."""
-    from .hashing import sha256_file
+    from ..util.hashing import sha256_file
 
     if isinstance(ref, CanvasHalf):
         return f"{sha256_file(ref.canvas)}#{ref.side}"

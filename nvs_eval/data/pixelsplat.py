@@ -216,7 +216,7 @@ def _targets(example: dict, entry: dict, folder: Path) -> dict[str, Path]:
     """The scene's target views as PNG files in the cache (written once, atomically)."""
     from PIL import Image
 
-    from ..results.atomic import atomic_write_bytes
+    from ..util.atomic import atomic_write_bytes
 
     out = {}
     for i in entry["target"]:

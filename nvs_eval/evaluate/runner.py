@@ -21,13 +21,13 @@ from functools import partial
 import numpy as np
 import torch
 
-from .. import __version__
 from ..conventions.registry import MASK_REQUIRED, METRICS
 from ..data.images import image_sha256, read_alpha, read_header, read_images, read_mask
 from ..data.pairing import PairedScene, ViewJob
 from ..data.resize import resize_to
 from ..errors import ImageReadError, PreconditionError, UsageError
 from ..results.store import Fit, ResultsStore, Row
+from ..util.version import __version__
 from .evaluator import MAX_RENDERS_PIXELS, Evaluator, weights_entry
 
 PREFETCH_BYTES = 512 << 20  # decoded views waiting for the device (at least one): 4 at 800x800, 1 at 4K

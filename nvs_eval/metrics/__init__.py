@@ -1,6 +1,5 @@
 """Pure metric kernels on float NCHW images in [0, 1]: one value per image, maps from the same kernels."""
 
-from ..conventions.registry import METRICS, MetricSpec
 from .lpips import LPIPS, build_lpips
 from .psnr import mse, psnr
 from .ssim import (
@@ -15,6 +14,6 @@ from .ssim import (
 )
 
 __all__ = [
-    "LPIPS", "build_lpips", "mse", "psnr", "METRICS", "MetricSpec", "SSIMSpec", "ssim", "ssim_with_moments",
+    "LPIPS", "build_lpips", "mse", "psnr", "SSIMSpec", "ssim", "ssim_with_moments",
     "target_moments", "SSIM_VALID", "SSIM_ZERO", "SSIM_REFLECT", "SSIM_SKIMAGE_DEFAULT",
 ]

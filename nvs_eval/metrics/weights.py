@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.hashing import sha256_file
 from ..errors import WeightsError
+from ..util.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 

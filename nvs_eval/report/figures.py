@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..conventions.registry import MAP_LABELS, METRICS
-from ..results.atomic import atomic_output
+from ..util.atomic import atomic_output
 
 
 def _plt():

@@ -10,7 +10,7 @@ import json
 from html import escape
 from pathlib import Path
 
-from ..results.atomic import atomic_write_text
+from ..util.atomic import atomic_write_text
 from .table import Table, arrow
 
 CSS = """

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS, STORE_NAME
 from ..errors import StoreError, UsageError, option
 from ..results.export import atomic_output, atomic_write_text, check_output_folder
+from ..util.version import __version__
 from .html import page, table_html, viewer_html, write_assets
 from .latex import render_document, render_latex
 from .markdown import render_csv, render_markdown

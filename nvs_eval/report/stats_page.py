@@ -14,8 +14,8 @@ import pandas as pd
 from ..conventions.registry import DEFAULT_SIGNIFICANCE, METRICS
 from ..errors import UsageError
 from ..results.aggregate import scene_summary, split_runs
-from ..results.atomic import atomic_output
 from ..results.stats import DEFAULT_RESAMPLES, bootstrap_ci, pairwise
+from ..util.atomic import atomic_output
 from .table import fmt
 
 

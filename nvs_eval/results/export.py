@@ -16,8 +16,8 @@ import pandas as pd
 
 from ..conventions.registry import DEFAULT_AGGREGATION, METRICS
 from ..errors import StoreError, option
+from ..util.atomic import atomic_output, atomic_write_text
 from .aggregate import dataset_summary, scene_summary
-from .atomic import atomic_output, atomic_write_text
 
 __all__ = ["atomic_output", "atomic_write_text", "check_output_folder", "write_exports"]
 

@@ -26,8 +26,8 @@ from typing import NamedTuple
 import pandas as pd
 
 from ..errors import StoreError
+from ..util.atomic import private_temp
 from .aggregate import RUN_SEP
-from .atomic import private_temp
 from .faults import os_fault, store_fault
 
 
@@ -275,7 +275,7 @@ class ResultsStore:
                              "it was left as it is", path=self.path, expected="an nvs-eval results store",
                              hint="point at the results.sqlite that nvs-eval wrote, or move this file aside")
         if version > SCHEMA_VERSION:
-            from .. import __version__
+            from ..util.version import __version__
 
             raise StoreError(f"written by a newer nvs-eval: its schema version is {version}, and this nvs-eval "
                              f"({__version__}) knows versions up to {SCHEMA_VERSION}; it was left as it is, never "
