@@ -170,24 +170,6 @@ def print_auxiliary(paired, file=None) -> None:
                   f"({', '.join(a['suffixes'])}); --strict makes them an error", file=file)
 
 
-def reported_comparison(paired, df, metrics) -> list[dict]:
-    """The training tool's own means (gsplat stats JSON, multinerf metric files) beside nvs-eval's."""
-    from ..conventions.registry import METRICS
-
-    out = []
-    for p in paired:
-        for method, rep in p.scene.reported.items():
-            mine = df[(df["scene"] == p.scene.name) & (df["method"] == method)]
-            for key, value in rep.items():
-                ours = key if key in metrics else next((m for m in metrics if METRICS[m].kind == key), None)
-                if ours is None or mine.empty:
-                    continue
-                mean = float(mine[ours].mean())
-                out.append({"scene": p.scene.name, "method": method, "metric": ours, "reported": value,
-                            "nvs_eval": mean, "difference": mean - value, "doc": p.scene.reported_doc})
-    return out
-
-
 def warn_plugins(args: argparse.Namespace | None = None) -> None:
     """One line per installed metric plugin that did not load (the built-in metrics are unaffected). A plugin whose
     metric the command asks for (``--metrics``) is left to the error that says the same, so it is said once."""

@@ -22,36 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
+    from ..report.heatmap import write_heatmap
 
-    from ..conventions.registry import MAP_LABELS
-    from ..errors import StoreError
-    from ..report.figures import _plt
-    from ..results.export import atomic_output
-
-    for path in (args.out, args.save_map):
-        if path and Path(path).exists() and not args.force:
-            raise StoreError(f"{path}: already exists; pass --force to overwrite it")
-    from ..evaluate.maps import pair_map
-
-    r, g, m = pair_map(Path(args.render), Path(args.gt), args.metric, args.protocol, args.device)
-    if args.save_map:
-        with atomic_output(args.save_map) as tmp, open(tmp, "wb") as f:
-            np.save(f, m)
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
-    axes[0].imshow(g)
-    axes[0].set_title("ground truth")
-    axes[1].imshow(r)
-    axes[1].set_title(Path(args.render).name)
-    im = axes[2].imshow(m, cmap="inferno", vmin=0)
-    axes[2].set_title(f"{MAP_LABELS.get(args.metric, args.metric)} (mean {np.nanmean(m):.4f})")
-    fig.colorbar(im, ax=axes[2], fraction=0.046)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    with atomic_output(args.out) as tmp:
-        fig.savefig(tmp, dpi=100, format=Path(args.out).suffix.lstrip(".") or "png")
-    print(f"{args.metric} map mean {np.nanmean(m):.6f} -> {args.out}")
+    mean = write_heatmap(Path(args.render), Path(args.gt), args.metric, Path(args.out), args.protocol, args.device,
+                         Path(args.save_map) if args.save_map else None, args.force)
+    print(f"{args.metric} map mean {mean:.6f} -> {args.out}")
     return 0

@@ -15,7 +15,6 @@ from ._common import (
     print_side_by_side,
     print_table,
     protocol_from_args,
-    reported_comparison,
     wrap,
 )
 
@@ -130,32 +129,6 @@ def _scenes(args: argparse.Namespace) -> list:
     return scenes
 
 
-def _num(v: float):
-    return v if math.isfinite(v) else str(v)
-
-
-def _json_doc(protocol, metrics, df, paired, reported, efficiency) -> dict:
-    from ..results.aggregate import run_spread
-
-    doc = {
-        "protocol": protocol.settings(),
-        "metrics": list(metrics),
-        "views": [{"method": r["method"], "view": r["view"], **{m: _num(float(r[m])) for m in metrics}}
-                  for r in df.to_dict("records")],
-        "mean": {m: {k: _num(float(v)) for k, v in g[list(metrics)].mean().items()}
-                 for m, g in df.groupby("method", sort=False)},
-        "auxiliary": {f"{p.scene.name}/{m}": a for p in paired for m, a in p.auxiliary_summary().items()},
-        "reported": reported,
-        "runs": {m: {k: {key: v if key == "runs" else _num(v) for key, v in st.items()} for k, st in per.items()}
-                 for m, per in run_spread(df, metrics).items()},
-    }
-    if efficiency is not None:
-        from ..results.efficiency import json_rows
-
-        doc["efficiency"] = json_rows(efficiency)
-    return doc
-
-
 def _print_efficiency(scenes) -> object:
     """Print each method's efficiency figures (the tool's own, with their source files); returns their frame."""
     from ..conventions.figures import FIGURES, TOOL_NOTE
@@ -243,6 +216,8 @@ def run(args: argparse.Namespace) -> int:
     for p in paired:
         for method, what in p.scene.origin.items():
             print(f"read: {p.scene.name + '/' if several else ''}{method}: {what}")
+    from ..results.reported import reported_comparison, score_document
+
     reported = reported_comparison(paired, df, metrics)
     for r in reported:
         print(f"{r['scene']}/{r['method']}: the tool's own mean {r['metric']} {r['reported']:.4f}, nvs-eval "
@@ -254,6 +229,6 @@ def run(args: argparse.Namespace) -> int:
         if result is not None:
             print(f"check: {result.summary()}")
     if args.json:
-        atomic_write_text(Path(args.json), json.dumps(_json_doc(protocol, metrics, df, paired, reported,
-                                                                        efficiency), indent=1))
+        atomic_write_text(Path(args.json), json.dumps(score_document(protocol, metrics, df, paired, reported,
+                                                                             efficiency), indent=1))
     return 0

