@@ -35,11 +35,30 @@ def _num(v: float, digits: int) -> str:
     return "" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
 
+def _scene_problems(dataset: str, name: str, kind: str | None, scenes: list[str], checks: dict) -> list[str]:
+    """The survey's conditions a dataset's scenes do not meet: scenes of the dataset missing, scenes not checked
+    or not comparable."""
+    from ..data.datasets import DATASET_KINDS
+
+    problems = []
+    if kind in DATASET_KINDS:
+        missing = [s for s in DATASET_KINDS[kind].scenes if s not in scenes]
+        if missing:
+            problems.append(f"{name}: {len(missing)} of the dataset's scenes missing: {', '.join(missing)}")
+    for scene in scenes:
+        check = checks.get((dataset, scene))
+        if check is None:
+            problems.append(f"{name}/{scene}: not checked (the split and resolution are unknown; score or "
+                            "evaluate with the dataset root to check them)")
+        elif not check["comparable"]:
+            problems.append(f"{name}/{scene}: not comparable: {'; '.join(check['reasons'])}")
+    return problems
+
+
 def write_survey(out: Path, per_view: pd.DataFrame, efficiency: pd.DataFrame | None, checks: dict, protocol: str,
                  aggregation: str = DEFAULT_AGGREGATION) -> tuple[Path, list[str]]:
     """Write ``out/survey/<method>/<Dataset>/<scene>.csv`` and ``out/survey/README.md``; returns the folder and
     the conditions not met (also in the README)."""
-    from ..data.datasets import DATASET_KINDS
     from ..results.efficiency import scene_values
 
     root = out / "survey"
@@ -55,18 +74,7 @@ def write_survey(out: Path, per_view: pd.DataFrame, efficiency: pd.DataFrame | N
         if kind not in SURVEY_DATASETS:
             problems.append(f"dataset {dataset}: not one of the survey's ({', '.join(SURVEY_DATASETS.values())}); "
                             f"written as {name}")
-        scenes = sorted(g["scene"].unique())
-        if kind in DATASET_KINDS:
-            missing = [s for s in DATASET_KINDS[kind].scenes if s not in scenes]
-            if missing:
-                problems.append(f"{name}: {len(missing)} of the dataset's scenes missing: {', '.join(missing)}")
-        for scene in scenes:
-            check = checks.get((dataset, scene))
-            if check is None:
-                problems.append(f"{name}/{scene}: not checked (the split and resolution are unknown; score or "
-                                "evaluate with the dataset root to check them)")
-            elif not check["comparable"]:
-                problems.append(f"{name}/{scene}: not comparable: {'; '.join(check['reasons'])}")
+        problems += _scene_problems(dataset, name, kind, sorted(g["scene"].unique()), checks)
         for method, mg in g.groupby("method", sort=True):
             for r in mg.to_dict("records"):
                 figs = scene_values(eff, dataset, r["scene"], [method])

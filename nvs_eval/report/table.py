@@ -245,24 +245,16 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
     tables = []
     for dataset, g in scenes.groupby("dataset", sort=True):
         at = f" Ground truth at {resolution[dataset]}." if resolution and dataset in resolution else ""
-        methods = sorted(g["method"].unique())
-        scene_names = sorted(g["scene"].unique())
-        ds = summary[summary["dataset"] == dataset].set_index("method")
-        n = len(scene_names)
-        bl = list((baselines or {}).get(dataset, []))
-        checked, bad = comparability(dataset, scene_names, checks or {})
-        flags = _baseline_flags(bad, scene_names, force_baselines) if bl else ""
-        note = (_baseline_note(bl, protocol) + _counts(ds.reset_index(), aggregation)
-                + scene_coverage(dataset, scene_names, checks or {}) + checked + flags)
-        flagged = bool(bl) and bool(bad) and not force_baselines
-        values = [[float(ds.loc[m, k]) for k in metrics] for m in methods]
-        spreads = [[float(ds.loc[m, f"{k}_run_std"]) for k in metrics] for m in methods]
-        tied, sig_note = _ties(per_view, dataset, methods, metrics, values, precision, significance,
-                               allow_different_sets)
-        values += [[b.mean(k, scene_names) for k in metrics] for b in bl]
+        methods, scene_names = sorted(g["method"].unique()), sorted(g["scene"].unique())
+        ds, bl = summary[summary["dataset"] == dataset].set_index("method"), list((baselines or {}).get(dataset, []))
+        note, bad, flagged = _notes(dataset, ds, scene_names, bl, protocol, aggregation, checks or {},
+                                    force_baselines)
+        values, spreads, tied, sig_note = _summary_values(per_view, dataset, ds, methods, scene_names, metrics, bl,
+                                                          precision, significance, allow_different_sets)
         eff = _efficiency_columns(efficiency, dataset, scene_names, methods, bl, values, spreads, tied)
         summary_table = _table(
-            f"{dataset}-summary", f"{dataset}: average over {n} scene(s)", "Method", methods + [b.name for b in bl],
+            f"{dataset}-summary", f"{dataset}: average over {len(scene_names)} scene(s)", "Method",
+            methods + [b.name for b in bl],
             [Column(METRICS[k].label, k) for k in metrics] + eff.columns, values,
             f"{dataset}: protocol {protocol_caption(protocol)}.{at}{note}{sig_note}{eff.caption}", precision, len(bl),
             spreads, tied)
@@ -275,6 +267,29 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
         tables += [_figure_table(efficiency, dataset, f, methods, scene_names, precision, eff.caption)
                    for f in eff.figures]
     return tables
+
+
+def _notes(dataset: str, ds: pd.DataFrame, scene_names: list[str], bl: list, protocol: str, aggregation: str,
+           checks: dict, force_baselines: bool) -> tuple[str, dict, bool]:
+    """A dataset's caption notes (published rows, counts, coverage, comparability), the scenes not comparable,
+    and whether the published rows beside them are flagged."""
+    checked, bad = comparability(dataset, scene_names, checks)
+    flags = _baseline_flags(bad, scene_names, force_baselines) if bl else ""
+    note = (_baseline_note(bl, protocol) + _counts(ds.reset_index(), aggregation)
+            + scene_coverage(dataset, scene_names, checks) + checked + flags)
+    return note, bad, bool(bl) and bool(bad) and not force_baselines
+
+
+def _summary_values(per_view, dataset, ds, methods, scene_names, metrics, bl, precision, significance,
+                    allow_different_sets):
+    """The summary table's values (methods, then published rows), the spreads over runs, the ties with each
+    column's best and the caption's sentence on them."""
+    values = [[float(ds.loc[m, k]) for k in metrics] for m in methods]
+    spreads = [[float(ds.loc[m, f"{k}_run_std"]) for k in metrics] for m in methods]
+    tied, sig_note = _ties(per_view, dataset, methods, metrics, values, precision, significance,
+                           allow_different_sets)
+    values += [[b.mean(k, scene_names) for k in metrics] for b in bl]
+    return values, spreads, tied, sig_note
 
 
 @dataclass
