@@ -38,7 +38,7 @@ def test_no_function_is_over_50_lines():
     assert PENDING <= set(found), f"now short enough, delete from PENDING: {sorted(PENDING - set(found))}"
 
 
-def test_the_length_check_counts_from_def_to_the_last_line(tmp_path):
+def test_the_length_check_counts_from_def_to_the_last_line():
     assert long_functions(limit=200) == {}
     assert all(v > 48 for v in long_functions(limit=48).values())
     assert "nvs_eval/report/pages.py:write_report" in long_functions(limit=48)
