@@ -43,24 +43,10 @@ class Protocol:
         metrics: the metric ids this protocol reports.
         summary: one line on what it reproduces.
         sources: files of the reference code the convention is read from.
-        options: the declared settings (:data:`~nvs_eval.conventions.settings.SETTINGS`) this protocol changes,
-            ``(key, value)`` in declaration order. Each declared setting is also a keyword of the constructor and
-            an attribute (its default where not in ``options``):
-
-            * ``resize_gt``: ``none`` (sizes must match) or how the ground truth is resized to the render's size
-              (:data:`nvs_eval.data.resize.RESIZE_METHODS`), an explicit opt-in that changes every number;
-            * ``aggregation``: how per-view values become a scene's and a dataset's number (:data:`AGGREGATIONS`);
-              it never changes a per-view value, so it is not part of :meth:`key`;
-            * ``lpips_version``: the LPIPS linear layers, ``"0.1"`` (every built-in protocol) or ``"0.0"`` (the
-              lpips package's first release: its own layers and no scaling layer; YAML ``lpips_version: '0.0'``);
-            * ``crop``: ``none`` or ``right-half``: score only columns ``W // 2`` onward of render and ground
-              truth, as NerfBaselines' ``nerfw`` protocol does (the method optimised its appearance on the left
-              half, ``W - W // 2`` columns; with odd ``W`` the middle column is in both);
-            * ``appearance_fit``: ``none`` or a closed-form fit for methods that cannot optimise an appearance
-              embedding (:mod:`nvs_eval.metrics.appearance`), fitted on the left half, applied to the right half,
-              clipped to [0, 1]; needs ``crop: right-half``;
-            * ``mask_convention``: ``normalized`` (nvs-eval's masked family) or ``dycheck`` (DyCheck's mPSNR /
-              mSSIM / mLPIPS, :mod:`nvs_eval.metrics.dycheck`; its plain LPIPS is then the upsampled map's mean).
+        options: the declared settings (:data:`~nvs_eval.conventions.settings.SETTINGS`: ``resize_gt``,
+            ``aggregation``, ``lpips_version``, ``crop``, ``appearance_fit``, ``mask_convention``, each described
+            where it is declared) that this protocol changes, ``(key, value)`` in declaration order. Each declared
+            setting is also a keyword of the constructor and an attribute (its default where not in ``options``).
     """
 
     name: str

@@ -106,6 +106,19 @@ class Setting:
         return self.caption.format(value=value) if self.caption and value != self.default else ""
 
 
+# resize_gt: ``none`` (sizes must match) or how the ground truth is resized to the render's size
+#   (nvs_eval.data.resize.RESIZE_METHODS), an explicit opt-in that changes every number.
+# aggregation: how per-view values become a scene's and a dataset's number (registry.AGGREGATIONS); it never
+#   changes a per-view value, so it is not part of a protocol's key.
+# lpips_version: the LPIPS linear layers, "0.1" (every built-in protocol) or "0.0" (the lpips package's first
+#   release: its own layers and no scaling layer; YAML ``lpips_version: '0.0'``).
+# crop: ``none`` or ``right-half``: score only columns W // 2 onward of render and ground truth, as NerfBaselines'
+#   nerfw protocol does (the method optimised its appearance on the left half, W - W // 2 columns; with odd W the
+#   middle column is in both).
+# appearance_fit: ``none`` or a closed-form fit for methods that cannot optimise an appearance embedding
+#   (nvs_eval.metrics.appearance), fitted on the left half, applied to the right half, clipped to [0, 1].
+# mask_convention: ``normalized`` (nvs-eval's masked family: mask-weighted normalised convolution) or ``dycheck``
+#   (DyCheck's mPSNR / mSSIM / mLPIPS, nvs_eval.metrics.dycheck; its plain LPIPS is then the upsampled map's mean).
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("resize_gt", "none", _resize_methods,
             "none, or how the ground truth is resized to the render's size (an opt-in)",
