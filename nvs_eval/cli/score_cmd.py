@@ -177,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     from ..api import attach_masks, pair_scenes, score_paired
     from ..conventions.registry import parse_metric_list
     from ..errors import StoreError, UsageError
+    from ..results.reported import reported_comparison, score_document
     from ..util.atomic import atomic_write_text
 
     protocol = protocol_from_args(args)
@@ -216,8 +217,6 @@ def run(args: argparse.Namespace) -> int:
     for p in paired:
         for method, what in p.scene.origin.items():
             print(f"read: {p.scene.name + '/' if several else ''}{method}: {what}")
-    from ..results.reported import reported_comparison, score_document
-
     reported = reported_comparison(paired, df, metrics)
     for r in reported:
         print(f"{r['scene']}/{r['method']}: the tool's own mean {r['metric']} {r['reported']:.4f}, nvs-eval "
