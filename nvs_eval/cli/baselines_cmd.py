@@ -83,12 +83,24 @@ def _print_entry(b) -> None:
         say(f"    {scene:12s} " + "  ".join(f"{k} {v:g}" for k, v in row.items()), indent=17)
 
 
+def _lpips_note(dataset: str) -> str:
+    """Which LPIPS the per-view files hold, and, where the dataset's published means print another, that the two
+    do not compare (a reader putting the files' values beside the website's table would otherwise mix networks)."""
+    from ..baselines import datasets, load
+
+    vgg = dataset in datasets() and any("lpips_vgg" in b.printed_mean for b in load(dataset))
+    return ("LPIPS = lpips_alex (the files' `lpips` is AlexNet LPIPS" +
+            (f"; the website's means, `nvs-eval baselines {dataset}`, print LPIPS (VGG): another network, never "
+             "compare the two)" if vgg else ")"))
+
+
 def _per_view(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
     from ..baselines import per_view as pv
     from ..errors import UsageError
+    from ._common import wrap
 
     if args.dataset is None:
         raise UsageError(f"--per-view needs a DATASET: one of {', '.join(pv.per_view_datasets())}")
@@ -106,8 +118,8 @@ def _per_view(args: argparse.Namespace) -> int:
     images = {s.scene: pv.dataset_images(args.dataset, Path(args.dataset_root) / s.scene)
               for s in wanted} if args.dataset_root else {}
     m = pv.manifest()
-    lines = [f"{args.dataset}: NerfBaselines per-view results, {m['repository']} branch {m['branch']} @ "
-             f"{m['commit']}; protocol {pv.PROTOCOL} (LPIPS = lpips_alex)"]
+    lines = [wrap(f"{args.dataset}: NerfBaselines per-view results, {m['repository']} branch {m['branch']} @ "
+                  f"{m['commit']}; protocol {pv.PROTOCOL}; {_lpips_note(args.dataset)}")]
     rows = []
     for s in wanted:
         names = pv.view_names(args.dataset, s.scene, s.n_views, images.get(s.scene))
