@@ -94,6 +94,24 @@ def _lpips_note(dataset: str) -> str:
              "compare the two)" if vgg else ")"))
 
 
+def _view_rows(dataset: str, wanted: list, images: dict, lines: list[str]) -> list[dict]:
+    """Every published per-view value of the ``wanted`` files as rows; their lines appended to ``lines``."""
+    from ..baselines import per_view as pv
+
+    rows = []
+    for s in wanted:
+        names = pv.view_names(dataset, s.scene, s.n_views, images.get(s.scene))
+        lines.append(f"  {s.method} {s.scene}: {s.n_views} views, NerfBaselines {s.nb_version}, {s.path} "
+                     f"sha256 {s.sha256[:12]}")
+        for i, view in enumerate(names):
+            vals = {metric: float(s.values(metric)[i]) for metric in pv.METRIC_IDS.values()}
+            label = view if view is not None else f"#{i} (unnamed)"
+            lines.append(f"    {label:16s} " + "  ".join(f"{k} {v:.5f}" for k, v in vals.items()))
+            rows += [{"method": s.method, "dataset": s.dataset, "scene": s.scene, "view": view, "index": i,
+                      "metric": k, "value": v} for k, v in vals.items()]
+    return rows
+
+
 def _per_view(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -120,17 +138,7 @@ def _per_view(args: argparse.Namespace) -> int:
     m = pv.manifest()
     lines = [wrap(f"{args.dataset}: NerfBaselines per-view results, {m['repository']} branch {m['branch']} @ "
                   f"{m['commit']}; protocol {pv.PROTOCOL}; {_lpips_note(args.dataset)}")]
-    rows = []
-    for s in wanted:
-        names = pv.view_names(args.dataset, s.scene, s.n_views, images.get(s.scene))
-        lines.append(f"  {s.method} {s.scene}: {s.n_views} views, NerfBaselines {s.nb_version}, {s.path} "
-                     f"sha256 {s.sha256[:12]}")
-        for i, view in enumerate(names):
-            vals = {metric: float(s.values(metric)[i]) for metric in pv.METRIC_IDS.values()}
-            label = view if view is not None else f"#{i} (unnamed)"
-            lines.append(f"    {label:16s} " + "  ".join(f"{k} {v:.5f}" for k, v in vals.items()))
-            rows += [{"method": s.method, "dataset": s.dataset, "scene": s.scene, "view": view, "index": i,
-                      "metric": k, "value": v} for k, v in vals.items()]
+    rows = _view_rows(args.dataset, wanted, images, lines)
     if any(r["view"] is None for r in rows):
         lines.append("  unnamed views: " + ("give --dataset-root (one folder per scene) to name them from the "
                                             "dataset's sorted image names" if args.dataset == "mipnerf360" else

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import StoreError
-from .atomic import private_temp
+from ..util.atomic import private_temp
 
 
 @dataclass(frozen=True)
