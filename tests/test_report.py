@@ -228,7 +228,7 @@ const dup = [...document.querySelectorAll('table')].filter(t => {
 const broken = [...document.images].filter(i => i.getAttribute('src') && !loaded(i)).map(i => i.src);
 return {figure: first.length, scroll: document.documentElement.scrollWidth, width: innerWidth, dup: dup,
         broken: broken, wrapped: [...document.querySelectorAll('th')].filter(
-          th => th.getClientRects().length && th.getBoundingClientRect().height > 40).length};
+          th => th.getClientRects().length && th.getBoundingClientRect().height > 30).length};
 """
 
 

@@ -1,4 +1,4 @@
-// nvs-eval report: sortable tables and the image viewer (no library, works from file://).
+// nvs-eval report: sortable tables and the image viewer (no library; works opened straight from disk).
 function sortTable(th){const t=th.closest('table'),i=[...th.parentNode.children].indexOf(th),b=t.tBodies[0];
 const rows=[...b.rows],asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';
 rows.sort((x,y)=>{const a=x.cells[i].dataset.v,c=y.cells[i].dataset.v;const na=parseFloat(a),nc=parseFloat(c);
