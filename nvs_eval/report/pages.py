@@ -61,9 +61,7 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     per-view results on the ``baselines`` datasets (:mod:`nvs_eval.report.paired`; refused scenes listed with the
     reason, an error when none can be paired). ``efficiency``: the store's efficiency figures (the tools' own number
     of Gaussians, size, render time, training time and memory) as columns after the metrics, one table each and, in
-    the HTML report, their source files (``False`` leaves them out). ``full_res_budget``: bytes of original
-    render and ground-truth files the viewer's views may copy into the report (:class:`FullResCopies`); the
-    report links nothing outside its folder.
+    the HTML report, their source files (``False`` leaves them out). ``full_res_budget``: :class:`FullResCopies`.
     """
     store_path = _store_file(store_path)
     unknown = [f for f in formats if f not in FORMATS + EXTRA_FORMATS]
@@ -95,10 +93,9 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
 
         paths["survey"], _ = write_survey(out, per_view, data["efficiency"], data["checks"], protocol, aggregation)
     if "html" in formats:
-        index_extra = {"coverage": _coverage_items(data["coverage"], data["auxiliary"], data["checks"], per_view),
-                       "efficiency": _efficiency_context(data["efficiency"]) if efficiency else None}
-        paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"], index_extra,
-                                    figures, worst_k, device, aggregation, compared, full_res_budget)
+        paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
+                                    _index_extra(data, efficiency), figures, worst_k, device, aggregation, compared,
+                                    full_res_budget)
     return paths
 
 
@@ -201,6 +198,12 @@ def resolutions(tidy, gt_sizes) -> dict[str, str]:
             text = f"{text} to {'x'.join(map(str, distinct[-1]))} ({len(distinct)} sizes)"
         out[dataset] = text
     return out
+
+
+def _index_extra(data: dict, efficiency: bool) -> dict:
+    """The index page's coverage list and efficiency sources."""
+    return {"coverage": _coverage_items(data["coverage"], data["auxiliary"], data["checks"], data["per_view"]),
+            "efficiency": _efficiency_context(data["efficiency"]) if efficiency else None}
 
 
 def _coverage_items(coverage, auxiliary, checks=None, per_view=None) -> list[str]:
