@@ -31,6 +31,7 @@ EXTRA_FORMATS = ("survey",)  # only when asked: the 3DGS compression survey's CS
 REPORT_MARKER = ".nvs-eval-report"
 PREVIEW_MAX = 640  # px, longest side of a viewer layer
 PREVIEW_QUALITY = 85
+NO_COMPARISONS = {"comparisons": [], "comparisons_note": "", "viewer_data": None, "missing": []}  # figures=False
 FULL_RES_BUDGET = 16 << 20  # bytes of full-resolution copies of the viewer's layers per report
 
 
@@ -272,7 +273,7 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_
         scenes.append({"href": name, "title": f"{dataset} / {scene}", "views": g["view"].nunique(),
                        "methods": g["method"].nunique()})
         shown = (_comparisons(out, slug, dataset, scene, _first_runs(g), tidy, metrics, evaluator, worst_k,
-                              full_res) if evaluator is not None else {})
+                              full_res) if evaluator is not None else NO_COMPARISONS)
         ctx = scene_context(out, slug, dataset, scene, g, tidy, metrics, aggregation, figures)
         write_page(env, out / name, "scene.html", title=f"{dataset} / {scene}", root="../", **ctx, **shown)
     _write_stats(env, out, per_view, metrics, aggregation, compared)
