@@ -305,10 +305,10 @@ def _first_runs(g):
 
 
 def _write_stats(env, out, per_view, metrics, aggregation, compared) -> None:
-    from .paired import paired_html
+    from .paired import paired_context
     from .stats_page import stats_context
 
-    paired = paired_html(list(compared)) if compared else ""  # escapes every name itself; the template trusts it
+    paired = paired_context(list(compared)) if compared else None
     write_page(env, out / "stats.html", "stats.html", title="nvs-eval statistics", root="",
                **stats_context(out, per_view, metrics, aggregation), paired=paired)
 
