@@ -452,3 +452,14 @@ def test_full_resolution_copies_stay_inside_the_report_within_the_budget(tmp_pat
     assert copies.link(big, (PREVIEW_MAX, 8, 3), out / "x", "x") == ""  # fits its preview: nothing to copy
     note = copies.note()
     assert "2 file(s)" in note and "1 original file(s) are left out" in note and str(tmp_path) not in note
+
+
+def test_overview_figure_is_1000px_wide_and_never_wider_than_4_to_1(tmp_path):
+    from PIL import Image
+
+    from nvs_eval.report.overview import overview_figure
+
+    out = overview_figure(tied_frame(), ["psnr", "ssim", "lpips_vgg"], tmp_path / "o.png")
+    w, h = Image.open(out).size
+    assert w == 1000 and 4 * h >= w, (w, h)
+    assert overview_figure(tied_frame().iloc[:0], ["psnr"], tmp_path / "none.png") is None
