@@ -2,7 +2,10 @@
 
 Every metric id goes through the evaluator, as a run scores it, and is checked the same way:
 
-* against its reference (an independent implementation given by the caller) on real photographs;
+* against its reference on real photographs: the independent implementation its adapter names
+  (:meth:`nvs_eval.evaluate.adapters.Adapter.reference`; the colour-corrected family: of the render corrected by
+  multinerf's ``color_correct`` in NumPy first; the masked family, under an all-ones mask, is the plain metric), or
+  the one given by the caller (a plugin's). A metric without one fails this check: it is never skipped;
 * a batch of renders scores what each render scores alone (batch composition never changes a value), and a
   batch spanning views (each render with its own ground truth and mask) what each view scores alone;
 * CPU against CUDA, where a GPU is present;
@@ -23,6 +26,7 @@ import torch
 
 from nvs_eval.conventions.protocols import get_protocol
 from nvs_eval.conventions.registry import METRICS
+from nvs_eval.evaluate import references
 from nvs_eval.evaluate.evaluator import Evaluator
 
 from conftest import photo_pairs, to_nchw
@@ -34,6 +38,14 @@ Reference = Callable[[np.ndarray, np.ndarray], float]  # (render, ground truth) 
 def _evaluator(protocol: str, metric: str, device: str) -> Evaluator:
     """One evaluator per metric and device for all checks (building one loads its network's weights)."""
     return Evaluator(get_protocol(protocol), (metric,), device)
+
+
+@functools.cache
+def _adapter_reference(protocol: str, metric: str) -> Reference:
+    """The reference the metric's adapter names (built once: it may load a network)."""
+    ev = _evaluator(protocol, metric, "cpu")
+    ref = ev.adapters[METRICS[metric].kind].reference(metric)
+    return references.color_corrected(ref) if METRICS[metric].family == "cc" else ref
 
 
 @dataclass
@@ -57,14 +69,16 @@ class MetricTester:
     def pairs(self):
         return photo_pairs(self.size)
 
+    def reference_for(self) -> Reference:
+        """The caller's reference, else the one the metric's adapter names (an error when it has none)."""
+        return self.reference if self.reference is not None else _adapter_reference(self.protocol, self.metric)
+
     def check_reference(self) -> None:
         """Each photograph and distortion, against the reference, to ``atol``."""
-        if self.reference is None:
-            pytest.skip(f"{self.metric}: its reference is checked in its own test module")
-        ev = self.evaluator()
+        ev, reference = self.evaluator(), self.reference_for()
         for name, pred, gt in self.pairs():
             got = float(self._score(ev, [pred], gt)[0])
-            want = float(self.reference(pred, gt))
+            want = float(reference(pred, gt))
             assert abs(got - want) <= self.atol, (self.metric, name, got, want)
 
     def check_batch_equals_single(self) -> None:
