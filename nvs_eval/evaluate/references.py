@@ -57,26 +57,35 @@ def ssim(spec: SSIMSpec) -> Reference:
     return ref
 
 
+def _torchvision_stub(net: str, backbone: dict):
+    """A stand-in for torchvision's model constructors that returns ``backbone`` (a ``features`` state dict) in the
+    ``features`` stack, for the reference packages' hub downloads (which need the network), built without the
+    classifier (a VGG16 with its classifier takes seconds to initialise)."""
+    import types
+
+    from ..metrics.backbones import features
+
+    feats = features(net)
+    feats.load_state_dict(backbone)
+    model = lambda *args, **kwargs: types.SimpleNamespace(features=feats)  # noqa: E731
+    return types.SimpleNamespace(alexnet=model, vgg16=model, squeezenet1_1=model)
+
+
 def lpips_model(net: str, backbone: dict, version: str = "0.1"):
-    """The ``lpips`` package's LPIPS (its own linear layers of ``version``), with ``backbone`` (a torchvision
-    ``features`` state dict) loaded into its slices (its torchvision download needs the network)."""
+    """The ``lpips`` package's LPIPS (its own linear layers of ``version``), with ``backbone`` (torchvision's
+    ``features`` tensors) in its slices in place of its torchvision download."""
     import warnings
 
-    import torchvision
+    _test_package("lpips", "lpips")
+    from lpips import LPIPS, pretrained_networks
 
-    lpips = _test_package("lpips", "lpips")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ref = lpips.LPIPS(net=net, version=version, pretrained=True, pnet_rand=True, verbose=False)
-    models = {"alex": torchvision.models.alexnet, "vgg": torchvision.models.vgg16,
-              "squeeze": torchvision.models.squeezenet1_1}
-    feats = models[net](weights=None).features
-    feats.load_state_dict(backbone)
-    for k in range(1, ref.net.N_slices + 1):
-        sl = getattr(ref.net, f"slice{k}")
-        for name in list(sl._modules):
-            sl._modules[name] = feats[int(name)]
-    return ref.eval()
+    real, pretrained_networks.tv = pretrained_networks.tv, _torchvision_stub(net, backbone)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return LPIPS(net=net, version=version, pretrained=True, pnet_rand=True, verbose=False).eval()
+    finally:
+        pretrained_networks.tv = real
 
 
 def lpips(net: str, version: str, input_mapping: str) -> Reference:
@@ -91,19 +100,8 @@ def lpips(net: str, version: str, input_mapping: str) -> Reference:
 def dists_model(backbone: dict):
     """The authors' DISTS (``DISTS_pytorch/DISTS_pt.py``, PyPI ``dists-pytorch`` 0.1) with torchvision's VGG16
     tensors ``backbone`` in place of its hub download (``models.vgg16(pretrained=True)``, which needs the network)."""
-    import types
-
-    import torchvision
-
     dists_pt = _test_package("DISTS_pytorch.DISTS_pt", "dists-pytorch")
-
-    def vgg16(pretrained=True):
-        model = torchvision.models.vgg16(weights=None)
-        model.features.load_state_dict(backbone)
-        return model
-
-    real = dists_pt.models
-    dists_pt.models = types.SimpleNamespace(vgg16=vgg16)
+    real, dists_pt.models = dists_pt.models, _torchvision_stub("vgg", backbone)
     try:
         return dists_pt.DISTS().eval()
     finally:
