@@ -20,10 +20,8 @@ is a :class:`PluginAdapter` around a function (:mod:`nvs_eval.plugin`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -35,9 +33,9 @@ from ..metrics.masked import layer_weights, masked_mse, masked_ssim
 from ..metrics.psnr import psnr_from_mse
 from . import references
 from .context import Context
+from .references import Reference
 from .target import Target
 
-Reference = Callable[[np.ndarray, np.ndarray], float]  # (render, ground truth) float64 H x W x 3 -> value
 ADAPTERS: dict[str, type[Adapter]] = {}  # kind -> adapter class, filled by register_adapter
 
 
