@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import nvs_eval.metrics as metrics
@@ -26,3 +27,21 @@ def test_every_kernel_is_exported_in_one_signature_style():
     for name in ("LPIPS", "build_lpips", "DISTS", "build_dists", "color_correct", "masked_mse", "psnr_from_mse",
                  "target_moments", "ssim_with_moments", "METRICS", "MetricSpec", "SSIMSpec"):
         assert name in metrics.__all__ and getattr(metrics, name) is not None, name
+
+
+@pytest.mark.parametrize("protocol,kernel", [("nvs-eval", "masked_lpips"), ("dycheck", "dycheck_lpips")])
+def test_the_masked_lpips_kernels_give_the_evaluators_values(protocol, kernel):
+    from nvs_eval.conventions.protocols import get_protocol
+    from nvs_eval.evaluate.evaluator import Evaluator
+
+    g = torch.Generator().manual_seed(1)
+    target = torch.randint(0, 256, (1, 3, 48, 56), generator=g) / 255.0  # 8-bit values: any quantisation keeps them
+    pred = ((target + torch.randint(-20, 21, (2, 3, 48, 56), generator=g) / 255.0).clamp(0, 1) * 255).round() / 255
+    yy, xx = torch.meshgrid(torch.arange(48), torch.arange(56), indexing="ij")
+    mask = (((yy - 24) ** 2 + (xx - 28) ** 2) < 400).float()[None, None]
+    ev = Evaluator(get_protocol(protocol), ("masked_lpips_alex",), "cpu")
+    want = ev.score(pred, ev.prepare(target, mask))["masked_lpips_alex"]
+    model = ev.adapters["lpips"].by_metric["masked_lpips_alex"]
+    got = getattr(metrics, kernel)(pred, target.expand(2, -1, -1, -1), mask, model)
+    assert tuple(got.shape) == (2,)
+    torch.testing.assert_close(got.double(), want, rtol=0, atol=1e-6)

@@ -314,15 +314,19 @@ class LPIPSAdapter(Adapter):
         if target.tiled:
             raise PreconditionError(f"{metric}: DyCheck's LPIPS is computed whole (no tiles), and this view is too "
                                     "large for the device")
+        from ..metrics.dycheck import masked_input_lpips
+
         sizes = model.tap_sizes(*target.image.shape[-2:])
         out, step = [], self.ctx.policy.forward_batch(preds)
         for i in range(0, preds.shape[0], step):
             t, x = target.rows(i, i + step), preds[i : i + step]
-            m = t.mask.to(x.dtype).expand(x.shape[0], -1, -1, -1) if masked else torch.ones_like(x[:, :1])
-            with self.ctx.fast():  # all ones: the prepared ground-truth features are those of the unmasked image
-                gt = model.features(t.image * m) if masked else self._features(model, t)
-                d = model.distance(model.features(x * m), gt, weights=[layer_weights(m if masked else m[:1], s)
-                                                                      for s in sizes])
+            with self.ctx.fast():
+                if masked:  # the kernel itself (nvs_eval.metrics.dycheck.dycheck_lpips)
+                    out.append(masked_input_lpips(x, t.image, t.mask, model))
+                    continue
+                m = torch.ones_like(x[:, :1])  # all ones: the prepared features are those of the unmasked image
+                d = model.distance(model.features(x), self._features(model, t),
+                                   weights=[layer_weights(m[:1], s) for s in sizes])
             out.append(d / m.flatten(1).sum(1).to(d))
         return torch.cat(out)
 

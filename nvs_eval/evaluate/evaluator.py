@@ -262,23 +262,7 @@ class Evaluator:
             ([inf, 20.0], 1.0)
         """
         with self._tf32():
-            return self._score(preds, self._aligned(target, preds.shape[0], views), consume, metrics or self.metrics)
-
-    @staticmethod
-    def _aligned(target: Target, n: int, views) -> Target:
-        """``target`` aligned with n renders: itself for one view (it broadcasts) or when render i is view i."""
-        if views is None:
-            if target.views not in (1, n):
-                raise ValueError(f"a target of {target.views} views scores {n} renders only with `views`, the view "
-                                 "of each render")
-            return target
-        views = [int(v) for v in views]
-        if len(views) != n or any(not 0 <= v < target.views for v in views):
-            raise ValueError(f"`views` must name one of the target's {target.views} views for each of the {n} "
-                             f"renders, got {views}")
-        if target.views == 1 or views == list(range(target.views)):
-            return target
-        return target.take(views)
+            return self._score(preds, target.aligned(preds.shape[0], views), consume, metrics or self.metrics)
 
     def _scored_part(self, preds: Tensor, target: Target) -> Tensor:
         """The part of the renders the protocol scores: all of them, or under a crop their right half (fitted to

@@ -74,6 +74,22 @@ class Target:
     def view_of(self, i: int) -> int:
         return self.index[i] if self.index else i
 
+    def aligned(self, n: int, views=None) -> Target:
+        """This target aligned with n renders whose views are ``views`` (left out: render i is of view i): itself
+        for one view (it broadcasts) or when render i is view i, else the views gathered (:meth:`take`)."""
+        if views is None:
+            if self.views not in (1, n):
+                raise ValueError(f"a target of {self.views} views scores {n} renders only with `views`, the view "
+                                 "of each render")
+            return self
+        views = [int(v) for v in views]
+        if len(views) != n or any(not 0 <= v < self.views for v in views):
+            raise ValueError(f"`views` must name one of the target's {self.views} views for each of the {n} "
+                             f"renders, got {views}")
+        if self.views == 1 or views == list(range(self.views)):
+            return self
+        return self.take(views)
+
     def take(self, index) -> Target:
         """The entries at ``index`` (a view may repeat), gathered along every prepared tensor's batch dimension:
         entry ``i`` of the result is the ground truth of render ``i`` of a batch."""

@@ -17,8 +17,10 @@ SSIM               :func:`ssim`; prepared ground truth: :func:`target_moments`, 
 LPIPS              :class:`LPIPS` (``model(pred, target, spatial=False)``), :func:`build_lpips`
 DISTS              :class:`DISTS` (``model(pred, target)``), :func:`build_dists`
 FLIP               :func:`flip` (NVIDIA's flip-evaluator, LDR, 67 pixels per degree)
-masked             :func:`masked_psnr`, :func:`masked_mse`, :func:`masked_ssim` (``spec`` after the mask)
-DyCheck            :func:`dycheck_ssim` (partial convolution; its mPSNR is :func:`masked_psnr`)
+masked             :func:`masked_psnr`, :func:`masked_mse`, :func:`masked_ssim` (``spec`` after the mask),
+                   :func:`masked_lpips` (``model`` after the mask)
+DyCheck            :func:`dycheck_ssim` (partial convolution), :func:`dycheck_lpips` (``model`` after the mask);
+                   its mPSNR is :func:`masked_psnr`
 colour correction  :func:`color_correct` (multinerf; ``cc_*`` metrics score the corrected render)
 =================  ==========================================================================================
 """
@@ -26,10 +28,10 @@ colour correction  :func:`color_correct` (multinerf; ``cc_*`` metrics score the 
 from ..conventions.registry import METRICS, MetricSpec
 from .color import color_correct
 from .dists import DISTS, build_dists
-from .dycheck import dycheck_ssim
+from .dycheck import dycheck_lpips, dycheck_ssim
 from .flip import flip
 from .lpips import LPIPS, build_lpips
-from .masked import masked_mse, masked_psnr, masked_ssim
+from .masked import masked_lpips, masked_mse, masked_psnr, masked_ssim
 from .psnr import mse, psnr, psnr_from_mse
 from .ssim import (
     SSIM_REFLECT,
@@ -46,5 +48,5 @@ __all__ = [
     "LPIPS", "build_lpips", "mse", "psnr", "METRICS", "MetricSpec", "SSIMSpec", "ssim", "ssim_with_moments",
     "target_moments", "SSIM_VALID", "SSIM_ZERO", "SSIM_REFLECT", "SSIM_SKIMAGE_DEFAULT",
     "psnr_from_mse", "DISTS", "build_dists", "flip", "masked_mse", "masked_psnr", "masked_ssim", "dycheck_ssim",
-    "color_correct",
+    "color_correct", "masked_lpips", "dycheck_lpips",
 ]
