@@ -14,11 +14,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "nvs_eval"
 
-# Removed by issue 34a (the adapters get a context, not the Evaluator); the test fails once the circle is gone, so
-# that this line is deleted with it.
-KNOWN_CIRCLES = {frozenset({"nvs_eval.evaluate.adapters", "nvs_eval.evaluate.evaluator"})}
-
-
 def layers() -> dict[str, int]:
     """``{part: layer}`` from docs/architecture.md: each row ``| n | `part`, `part` | ... |``, bottom first."""
     text = (ROOT / "docs" / "architecture.md").read_text()
@@ -113,9 +108,8 @@ def test_every_module_has_a_layer_and_imports_none_above_it():
 
 
 def test_no_import_circle_between_modules():
-    found = {frozenset(c) for c in circles(import_graph())}
-    assert found - KNOWN_CIRCLES == set(), f"import circles: {[sorted(c) for c in found - KNOWN_CIRCLES]}"
-    assert KNOWN_CIRCLES <= found, "a known circle is gone: delete it from KNOWN_CIRCLES"
+    found = circles(import_graph())
+    assert not found, f"import circles: {[sorted(c) for c in found]}"
 
 
 def test_the_import_reader_sees_function_level_and_relative_imports():
