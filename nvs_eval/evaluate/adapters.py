@@ -86,8 +86,11 @@ class SSIMAdapter(Adapter):
         # its buffers are ~10 maps per render: a few renders at a time, or bands of a large view
         band = self.ev.ssim_band(images, images.shape[0])
         step = images.shape[0] if band else max(1, (8 << 20) // (images.shape[-2] * images.shape[-1]))
-        return torch.cat([ssim_with_moments(images[i : i + step], target.rows(i, i + step).moments, band=band)
-                          for i in range(0, images.shape[0], step)])
+        values = torch.cat([ssim_with_moments(images[i : i + step], target.rows(i, i + step).moments, band=band)
+                            for i in range(0, images.shape[0], step)])
+        if _keeps_map(target, metric):  # the map apart: the banded value is not to change when maps are kept
+            target.spatial[metric] = 1.0 - ssim_with_moments(images, target.moments, return_map=True)[1].mean(1)
+        return values
 
     def score_masked(self, metric, preds, target):
         from ..metrics.dycheck import dycheck_ssim
@@ -152,10 +155,15 @@ class LPIPSAdapter(Adapter):
             if target.tiled and model.net != "squeeze":
                 side = ev.tile_side(TILE_HALO[model.net])
                 return model.tiled_distance(images, target.image, side, ev.lpips_batch(side + 2 * TILE_HALO[model.net]))
-            step = ev.lpips_batch(images)
-            return torch.cat([model.distance(model.features(images[i : i + step]),
-                                             self._features(model, target.rows(i, i + step)))
-                              for i in range(0, images.shape[0], step)])
+            step, values, maps = ev.lpips_batch(images), [], []
+            for i in range(0, images.shape[0], step):
+                fx, fy = model.features(images[i : i + step]), self._features(model, target.rows(i, i + step))
+                values.append(model.distance(fx, fy))
+                if _keeps_map(target, metric):  # the same features, distances kept per pixel
+                    maps.append(model.distance(fx, fy, spatial=True).float())
+            if maps:
+                target.spatial[metric] = torch.cat(maps)
+            return torch.cat(values)
 
     def score_masked(self, metric, preds, target):
         """The spatial map's weighted mean, as the mask carried back to each layer (no full-resolution map; exact
@@ -212,6 +220,11 @@ class LPIPSAdapter(Adapter):
         return model.distance(model.features(pred), self._features(model, target), spatial=True)[0]
 
 
+def _keeps_map(target: Target, metric: str) -> bool:
+    """Whether a score of ``metric`` also leaves its per-pixel maps in ``target.spatial`` (plain metrics only)."""
+    return target.spatial is not None and METRICS[metric].family == "plain"
+
+
 def _mask_total(target: Target) -> Tensor:
     """Each view's mask weight (float64), the masked LPIPS's denominator."""
     return target.mask.to(torch.float64).flatten(1).sum(1)
@@ -263,7 +276,10 @@ class FLIPAdapter(Adapter):
     def score(self, metric, images, target):
         from ..metrics.flip import flip
 
-        return flip(images, target.image)
+        if not _keeps_map(target, metric):
+            return flip(images, target.image)
+        values, target.spatial[metric] = flip(images, target.image, return_maps=True)
+        return values
 
     def map(self, metric, pred, target):
         from ..metrics.flip import flip

@@ -137,6 +137,9 @@ class Target:
     index: tuple[int, ...] = ()  # per entry: the view it was taken from (empty: entry i is view i)
     width: int = 0  # under a protocol's crop: the renders' full width (the prepared tensors hold the scored half)
     fit_gt: Tensor | None = None  # under an appearance fit: the ground truth's left half, fitted against
+    # when not None, the adapters put each plain metric's per-pixel maps of the renders they score here, (N, H', W')
+    # by metric id, from what the score computed (mapcache: the maps the report shows, kept from scoring)
+    spatial: dict[str, Tensor] | None = None
 
     @property
     def views(self) -> int:
@@ -500,6 +503,8 @@ class Evaluator:
         # multinerf colour-corrects the render before its quantisation (eval.py: rgb_cc, then np.round)
         corrected = self._quantize(color_correct(preds, target.image), "render") if "cc" in families else None
         preds = self._quantize(preds, "render", inplace=consume)
+        if target.spatial is not None:
+            target.spatial["abs"] = (preds - target.image).abs().mean(1)
         images = {"plain": preds, "cc": corrected, "masked": preds}
         out = {}
         for m in metrics:

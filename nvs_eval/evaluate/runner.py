@@ -56,6 +56,7 @@ class LoadedView:
     gt_ids: dict[str, str] = field(default_factory=dict)  # metric -> the ground truth's identity for its rows
     mask: np.ndarray | None = None
     fits: dict[str, list] = field(default_factory=dict)  # method -> its render's appearance-fit parameters
+    maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # method -> its kept maps (mapcache)
 
     @property
     def nbytes(self) -> int:
@@ -176,13 +177,14 @@ def with_batches(jobs: list[ViewJob], device: str = "cuda") -> list[ViewJob]:
 
 def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | None = None, *, force: bool = False,
               recompute: bool = False, workers: int | None = None, prefetch: int = 4, progress: bool | None = None,
-              stats: RunStats | None = None) -> list[dict]:
+              stats: RunStats | None = None, keep_maps: bool = True) -> list[dict]:
     """Score one paired scene; returns one dict per (method, view) with every metric (computed or reused).
 
     A stored row is reused when its render, ground truth, protocol settings and weights are unchanged. A stored
     row whose inputs changed is never replaced silently: without ``force`` it is kept and listed in
     ``stats.stale``; with ``force`` it is re-scored and the old row moves to the store's history table.
     ``recompute`` re-scores unchanged rows too. ``workers``: decoding threads (default :func:`decode_workers`).
+    ``keep_maps``: with a store, keep the maps of each render scored for the report (:mod:`.mapcache`).
     """
     scene = paired.scene
     existing = _register(paired, evaluator, store)
@@ -195,9 +197,10 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
     workers = decode_workers(evaluator.device) if workers is None else workers
     jobs = paired.jobs if all(j.batch is not None for j in paired.jobs) else \
         with_batches(paired.jobs, evaluator.device.type)
+    kept = _map_keeper(evaluator, store) if keep_maps else None
     with _progress(len(jobs), scene, progress) as bar:
         for group in _batched(_prefetched(jobs, load, workers, prefetch)):
-            new = _compute_batch(evaluator, group)
+            new = _compute_batch(evaluator, group, kept is not None)
             rows = [_rows(scene, evaluator, lv, new.get(lv.job.view, {})) for lv in group]
             if store is not None and any(rows):
                 # a batch's rows in one transaction: a batch is stored whole or not at all, so a resumed run
@@ -206,6 +209,8 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
                 for lv, view_rows in zip(group, rows):
                     if view_rows:
                         store.put_gt_size(lv.gt_sha, *lv.gt_size)
+            if kept is not None:
+                kept(group)
             for lv, view_rows in zip(group, rows):
                 out += _record(scene, lv, new.get(lv.job.view, {}), len(view_rows) if store is not None else 0, stats)
                 bar.update(1)
@@ -294,31 +299,56 @@ def _rows(scene, evaluator: Evaluator, lv: LoadedView, computed: dict[str, dict[
             for method, vals in computed.items() for metric, v in vals.items()]
 
 
-def _compute_batch(evaluator: Evaluator, group: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
+def _map_keeper(evaluator: Evaluator, store: ResultsStore | None):
+    """A function that writes a batch's kept maps beside ``store`` (``None`` without a store)."""
+    if store is None:
+        return None
+    from .mapcache import MapCache, map_key, map_kinds, maps_signature
+
+    cache, signature = MapCache.beside(store.path), maps_signature(evaluator)
+    kinds = set(map_kinds(evaluator.metrics))
+
+    def keep(group: list[LoadedView]) -> None:
+        for lv in group:
+            for method, maps in lv.maps.items():
+                if set(maps) == kinds:  # only some metrics scored (one added since): the kept file stays as it is
+                    cache.put(map_key(lv.render_sha[method], lv.gt_sha, signature), maps)
+            lv.maps = {}
+
+    return keep
+
+
+def _compute_batch(evaluator: Evaluator, group: list[LoadedView],
+                   keep_maps: bool = False) -> dict[str, dict[str, dict[str, float]]]:
     """New values of a batch of views, ``{view: {method: {metric: value}}}``: the views still to score, one call of
     :func:`_compute` per size (sizes differ only under ``resize_gt``) and mask presence."""
     parts: dict[tuple, list[LoadedView]] = {}
     for lv in group:
         if lv.todo:
             parts.setdefault((lv.gt.shape, lv.mask is None), []).append(lv)
-    return {view: values for views in parts.values() for view, values in _compute_named(evaluator, views).items()}
+    return {view: values for views in parts.values()
+            for view, values in _compute_named(evaluator, views, keep_maps).items()}
 
 
-def _compute_named(evaluator: Evaluator, views: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
+def _compute_named(evaluator: Evaluator, views: list[LoadedView],
+                   keep_maps: bool = False) -> dict[str, dict[str, dict[str, float]]]:
     """:func:`_compute`, with a kernel's precondition failure (an image too small for SSIM or LPIPS: the views of a
     batch share their size) turned into an error naming the file. Any other exception is a bug and propagates as
     itself."""
     try:
-        return _compute(evaluator, views)
+        return _compute(evaluator, views, keep_maps)
     except PreconditionError as e:
         raise ImageReadError(f"{views[0].job.gt}: cannot be scored: {e}") from e
 
 
-def _compute(evaluator: Evaluator, views: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
+def _compute(evaluator: Evaluator, views: list[LoadedView],
+             keep_maps: bool = False) -> dict[str, dict[str, dict[str, float]]]:
     """Score loaded views of one size (one view, or a batch spanning views): one target for all, every render
     against its own view, methods batched by the metrics they need (all of them, or only those added since they
     were stored), up to ``MAX_RENDERS_PIXELS`` a call (all renders in one call for a tiled view, whose memory is
-    bounded per tile). Decoded arrays are released as soon as they are on the device (or in a batch)."""
+    bounded per tile). Decoded arrays are released as soon as they are on the device (or in a batch). With
+    ``keep_maps``, a view scored whole and alone also keeps each render's maps (reduced, :mod:`.mapcache`) in
+    ``LoadedView.maps``; a tiled view or a batch spanning views keeps none (the report computes those)."""
     h, w = views[0].gt.shape[:2]
     masks = None if views[0].mask is None else torch.stack([torch.from_numpy(lv.mask) for lv in views])[:, None]
     gts = [evaluator.to_tensor(lv.gt) for lv in views]
@@ -335,12 +365,23 @@ def _compute(evaluator: Evaluator, views: list[LoadedView]) -> dict[str, dict[st
         for k in range(0, len(entries), per_batch):
             chunk = entries[k : k + per_batch]
             batch = torch.cat([evaluator.to_tensor(views[i].renders.pop(m)) for i, m in chunk])
+            target.spatial = {} if keep_maps and len(views) == 1 and not target.tiled else None
             scores = evaluator.score(batch, target, consume=True, metrics=metrics, views=[i for i, _ in chunk])
             for j, (i, m) in enumerate(chunk):
                 result[views[i].job.view][m] = {metric: float(scores[metric][j]) for metric in metrics}
                 if evaluator.fitted is not None:
                     views[i].fits[m] = evaluator.fitted[j].tolist()
+                if target.spatial:
+                    views[i].maps[m] = _kept_maps(target.spatial, j, metrics)
+            target.spatial = None
     return result
+
+
+def _kept_maps(spatial: dict, j: int, metrics) -> dict[str, np.ndarray]:
+    """Render ``j``'s maps of a scored batch, reduced for the report (:func:`.mapcache.reduce_map`)."""
+    from .mapcache import map_kinds, reduce_map
+
+    return {k: reduce_map(spatial[k][j].cpu()) for k in map_kinds(metrics) if k in spatial}
 
 
 def _fits(scene, evaluator: Evaluator, group: list[LoadedView]) -> list[Fit]:

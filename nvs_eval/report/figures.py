@@ -24,15 +24,18 @@ def _plt():
     return plt
 
 
-def _save(plt, fig, out: Path) -> None:
+def _save(plt, fig, out: Path, dpi: int | None = None) -> None:
     """``fig`` to ``out``, whole or not at all (a full disk's error names ``out``), then closed."""
     try:
         with atomic_output(out) as tmp:
             jpeg = out.suffix.lower() in (".jpg", ".jpeg")
-            fig.savefig(tmp, dpi=90, format=out.suffix.lstrip(".").lower(),
+            fig.savefig(tmp, dpi=dpi or DPI, format=out.suffix.lstrip(".").lower(),
                         **({"pil_kwargs": {"quality": 88}} if jpeg else {}))
     finally:
         plt.close(fig)
+
+
+COMPARISON_DPI = 90
 
 
 def shared_limits(maps_by_method: dict[str, dict[str, np.ndarray]]) -> dict[str, float]:
@@ -64,7 +67,7 @@ def comparison_figure(gt: np.ndarray, renders: dict[str, np.ndarray], maps: dict
             ax.set_yticks([])
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _save(plt, fig, out)
+    _save(plt, fig, out, COMPARISON_DPI)
     return out
 
 
@@ -76,39 +79,115 @@ def colour_map(m: np.ndarray, vmax: float) -> np.ndarray:
     return (colormaps["inferno"](x)[..., :3] * 255).round().astype(np.uint8)
 
 
-def curves_figure(scene_df: pd.DataFrame, metrics: list[str], out: Path, title: str) -> Path:
-    """Per-view metric values along the test trajectory, one line per method."""
+# Small multiples legible where they are shown: the pages are at most 1,200 px wide and read at 1,000 px, so a
+# figure is FIGURE_WIDTH_IN x DPI = 1,000 px wide (shown at its own size, never scaled down), at most
+# MAX_PANELS_PER_ROW panels a row, no text under MIN_TEXT_PX at that width (SMALL_PT, 9 pt, is 12.5 px at 100 dpi;
+# tests/test_report.py measures every text), and never wider than MAX_ASPECT : 1.
+DPI = 100
+DISPLAY_WIDTH_PX = 1000
+FIGURE_WIDTH_IN = DISPLAY_WIDTH_PX / DPI
+MAX_PANELS_PER_ROW = 3
+MIN_TEXT_PX = 10
+MAX_ASPECT = 4.0
+TEXT_PT = 10
+SMALL_PT = 9
+PANEL_HEIGHT_IN = 2.7
+
+
+def small_multiples(plt, n: int, title: str, legend_rows: int = 0, panel_height: float = PANEL_HEIGHT_IN):
+    """A figure of ``n`` panels, at most :data:`MAX_PANELS_PER_ROW` a row, :data:`FIGURE_WIDTH_IN` wide, with room
+    on top for the title and ``legend_rows`` rows of a shared legend: ``(fig, [axes of the n panels], top)``, where
+    ``top`` is the fraction of the height below that room (for ``tight_layout(rect=...)``)."""
+    cols = min(MAX_PANELS_PER_ROW, max(1, n))
+    rows = -(-max(1, n) // cols)
+    header = 0.45 + 0.3 * legend_rows
+    height = max(rows * panel_height + header, FIGURE_WIDTH_IN / MAX_ASPECT)
+    fig, axes = plt.subplots(rows, cols, figsize=(FIGURE_WIDTH_IN, height), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=TEXT_PT + 1)
+    return fig, flat[:n], 1 - header / height
+
+
+def _direction(m: str) -> str:
+    return "higher" if METRICS[m].higher_is_better else "lower"
+
+
+def curves_build(scene_df: pd.DataFrame, metrics: list[str], title: str):
+    """The figure of :func:`curves_figure` (not saved)."""
     plt = _plt()
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 2.8), squeeze=False)
-    for ax, m in zip(axes[0], metrics):
+    methods = sorted(scene_df["method"].unique())
+    ncol = min(MAX_PANELS_PER_ROW, len(methods))
+    fig, axes, top = small_multiples(plt, len(metrics), title, -(-len(methods) // ncol))
+    for ax, m in zip(axes, metrics):
         for method, g in scene_df.groupby("method", sort=True):
             g = g.sort_values("view")
             ax.plot(range(len(g)), g[m].to_numpy(), marker="o", ms=3, label=method)
-        direction = "higher" if METRICS[m].higher_is_better else "lower"
-        ax.set_title(f"{METRICS[m].label} ({direction} is better)", fontsize=8)
-        ax.set_xlabel("test view (sorted)", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    _save(plt, fig, out)
+        ax.set_title(f"{METRICS[m].label} ({_direction(m)} is better)", fontsize=TEXT_PT)
+        ax.set_xlabel("test view (sorted)", fontsize=SMALL_PT)
+        ax.tick_params(labelsize=SMALL_PT)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.4 / fig.get_figheight()),
+               ncol=ncol, fontsize=SMALL_PT, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, top))
+    return fig
+
+
+def curves_figure(scene_df: pd.DataFrame, metrics: list[str], out: Path, title: str) -> Path:
+    """Per-view metric values along the test trajectory, one line per method, one panel per metric."""
+    _save(_plt(), curves_build(scene_df, metrics, title), out)
     return out
 
 
-def distribution_figure(scene_df: pd.DataFrame, metrics: list[str], out: Path, title: str) -> Path:
-    """Per-method distributions of per-view values (box plots with the points)."""
+def distribution_build(scene_df: pd.DataFrame, metrics: list[str], title: str):
+    """The figure of :func:`distribution_figure` (not saved)."""
     plt = _plt()
     methods = sorted(scene_df["method"].unique())
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 2.8), squeeze=False)
-    for ax, m in zip(axes[0], metrics):
-        data = [scene_df.loc[scene_df["method"] == k, m].replace([np.inf], np.nan).dropna().to_numpy() for k in methods]
-        ax.boxplot(data, showfliers=False)
+    fig, axes, top = small_multiples(plt, len(metrics), title,
+                                     panel_height=max(PANEL_HEIGHT_IN, 0.9 + 0.3 * len(methods)))
+    for k, (ax, m) in enumerate(zip(axes, metrics)):
+        data = [scene_df.loc[scene_df["method"] == x, m].replace([np.inf], np.nan).dropna().to_numpy()
+                for x in methods]
+        ax.boxplot(data, vert=False, showfliers=False)
         for i, d in enumerate(data, 1):
-            ax.scatter(np.full(len(d), i), d, s=6, alpha=0.6)
-        ax.set_xticks(range(1, len(methods) + 1), methods, rotation=20, fontsize=7)
-        ax.set_title(METRICS[m].label, fontsize=8)
-        ax.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    _save(plt, fig, out)
+            ax.scatter(d, np.full(len(d), i), s=8, alpha=0.6)
+        first = k % MAX_PANELS_PER_ROW == 0  # method names on the first panel of each row only
+        ax.set_yticks(range(1, len(methods) + 1), methods if first else [""] * len(methods), fontsize=SMALL_PT)
+        ax.invert_yaxis()
+        ax.set_title(f"{METRICS[m].label} ({_direction(m)} is better)", fontsize=TEXT_PT)
+        ax.tick_params(labelsize=SMALL_PT)
+    fig.tight_layout(rect=(0, 0, 1, top))
+    return fig
+
+
+def distribution_figure(scene_df: pd.DataFrame, metrics: list[str], out: Path, title: str) -> Path:
+    """Per-method distributions of per-view values (box plots with the points), one panel per metric."""
+    _save(_plt(), distribution_build(scene_df, metrics, title), out)
+    return out
+
+
+def ci_build(ci: pd.DataFrame, metrics: list[str]):
+    """Each method's value with its 95% interval, one panel per metric (the statistics page's figure)."""
+    plt = _plt()
+    n_methods = ci["method"].nunique()
+    fig, axes, top = small_multiples(plt, len(metrics), "95% intervals",
+                                     panel_height=max(1.8, 0.9 + 0.35 * n_methods))
+    for k, (ax, m) in enumerate(zip(axes, metrics)):
+        rows = ci[ci["metric"] == m].sort_values("method", ascending=False)
+        y = np.arange(len(rows))
+        err = np.vstack([rows["value"] - rows["lo"], rows["hi"] - rows["value"]])
+        ax.errorbar(rows["value"], y, xerr=err, fmt="o", color="#1f5fa8", capsize=3)
+        first = k % MAX_PANELS_PER_ROW == 0
+        ax.set_yticks(y, rows["method"] if first else [""] * len(rows), fontsize=SMALL_PT)
+        ax.set_title(f"{METRICS[m].label} ({_direction(m)} is better)", fontsize=TEXT_PT)
+        ax.tick_params(labelsize=SMALL_PT)
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout(rect=(0, 0, 1, top))
+    return fig
+
+
+def ci_figure(ci: pd.DataFrame, metrics: list[str], out: Path) -> Path:
+    """:func:`ci_build`, saved to ``out``."""
+    _save(_plt(), ci_build(ci, metrics), out)
     return out

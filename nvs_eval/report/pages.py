@@ -24,6 +24,7 @@ from .html import page, table_html, viewer_html, write_assets
 from .latex import render_document, render_latex
 from .markdown import render_csv, render_markdown
 from .table import build_tables
+from .work import page_written
 
 FORMATS = ("latex", "md", "csv", "html")
 EXTRA_FORMATS = ("survey",)  # only when asked: the 3DGS compression survey's CSVs (report/survey.py)
@@ -90,11 +91,14 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
 
         paths["survey"], _ = write_survey(out, per_view, data["efficiency"], data["checks"], protocol, aggregation)
     if "html" in formats:
-        paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
-                                    _coverage_html(data["coverage"], data["auxiliary"], data["checks"], per_view)
-                                    + (_efficiency_html(data["efficiency"]) if efficiency else ""),
-                                    figures, worst_k, device,
-                                    aggregation, compared)
+        from .work import ReportWork
+
+        with ReportWork(store_path, pages=per_view.groupby(["dataset", "scene"]).ngroups + 2):
+            paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
+                                        _coverage_html(data["coverage"], data["auxiliary"], data["checks"], per_view)
+                                        + (_efficiency_html(data["efficiency"]) if efficiency else ""),
+                                        figures, worst_k, device,
+                                        aggregation, compared)
     return paths
 
 
@@ -267,6 +271,7 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, covera
                            f"({g['view'].nunique()} views, {g['method'].nunique()} methods)</li>")
         body = _scene_page(out, dataset, scene, g, tidy, metrics, evaluator, worst_k)
         atomic_write_text(out / name, page(title, body, depth=1))
+        page_written()
         if evaluator is not None:
             thumbs.append(f'<figure><a href="{escape(name)}"><img src="figures/{slug}/curves.png" '
                           f'alt="per-view curves of {escape(title)}"></a>'
@@ -278,6 +283,7 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, covera
 
     stats = stats_page(out, per_view, metrics, aggregation) + (paired_html(list(compared)) if compared else "")
     atomic_write_text(out / "stats.html", page("nvs-eval statistics", stats))
+    page_written()
     body = (f"<h1>nvs-eval report</h1><p>Protocol <code>{escape(protocol)}</code>. Aggregation "
             f"<code>{escape(aggregation)}</code>: {escape(AGGREGATIONS[aggregation])}. Bold: best; underlined: second "
             "best (ties share a rank). Click a column header to sort. Confidence intervals and pairwise tests: "
@@ -285,11 +291,13 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, covera
             + "".join(table_html(t) for t in tables) + coverage_html + summary_figs
             + "<h2>Scenes</h2><ul>" + "".join(scene_links) + "</ul>" + _provenance(tidy, settings, protocol))
     atomic_write_text(out / "index.html", page("nvs-eval report", body))
+    page_written()
     return out / "index.html"
 
 
 def _scene_page(out, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> str:
     from .figures import curves_figure, distribution_figure
+    from .work import draw
 
     slug = _slug(dataset + "/" + scene)
     parts = [f"<p><a href=\"../index.html\">&larr; summary</a></p><h1>{escape(dataset)} / {escape(scene)}</h1>"]
@@ -302,8 +310,8 @@ def _scene_page(out, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> st
                  f"</tr></thead><tbody>{rows}</tbody></table>")
     if evaluator is not None:
         fig_dir = out / "figures" / slug
-        curves_figure(g, metrics, fig_dir / "curves.png", f"{dataset} / {scene}")
-        distribution_figure(g, metrics, fig_dir / "distribution.png", f"{dataset} / {scene}")
+        draw(curves_figure, g, metrics, fig_dir / "curves.png", f"{dataset} / {scene}")
+        draw(distribution_figure, g, metrics, fig_dir / "distribution.png", f"{dataset} / {scene}")
         figs = f"../figures/{slug}"
         parts.append(f'<h2>Along the trajectory</h2><img class="fig" src="{figs}/curves.png" alt="per-view curves">'
                      f'<h2>Distributions</h2><img class="fig" src="{figs}/distribution.png" alt="distributions">')
@@ -322,8 +330,8 @@ def _scene_page(out, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> st
 def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> str:
     """Worst views per method (by the first LPIPS metric, else PSNR): figures and the viewer's layers."""
     from ..data.images import image_ref
-    from ..evaluate.maps import view_maps
     from .figures import comparison_figure
+    from .work import draw, view_maps
 
     plain = [m for m in metrics if METRICS[m].family == "plain"] or metrics
     key = next((m for m in plain if METRICS[m].lpips_net), "psnr" if "psnr" in plain else plain[0])
@@ -347,8 +355,8 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
             continue
         gt, renders, maps = view_maps(evaluator, gt_ref, refs)
         vslug = _slug(v)
-        fig = comparison_figure(gt, renders, maps, out / "figures" / slug / f"compare-{vslug}.jpg",
-                                f"{dataset} / {scene} / {v} (shared colour scales)")
+        fig = out / "figures" / slug / f"compare-{vslug}.jpg"
+        draw(comparison_figure, gt, renders, maps, fig, f"{dataset} / {scene} / {v} (shared colour scales)")
         figs.append(f'<figure><img class="fig" src="../figures/{slug}/{fig.name}" alt="comparison {escape(v)}">'
                     f"<figcaption>{escape(v)}</figcaption></figure>")
         entry, links = _viewer_layers(out / "figures" / slug / vslug, f"../figures/{slug}/{vslug}", gt, gt_ref,
