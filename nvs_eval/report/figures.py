@@ -110,6 +110,14 @@ def small_multiples(plt, n: int, title: str, legend_rows: int = 0, panel_height:
     return fig, flat[:n], 1 - header / height
 
 
+def _horizontal() -> dict:
+    """Horizontal box plots, spelt as the installed matplotlib wants (``vert`` is deprecated from 3.11)."""
+    import matplotlib
+
+    major, minor = (int(x) for x in matplotlib.__version__.split(".")[:2])
+    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
+
+
 def _direction(m: str) -> str:
     return "higher" if METRICS[m].higher_is_better else "lower"
 
@@ -149,7 +157,7 @@ def distribution_build(scene_df: pd.DataFrame, metrics: list[str], title: str):
     for k, (ax, m) in enumerate(zip(axes, metrics)):
         data = [scene_df.loc[scene_df["method"] == x, m].replace([np.inf], np.nan).dropna().to_numpy()
                 for x in methods]
-        ax.boxplot(data, vert=False, showfliers=False)
+        ax.boxplot(data, showfliers=False, **_horizontal())
         for i, d in enumerate(data, 1):
             ax.scatter(d, np.full(len(d), i), s=8, alpha=0.6)
         first = k % MAX_PANELS_PER_ROW == 0  # method names on the first panel of each row only
