@@ -75,7 +75,10 @@ class MapCache:
 
     @classmethod
     def beside(cls, store_path: Path | str) -> MapCache:
-        return cls(Path(store_path).parent / MAPS_DIR)
+        """The maps of the store at ``store_path``; a shard's (``<out>/shards/...sqlite``, a ``torchrun`` rank's,
+        :func:`.distributed.shard_path`) are those of the merged store in ``<out>``, where the report looks."""
+        folder = Path(store_path).parent
+        return cls((folder.parent if folder.name == "shards" else folder) / MAPS_DIR)
 
     def path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.npz"
