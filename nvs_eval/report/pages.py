@@ -24,7 +24,7 @@ from .html import page, table_html, viewer_html, write_assets
 from .latex import render_document, render_latex
 from .markdown import render_csv, render_markdown
 from .table import build_tables
-from .work import page_written
+from .work import ReportWork, page_written
 
 FORMATS = ("latex", "md", "csv", "html")
 EXTRA_FORMATS = ("survey",)  # only when asked: the 3DGS compression survey's CSVs (report/survey.py)
@@ -91,8 +91,6 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
 
         paths["survey"], _ = write_survey(out, per_view, data["efficiency"], data["checks"], protocol, aggregation)
     if "html" in formats:
-        from .work import ReportWork
-
         with ReportWork(store_path, pages=per_view.groupby(["dataset", "scene"]).ngroups + 2):
             paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
                                         _coverage_html(data["coverage"], data["auxiliary"], data["checks"], per_view)
