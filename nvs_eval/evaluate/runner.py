@@ -56,7 +56,8 @@ class LoadedView:
     gt_ids: dict[str, str] = field(default_factory=dict)  # metric -> the ground truth's identity for its rows
     mask: np.ndarray | None = None
     fits: dict[str, list] = field(default_factory=dict)  # method -> its render's appearance-fit parameters
-    maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # method -> its kept maps (mapcache)
+    keep_maps: bool = False  # keep its renders' maps for the report (mapcache), into `maps`
+    maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # method -> its kept maps
 
     @property
     def nbytes(self) -> int:
@@ -98,11 +99,11 @@ def _gt_ids(job: ViewJob, gt_sha: str, metrics) -> dict[str, str]:
 
 
 def _load(job: ViewJob, *, background, metrics, existing, protocol_key: str, weights: str, force: bool,
-          recompute: bool, resize_gt: str = "none", cuda: bool = False) -> LoadedView:
+          recompute: bool, resize_gt: str = "none", cuda: bool = False, keep_maps: bool = False) -> LoadedView:
     gt_sha = image_sha256(job.gt)
     render_sha = {m: image_sha256(p) for m, p in job.renders.items()}
     header = read_header(job.gt)
-    lv = LoadedView(job, gt_sha, render_sha, {}, gt_size=(header.width, header.height))
+    lv = LoadedView(job, gt_sha, render_sha, {}, gt_size=(header.width, header.height), keep_maps=keep_maps)
     lv.gt_ids = _gt_ids(job, gt_sha, metrics)
     for method, rsha in render_sha.items():
         stored = {metric: existing.get((method, job.view, metric)) for metric in metrics}
@@ -193,14 +194,14 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
     load = partial(_load, background=scene.background or evaluator.protocol.background, metrics=evaluator.metrics,
                    existing=existing, protocol_key=evaluator.protocol.key(), weights=evaluator.weights_summary(),
                    force=force, recompute=recompute, resize_gt=evaluator.protocol.resize_gt,
-                   cuda=evaluator.device.type == "cuda")
+                   cuda=evaluator.device.type == "cuda", keep_maps=keep_maps and store is not None)
     workers = decode_workers(evaluator.device) if workers is None else workers
     jobs = paired.jobs if all(j.batch is not None for j in paired.jobs) else \
         with_batches(paired.jobs, evaluator.device.type)
     kept = _map_keeper(evaluator, store) if keep_maps else None
     with _progress(len(jobs), scene, progress) as bar:
         for group in _batched(_prefetched(jobs, load, workers, prefetch)):
-            new = _compute_batch(evaluator, group, kept is not None)
+            new = _compute_batch(evaluator, group)
             rows = [_rows(scene, evaluator, lv, new.get(lv.job.view, {})) for lv in group]
             if store is not None and any(rows):
                 # a batch's rows in one transaction: a batch is stored whole or not at all, so a resumed run
@@ -318,38 +319,35 @@ def _map_keeper(evaluator: Evaluator, store: ResultsStore | None):
     return keep
 
 
-def _compute_batch(evaluator: Evaluator, group: list[LoadedView],
-                   keep_maps: bool = False) -> dict[str, dict[str, dict[str, float]]]:
+def _compute_batch(evaluator: Evaluator, group: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
     """New values of a batch of views, ``{view: {method: {metric: value}}}``: the views still to score, one call of
     :func:`_compute` per size (sizes differ only under ``resize_gt``) and mask presence."""
     parts: dict[tuple, list[LoadedView]] = {}
     for lv in group:
         if lv.todo:
             parts.setdefault((lv.gt.shape, lv.mask is None), []).append(lv)
-    return {view: values for views in parts.values()
-            for view, values in _compute_named(evaluator, views, keep_maps).items()}
+    return {view: values for views in parts.values() for view, values in _compute_named(evaluator, views).items()}
 
 
-def _compute_named(evaluator: Evaluator, views: list[LoadedView],
-                   keep_maps: bool = False) -> dict[str, dict[str, dict[str, float]]]:
+def _compute_named(evaluator: Evaluator, views: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
     """:func:`_compute`, with a kernel's precondition failure (an image too small for SSIM or LPIPS: the views of a
     batch share their size) turned into an error naming the file. Any other exception is a bug and propagates as
     itself."""
     try:
-        return _compute(evaluator, views, keep_maps)
+        return _compute(evaluator, views)
     except PreconditionError as e:
         raise ImageReadError(f"{views[0].job.gt}: cannot be scored: {e}") from e
 
 
-def _compute(evaluator: Evaluator, views: list[LoadedView],
-             keep_maps: bool = False) -> dict[str, dict[str, dict[str, float]]]:
+def _compute(evaluator: Evaluator, views: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
     """Score loaded views of one size (one view, or a batch spanning views): one target for all, every render
     against its own view, methods batched by the metrics they need (all of them, or only those added since they
     were stored), up to ``MAX_RENDERS_PIXELS`` a call (all renders in one call for a tiled view, whose memory is
     bounded per tile). Decoded arrays are released as soon as they are on the device (or in a batch). With
-    ``keep_maps``, a view scored whole and alone also keeps each render's maps (reduced, :mod:`.mapcache`) in
+    ``LoadedView.keep_maps``, a view scored whole and alone also keeps each render's maps (reduced, :mod:`.mapcache`) in
     ``LoadedView.maps``; a tiled view or a batch spanning views keeps none (the report computes those)."""
     h, w = views[0].gt.shape[:2]
+    keep_maps = len(views) == 1 and views[0].keep_maps
     masks = None if views[0].mask is None else torch.stack([torch.from_numpy(lv.mask) for lv in views])[:, None]
     gts = [evaluator.to_tensor(lv.gt) for lv in views]
     target = evaluator.prepare(gts[0] if len(gts) == 1 else torch.cat(gts), masks)  # one view: no copy
@@ -365,7 +363,7 @@ def _compute(evaluator: Evaluator, views: list[LoadedView],
         for k in range(0, len(entries), per_batch):
             chunk = entries[k : k + per_batch]
             batch = torch.cat([evaluator.to_tensor(views[i].renders.pop(m)) for i, m in chunk])
-            target.spatial = {} if keep_maps and len(views) == 1 and not target.tiled else None
+            target.spatial = {} if keep_maps and not target.tiled else None
             scores = evaluator.score(batch, target, consume=True, metrics=metrics, views=[i for i, _ in chunk])
             for j, (i, m) in enumerate(chunk):
                 result[views[i].job.view][m] = {metric: float(scores[metric][j]) for metric in metrics}
