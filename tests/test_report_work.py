@@ -99,10 +99,10 @@ def test_report_progress_counts_pages_and_figures_in_plain_lines():
     from nvs_eval.progress import Progress
 
     out = io.StringIO()
-    with Progress(2, "report", "page or figure", every=0.0, file=out) as p:
+    with Progress(2, "report (pages and figures)", "item", every=0.0, file=out) as p:
         p.add(3)
         p.update(5)
-    assert out.getvalue().splitlines()[-1].startswith("report: 5/5 page or figures")
+    assert out.getvalue().splitlines()[-1].startswith("report (pages and figures): 5/5 items")
 
 
 def test_maps_kept_at_scoring_are_the_maps_the_report_computes_and_a_changed_render_misses(tmp_path):

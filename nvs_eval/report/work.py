@@ -47,7 +47,7 @@ class ReportWork:
 
         self.workers = figure_workers() if workers is None else max(1, workers)
         self.cache = MapCache.beside(store_path) if store_path is not None else None
-        self.progress = Progress(pages, "report", "page or figure", enabled=progress)
+        self.progress = Progress(pages, "report (pages and figures)", "item", enabled=progress)
         self.pool: ProcessPoolExecutor | None = None
         self.pending: list[Future] = []
         self.computed_views = 0  # views whose maps were not kept and were computed again
