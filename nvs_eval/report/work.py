@@ -63,6 +63,9 @@ class ReportWork:
             self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         self.pending.append(self.pool.submit(fn, *args, **kwargs))
         self._collect(wait=False)
+        while len(self.pending) > 2 * self.workers:  # a figure's images wait in memory until it is drawn: few
+            self.pending.pop(0).result()
+            self.progress.update(1)
 
     def _collect(self, wait: bool) -> None:
         """Count the figures drawn (all of them with ``wait``); a figure's error is raised here."""
