@@ -139,3 +139,12 @@ def test_maps_kept_at_scoring_are_the_maps_the_report_computes_and_a_changed_ren
             work.view_maps(ev, gt_ref, refs)
             work.view_maps(ev, gt_ref, refs)
     assert work.computed_views == 2 and err.getvalue().count("computing them") == 1  # said once
+
+
+def test_figures_are_drawn_by_as_many_processes_as_cores_and_serially_on_one(monkeypatch):
+    from nvs_eval.report import work
+
+    monkeypatch.setattr(work.os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    assert work.figure_workers() == 1 and work.ReportWork(progress=False).workers == 1
+    monkeypatch.setattr(work.os, "sched_getaffinity", lambda _pid: set(range(64)), raising=False)
+    assert work.figure_workers() == work.MAX_WORKERS
