@@ -471,7 +471,8 @@ def settings_table() -> str:
     rows = ["| key | what it sets | default |", "|---|---|---|"]
     for k, what in SETTING_HELP.items():
         value = {"base": "none (the default protocol, nvs-eval)", "name": "the file's name",
-                 "summary": "says what it changes", "sources": "none"}.get(k, default.get(k))
+                 "summary": "says what it changes", "sources": "none",
+                 "plugin": "none (a built-in preset or a file)"}.get(k, default.get(k))
         if k == "ssim":
             value = "Gaussian 11/1.5, valid"
         rows.append(f"| `{k}` | {what} | {_cell(value)} |")
