@@ -287,7 +287,12 @@ def scenes_from_paths(renders: list[tuple[str | None, Path]], *, gt: str | Path 
 
 
 def _check_sources(gt, layout, dataset, dataset_root, eval_index) -> None:
-    if gt is not None and layout not in (None, "pairs"):
+    from .data.layouts import LAYOUTS
+    from .data.sources import source_of
+
+    if layout is not None and layout not in LAYOUTS:
+        raise UsageError(LAYOUTS.unknown(layout))
+    if gt is not None and layout is not None and source_of(layout).name != "folder":
         raise UsageError(f"{option('gt')} is for the pairs layout; the {layout} layout brings its own ground truth")
     if eval_index is not None:
         if dataset_root is None or dataset is not None:
