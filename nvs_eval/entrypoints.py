@@ -74,7 +74,8 @@ class OpenRegistry(Mapping):
             try:
                 obj = ep.load()
                 found = [self._convert(item, package) for item in (obj if isinstance(obj, (list, tuple)) else [obj])]
-                taken = [name for name, _ in found if name in self._all]
+                names = [name for name, _ in found]
+                taken = [n for i, n in enumerate(names) if n in self._all or n in names[:i]]
                 if taken:
                     raise ValueError(f"{self.what} name {taken[0]!r} is already taken")
                 self._all.update(found)
