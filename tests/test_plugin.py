@@ -223,3 +223,44 @@ def test_a_plugin_metric_passes_the_reference_tester(site):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([site["PYTHONPATH"], str(Path(__file__).parent)])}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0 and "tester passed" in r.stdout, r.stderr[-3000:]
+
+
+class _EntryPoint:
+    """An installed entry point as importlib.metadata gives it: a name, its target, its package, and load()."""
+
+    def __init__(self, name: str, obj, package: str = "pkg-a"):
+        self.name, self.value, self._obj = name, f"{package.replace('-', '_')}:{name}", obj
+        self.dist = type("Dist", (), {"name": package, "version": "1.0"})()
+
+    def load(self):
+        if isinstance(self._obj, Exception):
+            raise self._obj
+        return self._obj
+
+
+def test_an_open_registry_loads_lazily_and_leaves_out_each_broken_entry_named_once(monkeypatch):
+    import importlib.metadata
+
+    from nvs_eval import entrypoints
+    from nvs_eval.entrypoints import OpenRegistry, package_warnings
+
+    eps = [_EntryPoint("good", {"good": 1}), _EntryPoint("builtin", {"builtin": 2}),
+           _EntryPoint("twice", [{"x": 3}, {"x": 4}]), _EntryPoint("wrong", "not a mapping"),
+           _EntryPoint("gone", ModuleNotFoundError("No module named 'dep'"), package="pkg-b")]
+    calls = []
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: calls.append(group) or eps)
+    monkeypatch.setattr(entrypoints, "FAILED", [])
+
+    def convert(obj: dict, package: str) -> tuple:
+        ((name, value),) = obj.items()
+        return name, (value, package)
+
+    reg = OpenRegistry("nvs_eval.things", "thing", {"builtin": (0, None)}, convert)
+    assert reg["builtin"] == (0, None) and "builtin" in reg and calls == []  # the built-ins need no scan
+    assert dict(reg) == {"builtin": (0, None), "good": (1, "pkg-a==1.0")} and calls == ["nvs_eval.things"]
+    assert set(reg.errors) == {"builtin", "twice", "wrong", "gone"}
+    assert "is already taken" in reg.errors["builtin"] and "'x' is already taken" in reg.errors["twice"]
+    assert "thing 'gone' is not available" in reg.unknown("gone") and "did you mean 'good'" in reg.unknown("goo")
+    lines = package_warnings()
+    assert len(lines) == 2 and "pkg-b==1.0" in lines[1] and "ModuleNotFoundError" in lines[1]
+    assert package_warnings({"gone"}) == lines[:1]  # asked for: said by the error, not also as a warning
