@@ -255,7 +255,7 @@ def scenes_from_paths(renders: list[tuple[str | None, Path]], *, gt: str | Path 
                       layout: str | None = None, iteration: int | None = None, dataset: str | None = None,
                       dataset_root: str | Path | None = None, eval_index: str | Path | None = None,
                       images: str = "images", scene: str | None = None) -> list[Scene]:
-    """The scenes of runs given by path, as ``score``, ``explain`` and ``check`` take them.
+    """The scenes of runs given by path, as ``score`` and ``explain`` take them.
 
     Args:
         renders: ``(method, path)``: with ``gt``, one renders folder per method; without, a run folder in a layout
