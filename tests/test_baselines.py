@@ -92,11 +92,23 @@ def test_the_extractor_reads_time_and_memory_cells_and_names_a_bad_one():
 def test_the_baselines_command_prints_the_published_time_and_memory_with_their_source():
     r = cli("baselines", "mipnerf360")
     assert r.returncode == 0, r.stderr
-    gs = next(line for line in r.stdout.splitlines() if "3DGS (NerfBaselines)" in line)
-    assert gs.endswith("Train (min) 23.4  Mem (GB) 11.14")  # 23m 25s = 1405 s; 11.14 GB
-    paper = next(line for line in r.stdout.splitlines() if "3DGS (paper)" in line)
-    assert "Train" not in paper
-    assert "efficiency (train_seconds, train_memory_gb): NerfBaselines' own measurement on its GPU" in r.stdout
+    lines = r.stdout.splitlines()
+    assert max(map(len, lines)) <= 100  # a terminal's width: the table splits into blocks, the prose wraps
+    heads = [i for i, line in enumerate(lines) if line.lstrip().startswith("method ")]
+    cells = {}  # (method, column) -> cell, read back from the blocks by column position
+    for h in heads:
+        starts = [m.start() for m in re.finditer(r"(?<=  )\S", lines[h])]
+        for line in lines[h + 1:]:
+            if not line.strip():
+                break
+            name = line[:starts[1]].strip()
+            for a, b in zip(starts[1:], [*starts[2:], None]):
+                cells[name, lines[h][a:b].strip()] = line[a:b].strip()
+    assert cells["3DGS (NerfBaselines)", "Train (min)"] == "23.4"  # 23m 25s = 1405 s
+    assert cells["3DGS (NerfBaselines)", "Mem (GB)"] == "11.14"
+    assert cells["3DGS (NerfBaselines)", "protocol"] == "nerfbaselines"
+    assert cells["3DGS (paper)", "Train (min)"] == "" and cells["3DGS (paper)", "PSNR"] == "27.20"
+    assert "efficiency (train_seconds, train_memory_gb): NerfBaselines' own measurement on its" in r.stdout
     assert "garden       psnr 27.34  ssim 0.866  lpips_vgg 0.124  train_seconds 1738  train_memory_gb 14.75" \
         in r.stdout
 

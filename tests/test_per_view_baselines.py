@@ -132,7 +132,10 @@ def test_cli_per_view_writes_tidy_rows_with_nvs_eval_metric_ids_and_dataset_imag
     r = cli("baselines", "blender", "--per-view", "--method", "gaussian-splatting", "--scene", "lego",
             "--json", str(out))
     assert r.returncode == 0, r.stderr
-    assert "@ 4c941b4b1437fafedd054f12b68aa0e00d1ce1a8" in r.stdout and "r_100.png" in r.stdout
+    said = " ".join(r.stdout.split())  # the header wraps at 100 columns
+    assert "@ 4c941b4b1437fafedd054f12b68aa0e00d1ce1a8" in said and "r_100.png" in r.stdout
+    assert ("LPIPS = lpips_alex (the files' `lpips` is AlexNet LPIPS; the website's means, `nvs-eval baselines "
+            "blender`, print LPIPS (VGG): another network, never compare the two)") in said
     doc = json.loads(out.read_text())
     assert doc["source"]["commit"] == "4c941b4b1437fafedd054f12b68aa0e00d1ce1a8" and doc["protocol"] == "nerfbaselines"
     assert doc["files"][0]["path"] == "results/gaussian-splatting/blender/lego.json"

@@ -102,6 +102,9 @@ def test_a_store_of_random_bytes_is_named_and_left_as_it_is(work):
     line = _one_error_line(_evaluate(cfg, out), store, "not an SQLite database: its first bytes are")
     assert "move it aside" in line
     assert _digest(store) == digest  # never overwritten
+    r = cli("report", "--results", str(out), "--out", str(out.parent / "rep"), "--no-figures")
+    line = _one_error_line(r, store, "not an SQLite database")  # a report is told what to do too
+    assert line.endswith("and score again: `score` and `evaluate` start a new store there, and `report` reads it")
     store.write_bytes(good)  # the fault removed: the right file is back
     _reuses_all(cfg, out, before)
 
@@ -115,10 +118,11 @@ def test_a_store_cut_short_is_named_damaged_with_how_to_recover_it(work):
     digest = _digest(store)
     line = _one_error_line(_evaluate(cfg, out), store,
                            "the store is damaged (SQLite: database disk image is malformed)")
-    assert ".recover" in line and "move it aside" in line
+    assert "`nvs-eval recover " in line
     assert _digest(store) == digest
     r = cli("report", "--results", str(out), "--out", str(out.parent / "rep"), "--no-figures")
-    _one_error_line(r, store, "the store is damaged")  # reading it too
+    line = _one_error_line(r, store, "the store is damaged")  # reading it too
+    assert line.endswith("`report` reads the recovered rows")
     store.write_bytes(good)
     _reuses_all(cfg, out, before)
 
@@ -417,3 +421,33 @@ def test_a_lock_held_beyond_the_timeout_names_the_store_and_the_process_holding_
     with ResultsStore(db) as s:
         s.put([_row()])
         assert len(s.frame()) == 1
+
+
+
+@pytest.mark.parametrize("cut", [0.75, 0.5])
+def test_nvs_eval_recover_keeps_every_readable_row_and_the_rerun_scores_the_rest(work, cut):
+    """The command the damaged-store error names, run as printed: the readable rows come back with their values
+    and times, the damaged file is kept, and the re-run reuses every recovered row and scores only the rest."""
+    cfg, _, out = work
+    store = out / "results.sqlite"
+    good = store.read_bytes()
+    before = _stored(store)
+    store.write_bytes(good[: int(len(good) * cut)])  # a copy cut short, mid-page
+    line = _one_error_line(_evaluate(cfg, out), store, "the store is damaged")
+    command = next(c for c in line.split("`") if c.startswith("nvs-eval recover "))
+    r = cli(*command.split()[1:])
+    assert r.returncode == 0, r.stderr
+    assert (out / "results.sqlite.damaged").read_bytes() == good[: int(len(good) * cut)]  # kept as it was
+    recovered = _stored(store)
+    assert recovered and len(recovered) <= len(before)
+    assert all(before[k] == t for k, t in recovered.items())  # same rows, same times
+    said = dict(line.split(": ", 1) for line in r.stdout.splitlines() if line.startswith("results: "))
+    assert said["results"].startswith(f"{len(recovered)} row(s) recovered")
+    con = sqlite3.connect(store)
+    scored = {(m, s): n for m, s, n in con.execute("SELECT method, scene, scored FROM coverage")}
+    views = {(m, s): len({v for mm, v, _ in recovered if mm == m}) for m, s in scored}
+    con.close()
+    assert scored == views  # the coverage says what came back, not what was scored before
+    _reuses_all(cfg, out, recovered)
+    again = cli(*command.split()[1:])  # a second recovery never overwrites the kept damaged file
+    assert again.returncode == 2 and "results.sqlite.damaged is already beside it" in again.stderr

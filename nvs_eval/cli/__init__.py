@@ -23,6 +23,7 @@ COMMANDS = {
     "protocols": "list the evaluation protocols with every setting and its source",
     "baselines": "list the published results that reports can print beside yours, with their sources",
     "weights": "show where each network weight comes from; fetch what is missing",
+    "recover": "read the rows of a damaged results store back into a new store in its place",
 }
 
 

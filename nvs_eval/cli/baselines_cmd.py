@@ -4,6 +4,7 @@ with their sources; ``--per-view`` lists NerfBaselines' value for every test vie
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,8 +24,6 @@ def run(args: argparse.Namespace) -> int:
     if args.per_view:
         return _per_view(args)
     from ..baselines import datasets, load
-    from ..conventions.figures import FIGURES
-    from ..conventions.registry import METRICS
     from ..errors import UsageError
 
     if args.json or args.dataset_root or args.method or args.scene:
@@ -32,21 +31,67 @@ def run(args: argparse.Namespace) -> int:
     for name in [args.dataset] if args.dataset else datasets():
         entries = load(name)
         print(f"{name}  (nvs-eval report --baselines {name}; config: baselines: {name})")
-        for b in entries:
-            means = "  ".join(f"{METRICS[k].label} {v:.{b.decimals['mean'].get(k, 3)}f}"
-                              for k, v in b.printed_mean.items() if k in METRICS)
-            means += "".join(f"  {FIGURES[k].label} {FIGURES[k].show(v):.{FIGURES[k].precision}f}"
-                             for k, v in b.printed_mean.items() if k in FIGURES)
-            print(f"  {b.name:28s} {len(b.scenes):2d} scenes  protocol {b.protocol:13s} {means}")
-            if args.dataset:
-                print(f"    evidence: {b.evidence}\n    source:   {b.source}")
-                if b.efficiency:
-                    print(f"    efficiency ({', '.join(FIGURES[k].name for k in b.printed_mean if k in FIGURES)}): "
-                          f"{b.efficiency}")
-                for scene, row in b.scenes.items():
-                    print(f"    {scene:12s} " + "  ".join(f"{k} {v:g}" for k, v in row.items()))
+        _print_means(entries)
+        if args.dataset:
+            for b in entries:
+                _print_entry(b)
         print()
     return 0
+
+
+def _print_means(entries) -> None:
+    """One row per published method: its scenes, protocol and printed means, in blocks that fit the terminal."""
+    from ..conventions.figures import FIGURES
+    from ..conventions.registry import METRICS
+    from ._common import _print_rows
+
+    keys = list(dict.fromkeys(k for b in entries for k in b.printed_mean if k in METRICS or k in FIGURES))
+    head = ["  method", "scenes", "protocol", *(METRICS[k].label if k in METRICS else FIGURES[k].label for k in keys)]
+    rows = [[f"  {b.name}", len(b.scenes), b.protocol, *(_printed(b, k) for k in keys)] for b in entries]
+    _print_rows(head, rows, sys.stdout, keys=1)
+
+
+def _printed(b, key: str) -> str:
+    """A published mean as the source prints it (its decimals), or '' where the source has none."""
+    from ..conventions.figures import FIGURES
+
+    if key not in b.printed_mean:
+        return ""
+    v = b.printed_mean[key]
+    if key in FIGURES:
+        return f"{FIGURES[key].show(v):.{FIGURES[key].precision}f}"
+    return f"{v:.{b.decimals['mean'].get(key, 3)}f}"
+
+
+def _print_entry(b) -> None:
+    """One method's evidence, source, efficiency note and per-scene values, wrapped to the terminal."""
+    import textwrap
+
+    from ..conventions.figures import FIGURES
+    from ._common import WIDTH
+
+    def say(text: str, indent: int = 14) -> None:
+        print(textwrap.fill(text, WIDTH, subsequent_indent=" " * indent, break_on_hyphens=False,
+                            break_long_words=False))
+
+    print(f"\n  {b.name}")
+    say(f"    evidence: {b.evidence}")
+    say(f"    source:   {b.source}")
+    if b.efficiency:
+        say(f"    efficiency ({', '.join(FIGURES[k].name for k in b.printed_mean if k in FIGURES)}): {b.efficiency}")
+    for scene, row in b.scenes.items():
+        say(f"    {scene:12s} " + "  ".join(f"{k} {v:g}" for k, v in row.items()), indent=17)
+
+
+def _lpips_note(dataset: str) -> str:
+    """Which LPIPS the per-view files hold, and, where the dataset's published means print another, that the two
+    do not compare (a reader putting the files' values beside the website's table would otherwise mix networks)."""
+    from ..baselines import datasets, load
+
+    vgg = dataset in datasets() and any("lpips_vgg" in b.printed_mean for b in load(dataset))
+    return ("LPIPS = lpips_alex (the files' `lpips` is AlexNet LPIPS" +
+            (f"; the website's means, `nvs-eval baselines {dataset}`, print LPIPS (VGG): another network, never "
+             "compare the two)" if vgg else ")"))
 
 
 def _per_view(args: argparse.Namespace) -> int:
@@ -55,6 +100,7 @@ def _per_view(args: argparse.Namespace) -> int:
 
     from ..baselines import per_view as pv
     from ..errors import UsageError
+    from ._common import wrap
 
     if args.dataset is None:
         raise UsageError(f"--per-view needs a DATASET: one of {', '.join(pv.per_view_datasets())}")
@@ -72,8 +118,8 @@ def _per_view(args: argparse.Namespace) -> int:
     images = {s.scene: pv.dataset_images(args.dataset, Path(args.dataset_root) / s.scene)
               for s in wanted} if args.dataset_root else {}
     m = pv.manifest()
-    lines = [f"{args.dataset}: NerfBaselines per-view results, {m['repository']} branch {m['branch']} @ "
-             f"{m['commit']}; protocol {pv.PROTOCOL} (LPIPS = lpips_alex)"]
+    lines = [wrap(f"{args.dataset}: NerfBaselines per-view results, {m['repository']} branch {m['branch']} @ "
+                  f"{m['commit']}; protocol {pv.PROTOCOL}; {_lpips_note(args.dataset)}")]
     rows = []
     for s in wanted:
         names = pv.view_names(args.dataset, s.scene, s.n_views, images.get(s.scene))

@@ -110,12 +110,14 @@ def store_fault(e: BaseException, path: Path, doing: str, timeout: float) -> Bas
         return StoreError(f"not an SQLite database: its first bytes are {first_bytes(path)!r} ({said})", path=path,
                           expected="an nvs-eval results store",
                           hint="it was left as it is; if it is the wrong file, point at the right one; otherwise "
-                               "move it aside (mv it to another name) and run the same command to start a new store")
+                               "move it aside (mv it to another name) and score again: `score` and `evaluate` start a "
+                               "new store there, and `report` reads it")
     if code == _CORRUPT:
         return StoreError(f"the store is damaged ({said}); nothing was written to it", path=path,
-                          hint=f"move it aside (mv {path.name} {path.name}.damaged) and recover its rows with "
-                               f"`sqlite3 {path.name}.damaged .recover | sqlite3 {path.name}`, then run the same "
-                               "command: every recovered row is reused")
+                          hint=f"`nvs-eval recover {path.parent}` reads every row still readable into a new store "
+                               f"in its place (the damaged file is kept as {path.name}.damaged), then run the same "
+                               "command: `score` and `evaluate` reuse every recovered row and score only what was "
+                               "lost, `report` reads the recovered rows")
     if code == _IOERR:
         return StoreError(f"input/output error while {doing} it ({said}); the disk or network file system failed",
                           path=path, hint="everything committed before is safe; check the disk and run the same "
