@@ -134,15 +134,18 @@ datasets:
   - {name: toys, kind: toyset, root: data, scenes: [s1], methods: [{name: mine, path: "r/{scene}"}]}
 """
 
-# evaluate, then the same package one version up: every row is kept and named as changed, none reused
+# evaluate and report (in one process: one start-up), then the same package one version up: every row is kept and
+# named as changed, none reused
 _EVALUATE_AND_UPGRADE = """
 import sys
 from nvs_eval.api import evaluate
 from pathlib import Path
 from nvs_eval.errors import StoreError
-cfg, out, meta = sys.argv[1:]
+from nvs_eval.report import write_report
+cfg, out, meta, rep = sys.argv[1:]
 res = evaluate(cfg, out, device="cpu")
 print("rows", len(res.per_view), "computed", res.stats.computed)
+write_report(out, rep, ("md",), figures=False)
 Path(meta).write_text(Path(meta).read_text().replace("Version: 0.3.0", "Version: 0.3.1"))
 from nvs_eval.conventions.protocols import PROTOCOLS
 from nvs_eval.data.datasets import DATASET_KINDS
@@ -170,7 +173,8 @@ def test_a_plugin_layout_dataset_and_protocol_are_evaluated_stored_with_their_ve
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site_copy), str(ROOT)])}
     meta = site_copy / "nvs_eval_toytool-0.3.0.dist-info" / "METADATA"
     r = subprocess.run([sys.executable, "-c", _EVALUATE_AND_UPGRADE, str(tmp_path / "bench.yaml"),
-                        str(tmp_path / "out"), str(meta)], capture_output=True, text=True, env=env, timeout=600)
+                        str(tmp_path / "out"), str(meta), str(tmp_path / "rep")], capture_output=True, text=True,
+                       env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "rows 6 computed 6" in r.stdout
     upgraded = r.stdout.split("upgraded: ")[1]  # the ground truth the plugin defines is what changed first
@@ -186,9 +190,6 @@ def test_a_plugin_layout_dataset_and_protocol_are_evaluated_stored_with_their_ve
         assert abs(value - _psnr(Path(render), Path(gt))) < 1e-4
     paired = {Path(r[6]).name: Path(r[7]).name for r in rows if r[0] == "toys"}
     assert paired == {"00.png": "b.png", "01.png": "a.png", "02.png": "c.png"}
-    rep = cli("report", "--results", str(tmp_path / "out"), "--out", str(tmp_path / "rep"), "--format", "md",
-              "--no-figures", env=site)
-    assert rep.returncode == 0, rep.stderr
     tables = (tmp_path / "rep" / "tables.md").read_text()
     assert "toy-3dgs" in tables and "tools" in tables and "toys" in tables
 
