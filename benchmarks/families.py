@@ -39,7 +39,7 @@ def family_costs(size: int, n: int = 3, device: str = "cpu") -> list[str]:
     cc = tuple(m for m in metrics if METRICS[m].family == "cc")
     cost["cc_* together"] = best_of(lambda: ev.score(batch, target, metrics=cc), 3)[0] / n
     lines += [f"| {m} | {t:.3f} | {t / cost['lpips_vgg']:.2f} |" for m, t in cost.items()]
-    ref = _reference_dists(ev.dists, ev.device)
+    ref = _reference_dists(ev.adapters["dists"].model, ev.device)
     if ref is not None:  # the authors' DISTS, as its README calls it: both images through the network per pair
         with torch.no_grad():
             t = best_of(lambda: [ref(batch[i : i + 1], target.image) for i in range(n)], 3)[0] / n

@@ -239,7 +239,7 @@ def profile_lines(root: Path, views: int = 3) -> list[str]:
     from nvs_eval.results.store import ResultsStore, Row
 
     ev = Evaluator(get_protocol("3dgs"), ("psnr", "ssim", "lpips_vgg", "dists", "flip"), device=DEVICE)
-    model = ev.lpips["lpips_vgg"]
+    model = ev.adapters["lpips"].by_metric["lpips_vgg"]
     stages: dict[str, float] = {}
     store = ResultsStore(Path(tempfile.mkdtemp()) / "results.sqlite")
 

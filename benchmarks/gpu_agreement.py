@@ -46,7 +46,7 @@ def photographs(size=(384, 512)) -> list[tuple[str, np.ndarray, np.ndarray]]:
 def scores(protocol, metrics, device, precision, pairs):
     ev = Evaluator(protocol, metrics, device, precision=precision)
     flags = []
-    for model in ev.lpips.values():  # what the convolutions see, recorded as they run
+    for model in ev.adapters["lpips"].by_metric.values():  # what the convolutions see, recorded as they run
         model.slices[0][0].register_forward_pre_hook(
             lambda *_: flags.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
     out = {m: [] for m in ev.metrics}

@@ -162,7 +162,7 @@ def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, f
     from nvs_eval.metrics.ssim import ssim_with_moments, target_moments
 
     ev = Evaluator(get_protocol("3dgs"), device="cpu")
-    model = ev.lpips["lpips_vgg"]
+    model = ev.adapters["lpips"].by_metric["lpips_vgg"]
     stages: dict[str, float] = {}
 
     def timed(name, fn):
@@ -179,8 +179,8 @@ def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, f
         preds = torch.cat([ev.to_tensor(i) for i in imgs[1:]])
         with torch.inference_mode():
             mom = timed("SSIM target moments (once per view)",
-                        lambda: target_moments(gt, ev.protocol.ssim, band=ev.ssim_band(gt, 1)))
-            band = ev.ssim_band(preds, preds.shape[0])  # as the evaluator forms them
+                        lambda: target_moments(gt, ev.protocol.ssim, band=ev.policy.ssim_band(gt, 1)))
+            band = ev.policy.ssim_band(preds, preds.shape[0])  # as the evaluator forms them
             timed("SSIM of the renders", lambda: ssim_with_moments(preds, mom, band=band))
             timed("PSNR", lambda: (preds - gt).square().flatten(1).mean(1))
             ft = timed("LPIPS-vgg features of the ground truth (once per view)", lambda: model.features(gt))

@@ -79,22 +79,10 @@ def backbones():
 
 def lpips_reference(net: str, backbone: dict, version: str = "0.1"):
     """The `lpips` package's LPIPS (its own linear layers of ``version``), with ``backbone`` loaded into its
-    slices (its torchvision download needs the network)."""
-    import warnings
+    slices: the reference the LPIPS adapter names (:func:`nvs_eval.evaluate.references.lpips_model`)."""
+    from nvs_eval.evaluate.references import lpips_model
 
-    import lpips
-    import torchvision
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ref = lpips.LPIPS(net=net, version=version, pretrained=True, pnet_rand=True, verbose=False)
-    feats = {"alex": torchvision.models.alexnet, "vgg": torchvision.models.vgg16}[net](weights=None).features
-    feats.load_state_dict(backbone)
-    for k in range(1, ref.net.N_slices + 1):
-        sl = getattr(ref.net, f"slice{k}")
-        for name in list(sl._modules):
-            sl._modules[name] = feats[int(name)]
-    return ref.eval()
+    return lpips_model(net, backbone, version)
 
 
 @pytest.fixture(scope="session")
@@ -105,24 +93,11 @@ def reference_lpips(backbones):
 
 @pytest.fixture(scope="session")
 def reference_dists(backbones):
-    """The authors' DISTS (``DISTS_pytorch/DISTS_pt.py``, PyPI ``dists-pytorch`` 0.1) with torchvision's VGG16
-    tensors in place of its hub download (``models.vgg16(pretrained=True)``, which needs the network)."""
-    import types
+    """The authors' DISTS (PyPI ``dists-pytorch`` 0.1) with torchvision's VGG16 tensors in place of its hub download:
+    the reference the DISTS adapter names (:func:`nvs_eval.evaluate.references.dists_model`)."""
+    from nvs_eval.evaluate.references import dists_model
 
-    import torchvision
-    from DISTS_pytorch import DISTS_pt
-
-    def vgg16(pretrained=True):
-        model = torchvision.models.vgg16(weights=None)
-        model.features.load_state_dict(backbones["vgg"])
-        return model
-
-    real = DISTS_pt.models
-    DISTS_pt.models = types.SimpleNamespace(vgg16=vgg16)
-    try:
-        return DISTS_pt.DISTS().eval()
-    finally:
-        DISTS_pt.models = real
+    return dists_model(backbones["vgg"])
 
 
 @pytest.fixture

@@ -114,12 +114,12 @@ def test_evaluator_tiles_large_views_with_the_same_scores(protocol):
     whole = Evaluator(proto, metrics, "cpu")
     tiled = Evaluator(proto, metrics, "cpu", tile=128, tile_above=50_000)
     # the CPU bands every view (speed: cache-sized bands); CUDA only views above tile_above (memory)
-    assert tiled.ssim_band(gt, 2) == whole.ssim_band(gt, 2) == SSIM_BAND_PIXELS_CPU // (340 * 2)
+    assert tiled.policy.ssim_band(gt, 2) == whole.policy.ssim_band(gt, 2) == SSIM_BAND_PIXELS_CPU // (340 * 2)
     assert ssim_band_rows(300, 340, 2, "cuda", 50_000) == SSIM_BAND_PIXELS // (340 * 2)
     assert ssim_band_rows(300, 340, 2, "cuda") is None
-    tiled.ssim_band = lambda image, n: 7  # bands of 7 rows: many bands, at both edges
+    tiled.policy.ssim_band = lambda image, n: 7  # bands of 7 rows: many bands, at both edges
     target = tiled.prepare(gt)
-    assert target.tiled and not target.features and not whole.prepare(gt).tiled
+    assert target.tiled and "lpips" not in target.prepared and not whole.prepare(gt).tiled
     given = preds.clone()
     a, b = whole.score(preds, whole.prepare(gt)), tiled.score(given, target, consume=True)
     for m in a:
@@ -183,7 +183,7 @@ def test_the_exact_path_runs_with_tf32_off_whatever_the_process_set():
 
     ev = Evaluator(get_protocol("nvs-eval"), ("lpips_alex",), device="cpu")
     seen = []
-    ev.lpips["lpips_alex"].slices[0][0].register_forward_pre_hook(
+    ev.adapters["lpips"].by_metric["lpips_alex"].slices[0][0].register_forward_pre_hook(
         lambda *_: seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
     old = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True

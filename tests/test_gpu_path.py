@@ -79,8 +79,8 @@ def test_the_memory_model_tiles_4k_under_8_gb_but_not_800px():
     """The untiled estimate for the 3dgs metrics: an 800x800 view with three renders fits 8 GB; a 4K view does not
     (it tiles under such a cap) but fits an H200's 139 GB."""
     ev = Evaluator(get_protocol("3dgs"), device="cpu")
-    assert ev.untiled_bytes(800, 800, 3) < 8e9 * 0.9 / 2
-    assert 8e9 < ev.untiled_bytes(2160, 3840, 1) < 0.9 * 139e9
+    assert ev.policy.untiled_bytes(800, 800, 3) < 8e9 * 0.9 / 2
+    assert 8e9 < ev.policy.untiled_bytes(2160, 3840, 1) < 0.9 * 139e9
 
 
 def test_decode_pool_feeds_a_gpu_and_stays_small_beside_cpu_compute():

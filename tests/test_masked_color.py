@@ -1,5 +1,6 @@
 """Masked and colour-corrected metrics (issue 14), each checked against an independent float64 transcription
-written here, on real photographs with irregular masks touching the border."""
+written here (colour correction's: in nvs_eval.evaluate.references, which the reference tester uses too), on real
+photographs with irregular masks touching the border."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from nvs_eval.evaluate.references import color_correct as numpy_color_correct  # multinerf, in NumPy float64
 from nvs_eval.metrics.color import color_correct
 from nvs_eval.metrics.masked import masked_psnr, masked_ssim
 from nvs_eval.metrics.ssim import SSIM_REFLECT, SSIM_VALID, SSIM_ZERO, SSIMSpec, ssim
@@ -144,24 +146,6 @@ def test_an_all_ones_mask_gives_exactly_the_unmasked_values_in_the_evaluator():
     got = ev.score(to_nchw(x), ev.prepare(to_nchw(y), torch.ones(1, 1, 64, 80)))
     for m in plain:
         assert torch.equal(got[m], got[f"masked_{m}"]), m
-
-
-def numpy_color_correct(img, ref, num_iters=5, eps=0.5 / 255):
-    """multinerf internal/image.py color_correct, transcribed to NumPy float64 (np.linalg.lstsq, rcond=-1)."""
-    nc = img.shape[-1]
-    img_mat, ref_mat = img.reshape(-1, nc), ref.reshape(-1, nc)
-    unclipped = lambda z: (z >= eps) & (z <= 1 - eps)
-    mask0 = unclipped(img_mat)
-    for _ in range(num_iters):
-        a_mat = [img_mat[:, c : c + 1] * img_mat[:, c:] for c in range(nc)]
-        a_mat = np.concatenate([*a_mat, img_mat, np.ones_like(img_mat[:, :1])], axis=-1)
-        warp = []
-        for c in range(nc):
-            b = ref_mat[:, c]
-            mask = mask0[:, c] & unclipped(img_mat[:, c]) & unclipped(b)
-            warp.append(np.linalg.lstsq(np.where(mask[:, None], a_mat, 0), np.where(mask, b, 0), rcond=-1)[0])
-        img_mat = np.clip(a_mat @ np.stack(warp, axis=-1), 0, 1)
-    return img_mat.reshape(img.shape)
 
 
 @pytest.mark.parametrize("name,off", [("astronaut", (40, 150)), ("chelsea", (60, 120)), ("coffee", (100, 200))])

@@ -31,9 +31,10 @@ class MetricSpec:
         label: the table header (``LPIPS (VGG)``).
         higher_is_better: the direction reports rank by.
         precision: decimals printed in tables.
-        kind: which adapter computes it (:data:`nvs_eval.evaluate.adapters.ADAPTERS`): ``psnr``, ``ssim``,
-            ``lpips``, ``dists`` (:mod:`nvs_eval.metrics.dists`), ``flip`` (:mod:`nvs_eval.metrics.flip`) or
-            ``plugin`` (a third-party metric, :mod:`nvs_eval.plugin`).
+        kind: which adapter computes it: the kind of an adapter class registered in
+            :mod:`nvs_eval.evaluate.adapters` (``register_adapter``, the one list of kinds; ``plugin`` for a
+            third-party metric, :mod:`nvs_eval.plugin`). An evaluator asked for a metric whose kind has no adapter
+            names both (tests/test_adapters.py checks every built-in's).
         lpips_net: the LPIPS backbone (``kind == "lpips"`` only).
         map_label: the title of its per-pixel map (``heatmap``, report figures).
         family: ``plain``; ``cc``: the render is first colour-corrected to the ground truth
@@ -48,7 +49,7 @@ class MetricSpec:
     label: str
     higher_is_better: bool
     precision: int
-    kind: Literal["psnr", "ssim", "lpips", "dists", "flip", "plugin"]
+    kind: str
     lpips_net: str | None = None
     map_label: str | None = None
     family: Literal["plain", "cc", "masked"] = "plain"

@@ -1,52 +1,138 @@
-"""Metric adapters: what the evaluator does with each metric kind, in one class per kind.
+"""Metric adapters: everything nvs-eval knows about a metric kind, in one class per kind.
 
-An adapter is built once per evaluator for the metric ids of its kind. It says which weights its values depend on
-(:meth:`Adapter.signature`, stored with every row), prepares the ground-truth side of a view once
-(:meth:`Adapter.prepare`), scores a batch of renders against it (:meth:`Adapter.score`; the masked family through
-:meth:`Adapter.score_masked`), and draws its per-pixel map (:meth:`Adapter.map`). The evaluator itself has no
-per-kind branches: a new kind is one adapter here and one :data:`ADAPTERS` entry, and a third-party metric is a
-:class:`PluginAdapter` around a function (:mod:`nvs_eval.plugin`).
+An adapter is built once per evaluator for the metric ids of its kind, from a small
+:class:`~nvs_eval.evaluate.context.Context` (device, protocol, precision, tiling and batching policy, the
+evaluator's networks), never from the evaluator itself. It declares:
+
+* its stored-signature rule: :meth:`Adapter.signature_keys`, the entries of a stored weights summary a metric's
+  value depends on (compared before a stored row is reused, :func:`weights_entry`), and :meth:`Adapter.signature`,
+  the digests of the weights it loaded under those keys; the two are checked against each other, so a kind whose
+  weights could change unnoticed cannot be built;
+* its reference implementation for the reference tester (:meth:`Adapter.reference`, ``tests/metric_tester.py``).
+
+It prepares the ground-truth side of a view once (:meth:`Adapter.prepare`, into ``target.prepared``), scores a
+batch of renders against it (:meth:`Adapter.score`; the masked family through :meth:`Adapter.score_masked`), and
+draws its per-pixel map (:meth:`Adapter.map`). A new kind is its kernel in :mod:`nvs_eval.metrics` and one class
+here under :func:`register_adapter`, the only list of kinds (a metric's ``kind`` names one); a third-party metric
+is a :class:`PluginAdapter` around a function (:mod:`nvs_eval.plugin`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+import re
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from ..conventions.registry import METRICS, plugin_function
-from ..errors import PluginError, PreconditionError
+from ..conventions.registry import METRICS, MetricSpec, plugin_function
+from ..errors import PluginError, PreconditionError, UsageError
 from ..metrics.dists import DISTSFeatures
 from ..metrics.lpips import LPIPSFeatures
 from ..metrics.masked import layer_weights, masked_mse, masked_ssim
 from ..metrics.psnr import psnr_from_mse
+from . import references
+from .context import Context
+from .references import Reference
+from .target import Target
 
-if TYPE_CHECKING:
-    from .evaluator import Evaluator, Target
+ADAPTERS: dict[str, type[Adapter]] = {}  # kind -> adapter class, filled by register_adapter
+
+
+def register_adapter(cls: type[Adapter]) -> type[Adapter]:
+    """Register ``cls`` as the adapter of its :attr:`~Adapter.kind` (a class decorator). It must declare its
+    stored-signature rule (:meth:`~Adapter.signature_keys`) and its reference (:meth:`~Adapter.reference`)."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", cls.kind or ""):
+        raise TypeError(f"{cls.__name__}.kind must be an id (lower case, digits, _), got {cls.kind!r}")
+    if cls.kind in ADAPTERS and ADAPTERS[cls.kind] is not cls:
+        raise TypeError(f"metric kind {cls.kind!r} already has an adapter, {ADAPTERS[cls.kind].__name__}")
+    for method in ("signature_keys", "reference"):
+        if not any(method in vars(k) for k in cls.__mro__ if k is not Adapter):
+            raise TypeError(f"{cls.__name__} (kind {cls.kind!r}) must declare {method}: "
+                            f"{getattr(Adapter, method).__doc__.splitlines()[0]}")
+    ADAPTERS[cls.kind] = cls
+    return cls
+
+
+def adapter_class(kind: str, metric: str = "") -> type[Adapter]:
+    """The adapter registered for ``kind`` (``metric``: the metric id that asked, for the message)."""
+    try:
+        return ADAPTERS[kind]
+    except KeyError:
+        who = f"metric {metric!r} has kind {kind!r}" if metric else f"metric kind {kind!r}"
+        raise UsageError(f"{who}, which no adapter registers (known kinds: {', '.join(ADAPTERS)}); a kind is "
+                         "registered with nvs_eval.evaluate.adapters.register_adapter") from None
+
+
+def weights_entry(summary: str, metric: str) -> str:
+    """The part of a stored weights summary (:meth:`Evaluator.weights_summary`) that ``metric``'s value depends on,
+    by its adapter's rule: the entries under its :meth:`~Adapter.signature_keys` (the LPIPS family: its network's;
+    DISTS's weights; the FLIP implementation's version; a plugin's package; none for PSNR and SSIM), and the
+    opt-in ``precision=`` for a precision-sensitive kind. Reuse compares this, so adding a metric never invalidates
+    the stored others.
+
+    >>> weights_entry("lpips_alex:a30f/df73;lpips_vgg:5706/a789;precision=bf16", "cc_lpips_vgg")
+    'lpips_vgg:5706/a789;precision=bf16'
+    >>> weights_entry("dists:5706/ab0a;flip:flip-evaluator==1.7;lpips_vgg:5706/a789;precision=bf16", "dists")
+    'dists:5706/ab0a'
+    >>> weights_entry("lpips_vgg:5706/a789", "psnr")
+    ''
+    """
+    spec = METRICS.get(metric)
+    if spec is None:  # a metric no longer installed: nothing to compare
+        return ""
+    cls = adapter_class(spec.kind, metric)
+    keys = set(cls.signature_keys(spec)) | ({"precision"} if cls.precision_sensitive else set())
+    return ";".join(p for p in summary.split(";") if re.split("[:=]", p, maxsplit=1)[0] in keys)
 
 
 class Adapter:
-    """One metric kind. Subclasses set :attr:`kind` and override what their kind does.
+    """One metric kind. Subclasses set :attr:`kind`, declare :meth:`signature_keys` and :meth:`reference`, and
+    override what their kind does; :func:`register_adapter` makes the kind known.
 
     Attributes:
         tiled: whether views too large for the device are scored in tiles for this kind (the network metrics).
         gpu_bytes_per_pixel: device bytes per pixel its prepared ground truth keeps (the CUDA memory model).
+        precision_sensitive: its networks run under the opt-in precision (:meth:`Context.fast`), so its stored
+            values depend on the precision too.
     """
 
     kind: ClassVar[str] = ""
     tiled: ClassVar[bool] = False
     gpu_bytes_per_pixel: ClassVar[int] = 0
+    precision_sensitive: ClassVar[bool] = False
 
-    def __init__(self, ev: Evaluator, metrics: tuple[str, ...], *, fetch: bool = True):
-        self.ev, self.metrics = ev, metrics
+    def __init__(self, ctx: Context, metrics: tuple[str, ...]):
+        self.ctx, self.metrics = ctx, metrics
+
+    @classmethod
+    def signature_keys(cls, spec: MetricSpec) -> tuple[str, ...]:
+        """The weights-summary keys a value of metric ``spec`` depends on (``()``: exact and weight-free)."""
+        raise NotImplementedError
 
     def signature(self) -> dict[str, str]:
-        """Weights-summary entries ``{key: digest}`` its values depend on (none: exact, weight-free)."""
+        """``{key: digest}`` of the weights (or implementation version) its metrics' values depend on, under the
+        keys :meth:`signature_keys` names; stored with every row."""
         return {}
 
+    def checked_signature(self) -> dict[str, str]:
+        """:meth:`signature`, checked against :meth:`signature_keys`: a digest no metric depends on, or a key
+        without its digest, would let a changed weight file be reused unnoticed."""
+        entries = self.signature()
+        keys = {k for m in self.metrics for k in self.signature_keys(METRICS[m])}
+        if set(entries) != keys:
+            raise TypeError(f"{type(self).__name__} (kind {self.kind!r}): its signature() gives {sorted(entries)} "
+                            f"but signature_keys() names {sorted(keys)} for {', '.join(self.metrics)}; they must "
+                            "agree, or a changed weight file would be reused")
+        return entries
+
+    def reference(self, metric: str) -> Reference:
+        """An independent implementation of ``metric`` under the context's protocol, for the reference tester
+        (``(render, ground truth)`` float64 H x W x 3 -> value; the families are applied around it)."""
+        raise NotImplementedError
+
     def prepare(self, target: Target) -> None:
-        """Compute the ground-truth side of a view once (into ``target``)."""
+        """Compute the ground-truth side of a view once (into ``target.prepared``)."""
 
     def score(self, metric: str, images: Tensor, target: Target) -> Tensor:
         """``Tensor[N]``: ``metric`` of N renders (already quantised, or colour-corrected) against the view."""
@@ -60,8 +146,16 @@ class Adapter:
         return None
 
 
+@register_adapter
 class PSNRAdapter(Adapter):
     kind = "psnr"
+
+    @classmethod
+    def signature_keys(cls, spec):
+        return ()
+
+    def reference(self, metric):
+        return references.psnr
 
     def score(self, metric, images, target):
         return psnr_from_mse((images - target.image).square().flatten(1).mean(1))
@@ -70,89 +164,120 @@ class PSNRAdapter(Adapter):
         return psnr_from_mse(masked_mse(preds, target.image, target.mask))
 
 
+@register_adapter
 class SSIMAdapter(Adapter):
     kind = "ssim"
     gpu_bytes_per_pixel = 80
 
+    @classmethod
+    def signature_keys(cls, spec):
+        return ()
+
+    def reference(self, metric):
+        return references.ssim(self.ctx.protocol.ssim)
+
     def prepare(self, target):
         from ..metrics.ssim import target_moments
 
-        target.moments = target_moments(target.image, self.ev.protocol.ssim,
-                                        band=self.ev.ssim_band(target.image, target.views))
+        target.prepared["ssim"] = target_moments(target.image, self.ctx.protocol.ssim,
+                                                 band=self.ctx.policy.ssim_band(target.image, target.views))
 
     def score(self, metric, images, target):
         from ..metrics.ssim import ssim_with_moments
 
         # its buffers are ~10 maps per render: a few renders at a time, or bands of a large view
-        band = self.ev.ssim_band(images, images.shape[0])
+        band = self.ctx.policy.ssim_band(images, images.shape[0])
         step = images.shape[0] if band else max(1, (8 << 20) // (images.shape[-2] * images.shape[-1]))
-        return torch.cat([ssim_with_moments(images[i : i + step], target.rows(i, i + step).moments, band=band)
-                          for i in range(0, images.shape[0], step)])
+        return torch.cat([ssim_with_moments(images[i : i + step], target.rows(i, i + step).prepared["ssim"],
+                                            band=band) for i in range(0, images.shape[0], step)])
 
     def score_masked(self, metric, preds, target):
         from ..metrics.dycheck import dycheck_ssim
 
-        step = max(1, (4 << 20) // (preds.shape[-2] * preds.shape[-1]))
-        if self.ev.protocol.mask_convention == "dycheck":  # partial convolution (nvs_eval.metrics.dycheck)
+        step, protocol = max(1, (4 << 20) // (preds.shape[-2] * preds.shape[-1])), self.ctx.protocol
+        if protocol.mask_convention == "dycheck":  # partial convolution (nvs_eval.metrics.dycheck)
             return torch.cat([dycheck_ssim(preds[i : i + step], (t := target.rows(i, i + step)).image, t.mask)
                               for i in range(0, preds.shape[0], step)])
         return torch.cat([masked_ssim(preds[i : i + step], (t := target.rows(i, i + step)).image, t.mask,
-                                      self.ev.protocol.ssim) for i in range(0, preds.shape[0], step)])
+                                      protocol.ssim) for i in range(0, preds.shape[0], step)])
 
     def map(self, metric, pred, target):
         from ..metrics.ssim import ssim_with_moments
 
-        _, smap = ssim_with_moments(pred, target.moments, return_map=True)
+        _, smap = ssim_with_moments(pred, target.prepared["ssim"], return_map=True)
         return 1.0 - smap.mean(1)[0]
 
 
+def _cat_features(parts: list[LPIPSFeatures]) -> LPIPSFeatures:
+    return parts[0] if len(parts) == 1 else LPIPSFeatures(tuple(torch.cat(x) for x in zip(*(p.layers for p in parts))),
+                                                          parts[0].size)
+
+
+@register_adapter
 class LPIPSAdapter(Adapter):
-    """Every LPIPS metric (plain, colour-corrected, masked) of the evaluator: one network per backbone, shared."""
+    """Every LPIPS metric (plain, colour-corrected, masked) of the evaluator: one network per backbone, shared.
+    Its prepared ground truth: ``target.prepared["lpips"]``, the features by backbone, and ``"lpips_weights"``,
+    the mask carried back to each layer, by backbone (the masked family)."""
 
     kind = "lpips"
     tiled = True
     gpu_bytes_per_pixel = 500  # VGG's normalised features (AlexNet's are ~50; the larger is planned for)
+    precision_sensitive = True
 
-    def __init__(self, ev, metrics, *, fetch=True):
+    def __init__(self, ctx, metrics):
         from ..metrics.lpips import build_lpips
 
-        super().__init__(ev, metrics)
-        self.nets = {}
-        self.provenance = {}
+        super().__init__(ctx, metrics)
+        self.nets, self.provenance = {}, {}
+        p = ctx.protocol
         for m in metrics:
             net = METRICS[m].lpips_net
-            if net not in self.nets:
-                self.nets[net], self.provenance[net] = build_lpips(net, ev.protocol.lpips_input, fetch=fetch,
-                                                                   device=ev.device,
-                                                                   version=ev.protocol.lpips_version)
+            self.nets[net], self.provenance[net] = ctx.network(
+                ("lpips", net, p.lpips_input, p.lpips_version),
+                lambda net=net: build_lpips(net, p.lpips_input, fetch=ctx.fetch, device=ctx.device,
+                                            version=p.lpips_version))
         self.by_metric = {m: self.nets[METRICS[m].lpips_net] for m in metrics}
+
+    @classmethod
+    def signature_keys(cls, spec):
+        return (f"lpips_{spec.lpips_net}",)
 
     def signature(self):
         return {f"lpips_{n}": f"{p.backbone.digest[:16]}/{p.lin_sha256[:16]}" for n, p in self.provenance.items()}
 
+    def reference(self, metric):
+        p = self.ctx.protocol
+        return references.lpips(METRICS[metric].lpips_net, p.lpips_version, p.lpips_input)
+
     def prepare(self, target):
         if not target.tiled:
-            step = self.ev.lpips_batch(target.image)
-            with self.ev._fast():
+            step, features = self.ctx.policy.forward_batch(target.image), {}
+            with self.ctx.fast():
                 for net, model in self.nets.items():
-                    parts = [model.features(target.image[i : i + step]) for i in range(0, target.views, step)]
-                    target.features[net] = parts[0] if len(parts) == 1 else LPIPSFeatures(
-                        tuple(torch.cat(x) for x in zip(*(p.layers for p in parts))), parts[0].size)
+                    features[net] = _cat_features([model.features(target.image[i : i + step])
+                                                   for i in range(0, target.views, step)])
+            target.prepared["lpips"] = features
 
     def _features(self, model, target):
-        return target.features[model.net] if model.net in target.features else model.features(target.image)
+        features = target.prepared.get("lpips", {})
+        return features[model.net] if model.net in features else model.features(target.image)
 
-    def score(self, metric, images, target):
+    def _tiled(self, model, images, target, weights=None):
         from ..metrics.lpips import TILE_HALO
 
-        model, ev = self.by_metric[metric], self.ev
-        if ev.protocol.mask_convention == "dycheck":  # DyCheck's LPIPS: the upsampled map's mean, all-ones mask
+        policy = self.ctx.policy
+        side = policy.tile_side(TILE_HALO[model.net])
+        return model.tiled_distance(images, target.image, side, policy.forward_batch(side + 2 * TILE_HALO[model.net]),
+                                    weights)
+
+    def score(self, metric, images, target):
+        model = self.by_metric[metric]
+        if self.ctx.protocol.mask_convention == "dycheck":  # DyCheck's LPIPS: the upsampled map's mean, all-ones mask
             return self._dycheck(metric, images, target, masked=False)
-        with ev._fast():
+        with self.ctx.fast():
             if target.tiled and model.net != "squeeze":
-                side = ev.tile_side(TILE_HALO[model.net])
-                return model.tiled_distance(images, target.image, side, ev.lpips_batch(side + 2 * TILE_HALO[model.net]))
-            step = ev.lpips_batch(images)
+                return self._tiled(model, images, target)
+            step = self.ctx.policy.forward_batch(images)
             return torch.cat([model.distance(model.features(images[i : i + step]),
                                              self._features(model, target.rows(i, i + step)))
                               for i in range(0, images.shape[0], step)])
@@ -160,27 +285,23 @@ class LPIPSAdapter(Adapter):
     def score_masked(self, metric, preds, target):
         """The spatial map's weighted mean, as the mask carried back to each layer (no full-resolution map; exact
         in tiles too): ``sum_k sum(d_k * A_h^T m A_w) / sum(m)``, per view."""
-        from ..metrics.lpips import TILE_HALO
-
-        model, ev = self.by_metric[metric], self.ev
-        if ev.protocol.mask_convention == "dycheck":
+        model = self.by_metric[metric]
+        if self.ctx.protocol.mask_convention == "dycheck":
             return self._dycheck(metric, preds, target, masked=True)
-        if model.net not in target.layer_weights:
-            sizes = model.tap_sizes(*target.image.shape[-2:])
-            target.layer_weights[model.net] = [layer_weights(target.mask, s) for s in sizes]
-        with ev._fast():
+        weights = target.prepared.setdefault("lpips_weights", {})
+        if model.net not in weights:
+            weights[model.net] = [layer_weights(target.mask, s) for s in model.tap_sizes(*target.image.shape[-2:])]
+        with self.ctx.fast():
             if target.tiled:
                 if model.net == "squeeze":
                     raise PreconditionError(f"{metric}: LPIPS-squeeze cannot be tiled exactly (ceil-mode pooling) "
                                             "and this view is scored in tiles")
-                side = ev.tile_side(TILE_HALO[model.net])
-                return model.tiled_distance(preds, target.image, side, ev.lpips_batch(side + 2 * TILE_HALO[model.net]),
-                                            target.layer_weights[model.net]) / _mask_total(target)
-            step, out = ev.lpips_batch(preds), []
+                return self._tiled(model, preds, target, weights[model.net]) / _mask_total(target)
+            step, out = self.ctx.policy.forward_batch(preds), []
             for i in range(0, preds.shape[0], step):
                 t = target.rows(i, i + step)
-                d = model.distance(model.features(preds[i : i + step]), t.features[model.net],
-                                   weights=t.layer_weights[model.net])
+                d = model.distance(model.features(preds[i : i + step]), t.prepared["lpips"][model.net],
+                                   weights=t.prepared["lpips_weights"][model.net])
                 out.append(d / _mask_total(t))
             return torch.cat(out)
 
@@ -189,19 +310,23 @@ class LPIPSAdapter(Adapter):
         unless ``masked``), the spatial map upsampled as lpips' ``spatial=True`` does and averaged under the mask,
         computed from the mask carried back to each layer (:func:`layer_weights`: the same sum, without the
         full-resolution map)."""
-        model, ev = self.by_metric[metric], self.ev
+        model = self.by_metric[metric]
         if target.tiled:
             raise PreconditionError(f"{metric}: DyCheck's LPIPS is computed whole (no tiles), and this view is too "
                                     "large for the device")
+        from ..metrics.dycheck import masked_input_lpips
+
         sizes = model.tap_sizes(*target.image.shape[-2:])
-        out, step = [], ev.lpips_batch(preds)
+        out, step = [], self.ctx.policy.forward_batch(preds)
         for i in range(0, preds.shape[0], step):
             t, x = target.rows(i, i + step), preds[i : i + step]
-            m = t.mask.to(x.dtype).expand(x.shape[0], -1, -1, -1) if masked else torch.ones_like(x[:, :1])
-            with ev._fast():  # all ones: the prepared ground-truth features are those of the unmasked image
-                gt = model.features(t.image * m) if masked else self._features(model, t)
-                d = model.distance(model.features(x * m), gt, weights=[layer_weights(m if masked else m[:1], s)
-                                                                      for s in sizes])
+            with self.ctx.fast():
+                if masked:  # the kernel itself (nvs_eval.metrics.dycheck.dycheck_lpips)
+                    out.append(masked_input_lpips(x, t.image, t.mask, model))
+                    continue
+                m = torch.ones_like(x[:, :1])  # all ones: the prepared features are those of the unmasked image
+                d = model.distance(model.features(x), self._features(model, t),
+                                   weights=[layer_weights(m[:1], s) for s in sizes])
             out.append(d / m.flatten(1).sum(1).to(d))
         return torch.cat(out)
 
@@ -217,48 +342,66 @@ def _mask_total(target: Target) -> Tensor:
     return target.mask.to(torch.float64).flatten(1).sum(1)
 
 
+@register_adapter
 class DISTSAdapter(Adapter):
+    """DISTS (:mod:`nvs_eval.metrics.dists`); its prepared ground truth: ``target.prepared["dists"]``."""
+
     kind = "dists"
     tiled = True
     gpu_bytes_per_pixel = 520
 
-    def __init__(self, ev, metrics, *, fetch=True):
+    def __init__(self, ctx, metrics):
         from ..metrics.dists import build_dists
 
-        super().__init__(ev, metrics)
-        self.model, prov = build_dists(fetch=fetch, device=ev.device)
+        super().__init__(ctx, metrics)
+        self.model, prov = ctx.network(("dists",), lambda: build_dists(fetch=ctx.fetch, device=ctx.device))
         self._signature = f"{prov.backbone.digest[:16]}/{prov.alphabeta.digest[:16]}"
+
+    @classmethod
+    def signature_keys(cls, spec):
+        return ("dists",)
 
     def signature(self):
         return {"dists": self._signature}
 
+    def reference(self, metric):
+        return references.dists()
+
     def prepare(self, target):
         if not target.tiled:
-            step = self.ev.lpips_batch(target.image)
+            step = self.ctx.policy.forward_batch(target.image)
             parts = [self.model.features(target.image[i : i + step]) for i in range(0, target.views, step)]
-            target.dists = parts[0] if len(parts) == 1 else DISTSFeatures(
+            target.prepared["dists"] = parts[0] if len(parts) == 1 else DISTSFeatures(
                 tuple(torch.cat(x) for x in zip(*(p.layers for p in parts))),
                 tuple(torch.cat(x) for x in zip(*(p.sums for p in parts))))
 
     def score(self, metric, images, target):
         from ..metrics.dists import TILE_HALO
 
-        ev = self.ev
+        policy = self.ctx.policy
         if target.tiled:
-            side = ev.tile_side(TILE_HALO)
-            return self.model.tiled_distance(images, target.image, side, ev.lpips_batch(side + 2 * TILE_HALO))
-        step = ev.lpips_batch(images)
-        return torch.cat([self.model.distance(images[i : i + step], target.rows(i, i + step).dists)
+            side = policy.tile_side(TILE_HALO)
+            return self.model.tiled_distance(images, target.image, side, policy.forward_batch(side + 2 * TILE_HALO))
+        step = policy.forward_batch(images)
+        return torch.cat([self.model.distance(images[i : i + step], target.rows(i, i + step).prepared["dists"])
                           for i in range(0, images.shape[0], step)])
 
 
+@register_adapter
 class FLIPAdapter(Adapter):
     kind = "flip"
+
+    @classmethod
+    def signature_keys(cls, spec):
+        return ("flip",)
 
     def signature(self):
         from ..metrics.flip import flip_signature
 
         return {"flip": flip_signature()}
+
+    def reference(self, metric):
+        return references.flip
 
     def score(self, metric, images, target):
         from ..metrics.flip import flip
@@ -271,6 +414,7 @@ class FLIPAdapter(Adapter):
         return flip(pred, target.image, return_maps=True)[1][0]
 
 
+@register_adapter
 class PluginAdapter(Adapter):
     """Third-party per-image metrics (:func:`nvs_eval.plugin.metric`): ``fn(renders, ground_truth)`` with renders
     ``(N, 3, H, W)`` and the ground truth ``(1, 3, H, W)``, floats in [0, 1] (the protocol's quantisation applied)
@@ -278,8 +422,16 @@ class PluginAdapter(Adapter):
 
     kind = "plugin"
 
+    @classmethod
+    def signature_keys(cls, spec):
+        return (spec.name,)
+
     def signature(self):
         return {m: METRICS[m].plugin for m in self.metrics}
+
+    def reference(self, metric):
+        raise PluginError(f"metric {metric!r} (plugin {METRICS[metric].plugin}) has no reference in nvs-eval: give "
+                          "the tester the plugin's own (MetricTester(..., reference=...))")
 
     def score(self, metric, images, target):
         """One call per view (the function's contract is N renders of one ground truth); the renders of a batch
@@ -308,7 +460,3 @@ class PluginAdapter(Adapter):
             raise PluginError(f"metric {metric!r} (plugin {spec.plugin}) returned shape {tuple(out.shape)} for "
                               f"{images.shape[0]} render(s); expected ({images.shape[0]},): one value per render")
         return out.to(images.device, torch.float64)
-
-
-ADAPTERS: dict[str, type[Adapter]] = {a.kind: a for a in (PSNRAdapter, SSIMAdapter, LPIPSAdapter, DISTSAdapter,
-                                                          FLIPAdapter, PluginAdapter)}

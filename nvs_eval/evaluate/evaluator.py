@@ -1,14 +1,13 @@
 """The compute stage: an evaluator owns the device and the networks, and scores predictions of one view.
 
 The ground-truth side of a view (quantisation, SSIM moments, LPIPS features) is prepared once by
-:meth:`Evaluator.prepare` and reused for every method scored against it by :meth:`Evaluator.score`.
+:meth:`Evaluator.prepare` and reused for every method scored against it by :meth:`Evaluator.score`. What each
+metric kind computes is its adapter's (:mod:`nvs_eval.evaluate.adapters`); the evaluator knows no kind by name.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-from dataclasses import dataclass, field
+from collections import defaultdict
 
 import numpy as np
 import torch
@@ -19,46 +18,29 @@ from ..conventions.registry import MASK_REQUIRED, METRICS, require_metrics
 from ..errors import PreconditionError, UsageError
 from ..metrics.appearance import fit_right_half, left_half, right_half
 from ..metrics.color import color_correct
-from ..metrics.dists import DISTS, DISTSFeatures
-from ..metrics.lpips import LPIPS, LPIPSFeatures
 from ..metrics.masked import check_mask
-from ..metrics.ssim import TargetMoments
 from ..metrics.validate import check_image_batch, validated
-from .adapters import ADAPTERS, Adapter
+from .adapters import Adapter, adapter_class, weights_entry
+from .context import (  # noqa: F401 - the tiling and batching constants, importable from here as before
+    DEFAULT_TILE,
+    DEFAULT_TILE_ABOVE,
+    GPU_FIXED_BYTES,
+    GPU_FORWARD_PIXELS,
+    GPU_PER_RENDER_BYTES,
+    GPU_TRANSIENT_BYTES,
+    MAX_RENDERS_PIXELS,
+    SSIM_BAND_PIXELS,
+    SSIM_BAND_PIXELS_CPU,
+    Context,
+    Policy,
+    gpu_memory_cap,
+    ssim_band_rows,
+    tf32_set,
+)
 from .precision import PRECISIONS
+from .target import Target
 
-
-@contextlib.contextmanager
-def _tf32_set(on: bool):
-    old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
-
-
-def weights_entry(summary: str, metric: str) -> str:
-    """The part of a stored weights summary (:meth:`Evaluator.weights_summary`) that ``metric``'s value depends on:
-    its network's entry and an opt-in precision for the LPIPS family, DISTS's weights, the FLIP implementation's
-    version, nothing for PSNR and SSIM (no weights, and exact under every precision). Reuse compares this, so
-    adding a metric never invalidates the stored others.
-
-    >>> weights_entry("lpips_alex:a30f/df73;lpips_vgg:5706/a789;precision=bf16", "cc_lpips_vgg")
-    'lpips_vgg:5706/a789;precision=bf16'
-    >>> weights_entry("dists:5706/ab0a;flip:flip-evaluator==1.7;lpips_vgg:5706/a789;precision=bf16", "dists")
-    'dists:5706/ab0a'
-    >>> weights_entry("lpips_vgg:5706/a789", "psnr")
-    ''
-    """
-    spec = METRICS.get(metric)
-    if spec is None or spec.kind in ("psnr", "ssim"):
-        return ""
-    if spec.kind in ("dists", "flip", "plugin"):  # never under the LPIPS opt-in; a plugin's entry is its own id
-        key = spec.name if spec.kind == "plugin" else spec.kind
-        return ";".join(p for p in summary.split(";") if p.startswith(f"{key}:"))
-    return ";".join(p for p in summary.split(";") if p.startswith(f"lpips_{spec.lpips_net}:") or
-                    p.startswith("precision="))
+__all__ = ["Evaluator", "Target", "weights_entry", "resolve_device", "quantize", "gpu_memory_cap", "u8_table"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -93,126 +75,37 @@ def quantize(x: Tensor, mode: str, *, inplace: bool = False) -> Tensor:
     return y.div_(255.0)
 
 
-def gpu_memory_cap(gb: float | None) -> int | None:
-    """The device-memory cap in bytes: ``gb`` (gigabytes, 1e9), else the ``NVS_EVAL_GPU_MEMORY`` environment
-    variable (``--gpu-memory`` sets it for every rank), else none."""
-    if gb is None:
-        env = os.environ.get("NVS_EVAL_GPU_MEMORY", "").strip()
-        if not env:
-            return None
-        try:
-            gb = float(env)
-        except ValueError:
-            raise UsageError(f"NVS_EVAL_GPU_MEMORY={env!r}: expected a number of gigabytes") from None
-    if not gb > 0:
-        raise UsageError(f"GPU memory cap {gb} GB: expected a positive number of gigabytes")
-    return int(gb * 1e9)
-
-
 def u8_table(device: torch.device) -> Tensor:
     """``k / 255`` for k = 0..255 in float32, computed as the decoder does (numpy float32 division)."""
     table = np.arange(256, dtype=np.uint8).astype(np.float32) / np.float32(255)
     return torch.from_numpy(table).to(device)
 
 
-@dataclass
-class Target:
-    """The prepared ground-truth side of one view, or of several views of one size (a batch spanning views).
-
-    Every tensor is batched along its first dimension, one entry per view. A target of one view broadcasts against
-    any number of renders; a target of several is aligned one-to-one with the renders it scores (:meth:`take`
-    gathers the views of a batch, :meth:`rows` cuts an aligned target as the renders are cut). A tiled target keeps
-    no whole-image LPIPS features (they would not fit in memory); its tile features are computed once per tile when
-    the predictions are scored.
-    """
-
-    image: Tensor
-    moments: TargetMoments | None
-    features: dict[str, LPIPSFeatures] = field(default_factory=dict)  # by LPIPS network
-    dists: DISTSFeatures | None = None
-    tiled: bool = False
-    mask: Tensor | None = None  # (V, 1, H, W) in [0, 1] for the masked metrics
-    ones: tuple[bool, ...] = ()  # per view: its mask is all ones (the masked metrics are then the plain ones)
-    layer_weights: dict[str, list[Tensor]] = field(default_factory=dict)  # the mask at each LPIPS layer, by network
-    index: tuple[int, ...] = ()  # per entry: the view it was taken from (empty: entry i is view i)
-    width: int = 0  # under a protocol's crop: the renders' full width (the prepared tensors hold the scored half)
-    fit_gt: Tensor | None = None  # under an appearance fit: the ground truth's left half, fitted against
-
-    @property
-    def views(self) -> int:
-        return self.image.shape[0]
-
-    @property
-    def mask_is_all_ones(self) -> bool:
-        return bool(self.ones) and all(self.ones)
-
-    def view_of(self, i: int) -> int:
-        return self.index[i] if self.index else i
-
-    def take(self, index) -> Target:
-        """The entries at ``index`` (a view may repeat), gathered along every prepared tensor's batch dimension:
-        entry ``i`` of the result is the ground truth of render ``i`` of a batch."""
-        index = [int(i) for i in index]
-        idx = torch.tensor(index, dtype=torch.long, device=self.image.device)
-        t = self._map(lambda x: x.index_select(0, idx.to(x.device)))
-        t.ones = tuple(self.ones[i] for i in index) if self.ones else ()
-        t.index = tuple(self.view_of(i) for i in index)
-        return t
-
-    def rows(self, i: int, j: int) -> Target:
-        """Entries ``i:j`` of a target aligned with a batch of renders (itself when it has one view: it
-        broadcasts). A view of the tensors, no copy."""
-        if self.views == 1:
-            return self
-        t = self._map(lambda x: x[i:j])
-        t.ones, t.index = self.ones[i:j], tuple(self.view_of(k) for k in range(i, min(j, self.views)))
-        return t
-
-    def _map(self, f) -> Target:
-        m = self.moments
-        t = self._mapped(f, m)
-        t.width, t.fit_gt = self.width, None if self.fit_gt is None else f(self.fit_gt)
-        return t
-
-    def _mapped(self, f, m) -> Target:
-        return Target(
-            f(self.image),
-            None if m is None else TargetMoments(f(m.target), f(m.mu), f(m.sq), m.spec),
-            {n: LPIPSFeatures(tuple(f(x) for x in ft.layers), ft.size) for n, ft in self.features.items()},
-            None if self.dists is None else DISTSFeatures(tuple(f(x) for x in self.dists.layers),
-                                                          tuple(f(x) for x in self.dists.sums)),
-            self.tiled, None if self.mask is None else f(self.mask), self.ones,
-            {n: [f(x) for x in w] for n, w in self.layer_weights.items()})
+def _device(device: str, precision: str, cap: int | None) -> torch.device:
+    """The evaluator's device (an explicit CUDA index), checked against the precision, with the memory cap set."""
+    dev = resolve_device(device)
+    if precision in ("fp16", "tf32") and dev.type != "cuda":
+        raise UsageError(f"precision {precision} needs a CUDA device; on the CPU use bf16 (or the exact float32)")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    if cap is not None and dev.type == "cuda":  # a hard cap for this process, not a hint
+        total = torch.cuda.get_device_properties(dev).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, cap / total), dev.index)
+    return dev
 
 
-DEFAULT_TILE = 768
-DEFAULT_TILE_ABOVE = 4 * 1024 * 1024  # pixels: on the CPU larger views are scored in tiles (4K yes, 1080p no)
-# On CUDA, tiling is decided by device memory instead (a 4K view fits an H200 untiled; a capped or busy card tiles).
-# Bytes per pixel of an untiled view, from the H200 probe (benchmarks/RESULTS.md, GPU probe): a batch-1 VGG16
-# forward peaks at ~550-1200 B/px in float32 NCHW; each tapped layer is normalised beside it (~770 B/px at relu1_2);
-# the ground truth keeps what each adapter prepares (``Adapter.gpu_bytes_per_pixel``: VGG's normalised features
-# 488 B/px, SSIM's moments); each render in a batch holds its image, its quantised copy and SSIM's working maps.
-GPU_TRANSIENT_BYTES = 1400
-GPU_PER_RENDER_BYTES = 160
-GPU_FIXED_BYTES = 512 << 20  # weights, cuDNN workspaces, the allocator's slack
-# Images per LPIPS / DISTS forward on CUDA: cuDNN's float32 convolutions fill an H200 with one 800x800 image
-# (batch 1: 28.8 TFLOP/s, batch 16: 30.3), and some batch sizes hit a slow algorithm (batch 4 at 800x800: 3.9
-# TFLOP/s and a 34 GB workspace; measured, benchmarks/RESULTS.md), so the forward takes up to 1 Mpx at a time.
-GPU_FORWARD_PIXELS = 1 << 20
-# SSIM is formed in row bands (the same value; see ssim_with_moments). On the CPU always, in bands of ~256 kpx
-# over the whole batch: the band's intermediate maps stay in cache, which more than halves SSIM's time (3 renders
-# with the in-place map: 0.22 -> 0.09 s at 800x800, 1.15 -> 0.33 s at 1080p; docs/metrics.md). On CUDA only above
-# tile_above, in ~1 Mpx bands per prediction, for memory.
-SSIM_BAND_PIXELS_CPU = 1 << 18
-SSIM_BAND_PIXELS = 1 << 20
-MAX_RENDERS_PIXELS = 3 * 1024 * 1024  # renders of one view scored in one call (the runner's batches)
-
-
-def ssim_band_rows(h: int, w: int, n: int, device_type: str, tile_above: int = DEFAULT_TILE_ABOVE) -> int | None:
-    """Rows per SSIM band for ``n`` predictions of an ``h`` x ``w`` view (``None``: the whole image at once)."""
-    if device_type == "cpu":
-        return max(1, SSIM_BAND_PIXELS_CPU // (w * n))
-    return max(1, SSIM_BAND_PIXELS // (w * n)) if h * w > tile_above else None
+def _checked_mask(mask: Tensor | None, gt: Tensor) -> tuple[Tensor, tuple[bool, ...]]:
+    """The views' masks for the masked metrics, one per view, and per view whether it is all ones."""
+    if mask is None:
+        raise UsageError(MASK_REQUIRED)
+    if mask.shape[0] not in (1, gt.shape[0]):
+        raise ValueError(f"Expected a mask batch of 1 or {gt.shape[0]}, got {mask.shape[0]}")
+    mask = check_mask(mask.to(gt.device), gt).expand(gt.shape[0], -1, -1, -1)
+    flat = mask.flatten(1)
+    ones, empty = torch.stack([(flat == 1).all(1), flat.sum(1) == 0]).tolist()  # one read-back
+    if any(empty):
+        raise PreconditionError(f"the mask of view {empty.index(True)} of {len(empty)} selects no pixel (all zero)")
+    return mask, tuple(ones)
 
 
 class Evaluator:
@@ -227,6 +120,12 @@ class Evaluator:
             differ from the references; it is part of every stored row's signature, so never mixed with exact rows.
         tile, tile_above: views of more than ``tile_above`` pixels get their LPIPS computed in ``tile``-pixel tiles
             (bounded memory, same result: see :meth:`LPIPS.tiled_distance`).
+        gpu_memory: a CUDA memory cap in gigabytes (:func:`gpu_memory_cap`).
+
+    Attributes:
+        context: what the adapters are given (:class:`~nvs_eval.evaluate.context.Context`); ``policy``: its tiling
+            and batching (:class:`~nvs_eval.evaluate.context.Policy`).
+        adapters: one :class:`~nvs_eval.evaluate.adapters.Adapter` per metric kind in use, by kind.
     """
 
     def __init__(self, protocol: Protocol, metrics: tuple[str, ...] | None = None, device: str = "auto",
@@ -234,118 +133,44 @@ class Evaluator:
                  tile_above: int | None = None, gpu_memory: float | None = None):
         if precision not in PRECISIONS:
             raise UsageError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
-        self.precision = precision
-        self.tile, self.tile_above = tile, tile_above
-        self.gpu_memory = gpu_memory_cap(gpu_memory)
-        self._budget: int | None = None
-        self._u8: Tensor | None = None
-        self.protocol = protocol
+        self.protocol, self.precision = protocol, precision
         self.metrics = tuple(metrics or protocol.metrics)
         require_metrics(self.metrics)
-        self.device = resolve_device(device)
-        if precision in ("fp16", "tf32") and self.device.type != "cuda":
-            raise UsageError(f"precision {precision} needs a CUDA device; on the CPU use bf16 (or the exact float32)")
-        if self.device.type == "cuda" and self.device.index is None:
-            self.device = torch.device("cuda", torch.cuda.current_device())
-        if self.gpu_memory is not None and self.device.type == "cuda":  # a hard cap for this process, not a hint
-            total = torch.cuda.get_device_properties(self.device).total_memory
-            torch.cuda.set_per_process_memory_fraction(min(1.0, self.gpu_memory / total), self.device.index)
-        kinds: dict[str, list[str]] = {}
+        cap = gpu_memory_cap(gpu_memory)
+        self.device = _device(device, precision, cap)
+        self._u8: Tensor | None = None
+        by_kind: dict[str, list[str]] = defaultdict(list)
         for m in self.metrics:
-            kinds.setdefault(METRICS[m].kind, []).append(m)
-        # one adapter per metric kind (nvs_eval.evaluate.adapters), built once: networks, weights, signatures
-        self.adapters: dict[str, Adapter] = {k: ADAPTERS[k](self, tuple(ms), fetch=fetch_weights)
-                                             for k, ms in kinds.items()}
+            by_kind[METRICS[m].kind].append(m)
+        classes = {k: adapter_class(k, ms[0]) for k, ms in by_kind.items()}
+        self.policy = Policy(self.device, tile=tile, tile_above=tile_above, gpu_memory=cap,
+                             retained_bytes=sum(c.gpu_bytes_per_pixel for c in classes.values()),
+                             tiled=any(c.tiled for c in classes.values()))
+        self.context = Context(self.device, protocol, self.policy, precision, fetch_weights)
+        # one adapter per metric kind, built once: networks, weights, signatures
+        self.adapters: dict[str, Adapter] = {k: c(self.context, tuple(by_kind[k])) for k, c in classes.items()}
         self.targets_prepared = 0
         self.predictions_scored = 0
         # the appearance-fit parameters of the renders of the last score() call (N, ...) float64; None without a fit
         self.fitted: Tensor | None = None
 
-    @property
-    def lpips(self) -> dict[str, LPIPS]:
-        """The LPIPS network of each LPIPS metric (``lpips_vgg``, ``cc_lpips_vgg``, ... share one per backbone)."""
-        a = self.adapters.get("lpips")
-        return dict(a.by_metric) if a else {}
-
-    @property
-    def dists(self) -> DISTS | None:
-        a = self.adapters.get("dists")
-        return a.model if a else None
-
     def weights_summary(self) -> str:
-        """A compact, stable string of every weight digest in use (stored with each result): one
-        ``lpips_<net>:<backbone>/<linear>`` entry per network, ``dists:...``, ``flip:...``, a plugin's
-        ``<metric>:<package>==<version>``, and ``precision=...`` for an opt-in precision. :func:`weights_entry`
-        reads the part of it that one metric depends on."""
-        entries = {k: v for a in self.adapters.values() for k, v in a.signature().items()}
+        """A compact, stable string of every weight digest in use (stored with each result): each adapter's
+        ``key:digest`` entries (``lpips_<net>:<backbone>/<linear>``, ``dists:...``, ``flip:...``, a plugin's
+        ``<metric>:<package>==<version>``), sorted, and ``precision=...`` for an opt-in precision when a
+        precision-sensitive kind is in use. :func:`weights_entry` reads the part of it that one metric depends on."""
+        entries = {k: v for a in self.adapters.values() for k, v in a.checked_signature().items()}
         s = ";".join(f"{m}:{v}" for m, v in sorted(entries.items()))
-        return s if self.precision == "float32" or "lpips" not in self.adapters else f"{s};precision={self.precision}"
+        sensitive = any(a.precision_sensitive for a in self.adapters.values())
+        return s if self.precision == "float32" or not sensitive else f"{s};precision={self.precision}"
 
-    def _fast(self):
-        """The opt-in precision for LPIPS's convolutions (a no-op for the exact float32 default): bf16 / fp16
-        autocast, or TF32 switched on inside it. Only LPIPS runs in it; PSNR, SSIM and colour correction stay
-        exact under every precision."""
-        if self.precision in ("bf16", "fp16"):
-            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-            return torch.autocast(self.device.type, dtype=dtype)
-        return _tf32_set(self.precision == "tf32") if self.precision == "tf32" else contextlib.nullcontext()
-
-    def _tf32(self):
-        """TF32 off for the duration of a call, whatever the process set (:meth:`_fast` turns it on for LPIPS
-        under the ``tf32`` opt-in). PyTorch allows TF32 in cuDNN convolutions by default
+    @staticmethod
+    def _tf32():
+        """TF32 off for the duration of a call, whatever the process set (the context's ``fast()`` turns it on for
+        LPIPS under the ``tf32`` opt-in). PyTorch allows TF32 in cuDNN convolutions by default
         (``torch.backends.cudnn.allow_tf32 = True``), which on Ampere and later GPUs would silently make the exact
         float32 path inexact."""
-        return _tf32_set(False)
-
-    def lpips_batch(self, images: Tensor | int) -> int:
-        """Images per LPIPS forward pass. On the CPU large batches are slower per image (measured: VGG16 at
-        800x800 takes 2.5 s for one image, 3.1 s per image in a batch of two), so the batch is kept under
-        0.5 Mpx; on CUDA under :data:`GPU_FORWARD_PIXELS` (one image fills the GPU; see there)."""
-        budget = GPU_FORWARD_PIXELS if self.device.type == "cuda" else (1 << 19)  # an int argument is a square side
-        pixels = images ** 2 if isinstance(images, int) else images.shape[-2] * images.shape[-1]
-        return max(1, budget // pixels)
-
-    @property
-    def memory_budget(self) -> int | None:
-        """Device bytes this evaluator plans for (CUDA only): the cap (``gpu_memory``), else 90% of what was free
-        at the first view, decided once so that every view of a run is cut the same way."""
-        if self.device.type != "cuda":
-            return None
-        if self._budget is None:
-            free, total = torch.cuda.mem_get_info(self.device)
-            free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
-            self._budget = int(0.9 * min(free, self.gpu_memory or total))
-        return self._budget
-
-    def untiled_bytes(self, h: int, w: int, n: int = 1) -> int:
-        """Estimated peak device bytes to score ``n`` renders of an ``h`` x ``w`` view untiled."""
-        retained = sum(a.gpu_bytes_per_pixel for a in self.adapters.values())
-        return GPU_FIXED_BYTES + h * w * (GPU_TRANSIENT_BYTES + retained + n * GPU_PER_RENDER_BYTES)
-
-    def _over_budget(self, h: int, w: int) -> bool:
-        if self.tile_above is not None or self.device.type != "cuda":
-            return h * w > (self.tile_above if self.tile_above is not None else DEFAULT_TILE_ABOVE)
-        return self.untiled_bytes(h, w, max(1, MAX_RENDERS_PIXELS // (h * w))) > self.memory_budget
-
-    def tiles(self, image: Tensor) -> bool:
-        """Whether a view of this size is scored in tiles (LPIPS and DISTS are; PSNR and SSIM are cheap): on the
-        CPU above ``tile_above`` pixels (4 Mpx), on CUDA when it would not fit :attr:`memory_budget` untiled."""
-        return any(a.tiled for a in self.adapters.values()) and self._over_budget(image.shape[-2], image.shape[-1])
-
-    def tile_side(self, halo: int) -> int:
-        """The tile's core side: ``tile``, or less where a tile with its halo would not fit the CUDA budget."""
-        if self.device.type != "cuda" or self.gpu_memory is None:
-            return self.tile
-        side = int((self.memory_budget / 2 / (GPU_TRANSIENT_BYTES + 500)) ** 0.5) - 2 * halo
-        return max(16, min(self.tile, side // 16 * 16))
-
-    def ssim_band(self, image: Tensor, n: int) -> int | None:
-        """Rows per SSIM band for ``n`` predictions of this view, or ``None`` for the whole image."""
-        h, w = image.shape[-2], image.shape[-1]
-        if self.device.type == "cuda" and self.tile_above is None:
-            return max(1, SSIM_BAND_PIXELS // (w * n)) if self._over_budget(h, w) else None
-        return ssim_band_rows(h, w, n, self.device.type,
-                              DEFAULT_TILE_ABOVE if self.tile_above is None else self.tile_above)
+        return tf32_set(False)
 
     def to_tensor(self, image: np.ndarray | Tensor) -> Tensor:
         """H x W x 3 float32 array -> (1, 3, H, W) float32 tensor on the device. An 8-bit array (or tensor,
@@ -397,19 +222,9 @@ class Evaluator:
 
     def _prepare_checked(self, gt: Tensor, mask: Tensor | None) -> Target:
         self.targets_prepared += gt.shape[0]
-        target = Target(gt, None, tiled=self.tiles(gt))
+        target = Target(gt, tiled=self.policy.tiles(gt))
         if any(METRICS[m].family == "masked" for m in self.metrics):
-            if mask is None:
-                raise UsageError(MASK_REQUIRED)
-            if mask.shape[0] not in (1, gt.shape[0]):
-                raise ValueError(f"Expected a mask batch of 1 or {gt.shape[0]}, got {mask.shape[0]}")
-            target.mask = check_mask(mask.to(gt.device), gt).expand(gt.shape[0], -1, -1, -1)
-            flat = target.mask.flatten(1)
-            ones, empty = torch.stack([(flat == 1).all(1), flat.sum(1) == 0]).tolist()  # one read-back
-            if any(empty):
-                raise PreconditionError(f"the mask of view {empty.index(True)} of {len(empty)} selects no pixel "
-                                        "(all zero)")
-            target.ones = tuple(ones)
+            target.mask, target.ones = _checked_mask(mask, gt)
         for adapter in self.adapters.values():
             adapter.prepare(target)
         return target
@@ -447,23 +262,7 @@ class Evaluator:
             ([inf, 20.0], 1.0)
         """
         with self._tf32():
-            return self._score(preds, self._aligned(target, preds.shape[0], views), consume, metrics or self.metrics)
-
-    @staticmethod
-    def _aligned(target: Target, n: int, views) -> Target:
-        """``target`` aligned with n renders: itself for one view (it broadcasts) or when render i is view i."""
-        if views is None:
-            if target.views not in (1, n):
-                raise ValueError(f"a target of {target.views} views scores {n} renders only with `views`, the view "
-                                 "of each render")
-            return target
-        views = [int(v) for v in views]
-        if len(views) != n or any(not 0 <= v < target.views for v in views):
-            raise ValueError(f"`views` must name one of the target's {target.views} views for each of the {n} "
-                             f"renders, got {views}")
-        if target.views == 1 or views == list(range(target.views)):
-            return target
-        return target.take(views)
+            return self._score(preds, target.aligned(preds.shape[0], views), consume, metrics or self.metrics)
 
     def _scored_part(self, preds: Tensor, target: Target) -> Tensor:
         """The part of the renders the protocol scores: all of them, or under a crop their right half (fitted to

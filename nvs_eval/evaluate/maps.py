@@ -20,7 +20,7 @@ def map_evaluator(protocol: Protocol | str, metrics, device: str = "cpu") -> Eva
     """An evaluator for the maps of ``metrics``: the plain kernels only (the masked and colour-corrected families
     have no maps of their own). Build it once per report."""
     protocol = get_protocol(protocol) if isinstance(protocol, str) else protocol
-    plain = tuple(m for m in metrics if METRICS[m].family == "plain" and METRICS[m].kind != "plugin")
+    plain = tuple(m for m in metrics if METRICS[m].family == "plain" and METRICS[m].plugin is None)
     return Evaluator(protocol, plain, device)
 
 

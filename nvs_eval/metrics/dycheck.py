@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .masked import check_mask
+from .masked import check_mask, layer_weights
 
 SIZE, SIGMA, K1, K2 = 11, 1.5, 0.01, 0.03
 
@@ -78,3 +78,18 @@ def dycheck_ssim(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     c1, c2 = K1**2, K2**2
     smap = (2 * mu0 * mu1 + c1) * (2 * s01 + c2) / ((mu0 * mu0 + mu1 * mu1 + c1) * (s00 + s11 + c2))
     return smap.flatten(1).mean(1)
+
+
+def dycheck_lpips(pred: Tensor, target: Tensor, mask: Tensor, model) -> Tensor:
+    """DyCheck's mLPIPS of each render (``Tensor[N]``, float64): see the module. ``model`` is the
+    :class:`~nvs_eval.metrics.lpips.LPIPS` to use (DyCheck's: AlexNet, v0.1, inputs mapped to [-1, 1])."""
+    return masked_input_lpips(pred, target, check_mask(mask, pred), model)
+
+
+def masked_input_lpips(pred: Tensor, target: Tensor, mask: Tensor, model) -> Tensor:
+    """:func:`dycheck_lpips` of a mask already checked: both inputs zeroed outside the mask, the upsampled spatial
+    map averaged under it, from the mask carried back to each layer (the same sum, no full-resolution map)."""
+    m = mask.to(pred.dtype).expand(pred.shape[0], -1, -1, -1)
+    weights = [layer_weights(m, s) for s in model.tap_sizes(*target.shape[-2:])]
+    d = model.distance(model.features(pred * m), model.features(target * m), weights=weights)
+    return d / m.flatten(1).sum(1).to(d)

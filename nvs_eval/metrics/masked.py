@@ -145,5 +145,16 @@ def layer_weights(mask: Tensor, size: tuple[int, int]) -> Tensor:
     return out.index_add_(2, i0, rows * l0).index_add_(2, i1, rows * l1)
 
 
+def masked_lpips(pred: Tensor, target: Tensor, mask: Tensor, model) -> Tensor:
+    """LPIPS's spatial map, upsampled to the image (as the ``lpips`` package's ``spatial=True``), averaged with the
+    mask's weights: ``sum(m * upsample(d)) / sum(m)`` per render (``Tensor[N]``, float64), computed from the mask
+    carried back to each layer (:func:`layer_weights`), without the full-resolution map. ``model`` is an
+    :class:`~nvs_eval.metrics.lpips.LPIPS`; the evaluator computes the same sum from the prepared ground truth."""
+    mask = check_mask(mask, target)
+    weights = [layer_weights(mask, s) for s in model.tap_sizes(*target.shape[-2:])]
+    d = model.distance(model.features(pred), model.features(target), weights=weights)
+    return d / mask.to(torch.float64).flatten(1).sum(1)
+
+
 __all__ = ["check_mask", "filter_mask", "map_size", "mask_on_map", "masked_mse", "masked_psnr", "masked_ssim",
-           "layer_weights", "MIN_WINDOW_WEIGHT"]
+           "masked_lpips", "layer_weights", "MIN_WINDOW_WEIGHT"]

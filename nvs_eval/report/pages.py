@@ -1,9 +1,10 @@
 """Reports from the results store: LaTeX / Markdown / CSV tables, figures and a static HTML report.
 
-The report stays small whatever the views' resolution: the viewer's layers are WebP previews whose longest side is
-at most :data:`PREVIEW_MAX` px (the full-resolution render and ground truth are linked, not copied), and the
-comparison figures are JPEG. The demo report went from 32 MB (full-resolution PNG layers) to the size stated in
-README.md.
+The report is one relocatable folder: every link is relative and no file in it names an absolute path, so it can
+be moved, zipped or published. It stays small whatever the views' resolution: the viewer's layers are WebP
+previews whose longest side is at most :data:`PREVIEW_MAX` px, the original files of larger views are copied in
+up to :data:`FULL_RES_BUDGET` bytes (the rest left out, with a note), and the comparison figures are JPEG. The demo
+report went from 32 MB (full-resolution PNG layers) to the size stated in README.md.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from html import escape
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from .. import __version__
 from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS, STORE_NAME
 from ..errors import StoreError, UsageError, option
 from ..results.export import atomic_output, atomic_write_text, check_output_folder
-from .html import page, table_html, viewer_html, write_assets
+from .html import write_assets, write_page
 from .latex import render_document, render_latex
 from .markdown import render_csv, render_markdown
 from .table import build_tables
@@ -30,6 +31,8 @@ EXTRA_FORMATS = ("survey",)  # only when asked: the 3DGS compression survey's CS
 REPORT_MARKER = ".nvs-eval-report"
 PREVIEW_MAX = 640  # px, longest side of a viewer layer
 PREVIEW_QUALITY = 85
+NO_COMPARISONS = {"comparisons": [], "comparisons_note": "", "viewer_data": None, "missing": []}  # figures=False
+FULL_RES_BUDGET = 16 << 20  # bytes of full-resolution copies of the viewer's layers per report
 
 
 def _slug(text: str) -> str:
@@ -43,7 +46,8 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
                  baselines: dict[str, str] | None = None, aggregation: str = DEFAULT_AGGREGATION,
                  significance: float | None = DEFAULT_SIGNIFICANCE,
                  allow_different_sets: bool = False, force_baselines: bool = False,
-                 paired: bool = False, efficiency: bool = True) -> dict[str, Path]:
+                 paired: bool = False, efficiency: bool = True,
+                 full_res_budget: int = FULL_RES_BUDGET) -> dict[str, Path]:
     """Write the tables and (with ``html``) the browsable report into ``out``; returns the main paths.
 
     ``baselines``: the results' dataset -> a published baselines file (``mipnerf360``; :mod:`nvs_eval.baselines`)
@@ -58,7 +62,7 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     per-view results on the ``baselines`` datasets (:mod:`nvs_eval.report.paired`; refused scenes listed with the
     reason, an error when none can be paired). ``efficiency``: the store's efficiency figures (the tools' own number
     of Gaussians, size, render time, training time and memory) as columns after the metrics, one table each and, in
-    the HTML report, their source files (``False`` leaves them out).
+    the HTML report, their source files (``False`` leaves them out). ``full_res_budget``: :class:`FullResCopies`.
     """
     store_path = _store_file(store_path)
     unknown = [f for f in formats if f not in FORMATS + EXTRA_FORMATS]
@@ -91,10 +95,8 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
         paths["survey"], _ = write_survey(out, per_view, data["efficiency"], data["checks"], protocol, aggregation)
     if "html" in formats:
         paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
-                                    _coverage_html(data["coverage"], data["auxiliary"], data["checks"], per_view)
-                                    + (_efficiency_html(data["efficiency"]) if efficiency else ""),
-                                    figures, worst_k, device,
-                                    aggregation, compared)
+                                    _index_extra(data, efficiency), figures, worst_k, device, aggregation, compared,
+                                    full_res_budget)
     return paths
 
 
@@ -200,7 +202,14 @@ def resolutions(tidy, gt_sizes) -> dict[str, str]:
     return out
 
 
-def _coverage_html(coverage, auxiliary, checks=None, per_view=None) -> str:
+def _index_extra(data: dict, efficiency: bool) -> dict:
+    """The index page's coverage list and efficiency sources."""
+    return {"coverage": _coverage_items(data["coverage"], data["auxiliary"], data["checks"], data["per_view"]),
+            "efficiency": _efficiency_context(data["efficiency"]) if efficiency else None}
+
+
+def _coverage_items(coverage, auxiliary, checks=None, per_view=None) -> list[str]:
+    """The index page's coverage list, as plain text (the template escapes it)."""
     from .table import comparability, scene_coverage
 
     items = []
@@ -209,185 +218,227 @@ def _coverage_html(coverage, auxiliary, checks=None, per_view=None) -> str:
             scenes = sorted(g["scene"].unique())
             text = (scene_coverage(dataset, scenes, checks or {}) + comparability(dataset, scenes, checks or {})[0])
             if text:
-                items.append(f"{escape(dataset)}:{escape(text)}")
+                items.append(f"{dataset}:{text}")
     if not coverage.empty:
         for r in coverage[coverage["scored"] < coverage["total"]].itertuples():
-            items.append(f"{escape(r.dataset)}/{escape(r.scene)} {escape(r.method)}: {r.scored} of {r.total} views")
+            items.append(f"{r.dataset}/{r.scene} {r.method}: {r.scored} of {r.total} views")
     if not auxiliary.empty:
         for r in auxiliary[auxiliary["count"] > 0].itertuples():
-            items.append(f"{escape(r.dataset)}/{escape(r.scene)} {escape(r.method)}: {r.count} auxiliary file(s) left "
-                         f"out of scoring ({escape(r.suffixes.replace(',', ', '))})")
-    return ("<h2>Coverage</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>") if items else ""
+            items.append(f"{r.dataset}/{r.scene} {r.method}: {r.count} auxiliary file(s) left out of scoring "
+                         f"({r.suffixes.replace(',', ', ')})")
+    return items
 
 
-def _efficiency_html(eff) -> str:
+def _efficiency_context(eff) -> dict | None:
     """Where every efficiency figure came from: the file, its sha256 and what was read."""
     from ..conventions.figures import FIGURES, TOOL_NOTE
 
     if eff.empty:
-        return ""
-    rows = "".join(
-        f"<tr><td>{escape(r['dataset'])}</td><td>{escape(r['scene'])}</td><td>{escape(r['method'])}</td>"
-        f"<td>{escape(r['run'])}</td><td>{escape(r['figure'])}</td>"
-        f"<td>{FIGURES[r['figure']].show(r['value']):.{FIGURES[r['figure']].precision}f} "
-        f"{escape(FIGURES[r['figure']].display_unit)}</td><td><code>{escape(r['source'])}</code><br>"
-        f"<small>sha256 {escape(r['source_sha256'][:16])}&hellip;; {escape(r['detail'])}</small></td></tr>"
-        for r in eff.to_dict("records") if r["figure"] in FIGURES)
-    return ("<h2>Efficiency figures and their sources</h2>"
-            f"<p>Each figure is {escape(TOOL_NOTE)}; fps is 1000 / the mean render_ms.</p>"
-            "<table><tr><th>dataset</th><th>scene</th><th>method</th><th>run</th><th>figure</th><th>value</th>"
-            f"<th>source</th></tr>{rows}</table>")
+        return None
+    rows = []
+    for r in eff.to_dict("records"):
+        if r["figure"] not in FIGURES:
+            continue
+        spec = FIGURES[r["figure"]]
+        rows.append([r["dataset"], r["scene"], r["method"], r["run"], r["figure"],
+                     f"{spec.show(r['value']):.{spec.precision}f} {spec.display_unit}",
+                     {"text": r["source"], "code": True,
+                      "small": f"sha256 {r['source_sha256'][:16]}\u2026; {r['detail']}"}])
+    return {"note": TOOL_NOTE, "rows": rows,
+            "head": ["dataset", "scene", "method", "run", "figure", "value", "source"]}
 
 
-def _provenance(tidy, settings, protocol) -> str:
+def _provenance(tidy, settings, protocol) -> dict:
     weights = sorted(tidy["weights"].unique()) if not tidy.empty else []
     versions = sorted(tidy["version"].unique()) if not tidy.empty else []
     keys = sorted(tidy["protocol_key"].unique()) if not tidy.empty else []
     proto = {k: v for k, v in settings.items() if k in keys}
-    return ("<h2>Protocol and provenance</h2>"
-            f"<p>Protocol <code>{escape(protocol)}</code>; nvs-eval version(s) {escape(', '.join(versions))}; "
-            f"report written by nvs-eval {escape(__version__)}.</p>"
-            f"<p>Weights (LPIPS backbone / linear-layer digests): <code>{escape(' | '.join(weights))}</code></p>"
-            f"<pre>{escape(json.dumps(proto, indent=1, sort_keys=True))}</pre>")
+    return {"protocol": protocol, "versions": ", ".join(versions), "written_by": __version__,
+            "weights": " | ".join(weights), "settings": json.dumps(proto, indent=1, sort_keys=True)}
 
 
-def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, coverage_html, figures, worst_k,
-                device, aggregation=DEFAULT_AGGREGATION, compared=()) -> Path:
+def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_extra, figures, worst_k,
+                device, aggregation=DEFAULT_AGGREGATION, compared=(), full_res_budget=FULL_RES_BUDGET) -> Path:
+    from ..conventions.registry import AGGREGATIONS
+    from .html import environment, table_groups
+    from .scene_page import scene_context
+
+    env = environment()
     write_assets(out)
-    evaluator = None
-    if figures:  # the networks for the heatmaps are built once for the whole report
-        from ..evaluate.maps import map_evaluator
-
-        evaluator = map_evaluator(protocol, metrics, device)
-    scene_links, thumbs = [], []
+    evaluator = _map_evaluator(protocol, metrics, device) if figures else None
+    full_res = FullResCopies(out, full_res_budget)
+    scenes = []
     for (dataset, scene), g in per_view.groupby(["dataset", "scene"], sort=True):
         slug = _slug(dataset + "/" + scene)
         name = f"scenes/{slug}.html"
-        title = f"{dataset} / {scene}"
-        scene_links.append(f'<li><a href="{escape(name)}">{escape(title)}</a> '
-                           f"({g['view'].nunique()} views, {g['method'].nunique()} methods)</li>")
-        body = _scene_page(out, dataset, scene, g, tidy, metrics, evaluator, worst_k)
-        atomic_write_text(out / name, page(title, body, depth=1))
-        if evaluator is not None:
-            thumbs.append(f'<figure><a href="{escape(name)}"><img src="figures/{slug}/curves.png" '
-                          f'alt="per-view curves of {escape(title)}"></a>'
-                          f"<figcaption>{escape(title)}</figcaption></figure>")
-    summary_figs = ('<h2>Per-scene summaries</h2><div class="thumbs">' + "".join(thumbs) + "</div>") if thumbs else ""
-    from ..conventions.registry import AGGREGATIONS
-    from .paired import paired_html
-    from .stats_page import stats_page
+        scenes.append({"href": name, "title": f"{dataset} / {scene}", "views": g["view"].nunique(),
+                       "methods": g["method"].nunique()})
+        shown = (_comparisons(out, slug, dataset, scene, _first_runs(g), tidy, metrics, evaluator, worst_k,
+                              full_res) if evaluator is not None else NO_COMPARISONS)
+        ctx = scene_context(out, slug, dataset, scene, g, tidy, metrics, aggregation, figures)
+        write_page(env, out / name, "scene.html", title=f"{dataset} / {scene}", root="../", **ctx, **shown)
+    _write_stats(env, out, per_view, metrics, aggregation, compared)
+    overview = None
+    if figures:
+        from .overview import overview_figure
 
-    stats = stats_page(out, per_view, metrics, aggregation) + (paired_html(list(compared)) if compared else "")
-    atomic_write_text(out / "stats.html", page("nvs-eval statistics", stats))
-    body = (f"<h1>nvs-eval report</h1><p>Protocol <code>{escape(protocol)}</code>. Aggregation "
-            f"<code>{escape(aggregation)}</code>: {escape(AGGREGATIONS[aggregation])}. Bold: best; underlined: second "
-            "best (ties share a rank). Click a column header to sort. Confidence intervals and pairwise tests: "
-            '<a href="stats.html">statistics</a>.</p>'
-            + "".join(table_html(t) for t in tables) + coverage_html + summary_figs
-            + "<h2>Scenes</h2><ul>" + "".join(scene_links) + "</ul>" + _provenance(tidy, settings, protocol))
-    atomic_write_text(out / "index.html", page("nvs-eval report", body))
-    return out / "index.html"
+        if overview_figure(per_view, metrics, out / "figures" / "overview.png", aggregation) is not None:
+            overview = {"src": "figures/overview.png", "alt": "each scene's PSNR and LPIPS per method",
+                        "caption": "Each scene's value per method (runs averaged); the tables below give every "
+                                   "metric, the scene pages each view."}
+    return write_page(env, out / "index.html", "index.html", title="nvs-eval report", root="", protocol=protocol,
+                      aggregation=aggregation, aggregation_text=AGGREGATIONS[aggregation], overview=overview,
+                      groups=table_groups(tables), scenes=scenes, **index_extra,
+                      provenance=_provenance(tidy, settings, protocol))
 
 
-def _scene_page(out, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> str:
-    from .figures import curves_figure, distribution_figure
+def _map_evaluator(protocol, metrics, device):
+    """The networks for the heatmaps, built once for the whole report."""
+    from ..evaluate.maps import map_evaluator
 
-    slug = _slug(dataset + "/" + scene)
-    parts = [f"<p><a href=\"../index.html\">&larr; summary</a></p><h1>{escape(dataset)} / {escape(scene)}</h1>"]
-    head = "".join(f"<th>{escape(METRICS[m].label)}</th>" for m in metrics)
-    rows = "".join(
-        f'<tr><td data-v="{escape(r["method"])}">{escape(r["method"])}</td><td data-v="{escape(r["view"])}">'
-        f'{escape(r["view"])}</td>' + "".join(f'<td data-v="{float(r[m])!r}">{float(r[m]):.4f}</td>' for m in metrics)
-        + "</tr>" for r in g.sort_values(["view", "method"]).to_dict("records"))
-    parts.append(f'<h2>Per-view values</h2><table class="sortable"><thead><tr><th>Method</th><th>View</th>{head}'
-                 f"</tr></thead><tbody>{rows}</tbody></table>")
-    if evaluator is not None:
-        fig_dir = out / "figures" / slug
-        curves_figure(g, metrics, fig_dir / "curves.png", f"{dataset} / {scene}")
-        distribution_figure(g, metrics, fig_dir / "distribution.png", f"{dataset} / {scene}")
-        figs = f"../figures/{slug}"
-        parts.append(f'<h2>Along the trajectory</h2><img class="fig" src="{figs}/curves.png" alt="per-view curves">'
-                     f'<h2>Distributions</h2><img class="fig" src="{figs}/distribution.png" alt="distributions">')
-        from ..results.aggregate import first_runs
-
-        parts.append(_comparisons(out, slug, dataset, scene, first_runs(g), tidy, metrics, evaluator, worst_k))
-    hashes = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene)][
-        ["method", "view", "render_sha256", "gt_sha256"]].drop_duplicates().sort_values(["view", "method"])
-    hrows = "".join(f"<tr><td>{escape(r.method)}</td><td>{escape(r.view)}</td><td><code>{r.render_sha256[:16]}</code>"
-                    f"</td><td><code>{r.gt_sha256[:16]}</code></td></tr>" for r in hashes.itertuples())
-    parts.append("<h2>Input hashes (sha256, first 16 hex digits)</h2><table><thead><tr><th>Method</th><th>View</th>"
-                 f"<th>render</th><th>ground truth</th></tr></thead><tbody>{hrows}</tbody></table>")
-    return "".join(parts)
+    return map_evaluator(protocol, metrics, device)
 
 
-def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k) -> str:
-    """Worst views per method (by the first LPIPS metric, else PSNR): figures and the viewer's layers."""
+def _first_runs(g):
+    from ..results.aggregate import first_runs
+
+    return first_runs(g)
+
+
+def _write_stats(env, out, per_view, metrics, aggregation, compared) -> None:
+    from .paired import paired_context
+    from .stats_page import stats_context
+
+    paired = paired_context(list(compared)) if compared else None
+    write_page(env, out / "stats.html", "stats.html", title="nvs-eval statistics", root="",
+               **stats_context(out, per_view, metrics, aggregation), paired=paired)
+
+
+def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k, full_res=None) -> dict:
+    """The worst views per method and the median view (by the first LPIPS metric, else PSNR): comparison figures
+    and the viewer's layers, as the scene template reads them."""
     from ..data.images import image_ref
-    from ..evaluate.maps import view_maps
     from .figures import comparison_figure
 
     plain = [m for m in metrics if METRICS[m].family == "plain"] or metrics
     key = next((m for m in plain if METRICS[m].lpips_net), "psnr" if "psnr" in plain else plain[0])
-    asc = METRICS[key].higher_is_better
-    views: list[str] = []
-    for _, gm in g.groupby("method", sort=True):
-        for v in gm.sort_values(key, ascending=asc)["view"].head(worst_k):
-            if v not in views:
-                views.append(v)
+    views = _shown_views(g, key, worst_k)
     rows = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene) & tidy["method"].isin(g["method"].unique())]
     paths = rows.drop_duplicates(["method", "view"]).set_index(["method", "view"])[["render_path", "gt_path"]]
     images: dict[str, dict[str, str]] = {}
     full: dict[str, dict[str, str]] = {}
     figs, missing, layers = [], [], []
-    for v in views:
+    for v, why in views.items():
         sub = paths.xs(v, level="view")
         gt_ref = image_ref(sub["gt_path"].iloc[0])
         refs = {m: image_ref(p) for m, p in sub["render_path"].items()}
         if not all(r.is_file() for r in (gt_ref, *refs.values())):
             missing.append(v)
             continue
-        gt, renders, maps = view_maps(evaluator, gt_ref, refs)
+        gt, renders, maps = _view_maps(evaluator, gt_ref, refs)
         vslug = _slug(v)
         fig = comparison_figure(gt, renders, maps, out / "figures" / slug / f"compare-{vslug}.jpg",
                                 f"{dataset} / {scene} / {v} (shared colour scales)")
-        figs.append(f'<figure><img class="fig" src="../figures/{slug}/{fig.name}" alt="comparison {escape(v)}">'
-                    f"<figcaption>{escape(v)}</figcaption></figure>")
+        figs.append({"src": f"../figures/{slug}/{fig.name}", "alt": f"comparison {v}", "caption": f"{v}: {why}"})
         entry, links = _viewer_layers(out / "figures" / slug / vslug, f"../figures/{slug}/{vslug}", gt, gt_ref,
-                                      renders, refs, maps)
+                                      renders, refs, maps, full_res)
         images[v], full[v] = entry, {k: u for k, u in links.items() if u}
         layers = list(entry)
-    html = "<h2>Worst views: comparisons</h2>" + "".join(figs)
+    viewer = None
     if images:
-        html += "<h2>Image viewer</h2>" + viewer_html(images, layers, full, PREVIEW_MAX)
-    if missing:
-        html += (f"<p>Images of {len(missing)} view(s) were not found at their recorded paths, so they are not shown: "
-                 f"{escape(', '.join(missing))}</p>")
-    return html
+        viewer = {"data": {"images": images, "layers": layers, "full": full},
+                  "note": full_res.note() if full_res is not None else ""}
+    return {"comparisons": figs, "comparisons_note": f"Views ranked by {METRICS[key].label}.",
+            "viewer_data": viewer, "missing": missing}
 
 
-def _viewer_layers(vdir: Path, rel: str, gt, gt_ref, renders: dict, refs: dict, maps: dict):
+def _view_maps(evaluator, gt_ref, refs):
+    """One view's decoded images and every method's maps: ``(gt, {method: render}, {method: {map: array}})``."""
+    from ..evaluate.maps import view_maps
+
+    return view_maps(evaluator, gt_ref, refs)
+
+
+def _shown_views(g, key: str, worst_k: int) -> dict[str, str]:
+    """view -> why it is shown: each method's ``worst_k`` worst views by ``key``, then the view whose mean over
+    the methods is the median (the view a typical reader would see)."""
+    label = METRICS[key].label
+    asc = METRICS[key].higher_is_better
+    why: dict[str, list[str]] = {}
+    for method, gm in g.groupby("method", sort=True):
+        for v in gm.sort_values(key, ascending=asc)["view"].head(worst_k):
+            why.setdefault(v, []).append(method)
+    shown = {v: f"worst {label} of {', '.join(ms)}" for v, ms in why.items()}
+    means = g.groupby("view")[key].mean().sort_values(ascending=asc, kind="stable")
+    if len(means):
+        median = means.index[len(means) // 2]
+        shown[median] = (shown[median] + "; " if median in shown else "") + f"median {label} over the methods"
+    return shown
+
+
+class FullResCopies:
+    """The viewer's links to full-resolution layers: copies of the original files inside the report (never an
+    absolute path), up to ``budget`` bytes for the whole report. A layer whose image fits its preview
+    (longest side at most :data:`PREVIEW_MAX`) needs no copy: its preview already has every pixel. Files beyond
+    the budget, and halves of a canvas (no file of their own), are left out; :meth:`note` says so on the page."""
+
+    def __init__(self, out: Path, budget: int):
+        self.out, self.budget, self.used = out, budget, 0
+        self.copied, self.left_out, self.small = 0, 0, 0
+
+    def link(self, ref, shape, dest: Path, rel: str) -> str:
+        """A URL relative to the scene page for ``ref`` copied to ``dest`` (``rel`` names ``dest`` from the
+        page), or ``""`` when it is not copied."""
+        from ..data.images import CanvasHalf
+
+        if max(shape[:2]) <= PREVIEW_MAX:
+            self.small += 1
+            return ""
+        size = Path(ref.canvas if isinstance(ref, CanvasHalf) else ref).stat().st_size
+        if isinstance(ref, CanvasHalf) or self.used + size > self.budget:
+            self.left_out += 1
+            return ""
+        dest = dest.with_suffix(Path(ref).suffix.lower())
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(dest) as tmp:
+            shutil.copyfile(ref, tmp)
+        self.used += size
+        self.copied += 1
+        return f"{rel}{dest.suffix}"
+
+    def note(self) -> str:
+        parts = [f"Layers are previews (longest side at most {PREVIEW_MAX} px)."]
+        if self.small:
+            parts.append("Images no larger than that are shown at their full resolution (WebP, quality "
+                         f"{PREVIEW_QUALITY}); their original files are not copied.")
+        if self.copied:
+            parts.append(f"Larger ones link their original file, copied into the report ({self.copied} file(s), "
+                         f"{self.used / 2**20:.1f} MB).")
+        if self.left_out:
+            parts.append(f"{self.left_out} original file(s) are left out (the report's budget for full-resolution "
+                         f"copies is {self.budget / 2**20:.0f} MB, or the image is half of a canvas file); open them "
+                         "from the results' data.")
+        return " ".join(parts)
+
+
+def _viewer_layers(vdir: Path, rel: str, gt, gt_ref, renders: dict, refs: dict, maps: dict, full_res=None):
     """One view's previews for the image viewer (ground truth, each render, each map on the view's shared colour
-    scales): ``({layer: preview url}, {layer: full-resolution file url})``."""
+    scales): ``({layer: preview url}, {layer: url of its full-resolution copy, or ""})``."""
     from .figures import colour_map, shared_limits
 
+    link = (lambda ref, x, name: full_res.link(ref, x.shape, vdir / name, f"{rel}/{name}")) if full_res else (
+        lambda ref, x, name: "")
     lim = shared_limits(maps)
     vdir.mkdir(parents=True, exist_ok=True)
     _save_preview(gt, vdir / "gt.webp")
-    entry, links = {"ground truth": f"{rel}/gt.webp"}, {"ground truth": _file_url(gt_ref)}
+    entry, links = {"ground truth": f"{rel}/gt.webp"}, {"ground truth": link(gt_ref, gt, "full-gt")}
     for i, (m, r) in enumerate(renders.items()):
         _save_preview(r, vdir / f"render{i}.webp")
-        entry[m], links[m] = f"{rel}/render{i}.webp", _file_url(refs[m])
+        entry[m], links[m] = f"{rel}/render{i}.webp", link(refs[m], r, f"full-render{i}")
         for k, mp in maps[m].items():
             _save_preview(colour_map(mp, lim[k]), vdir / f"map{i}-{k}.webp")
             entry[f"{m}: {k}"] = f"{rel}/map{i}-{k}.webp"
     return entry, links
-
-
-def _file_url(ref) -> str:
-    """A link to the full-resolution file (``""`` for half of a canvas, which has no file of its own)."""
-    from ..data.images import CanvasHalf
-
-    return "" if isinstance(ref, CanvasHalf) else Path(ref).resolve().as_uri()
 
 
 def _save_preview(x: np.ndarray, path: Path) -> None:

@@ -5,8 +5,6 @@ a section of the statistics page. The tests themselves: :mod:`nvs_eval.results.p
 
 from __future__ import annotations
 
-from html import escape
-
 import pandas as pd
 
 from ..conventions.registry import DEFAULT_SIGNIFICANCE, METRICS
@@ -97,22 +95,17 @@ def paired_csv(cs: list[PublishedComparison]) -> str:
     return pd.concat(frames, ignore_index=True).to_csv(index=False, float_format="%.10g")
 
 
-def paired_html(cs: list[PublishedComparison]) -> str:
-    """The statistics page's section: per dataset, the table of every comparison and the refusals."""
-    parts = [f"<h2>Paired with published per-view results</h2><p>{escape(SIGNIFICANCE_NOTE.capitalize())}.</p>"]
+def paired_context(cs: list[PublishedComparison]) -> dict:
+    """The statistics page's section (``templates/stats.html``): per dataset, the table of every comparison and
+    the refusals."""
+    sections = []
     for c in cs:
-        parts.append(f"<h3>{escape(c.dataset)} (published: {escape(c.published)})</h3>")
-        if not c.rows.empty:
-            body = "".join(
-                f"<tr><td>{escape(r.method)}</td><td>{escape(r.published)}</td><td>{escape(METRICS[r.metric].label)}"
-                f"</td><td>{escape(r.scene)}</td><td>{escape(_signed(r.difference, r.metric))} <small>["
-                f"{escape(_signed(r.lo, r.metric))}, {escape(_signed(r.hi, r.metric))}]</small></td>"
-                f"<td>{r.p_holm:.3g}</td><td>{r.views}</td></tr>" for r in c.rows.itertuples())
-            parts.append("<table><thead><tr><th>Method</th><th>Published</th><th>Metric</th><th>Scene</th>"
-                         "<th>Difference [95%]</th><th>p (Holm)</th><th>Views</th></tr></thead>"
-                         f"<tbody>{body}</tbody></table>")
-        if c.refused:
-            parts.append("<ul>" + "".join(f"<li>not paired: {escape(r['scene'])}"
-                                          f"{' / ' + escape(r['method']) if r['method'] else ''}: "
-                                          f"{escape(r['reason'])}</li>" for r in c.refused) + "</ul>")
-    return "".join(parts)
+        rows = [[r.method, r.published, METRICS[r.metric].label, r.scene,
+                 {"text": _signed(r.difference, r.metric), "small": f"[{_signed(r.lo, r.metric)}, "
+                                                                    f"{_signed(r.hi, r.metric)}]"},
+                 f"{r.p_holm:.3g}", str(r.views)] for r in c.rows.itertuples()]
+        refused = [f"not paired: {r['scene']}{' / ' + r['method'] if r['method'] else ''}: {r['reason']}"
+                   for r in c.refused]
+        sections.append({"title": f"{c.dataset} (published: {c.published})", "rows": rows, "refused": refused})
+    return {"note": SIGNIFICANCE_NOTE.capitalize() + ".", "sections": sections,
+            "head": ["Method", "Published", "Metric", "Scene", "Difference [95%]", "p (Holm)", "Views"]}

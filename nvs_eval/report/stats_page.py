@@ -5,7 +5,6 @@ the run-to-run spread per scene where methods have several runs (:mod:`nvs_eval.
 from __future__ import annotations
 
 import hashlib
-from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -51,80 +50,68 @@ def _ci_figure(ci: pd.DataFrame, metrics: list[str], path: Path) -> None:
     plt.close(fig)
 
 
-def stats_page(out: Path, per_view: pd.DataFrame, metrics: list[str], aggregation: str,
-               resamples: int = DEFAULT_RESAMPLES) -> str:
-    """The body of ``stats.html`` (figures written under ``out/figures``)."""
+INTRO = ("Values aggregated as {aggregation}. Intervals: 95% two-level bootstrap ({resamples} resamples of the "
+         "scenes and, within each, of its views; fixed seed, so the page is the same every time it is written). "
+         "Pairwise: mean of the per-view differences (row minus column, per scene then over scenes), its paired "
+         "two-level bootstrap interval and a two-sided sign-flip permutation p-value, Holm-adjusted over the pairs "
+         "of each table. Methods with several runs: runs averaged per view here; their run-to-run spread is listed "
+         "below. Definitions and references: nvs_eval/results/stats.py.")
+
+
+def stats_context(out: Path, per_view: pd.DataFrame, metrics: list[str], aggregation: str,
+                  resamples: int = DEFAULT_RESAMPLES) -> dict:
+    """What ``stats.html`` shows (figures written under ``out/figures``): per dataset the intervals' figure and
+    table, the pairwise matrices and the run-to-run spread."""
     pv = _per_view_over_runs(per_view)
-    parts = ['<p><a href="index.html">&larr; summary</a></p><h1>Statistics</h1>',
-             f"<p>Values aggregated as <code>{escape(aggregation)}</code>. Intervals: 95% two-level bootstrap "
-             f"({resamples} resamples of the scenes and, within each, of its views; fixed seed, so the page is the "
-             "same every time it is written). Pairwise: mean of the per-view differences (row minus column, "
-             "per scene then over scenes), its paired two-level bootstrap interval and a two-sided sign-flip "
-             "permutation p-value, Holm-adjusted over the pairs of each table. Methods with several runs: runs "
-             "averaged per view here; their run-to-run spread is listed below. Definitions and references: "
-             "<code>nvs_eval/results/stats.py</code>.</p>"]
+    datasets = []
     for dataset, g in pv.groupby("dataset", sort=True):
-        parts.append(f"<h2>{escape(dataset)}</h2>")
-        cis = []
-        for m in metrics:
-            ci = bootstrap_ci(g, m, aggregation=aggregation, resamples=resamples)
-            ci["metric"] = m
-            cis.append(ci)
-        ci = pd.concat(cis, ignore_index=True)
+        ci = pd.concat([bootstrap_ci(g, m, aggregation=aggregation, resamples=resamples).assign(metric=m)
+                        for m in metrics], ignore_index=True)
         fig = out / "figures" / f"stats-{hashlib.sha256(dataset.encode()).hexdigest()[:8]}.png"
         _ci_figure(ci, metrics, fig)
-        parts.append(f'<img src="figures/{fig.name}" alt="95% intervals, {escape(dataset)}">')
-        head = "".join(f"<th>{escape(METRICS[m].label)}</th>" for m in metrics)
-        rows = []
-        for method in sorted(ci["method"].unique()):
-            cells = []
-            for m in metrics:
-                r = ci[(ci["method"] == method) & (ci["metric"] == m)].iloc[0]
-                cells.append(f"<td>{fmt(r['value'], m)} <small>[{fmt(r['lo'], m)}, {fmt(r['hi'], m)}]</small></td>")
-            rows.append(f"<tr><td>{escape(method)}</td>{''.join(cells)}</tr>")
-        n = ci.iloc[0]
-        parts.append(f'<table><thead><tr><th>Method</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-                     f'<p class="caption">{int(n["scenes"])} scene(s), {int(n["views"])} view(s); value [95% '
-                     "interval].</p>")
         methods = sorted(g["method"].unique())
-        if len(methods) > 1:
-            for m in metrics:
-                parts.append(_pairwise_html(g, m, methods, resamples))
-        parts.append(_runs_html(per_view[per_view["dataset"] == dataset], metrics, aggregation))
-    return "".join(parts)
+        datasets.append({"name": dataset, "figure": {"src": f"figures/{fig.name}", "alt": f"95% intervals, {dataset}"},
+                         "table": _ci_table(ci, metrics),
+                         "pairwise": [_pairwise(g, m, methods, resamples) for m in metrics] if len(methods) > 1
+                         else [],
+                         "runs": _runs(per_view[per_view["dataset"] == dataset], metrics, aggregation)})
+    return {"intro": INTRO.format(aggregation=aggregation, resamples=resamples), "datasets": datasets}
 
 
-def _pairwise_html(g: pd.DataFrame, metric: str, methods: list[str], resamples: int) -> str:
+def _ci_table(ci: pd.DataFrame, metrics: list[str]) -> dict:
+    rows = []
+    for method in sorted(ci["method"].unique()):
+        cells = []
+        for m in metrics:
+            r = ci[(ci["method"] == method) & (ci["metric"] == m)].iloc[0]
+            cells.append({"text": fmt(r["value"], m), "small": f"[{fmt(r['lo'], m)}, {fmt(r['hi'], m)}]"})
+        rows.append([method, *cells])
+    n = ci.iloc[0]
+    return {"head": ["Method", *(METRICS[m].label for m in metrics)], "rows": rows,
+            "caption": f"{int(n['scenes'])} scene(s), {int(n['views'])} view(s); value [95% interval]."}
+
+
+def _pairwise(g: pd.DataFrame, metric: str, methods: list[str], resamples: int) -> dict:
+    label = METRICS[metric].label
     try:
         table = pairwise(g, metric, methods, resamples=resamples)
     except UsageError as e:
-        return f"<h3>{escape(METRICS[metric].label)}: pairwise</h3><p>Not compared: {escape(e.render('cli'))}</p>"
+        return {"label": f"{label}: pairwise", "refused": e.render("cli")}
     d = METRICS[metric].precision + 1
-    cell, sig = {}, {}
+    cell = {}
     for r in table.itertuples():
-        cell[(r.a, r.b)] = f"{r.difference:+.{d}f} <small>[{r.lo:+.{d}f}, {r.hi:+.{d}f}]<br>p={r.p_holm:.3g}</small>"
-        sig[(r.a, r.b)] = r.p_holm < DEFAULT_SIGNIFICANCE
-    head = "".join(f"<th>{escape(b)}</th>" for b in methods[1:])
-    rows = []
-    for a in methods[:-1]:
-        cells = "".join(f'<td class="{"sig" if sig.get((a, b)) else ""}">{cell.get((a, b), "")}</td>'
-                        for b in methods[1:])
-        rows.append(f"<tr><td>{escape(a)}</td>{cells}</tr>")
-    return (f"<h3>{escape(METRICS[metric].label)}: row minus column</h3><table class=\"pairwise\"><thead><tr><th></th>"
-            f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            '<p class="caption">Mean paired difference [95% interval], Holm-adjusted p; shaded: p &lt; '
-            f'{DEFAULT_SIGNIFICANCE:g}.</p>')
+        cell[(r.a, r.b)] = {"text": f"{r.difference:+.{d}f}", "small": f"[{r.lo:+.{d}f}, {r.hi:+.{d}f}] "
+                            f"p={r.p_holm:.3g}", "cls": "sig" if r.p_holm < DEFAULT_SIGNIFICANCE else ""}
+    rows = [[a, *(cell.get((a, b), "") for b in methods[1:])] for a in methods[:-1]]
+    return {"label": f"{label}: row minus column", "refused": "", "head": ["", *methods[1:]], "rows": rows,
+            "alpha": f"{DEFAULT_SIGNIFICANCE:g}"}
 
 
-def _runs_html(per_view: pd.DataFrame, metrics: list[str], aggregation: str) -> str:
+def _runs(per_view: pd.DataFrame, metrics: list[str], aggregation: str) -> dict | None:
     scenes = scene_summary(per_view, aggregation)
     multi = scenes[scenes["runs"] > 1]
     if multi.empty:
-        return ""
-    head = "".join(f"<th>{escape(METRICS[m].label)}</th>" for m in metrics)
-    rows = [f"<tr><td>{escape(r['scene'])}</td><td>{escape(r['method'])}</td><td>{int(r['runs'])}</td>"
-            + "".join(f"<td>{fmt(r[m], m)} &plusmn; {fmt(r[f'{m}_run_std'], m)}</td>" for m in metrics) + "</tr>"
-            for _, r in multi.iterrows()]
-    return ("<h3>Run-to-run spread per scene</h3><table><thead><tr><th>Scene</th><th>Method</th><th>Runs</th>"
-            f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            '<p class="caption">Mean over runs &plusmn; sample standard deviation over runs.</p>')
+        return None
+    rows = [[r["scene"], r["method"], str(int(r["runs"])),
+             *(f"{fmt(r[m], m)} \u00b1 {fmt(r[f'{m}_run_std'], m)}" for m in metrics)] for _, r in multi.iterrows()]
+    return {"head": ["Scene", "Method", "Runs", *(METRICS[m].label for m in metrics)], "rows": rows}
