@@ -10,13 +10,14 @@ from dataclasses import asdict, dataclass, replace
 from typing import Literal, get_args
 
 from ..data.images import WHITE
-from ..errors import UsageError, option
+from ..entrypoints import OpenRegistry
+from ..errors import PluginError, UsageError, option
 from ..metrics.lpips import InputMapping, LpipsVersion
 from ..metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
 from .registry import AGGREGATIONS, DEFAULT_AGGREGATION, AppearanceFit, closest  # the (torch-free) registry
 
-__all__ = ["AGGREGATIONS", "PROTOCOLS", "SETTING_HELP", "Protocol", "get_protocol", "load_protocol_file",
-           "protocol_caption", "protocol_from_settings", "protocol_yaml", "settings_table"]
+__all__ = ["AGGREGATIONS", "BUILTIN_PROTOCOLS", "PROTOCOLS", "SETTING_HELP", "Protocol", "get_protocol",
+           "load_protocol_file", "protocol_caption", "protocol_from_settings", "protocol_yaml", "settings_table"]
 
 Quantize = Literal["none", "round", "truncate"]
 QuantizeImages = Literal["none", "render", "gt", "both"]
@@ -27,7 +28,7 @@ MaskConvention = Literal["normalized", "dycheck"]
 # Settings added after the first stored rows, with their defaults: at its default a setting is left out of the key
 # (so adding one never changes a stored row's key) and out of `nvs-eval protocols`' listing.
 LATER_SETTINGS = {"resize_gt": "none", "lpips_version": "0.1", "crop": "none", "appearance_fit": "none",
-                  "mask_convention": "normalized"}
+                  "mask_convention": "normalized", "plugin": ""}
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class Protocol:
         mask_convention: ``normalized`` (nvs-eval's masked family: mask-weighted normalised convolution) or
             ``dycheck`` (DyCheck's mPSNR / mSSIM / mLPIPS, :mod:`nvs_eval.metrics.dycheck`; its plain LPIPS is then
             the mean of the upsampled spatial map).
+        plugin: for a preset an installed package provides (:func:`nvs_eval.plugin.protocol`), that package,
+            ``name==version``: part of :meth:`key`, so an upgraded package never reuses stored rows silently.
     """
 
     name: str
@@ -79,6 +82,7 @@ class Protocol:
     crop: Crop = "none"
     appearance_fit: AppearanceFit = "none"
     mask_convention: MaskConvention = "normalized"
+    plugin: str = ""
 
     def __post_init__(self) -> None:
         from ..data.resize import RESIZE_METHODS
@@ -183,7 +187,8 @@ class Protocol:
         blob = json.dumps({k: v for k, v in settings.items()
                            if k not in ("summary", "sources", "aggregation") and defaults.get(k, object()) != v},
                           sort_keys=True)
-        return f"{self.name}@{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+        digest = f"{self.name}@{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+        return f"{digest}:{self.plugin}" if self.plugin else digest  # a plugin preset's package, readable in rows
 
 
 SUFFIXES = ("resize_gt", "appearance_fit")  # the settings a name may carry as ``name+key=value``
@@ -202,7 +207,7 @@ def _suffixed(name: str, key: str, value: str) -> str:
     kept = {k: v for k, v in kept.items() if v != "none"}
     return base + "".join(f"+{k}={kept[k]}" for k in SUFFIXES if k in kept)
 
-PROTOCOLS: dict[str, Protocol] = {
+BUILTIN_PROTOCOLS: dict[str, Protocol] = {
     "nvs-eval": Protocol(
         name="nvs-eval",
         quantize="none",
@@ -283,8 +288,8 @@ PROTOCOLS: dict[str, Protocol] = {
                  "Lightning-AI/torchmetrics src/torchmetrics/functional/image/ssim.py"),
     ),
 }
-PROTOCOLS["nerfw"] = replace(  # in the wild: the appearance optimised on the left half, the right half scored
-    PROTOCOLS["nerfbaselines"], name="nerfw", crop="right-half",
+BUILTIN_PROTOCOLS["nerfw"] = replace(  # in the wild: the appearance optimised on the left half, the right half scored
+    BUILTIN_PROTOCOLS["nerfbaselines"], name="nerfw", crop="right-half",
     summary="NerfBaselines nerfw (Photo Tourism): the method optimises its appearance on the left half of each test "
             "image; both images truncated to uint8 and scored on the right half (columns W//2 onward).",
     sources=("nerfbaselines/nerfbaselines nerfbaselines/datasets/phototourism.py:132-153 (horizontal_half_dataset: "
@@ -292,7 +297,7 @@ PROTOCOLS["nerfw"] = replace(  # in the wild: the appearance optimised on the le
              "nerfbaselines/nerfbaselines nerfbaselines/datasets/phototourism.py:183-193 "
              "(NerfWEvaluationProtocol.evaluate: image_to_srgb(..., np.uint8), compute_metrics on [:, w//2:])",
              "nerfbaselines/nerfbaselines nerfbaselines/metrics.py (dmpix_ssim, lpips)"))
-PROTOCOLS["dycheck"] = Protocol(  # dynamic scenes: DyCheck's iPhone benchmark and the methods that report on it
+BUILTIN_PROTOCOLS["dycheck"] = Protocol(  # dynamic scenes: DyCheck's iPhone benchmark and the methods that report on it
     name="dycheck",
     quantize="truncate",
     quantize_images="both",
@@ -308,7 +313,7 @@ PROTOCOLS["dycheck"] = Protocol(  # dynamic scenes: DyCheck's iPhone benchmark a
              "KAIR-BAIR/dycheck dycheck/nn/functional/common.py:28-52 (masked_mean)"),
     mask_convention="dycheck",
 )
-PROTOCOLS["pixelsplat"] = Protocol(  # feed-forward NVS: pixelSplat, MVSplat and DepthSplat share this file
+BUILTIN_PROTOCOLS["pixelsplat"] = Protocol(  # feed-forward NVS: pixelSplat, MVSplat and DepthSplat share this file
     name="pixelsplat",
     quantize="none",
     quantize_images="none",
@@ -324,8 +329,8 @@ PROTOCOLS["pixelsplat"] = Protocol(  # feed-forward NVS: pixelSplat, MVSplat and
              "dcharatan/pixelsplat src/evaluation/metric_computer.py (per scene: the mean over its target views)",
              "scikit-image skimage/metrics/_structural_similarity.py (cov_norm = NP / (NP - 1), crop (win_size-1)//2)"),
 )
-PROTOCOLS["gsplat-vgg"] = replace(  # the same trainer with --lpips-net vgg
-    PROTOCOLS["gsplat"], name="gsplat-vgg", lpips_input="[0,1]", metrics=("psnr", "ssim", "lpips_vgg"),
+BUILTIN_PROTOCOLS["gsplat-vgg"] = replace(  # the same trainer with --lpips-net vgg
+    BUILTIN_PROTOCOLS["gsplat"], name="gsplat-vgg", lpips_input="[0,1]", metrics=("psnr", "ssim", "lpips_vgg"),
     summary="gsplat simple_trainer.py with --lpips-net vgg: as gsplat, but LPIPS-VGG with normalize=False "
             "(fed [0,1] unmapped, 'equivalent with the 3DGS official repo').",
     sources=("nerfstudio-project/gsplat examples/simple_trainer.py (Runner.__init__: "
@@ -333,6 +338,25 @@ PROTOCOLS["gsplat-vgg"] = replace(  # the same trainer with --lpips-net vgg
              "Lightning-AI/torchmetrics src/torchmetrics/functional/image/ssim.py"))
 
 DEFAULT_PROTOCOL = "nvs-eval"
+
+
+def _plugin_protocol(item, package: str) -> tuple[str, Protocol]:
+    """A :func:`nvs_eval.plugin.protocol` preset: its ``base`` with its settings, validated as a protocol YAML's."""
+    from ..plugin import PluginProtocol
+
+    if not isinstance(item, PluginProtocol):
+        raise PluginError(f"expected nvs_eval.plugin.protocol(...), got {type(item).__name__}")
+    if item.base not in BUILTIN_PROTOCOLS:
+        raise PluginError(f"protocol {item.name!r}: base {item.base!r} is not a built-in preset "
+                          f"({', '.join(BUILTIN_PROTOCOLS)})")
+    doc = {"base": item.base, "name": item.name, **item.settings, "plugin": package}
+    if item.source:
+        doc["sources"] = [*BUILTIN_PROTOCOLS[item.base].sources, item.source]
+    return item.name, protocol_from_settings(doc, f"protocol {item.name!r} of {package}")
+
+
+# The built-in presets, then the installed packages' (entry-point group nvs_eval.protocols, loaded on first use).
+PROTOCOLS: OpenRegistry = OpenRegistry("nvs_eval.protocols", "protocol", BUILTIN_PROTOCOLS, _plugin_protocol)
 
 
 # Every key of a protocol YAML, what it sets and its values; each is optional: an absent key takes its value from
@@ -353,6 +377,7 @@ SETTING_HELP = {
     "crop": "none, or right-half (score columns W//2 onward, as NerfBaselines' nerfw)",
     "appearance_fit": "none, gain-bias, affine, color-correct (fitted on the left half; needs crop: right-half)",
     "mask_convention": "the masked family: normalized (nvs-eval's) or dycheck (DyCheck's mPSNR/mSSIM/mLPIPS)",
+    "plugin": "the package a plugin preset comes from, name==version (set by nvs_eval.plugin.protocol)",
     "summary": "one line on what it reproduces (printed by `nvs-eval protocols`)",
     "sources": "a list of the reference files it reproduces",
 }
@@ -387,7 +412,7 @@ def protocol_from_settings(d: dict, source: str = "protocol", default_name: str 
     if "sources" not in given and "base" not in d:
         merged["sources"] = []
     if "summary" not in given:
-        changed = ", ".join(f"{k} {v}" for k, v in given.items() if k not in ("name", "sources"))
+        changed = ", ".join(f"{k} {v}" for k, v in given.items() if k not in ("name", "sources", "plugin"))
         merged["summary"] = f"{base.name} with {changed}" if "base" in d else f"custom protocol from {source}"
     d = _checked_choices(merged, source)
     bg = d["background"]
@@ -400,7 +425,8 @@ def protocol_from_settings(d: dict, source: str = "protocol", default_name: str 
                     ssim=_ssim_from_settings(d["ssim"], source), lpips_input=d["lpips_input"], metrics=metrics,
                     summary=str(d["summary"]), sources=tuple(d.get("sources", ())), resize_gt=d["resize_gt"],
                     aggregation=d["aggregation"], lpips_version=d["lpips_version"], crop=d["crop"],
-                    appearance_fit=d["appearance_fit"], mask_convention=d["mask_convention"])
+                    appearance_fit=d["appearance_fit"], mask_convention=d["mask_convention"],
+                    plugin=str(d["plugin"] or ""))
 
 
 def _base(d: dict, source: str) -> Protocol:
@@ -408,7 +434,7 @@ def _base(d: dict, source: str) -> Protocol:
     if name is None:
         return PROTOCOLS[DEFAULT_PROTOCOL]
     if name not in PROTOCOLS:
-        raise UsageError(f"{source}: base: unknown preset {name!r}{closest(name, PROTOCOLS)}",
+        raise UsageError(f"{source}: base: unknown preset {name!r}{closest(name, list(PROTOCOLS))}",
                          expected=f"one of {', '.join(PROTOCOLS)}")
     return PROTOCOLS[name]
 
@@ -445,7 +471,8 @@ def settings_table() -> str:
     rows = ["| key | what it sets | default |", "|---|---|---|"]
     for k, what in SETTING_HELP.items():
         value = {"base": "none (the default protocol, nvs-eval)", "name": "the file's name",
-                 "summary": "says what it changes", "sources": "none"}.get(k, default.get(k))
+                 "summary": "says what it changes", "sources": "none",
+                 "plugin": "none (a built-in preset or a file)"}.get(k, default.get(k))
         if k == "ssim":
             value = "Gaussian 11/1.5, valid"
         rows.append(f"| `{k}` | {what} | {_cell(value)} |")
@@ -523,6 +550,8 @@ def get_protocol(name: str | None) -> Protocol:
     try:
         return PROTOCOLS[name]
     except KeyError:
+        if name in PROTOCOLS.errors:
+            raise UsageError(PROTOCOLS.unknown(name)) from None
         near = closest(name, PROTOCOLS) or closest(name.lower(), PROTOCOLS)
         raise UsageError(f"unknown protocol {name!r}{near}; known: {', '.join(PROTOCOLS)}, or a protocol YAML file "
                          "(nvs-eval protocols FILE.yaml checks one)") from None

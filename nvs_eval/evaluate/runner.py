@@ -89,7 +89,11 @@ class RunStats:
 
 def _gt_ids(job: ViewJob, gt_sha: str, metrics) -> dict[str, str]:
     """The identity of what each metric compares against: the ground truth's sha256, and for the masked family
-    the mask's too (a changed mask marks only the masked rows as changed)."""
+    the mask's too (a changed mask marks only the masked rows as changed). A ground truth a plugin layout or dataset
+    kind defined also names that package and version (:attr:`~nvs_eval.data.scene.Scene.signature`), so upgrading
+    it marks the rows as changed."""
+    if job.signature:
+        gt_sha = f"{gt_sha}+source:{job.signature}"
     if not any(METRICS[m].family == "masked" for m in metrics):
         return dict.fromkeys(metrics, gt_sha)
     if job.mask is None and not job.mask_from_gt_alpha:

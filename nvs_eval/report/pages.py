@@ -191,7 +191,8 @@ def resolutions(tidy, gt_sizes) -> dict[str, str]:
     sizes = gt_sizes.set_index("gt_sha256")
     out = {}
     for dataset, g in tidy.groupby("dataset"):
-        found = sizes.reindex(g["gt_sha256"].unique()).dropna()
+        # a ground truth's identity may carry its mask or its plugin source after a '+': its size is the file's
+        found = sizes.reindex(g["gt_sha256"].str.partition("+")[0].unique()).dropna()
         if found.empty:
             continue
         distinct = sorted({(int(w), int(h)) for w, h in zip(found["width"], found["height"])},
