@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import BenchmarkConfig, DatasetConfig, load_config
+from .config import BenchmarkConfig, load_config
 from .conventions.protocols import Protocol, get_protocol
 from .conventions.registry import METRICS, STORE_NAME
-from .data.datasets import DATASET_KINDS, dataset_scene
 from .data.discover import list_images
 from .data.efficiency import read_figure_table
-from .data.layouts import LAYOUTS, GroundTruthSource, load_layout, pairs_scene
+from .data.layouts import GroundTruthSource, load_layout, pairs_scene
 from .data.pairing import PairedScene, pair_scene
 from .data.pixelsplat import ChunkSource
 from .data.scene import Scene
@@ -162,55 +161,6 @@ def score_layout(path: str | Path, layout: str | None = None, protocol: str | Pr
                         precision=precision, progress=progress)
 
 
-def _config_scene(cfg: BenchmarkConfig, ds: DatasetConfig, s: str) -> Scene:
-    paths = {m.key: ds.resolve(m.path, s, cfg.base) for m in ds.methods}
-    if ds.kind == "pairs":
-        return pairs_scene(list(paths.items()), ds.resolve(ds.gt, s, cfg.base), dataset=ds.name, scene=s)
-    if ds.kind in DATASET_KINDS:
-        scene = dataset_scene(ds.kind, ds.root / s, paths, images=ds.images, dataset=ds.name)
-        scene.name = s
-        scene.source = (ds.kind, ds.root / s, ds.images, True)
-        return scene
-    needs = LAYOUTS[ds.kind].ground_truth == "dataset"
-    gt_source = GroundTruthSource(ds.gt_kind, ds.root / s, ds.images) if ds.gt_kind and needs else None
-    scene = None
-    for method, p in paths.items():
-        (found,) = load_layout(p, ds.kind, iteration=ds.iteration, method=method, dataset=ds.name, gt_source=gt_source)
-        if scene is None:
-            scene = Scene(ds.name, s, found.gt, {}, background=found.background)
-        scene.renders[method] = found.renders[method]
-        scene.auxiliary.update(found.auxiliary)
-        scene.reported.update(found.reported)
-        scene.folders.update(found.folders)
-        scene.efficiency.update(found.efficiency)
-        scene.notes += found.notes
-    if ds.gt_kind:  # multinerf's / dycheck's ground truth is the dataset's; another layout's is checked against it
-        scene.source = (ds.gt_kind, ds.root / s, ds.images, needs)
-    scene.masks = scene.masks or found.masks
-    return scene
-
-
-def _chunk_scenes(cfg: BenchmarkConfig, ds: DatasetConfig) -> list[Scene]:
-    """A pixelsplat dataset entry: every method's run folder holds its scenes (``scenes: all``, or those named)."""
-    source = ChunkSource(ds.root, ds.eval_index)
-    by_name: dict[str, Scene] = {}
-    for m in ds.methods:
-        for found in load_layout(ds.resolve(m.path, "", cfg.base), ds.kind, method=m.key, dataset=ds.name,
-                                 gt_source=source):
-            if ds.scenes and found.name not in ds.scenes:
-                continue
-            scene = by_name.setdefault(found.name, found)
-            if scene is not found:
-                scene.renders.update(found.renders)
-                scene.folders.update(found.folders)
-    missing = [s for s in ds.scenes if s not in by_name]
-    if missing:
-        raise UsageError(f"{ds.name}: scene(s) {', '.join(missing)} not scored by any method", path=cfg.source,
-                         hint="pixelSplat leaves some scenes out (printed as notes); name the scenes it rendered, "
-                              "or scenes: all")
-    return [by_name[k] for k in sorted(by_name)]
-
-
 def check_of(scene: Scene):
     """``nvs-eval check`` of a scene whose dataset is known (:attr:`Scene.source`), or ``None``: a
     :class:`~nvs_eval.data.provenance.CheckResult`."""
@@ -285,21 +235,73 @@ def store_efficiency(store: ResultsStore, scenes: list[Scene]) -> int:
 
 
 def scenes_from_config(cfg: BenchmarkConfig) -> list[Scene]:
-    """Every scene a benchmark config describes, with each method's renders (and masks)."""
+    """Every scene a benchmark config describes, with each method's renders (and masks): each dataset entry's
+    ground-truth source (:func:`nvs_eval.data.sources.source_of`) builds its scenes."""
+    from .data.sources import source_of
+
     scenes = []
     for ds in cfg.datasets:
-        mine = []
-        if ds.eval_index is not None:
-            mine = _chunk_scenes(cfg, ds)
-        for s in ds.scenes if ds.eval_index is None else ():
-            scene = _config_scene(cfg, ds, s)
-            attach_masks([scene], ds.resolve(ds.masks, s, cfg.base) if ds.masks else None,
+        mine = source_of(ds.kind).scenes(ds, cfg.base, cfg.source)
+        for scene in mine:
+            attach_masks([scene], ds.resolve(ds.masks, scene.name, cfg.base) if ds.masks else None,
                          from_gt_alpha=ds.mask_from_gt_alpha)
-            mine.append(scene)
         if ds.efficiency is not None:
             add_figure_table(mine, read_figure_table(ds.efficiency))
         scenes += mine
     return scenes
+
+
+def scenes_from_paths(renders: list[tuple[str | None, Path]], *, gt: str | Path | None = None,
+                      layout: str | None = None, iteration: int | None = None, dataset: str | None = None,
+                      dataset_root: str | Path | None = None, eval_index: str | Path | None = None,
+                      images: str = "images", scene: str | None = None) -> list[Scene]:
+    """The scenes of runs given by path, as ``score`` and ``explain`` take them.
+
+    Args:
+        renders: ``(method, path)``: with ``gt``, one renders folder per method; without, a run folder in a layout
+            (``method`` ``None``: the layout names it).
+        gt: a ground-truth folder (the ``pairs`` layout).
+        layout: the runs' layout (default: detected).
+        iteration: which iteration or step of a run.
+        dataset, dataset_root: a dataset kind and its scene folder: the ground truth of a layout that has none
+            (multinerf), else what the ground truth is checked against (as ``nvs-eval check`` does).
+        eval_index: with ``dataset_root`` (the chunks' root), pixelSplat's evaluation index.
+        images: the dataset's image folder (``images_4``).
+        scene: the dataset scene (default: ``dataset_root``'s folder name).
+
+    Raises:
+        UsageError: options that do not go together.
+    """
+    from .data.sources import loader_source
+
+    _check_sources(gt, layout, dataset, dataset_root, eval_index)
+    if gt is not None:
+        scenes = [pairs_scene([(m or Path(p).resolve().name, Path(p)) for m, p in renders], Path(gt))]
+    else:
+        source = loader_source(dataset, dataset_root, images, eval_index)
+        scenes = [s for m, p in renders
+                  for s in load_layout(Path(p), layout, iteration=iteration, method=m, gt_source=source)]
+    if dataset is not None:  # named as the dataset's scenes, their ground truth checked against it
+        name_dataset_scenes(scenes, dataset, Path(dataset_root), images, scene)
+    return scenes
+
+
+def _check_sources(gt, layout, dataset, dataset_root, eval_index) -> None:
+    from .data.layouts import LAYOUTS
+    from .data.sources import source_of
+
+    if layout is not None and layout not in LAYOUTS:
+        raise UsageError(LAYOUTS.unknown(layout))
+    if gt is not None and layout is not None and source_of(layout).name != "folder":
+        raise UsageError(f"{option('gt')} is for the pairs layout; the {layout} layout brings its own ground truth")
+    if eval_index is not None:
+        if dataset_root is None or dataset is not None:
+            raise UsageError(f"{option('eval_index')} goes with {option('dataset_root')} (the chunks' root), "
+                             f"without {option('dataset')}")
+    elif (dataset is None) != (dataset_root is None):
+        raise UsageError(f"{option('dataset_root')} goes with {option('dataset')} KIND (a dataset's own files) or "
+                         f"with {option('eval_index')} INDEX.json (pixelSplat's chunks)" if dataset is None else
+                         f"{option('dataset')} and {option('dataset_root')} go together")
 
 
 def add_figure_table(scenes: list[Scene], table: dict, dataset: str | None = None) -> None:

@@ -247,97 +247,41 @@ def _methods(c: _Checker, d: dict, k: str) -> tuple[MethodConfig, ...]:
     return tuple(methods)
 
 
+_DATASET_KEYS = {"name", "kind", "root", "gt", "images", "iteration", "scenes", "methods", "allow_missing", "gt_kind",
+                 "masks", "mask_from_gt_alpha", "baselines", "eval_index", "efficiency"}
+
+
 def _dataset(c: _Checker, d, k: str, base: Path) -> DatasetConfig:
-    d = c.mapping(d, k, {"name", "kind", "root", "gt", "images", "iteration", "scenes", "methods", "allow_missing",
-                         "gt_kind", "masks", "mask_from_gt_alpha", "baselines", "eval_index",
-                         "efficiency"},
-                  {"name", "kind", "methods", "scenes"})
+    from .data.sources import source_of
+
+    d = c.mapping(d, k, _DATASET_KEYS, {"name", "kind", "methods", "scenes"})
     kind = c.choice(d["kind"], f"{k}.kind", kinds(), "kind")
-    scenes = () if kind == "pixelsplat" and d["scenes"] == "all" else c.str_list(d["scenes"], f"{k}.scenes")
+    source = source_of(kind)  # where its ground truth comes from: the keys it needs, their paths, its scenes
+    scenes = () if source.all_scenes and d["scenes"] == "all" else c.str_list(d["scenes"], f"{k}.scenes")
     if not scenes and d["scenes"] != "all":
         raise c.fail(f"{k}.scenes", "expected at least one scene")
-    methods = _methods(c, d, k)
-    gt_kind, root, eval_index = _ground_truth(c, d, k, kind, base)
-    gt = None
-    if kind == "pairs":
-        if "gt" not in d:
-            raise c.fail(f"{k}.gt", "required for kind pairs: the ground-truth folder (may use {scene})")
-        gt = c.typed(d["gt"], f"{k}.gt", str, "a string")
     iteration = d.get("iteration")
     if iteration is not None:
         c.typed(iteration, f"{k}.iteration", int, "an integer")
     ds = DatasetConfig(
-        name=c.typed(d["name"], f"{k}.name", str, "a string"), kind=kind, scenes=scenes, methods=methods,
-        root=root, gt=gt, images=c.typed(d.get("images", "images"), f"{k}.images", str, "a string"),
+        name=c.typed(d["name"], f"{k}.name", str, "a string"), kind=kind, scenes=scenes, methods=_methods(c, d, k),
+        images=c.typed(d.get("images", "images"), f"{k}.images", str, "a string"),
         iteration=iteration, allow_missing=c.typed(d.get("allow_missing", False), f"{k}.allow_missing", bool,
-                                                   "true or false"), gt_kind=gt_kind,
+                                                   "true or false"),
         masks=c.typed(d["masks"], f"{k}.masks", str, "a string") if "masks" in d else None,
         mask_from_gt_alpha=c.typed(d.get("mask_from_gt_alpha", False), f"{k}.mask_from_gt_alpha", bool,
                                    "true or false"),
         baselines=c.choice(d["baselines"], f"{k}.baselines", tuple(_baseline_names()), "baselines file")
-        if "baselines" in d else None, eval_index=eval_index,
+        if "baselines" in d else None,
         efficiency=(base / c.typed(d["efficiency"], f"{k}.efficiency", str, "a CSV file")).resolve()
-        if "efficiency" in d else None)
-    _check_paths(c, ds, k, base)
+        if "efficiency" in d else None, **source.read(c, d, k, kind, base))
+    if ds.efficiency is not None and not ds.efficiency.is_file():
+        raise c.fail(f"{k}.efficiency", f"{ds.efficiency} is not a file (a CSV: method,scene,figure,value,unit,source)")
+    source.check(c, ds, k, base)
     return ds
-
-
-def _ground_truth(c: _Checker, d: dict, k: str, kind: str, base: Path) -> tuple[str | None, Path | None, Path | None]:
-    """``gt_kind``, ``root`` and ``eval_index`` of a dataset entry, as its kind (the registries) needs them."""
-    from .data.datasets import DATASET_KINDS
-    from .data.layouts import LAYOUTS
-
-    layout = LAYOUTS.get(kind)
-    needs = layout.ground_truth if layout else ""
-    gt_kind = None
-    if needs == "dataset" and "gt_kind" not in d:
-        allowed = layout.gt_kinds or tuple(DATASET_KINDS)
-        raise c.fail(f"{k}.gt_kind", f"required for kind {kind}: {' | '.join(allowed)} (its renders have no ground "
-                                     "truth beside them)")
-    if "gt_kind" in d and kind not in DATASET_KINDS:  # multinerf / dycheck: the ground truth; others: checked
-        gt_kind = c.choice(d["gt_kind"], f"{k}.gt_kind", (layout.gt_kinds if layout and layout.gt_kinds else
-                                                          tuple(DATASET_KINDS)), "dataset kind")
-    root = eval_index = None
-    if kind in DATASET_KINDS or gt_kind or needs == "chunks":
-        if "root" not in d:
-            what = "the dataset's root (test/index.json and the .torch chunks)" if needs == "chunks" else \
-                "the folder holding one folder per scene"
-            raise c.fail(f"{k}.root", f"required for kind {kind}: {what}")
-        root = (base / c.typed(d["root"], f"{k}.root", str, "a string")).resolve()
-    if needs == "chunks":
-        if "eval_index" not in d:
-            raise c.fail(f"{k}.eval_index", f"required for kind {kind}: the evaluation index JSON the run used")
-        eval_index = (base / c.typed(d["eval_index"], f"{k}.eval_index", str, "a string")).resolve()
-        if not eval_index.is_file():
-            raise c.fail(f"{k}.eval_index", f"{eval_index} does not exist")
-    return gt_kind, root, eval_index
 
 
 def _baseline_names() -> list[str]:
     from .baselines import datasets
 
     return datasets()
-
-
-def _check_paths(c: _Checker, ds: DatasetConfig, k: str, base: Path) -> None:
-    if ds.efficiency is not None and not ds.efficiency.is_file():
-        raise c.fail(f"{k}.efficiency", f"{ds.efficiency} is not a file (a CSV: method,scene,figure,value,unit,source)")
-    if ds.eval_index is not None:  # pixelsplat: one run folder per method, the scenes inside it
-        for m in ds.methods:
-            if not ds.resolve(m.path, "", base).is_dir():
-                raise c.fail(f"{k}.methods[{m.index}].path", f"{ds.resolve(m.path, '', base)} is not a folder")
-        if not (ds.root / "test" / "index.json").is_file():
-            raise c.fail(f"{k}.root", f"{ds.root / 'test' / 'index.json'} does not exist")
-        return
-    for s in ds.scenes:
-        for m in ds.methods:
-            p = ds.resolve(m.path, s, base)
-            if not p.exists():
-                where = f"{k}.methods[{m.index}]" + (f".runs ({m.run})" if m.run else ".path")
-                raise c.fail(where, f"{p} does not exist (scene {s})")
-        if ds.masks is not None and not ds.resolve(ds.masks, s, base).is_dir():
-            raise c.fail(f"{k}.masks", f"{ds.resolve(ds.masks, s, base)} is not a folder (scene {s})")
-        if ds.gt is not None and not ds.resolve(ds.gt, s, base).is_dir():
-            raise c.fail(f"{k}.gt", f"{ds.resolve(ds.gt, s, base)} is not a folder (scene {s})")
-        if ds.root is not None and ds.eval_index is None and not (ds.root / s).is_dir():
-            raise c.fail(f"{k}.scenes", f"{ds.root / s} is not a folder")

@@ -28,6 +28,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "allow_different_sets": ("--allow-different-sets", "allow_different_sets=True"),
     "dataset": ("--dataset", "dataset="),
     "dataset_root": ("--dataset-root", "dataset_root="),
+    "eval_index": ("--eval-index", "eval_index="),
     "images": ("--images ", "images="),
     "baselines": ("--baselines", "baselines="),
     "paired": ("--paired", "paired=True"),

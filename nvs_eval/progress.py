@@ -55,6 +55,13 @@ class Progress:
         elif self.lines and time.monotonic() - self._last >= self.every and self.done < self.total:
             self._line()
 
+    def add(self, n: int = 1) -> None:
+        """``n`` more steps to do (work whose size is learnt as it goes, such as a report's figures)."""
+        self.total += n
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.refresh()
+
     def set_description(self, desc: str) -> None:
         self.desc = desc
         if self.bar is not None:

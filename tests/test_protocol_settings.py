@@ -2,8 +2,9 @@
 
 ``tests/golden/protocols.json`` was written from the code before the declarations existed (captions, ``describe``,
 store keys, settings, YAML, ``nvs-eval protocols`` text and JSON): deriving them from the declarations must not
-change a character of them, nor any stored row's key. (The one change: docs/protocols.md's table of YAML keys
-lists ``lpips_version`` after ``metrics``, in declaration order.)
+change a character of them, nor any stored row's key. (The changes since: docs/protocols.md's table of YAML keys
+lists ``lpips_version`` after ``metrics``, in declaration order; issue 34b's ``plugin`` setting added one key to
+``settings()``, the YAML and ``--json``, and one row to the table, nothing else.)
 """
 
 from __future__ import annotations

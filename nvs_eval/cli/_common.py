@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def path_argument(p: argparse.ArgumentParser, *names: str, must_be: str = "path", **kw) -> argparse.Action:
@@ -171,13 +172,65 @@ def print_auxiliary(paired, file=None) -> None:
 
 
 def warn_plugins(args: argparse.Namespace | None = None) -> None:
-    """One line per installed metric plugin that did not load (the built-in metrics are unaffected). A plugin whose
-    metric the command asks for (``--metrics``) is left to the error that says the same, so it is said once."""
-    from ..conventions.registry import METRICS, PLUGIN_ERRORS
+    """One line per installed plugin package with an entry point that did not load (metrics, layouts, dataset kinds,
+    protocols; the built-ins are unaffected). A package whose entry the command asks for (``--metrics``,
+    ``--layout``, ``--dataset``, ``--protocol``) is left to the error that says the same, so it is said once."""
+    from ..conventions.registry import METRICS
+    from ..data.datasets import DATASET_KINDS
+    from ..data.layouts import LAYOUTS
+    from ..entrypoints import package_warnings
 
-    len(METRICS)  # the plugins load on first use
+    registries = [METRICS, LAYOUTS, DATASET_KINDS]
+    if hasattr(args, "protocol"):  # the protocols module imports torch: only for the commands that score
+        from ..conventions.protocols import PROTOCOLS
+
+        registries.append(PROTOCOLS)
+    for registry in registries:
+        len(registry)  # the plugins load on first use
     requested = set(str(getattr(args, "metrics", None) or "").split(","))
-    for name, why in PLUGIN_ERRORS.items():
-        if name in requested:
-            continue
-        print(f"nvs-eval: warning: {why}; the other metrics are unaffected", file=sys.stderr)
+    requested |= {str(getattr(args, k, None)) for k in ("layout", "dataset", "protocol")}
+    for line in package_warnings(requested):
+        print(f"nvs-eval: warning: {line}", file=sys.stderr)
+
+
+def method_paths(arg: str) -> list[tuple[str, Path]]:
+    """``PATH``, ``NAME=PATH`` or ``NAME=PATH1,PATH2,...`` / ``NAME=GLOB`` (several runs: ``NAME#run=<run>``, the run
+    named by its folder when those differ, else run1, run2, ...)."""
+    import glob
+
+    from ..errors import UsageError
+    from ..results.aggregate import RUN_SEP, run_key
+
+    if not ("=" in arg and not Path(arg).exists()):
+        path = Path(arg)
+        return [(path.resolve().name, path)]
+    name, spec = arg.split("=", 1)
+    if RUN_SEP in name:
+        raise UsageError(f"{arg}: '{RUN_SEP}' separates a method from its run; choose another name")
+    paths = []
+    for part in filter(None, spec.split(",")):
+        found = sorted(glob.glob(part)) if any(ch in part for ch in "*?[") else [part]
+        if not found:
+            raise UsageError(f"{arg}: {part} matches nothing")
+        paths += [Path(p) for p in found]
+    if len(paths) == 1:
+        return [(name, paths[0])]
+    labels = [p.name for p in paths]
+    if len(set(labels)) != len(labels):
+        labels = [p.parent.name for p in paths] if len({p.parent.name for p in paths}) == len(paths) else \
+            [f"run{i + 1}" for i in range(len(paths))]
+    return [(run_key(name, r), p) for r, p in zip(labels, paths)]
+
+
+def scenes_of(args: argparse.Namespace) -> list:
+    """The scenes of ``score``'s and ``explain``'s positional runs and ground-truth options
+    (:func:`nvs_eval.api.scenes_from_paths`)."""
+    from ..api import scenes_from_paths
+
+    renders = [(name if "=" in a else None, path) for a in args.renders for name, path in method_paths(a)]
+    if args.gt is not None:  # plain folders: each named by its folder (or NAME=)
+        renders = [(name, path) for a in args.renders for name, path in method_paths(a)]
+    return scenes_from_paths(renders, gt=args.gt, layout=args.layout, iteration=getattr(args, "iteration", None),
+                             dataset=args.dataset, dataset_root=args.dataset_root,
+                             eval_index=getattr(args, "eval_index", None), images=args.images,
+                             scene=getattr(args, "scene", None))

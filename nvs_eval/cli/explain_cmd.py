@@ -44,9 +44,9 @@ def _pairs(args):
     from ..data.images import read_image
     from ..errors import UsageError
     from ..explain import ViewPair
-    from .score_cmd import _scenes
+    from ._common import scenes_of
 
-    paired = pair_scenes(_scenes(args))
+    paired = pair_scenes(scenes_of(args))
     if len(paired) != 1:
         raise UsageError(f"explain takes one scene; got {len(paired)} ({', '.join(p.scene.name for p in paired)}): "
                          "give one scene's folder")

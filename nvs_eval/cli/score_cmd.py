@@ -15,6 +15,7 @@ from ._common import (
     print_side_by_side,
     print_table,
     protocol_from_args,
+    scenes_of,
     wrap,
 )
 
@@ -62,73 +63,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_protocol_args(p)
 
 
-def _methods(arg: str) -> list[tuple[str, Path]]:
-    """``PATH``, ``NAME=PATH`` or ``NAME=PATH1,PATH2,...`` / ``NAME=GLOB`` (several runs: ``NAME#run=<run>``, the run
-    named by its folder when those differ, else run1, run2, ...)."""
-    import glob
-
-    from ..errors import UsageError
-    from ..results.aggregate import RUN_SEP, run_key
-
-    if not ("=" in arg and not Path(arg).exists()):
-        path = Path(arg)
-        return [(path.resolve().name, path)]
-    name, spec = arg.split("=", 1)
-    if RUN_SEP in name:
-        raise UsageError(f"{arg}: '{RUN_SEP}' separates a method from its run; choose another name")
-    paths = []
-    for part in filter(None, spec.split(",")):
-        found = sorted(glob.glob(part)) if any(ch in part for ch in "*?[") else [part]
-        if not found:
-            raise UsageError(f"{arg}: {part} matches nothing")
-        paths += [Path(p) for p in found]
-    if len(paths) == 1:
-        return [(name, paths[0])]
-    labels = [p.name for p in paths]
-    if len(set(labels)) != len(labels):
-        labels = [p.parent.name for p in paths] if len({p.parent.name for p in paths}) == len(paths) else \
-            [f"run{i + 1}" for i in range(len(paths))]
-    return [(run_key(name, r), p) for r, p in zip(labels, paths)]
-
-
-
-def _scenes(args: argparse.Namespace) -> list:
-    from ..api import name_dataset_scenes
-    from ..data.layouts import GroundTruthSource, load_layout, pairs_scene
-    from ..errors import UsageError
-
-    if args.gt is not None and args.layout not in (None, "pairs"):
-        raise UsageError(f"--gt is for the pairs layout; the {args.layout} layout brings its own ground truth")
-    eval_index = getattr(args, "eval_index", None)  # score's option (explain and check share this function)
-    if eval_index is not None:
-        if args.dataset_root is None or args.dataset is not None:
-            raise UsageError("--eval-index goes with --dataset-root (the chunks' root), without --dataset")
-    elif (args.dataset is None) != (args.dataset_root is None):
-        raise UsageError("--dataset-root goes with --dataset KIND (a dataset's own files) or with --eval-index "
-                         "INDEX.json (pixelSplat's chunks)" if args.dataset is None else
-                         "--dataset and --dataset-root go together")
-    if args.gt is not None:
-        scenes = [pairs_scene([m for a in args.renders for m in _methods(a)], Path(args.gt))]
-        if args.dataset is not None:  # the ground truth is checked against the dataset (by pixels)
-            name_dataset_scenes(scenes, args.dataset, Path(args.dataset_root), args.images,
-                                getattr(args, "scene", None))
-        return scenes
-    if eval_index is not None:
-        from ..data.pixelsplat import ChunkSource
-
-        gt_source = ChunkSource(Path(args.dataset_root), Path(eval_index))
-    else:
-        gt_source = GroundTruthSource(args.dataset, Path(args.dataset_root), args.images) if args.dataset else None
-    scenes = []
-    for a in args.renders:
-        for name, path in _methods(a):
-            scenes += load_layout(path, args.layout, iteration=args.iteration, method=name if "=" in a else None,
-                                  gt_source=gt_source)
-    if args.dataset is not None:
-        name_dataset_scenes(scenes, args.dataset, gt_source.root, args.images, getattr(args, "scene", None))
-    return scenes
-
-
 def _print_efficiency(scenes) -> object:
     """Print each method's efficiency figures (the tool's own, with their source files); returns their frame."""
     from ..conventions.figures import FIGURES, TOOL_NOTE
@@ -173,12 +107,11 @@ def _print_means(args, paired, protocol, metrics, df) -> None:
         print_side_by_side({scale_label(sc): df[per_scale == sc] for sc in scales}, metrics, by)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..api import attach_masks, pair_scenes, score_paired
+def _prepare(args: argparse.Namespace):
+    """The protocol, the metrics and the paired scenes (every user error before anything is computed)."""
+    from ..api import attach_masks, pair_scenes
     from ..conventions.registry import parse_metric_list
     from ..errors import StoreError, UsageError
-    from ..results.reported import reported_comparison, score_document
-    from ..util.atomic import atomic_write_text
 
     protocol = protocol_from_args(args)
     metrics = parse_metric_list(args.metrics, protocol.metrics)
@@ -187,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
                          f"({protocol.name}) has none", hint="add --appearance-fit gain-bias|affine|color-correct")
     if args.json and Path(args.json).exists() and not args.force:
         raise StoreError(f"{args.json}: already exists; pass --force to overwrite it")
-    scenes = _scenes(args)
+    scenes = scenes_of(args)
     if args.efficiency_table is not None:
         from ..api import add_figure_table
         from ..data.efficiency import read_figure_table
@@ -196,13 +129,11 @@ def run(args: argparse.Namespace) -> int:
     attach_masks(scenes, args.masks, from_gt_alpha=args.mask_from_gt_alpha)
     paired = pair_scenes(scenes, allow_missing=args.allow_missing, strict=args.strict,
                          resize_gt=protocol.resize_gt != "none")
-    for s in scenes:
-        for note in s.notes:
-            print(f"note: {note}", file=sys.stderr)
-    print_auxiliary(paired)
-    df = score_paired(paired, protocol, metrics, device=args.device, precision=args.precision)
-    _print_means(args, paired, protocol, metrics, df)
-    efficiency = _print_efficiency(scenes) if args.efficiency != "none" else None
+    return protocol, metrics, scenes, paired
+
+
+def _print_runs_and_coverage(paired, df, metrics) -> None:
+    """Each method's spread over its runs, what ``--allow-missing`` means are over, and what of each run was read."""
     from ..results.aggregate import run_spread
 
     for method, per_metric in run_spread(df, metrics).items():
@@ -217,17 +148,40 @@ def run(args: argparse.Namespace) -> int:
     for p in paired:
         for method, what in p.scene.origin.items():
             print(f"read: {p.scene.name + '/' if several else ''}{method}: {what}")
+
+
+def _print_reported_and_checks(paired, scenes, df, metrics) -> list:
+    """The tools' own means beside nvs-eval's, and each scene's check against its dataset; returns the former."""
+    from ..api import check_of
+    from ..results.reported import reported_comparison
+
     reported = reported_comparison(paired, df, metrics)
     for r in reported:
         print(f"{r['scene']}/{r['method']}: the tool's own mean {r['metric']} {r['reported']:.4f}, nvs-eval "
               f"{r['nvs_eval']:.4f} (difference {r['difference']:+.4f}; see {r['doc']} for why they differ)")
-    from ..api import check_of
-
     for s in {id(s): s for s in scenes}.values():
         result = check_of(s)
         if result is not None:
             print(f"check: {result.summary()}")
+    return reported
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import score_paired
+    from ..results.reported import score_document
+    from ..util.atomic import atomic_write_text
+
+    protocol, metrics, scenes, paired = _prepare(args)
+    for s in scenes:
+        for note in s.notes:
+            print(f"note: {note}", file=sys.stderr)
+    print_auxiliary(paired)
+    df = score_paired(paired, protocol, metrics, device=args.device, precision=args.precision)
+    _print_means(args, paired, protocol, metrics, df)
+    efficiency = _print_efficiency(scenes) if args.efficiency != "none" else None
+    _print_runs_and_coverage(paired, df, metrics)
+    reported = _print_reported_and_checks(paired, scenes, df, metrics)
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(score_document(protocol, metrics, df, paired, reported,
-                                                                             efficiency), indent=1))
+                                                                efficiency), indent=1))
     return 0

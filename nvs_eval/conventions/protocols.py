@@ -10,14 +10,15 @@ from dataclasses import asdict, dataclass, replace
 from typing import Literal, get_args
 
 from ..data.images import WHITE
-from ..errors import OPTIONS, UsageError, option
+from ..entrypoints import OpenRegistry
+from ..errors import OPTIONS, PluginError, UsageError, option
 from ..metrics.lpips import InputMapping
 from ..metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
 from .registry import AGGREGATIONS, closest  # the (torch-free) registry
 from .settings import SETTINGS, opt_ins
 
-__all__ = ["AGGREGATIONS", "PROTOCOLS", "setting_help", "Protocol", "get_protocol", "load_protocol_file",
-           "protocol_caption", "protocol_from_settings", "protocol_yaml", "settings_table"]
+__all__ = ["AGGREGATIONS", "BUILTIN_PROTOCOLS", "PROTOCOLS", "setting_help", "Protocol", "get_protocol",
+           "load_protocol_file", "protocol_caption", "protocol_from_settings", "protocol_yaml", "settings_table"]
 
 Quantize = Literal["none", "round", "truncate"]
 QuantizeImages = Literal["none", "render", "gt", "both"]
@@ -44,9 +45,10 @@ class Protocol:
         summary: one line on what it reproduces.
         sources: files of the reference code the convention is read from.
         options: the declared settings (:data:`~nvs_eval.conventions.settings.SETTINGS`: ``resize_gt``,
-            ``aggregation``, ``lpips_version``, ``crop``, ``appearance_fit``, ``mask_convention``, each described
-            where it is declared) that this protocol changes, ``(key, value)`` in declaration order. Each declared
-            setting is also a keyword of the constructor and an attribute (its default where not in ``options``).
+            ``aggregation``, ``lpips_version``, ``crop``, ``appearance_fit``, ``mask_convention``, ``plugin``, each
+            described where it is declared) that this protocol changes, ``(key, value)`` in declaration order. Each
+            declared setting is also a keyword of the constructor and an attribute (its default where not in
+            ``options``).
     """
 
     name: str
@@ -86,7 +88,7 @@ class Protocol:
     def _check_settings(self) -> None:
         for key, setting in SETTINGS.items():
             value = getattr(self, key)
-            if value not in setting.values():
+            if setting.choices is not None and value not in setting.values():
                 raise UsageError(f"unknown {option(key) if key in OPTIONS else key} {value!r}",
                                  expected=f"one of {', '.join(setting.values())}")
             problem = setting.check(self) if setting.check else None
@@ -186,7 +188,8 @@ class Protocol:
             del settings["ssim"]["channels"]
         left_out = {"summary", "sources", *(k for k, s in SETTINGS.items() if not s.in_key or settings[k] == s.default)}
         blob = json.dumps({k: v for k, v in settings.items() if k not in left_out}, sort_keys=True)
-        return f"{self.name}@{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+        digest = f"{self.name}@{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+        return f"{digest}:{self.plugin}" if self.plugin else digest  # a plugin preset's package, readable in rows
 
 
 def _suffixes() -> tuple[str, ...]:
@@ -207,7 +210,7 @@ def _suffixed(name: str, key: str, value: str) -> str:
     kept = {k: v for k, v in kept.items() if v != "none"}
     return base + "".join(f"+{k}={kept[k]}" for k in _suffixes() if k in kept)
 
-PROTOCOLS: dict[str, Protocol] = {
+BUILTIN_PROTOCOLS: dict[str, Protocol] = {
     "nvs-eval": Protocol(
         name="nvs-eval",
         quantize="none",
@@ -288,8 +291,8 @@ PROTOCOLS: dict[str, Protocol] = {
                  "Lightning-AI/torchmetrics src/torchmetrics/functional/image/ssim.py"),
     ),
 }
-PROTOCOLS["nerfw"] = replace(  # in the wild: the appearance optimised on the left half, the right half scored
-    PROTOCOLS["nerfbaselines"], name="nerfw", crop="right-half",
+BUILTIN_PROTOCOLS["nerfw"] = replace(  # in the wild: the appearance optimised on the left half, the right half scored
+    BUILTIN_PROTOCOLS["nerfbaselines"], name="nerfw", crop="right-half",
     summary="NerfBaselines nerfw (Photo Tourism): the method optimises its appearance on the left half of each test "
             "image; both images truncated to uint8 and scored on the right half (columns W//2 onward).",
     sources=("nerfbaselines/nerfbaselines nerfbaselines/datasets/phototourism.py:132-153 (horizontal_half_dataset: "
@@ -297,7 +300,7 @@ PROTOCOLS["nerfw"] = replace(  # in the wild: the appearance optimised on the le
              "nerfbaselines/nerfbaselines nerfbaselines/datasets/phototourism.py:183-193 "
              "(NerfWEvaluationProtocol.evaluate: image_to_srgb(..., np.uint8), compute_metrics on [:, w//2:])",
              "nerfbaselines/nerfbaselines nerfbaselines/metrics.py (dmpix_ssim, lpips)"))
-PROTOCOLS["dycheck"] = Protocol(  # dynamic scenes: DyCheck's iPhone benchmark and the methods that report on it
+BUILTIN_PROTOCOLS["dycheck"] = Protocol(  # dynamic scenes: DyCheck's iPhone benchmark and the methods that report on it
     name="dycheck",
     quantize="truncate",
     quantize_images="both",
@@ -313,7 +316,7 @@ PROTOCOLS["dycheck"] = Protocol(  # dynamic scenes: DyCheck's iPhone benchmark a
              "KAIR-BAIR/dycheck dycheck/nn/functional/common.py:28-52 (masked_mean)"),
     mask_convention="dycheck",
 )
-PROTOCOLS["pixelsplat"] = Protocol(  # feed-forward NVS: pixelSplat, MVSplat and DepthSplat share this file
+BUILTIN_PROTOCOLS["pixelsplat"] = Protocol(  # feed-forward NVS: pixelSplat, MVSplat and DepthSplat share this file
     name="pixelsplat",
     quantize="none",
     quantize_images="none",
@@ -329,8 +332,8 @@ PROTOCOLS["pixelsplat"] = Protocol(  # feed-forward NVS: pixelSplat, MVSplat and
              "dcharatan/pixelsplat src/evaluation/metric_computer.py (per scene: the mean over its target views)",
              "scikit-image skimage/metrics/_structural_similarity.py (cov_norm = NP / (NP - 1), crop (win_size-1)//2)"),
 )
-PROTOCOLS["gsplat-vgg"] = replace(  # the same trainer with --lpips-net vgg
-    PROTOCOLS["gsplat"], name="gsplat-vgg", lpips_input="[0,1]", metrics=("psnr", "ssim", "lpips_vgg"),
+BUILTIN_PROTOCOLS["gsplat-vgg"] = replace(  # the same trainer with --lpips-net vgg
+    BUILTIN_PROTOCOLS["gsplat"], name="gsplat-vgg", lpips_input="[0,1]", metrics=("psnr", "ssim", "lpips_vgg"),
     summary="gsplat simple_trainer.py with --lpips-net vgg: as gsplat, but LPIPS-VGG with normalize=False "
             "(fed [0,1] unmapped, 'equivalent with the 3DGS official repo').",
     sources=("nerfstudio-project/gsplat examples/simple_trainer.py (Runner.__init__: "
@@ -338,6 +341,25 @@ PROTOCOLS["gsplat-vgg"] = replace(  # the same trainer with --lpips-net vgg
              "Lightning-AI/torchmetrics src/torchmetrics/functional/image/ssim.py"))
 
 DEFAULT_PROTOCOL = "nvs-eval"
+
+
+def _plugin_protocol(item, package: str) -> tuple[str, Protocol]:
+    """A :func:`nvs_eval.plugin.protocol` preset: its ``base`` with its settings, validated as a protocol YAML's."""
+    from ..plugin import PluginProtocol
+
+    if not isinstance(item, PluginProtocol):
+        raise PluginError(f"expected nvs_eval.plugin.protocol(...), got {type(item).__name__}")
+    if item.base not in BUILTIN_PROTOCOLS:
+        raise PluginError(f"protocol {item.name!r}: base {item.base!r} is not a built-in preset "
+                          f"({', '.join(BUILTIN_PROTOCOLS)})")
+    doc = {"base": item.base, "name": item.name, **item.settings, "plugin": package}
+    if item.source:
+        doc["sources"] = [*BUILTIN_PROTOCOLS[item.base].sources, item.source]
+    return item.name, protocol_from_settings(doc, f"protocol {item.name!r} of {package}")
+
+
+# The built-in presets, then the installed packages' (entry-point group nvs_eval.protocols, loaded on first use).
+PROTOCOLS: OpenRegistry = OpenRegistry("nvs_eval.protocols", "protocol", BUILTIN_PROTOCOLS, _plugin_protocol)
 
 
 # Every key of a protocol YAML, what it sets and its values; each is optional: an absent key takes its value from
@@ -395,7 +417,7 @@ def protocol_from_settings(d: dict, source: str = "protocol", default_name: str 
     if "sources" not in given and "base" not in d:
         merged["sources"] = []
     if "summary" not in given:
-        changed = ", ".join(f"{k} {v}" for k, v in given.items() if k not in ("name", "sources"))
+        changed = ", ".join(f"{k} {v}" for k, v in given.items() if k not in ("name", "sources", "plugin"))
         merged["summary"] = f"{base.name} with {changed}" if "base" in d else f"custom protocol from {source}"
     d = _checked_choices(merged, source)
     bg = d["background"]
@@ -415,7 +437,7 @@ def _base(d: dict, source: str) -> Protocol:
     if name is None:
         return PROTOCOLS[DEFAULT_PROTOCOL]
     if name not in PROTOCOLS:
-        raise UsageError(f"{source}: base: unknown preset {name!r}{closest(name, PROTOCOLS)}",
+        raise UsageError(f"{source}: base: unknown preset {name!r}{closest(name, list(PROTOCOLS))}",
                          expected=f"one of {', '.join(PROTOCOLS)}")
     return PROTOCOLS[name]
 
@@ -452,7 +474,8 @@ def settings_table() -> str:
     rows = ["| key | what it sets | default |", "|---|---|---|"]
     for k, what in setting_help().items():
         value = {"base": "none (the default protocol, nvs-eval)", "name": "the file's name",
-                 "summary": "says what it changes", "sources": "none"}.get(k, default.get(k))
+                 "summary": "says what it changes", "sources": "none",
+                 "plugin": "none (a built-in preset or a file)"}.get(k, default.get(k))
         if k == "ssim":
             value = "Gaussian 11/1.5, valid"
         rows.append(f"| `{k}` | {what} | {_cell(value)} |")
@@ -474,7 +497,9 @@ def _checked_choices(d: dict, source: str) -> dict:
     d = {**{k: s.default for k, s in SETTINGS.items()}, **d}
     # YAML reads an unquoted 0.0 / 0.1 as a number: a declared setting's value is its text
     d.update((k, str(d[k])) for k in SETTINGS if isinstance(d[k], (int, float)))
-    choices = {**{k: get_args(t) for k, t in _CHOICES.items()}, **{k: s.values() for k, s in SETTINGS.items()}}
+    d.update((k, "" if d[k] is None else str(d[k])) for k, s in SETTINGS.items() if s.choices is None)
+    choices = {**{k: get_args(t) for k, t in _CHOICES.items()},
+               **{k: s.values() for k, s in SETTINGS.items() if s.choices is not None}}
     for k, allowed in choices.items():
         if d[k] not in allowed:
             raise UsageError(f"{source}: {k}: {d[k]!r} is not one of {', '.join(allowed)}")
@@ -530,6 +555,8 @@ def get_protocol(name: str | None) -> Protocol:
     try:
         return PROTOCOLS[name]
     except KeyError:
+        if name in PROTOCOLS.errors:
+            raise UsageError(PROTOCOLS.unknown(name)) from None
         near = closest(name, PROTOCOLS) or closest(name.lower(), PROTOCOLS)
         raise UsageError(f"unknown protocol {name!r}{near}; known: {', '.join(PROTOCOLS)}, or a protocol YAML file "
                          "(nvs-eval protocols FILE.yaml checks one)") from None

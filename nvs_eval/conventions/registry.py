@@ -104,8 +104,11 @@ def _load_plugins() -> dict[str, MetricSpec]:
             for item in obj if isinstance(obj, (list, tuple)) else [obj]:
                 out[item.name] = _plugin_spec(item, dist, out)
         except Exception as e:  # noqa: BLE001 - a broken plugin must never break the built-ins
-            PLUGIN_ERRORS[ep.name] = (f"plugin {ep.name!r} ({dist}, entry point {ep.value}) was not loaded: "
-                                      f"{type(e).__name__}: {e}")
+            from ..entrypoints import FAILED, Failed
+
+            fail = Failed(PLUGIN_GROUP, ep.name, dist, ep.value, f"{type(e).__name__}: {e}")
+            FAILED.append(fail)  # one warning per package, whatever it registers (nvs_eval.entrypoints)
+            PLUGIN_ERRORS[ep.name] = fail.message()
     return out
 
 

@@ -58,7 +58,7 @@ class Setting:
         default: the value every preset has unless it says otherwise; at it the setting is left out of the
             store's key and out of ``nvs-eval protocols``' listing.
         choices: the values it may take, or a function giving them (read when a value is checked, so values that
-            live beside a kernel do not import torch here).
+            live beside a kernel do not import torch here); ``None``: any text.
         help: what it sets, in one line (docs/protocols.md's table of protocol YAML keys); ``{values}`` is
             replaced by its values.
         caption: printed in every table caption when not at the default (``{value}`` is replaced); empty: the
@@ -79,7 +79,7 @@ class Setting:
 
     name: str
     default: str
-    choices: tuple[str, ...] | Callable[[], tuple[str, ...]]
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None
     help: str
     caption: str = ""
     source: str = ""
@@ -94,8 +94,8 @@ class Setting:
     cli_help: str = ""
 
     def values(self) -> tuple[str, ...]:
-        """The values it may take."""
-        return self.choices() if callable(self.choices) else self.choices
+        """The values it may take (empty: any text)."""
+        return self.choices() if callable(self.choices) else self.choices or ()
 
     def help_text(self) -> str:
         """``help`` with its values filled in."""
@@ -149,6 +149,11 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("mask_convention", "normalized", ("normalized", "dycheck"),
             "the masked family: normalized (nvs-eval's) or dycheck (DyCheck's mPSNR/mSSIM/mLPIPS)",
             source="KAIR-BAIR/dycheck dycheck/core/metrics/image.py:30-196"),
+    # plugin: the package a preset comes from (nvs_eval.plugin.protocol), name==version; in the key as well, so an
+    #   upgraded package never reuses stored rows silently
+    Setting("plugin", "", None,
+            "the package a plugin preset comes from, name==version (set by nvs_eval.plugin.protocol)",
+            in_describe=False),
 )}
 
 

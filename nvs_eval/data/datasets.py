@@ -32,12 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LayoutError, PairingError, option
+from ..entrypoints import OpenRegistry
+from ..errors import LayoutError, PairingError, PluginError, option
 from .auxiliary import split_auxiliary_by_name
 from .discover import list_images
 from .images import WHITE
 from .multiscale import multiscale_test_views
-from .scene import Scene
+from .scene import Scene, sign
 
 LLFF_HOLD = 8
 
@@ -156,6 +157,7 @@ class DatasetKind:
     scenes: tuple[str, ...] = ()
     published_images: Callable[[str], str | None] | None = None
     resolution_source: str = ""
+    plugin: str | None = None  # the package that provides it, name==version (nvs_eval.plugin.dataset)
 
 
 # Mip-NeRF 360's published resolution: images_4 for the outdoor scenes, images_2 for the indoor ones (Barron et al.
@@ -165,7 +167,7 @@ MIPNERF360_IMAGES = {"bicycle": "images_4", "flowers": "images_4", "garden": "im
                      "room": "images_2"}
 
 
-DATASET_KINDS: dict[str, DatasetKind] = {
+BUILTIN_DATASET_KINDS: dict[str, DatasetKind] = {
     "blender": DatasetKind("blender", blender_test_views, WHITE,
                            "NeRF-synthetic: transforms_test.json frames, RGBA composited on white", alpha_masks,
                            standard_split="test",
@@ -206,11 +208,23 @@ DATASET_KINDS: dict[str, DatasetKind] = {
 }
 
 
+def _plugin_kind(item, package: str) -> tuple[str, DatasetKind]:
+    from ..plugin import PluginDataset
+
+    if not isinstance(item, PluginDataset):
+        raise PluginError(f"expected nvs_eval.plugin.dataset(...), got {type(item).__name__}")
+    return item.name, DatasetKind(item.name, item.test_views, item.background, item.description, item.masks,
+                                  item.standard_split, item.scenes, plugin=package)
+
+
+# The built-in kinds, then the installed packages' (entry-point group nvs_eval.datasets, loaded on first use).
+DATASET_KINDS: OpenRegistry = OpenRegistry("nvs_eval.datasets", "dataset kind", BUILTIN_DATASET_KINDS, _plugin_kind)
+
+
 def dataset_kind(kind: str) -> DatasetKind:
-    try:
-        return DATASET_KINDS[kind]
-    except KeyError:
-        raise LayoutError(f"unknown dataset kind {kind!r}; known: {', '.join(DATASET_KINDS)}") from None
+    if kind not in DATASET_KINDS:
+        raise LayoutError(DATASET_KINDS.unknown(kind))
+    return DATASET_KINDS[kind]
 
 
 def dataset_test_views(kind: str, scene_dir: Path, images: str = "images") -> tuple[dict[str, Path], tuple | None]:
@@ -248,4 +262,4 @@ def dataset_scene(kind: str, scene_dir: Path, renders: dict[str, Path], *, image
     elif masks:
         scene.masks = masks
         scene.folders["masks"] = next(iter(masks.values())).parent
-    return scene
+    return sign([scene], f"dataset {kind}", dataset_kind(kind).plugin)[0]

@@ -1,7 +1,8 @@
 """The folder layouts people have, auto-detected into :class:`Scene` objects.
 
-Each layout is one :data:`LAYOUTS` entry (name, detector, loader, description); the CLI's ``--layout`` choices,
-the config's ``kind`` values and auto-detection all derive from it.
+Each layout is one :data:`LAYOUTS` entry (name, detector, loader, description, ground-truth source); the CLI's
+``--layout`` choices, the config's ``kind`` values and auto-detection all derive from it. Installed packages add
+layouts through the entry-point group ``nvs_eval.layouts`` (:func:`nvs_eval.plugin.layout`, docs/plugins.md).
 
 * ``pairs``: a renders folder per method and one ground-truth folder, paired by relative path without extension.
 * ``3dgs``: a model folder holding ``test/ours_<iteration>/{renders,gt}`` (graphdeco-inria/gaussian-splatting
@@ -43,7 +44,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LayoutError, option
+from ..entrypoints import OpenRegistry
+from ..errors import LayoutError, PluginError, option
 from .datasets import dataset_test_views
 from .discover import GENERIC_FOLDERS, list_images, ours_iterations, run_name, tool_scene
 from .discover import choose_iteration as _choose
@@ -60,9 +62,9 @@ from .efficiency import (
 from .images import CanvasHalf
 from .multiscale import is_mipsplatting, load_mipsplatting
 from .pixelsplat import ChunkSource, is_pixelsplat_run, load_pixelsplat
-from .scene import Scene, read_reported
+from .scene import Scene, read_reported, sign
 
-__all__ = ["LAYOUTS", "Layout", "Scene", "detect_layout", "load_layout", "pairs_scene"]
+__all__ = ["BUILTIN_LAYOUTS", "LAYOUTS", "Layout", "Scene", "detect_layout", "load_layout", "pairs_scene"]
 
 
 @dataclass(frozen=True)
@@ -344,24 +346,28 @@ def load_multinerf(path: Path, *, iteration: int | None = None, method: str | No
 class Layout:
     """A folder layout: ``detect(path)`` says whether ``path`` is one; ``load(path, ...)`` reads its scenes.
 
-    ``ground_truth``: where a layout without ground truth beside its renders takes it from: ``"dataset"`` (a
-    dataset kind's scene, :class:`GroundTruthSource`; ``gt_kinds`` limits which, empty: any) or ``"chunks"``
-    (pixelSplat's dataset chunks and evaluation index, :class:`~nvs_eval.data.pixelsplat.ChunkSource`)."""
+    ``ground_truth``: where its ground truth comes from, a :data:`nvs_eval.data.sources.SOURCES` entry: ``own``
+    (beside its renders or in its canvases), ``folder`` (a ``--gt`` folder), ``dataset`` (a dataset kind's scene,
+    :class:`GroundTruthSource`; ``gt_kinds`` limits which, empty: any) or ``chunks`` (pixelSplat's dataset chunks
+    and evaluation index, :class:`~nvs_eval.data.pixelsplat.ChunkSource`). ``plugin``: the package that provides
+    it, ``name==version`` (:func:`nvs_eval.plugin.layout`), part of the stored signature of every row it pairs."""
 
     name: str
     description: str
     detect: Callable[[Path], bool] | None
     load: Callable[..., list[Scene]] | None
-    ground_truth: str = ""
+    ground_truth: str = "own"
     gt_kinds: tuple[str, ...] = ()
+    plugin: str | None = None
 
 
 def _is_multinerf(path: Path) -> bool:
     return path.is_dir() and bool(_multinerf_dirs(path))
 
 
-LAYOUTS: dict[str, Layout] = {
-    "pairs": Layout("pairs", "plain folders: one renders folder per method and a --gt folder", None, None),
+BUILTIN_LAYOUTS: dict[str, Layout] = {
+    "pairs": Layout("pairs", "plain folders: one renders folder per method and a --gt folder", None, None,
+                    ground_truth="folder"),
     "3dgs": Layout("3dgs", "3DGS model folder(s): test/ours_<iteration>/{renders,gt}", _is_3dgs, load_3dgs),
     "nerfstudio": Layout("nerfstudio", "ns-render dataset output: [test/]rgb and [test/]gt-rgb",
                          lambda p: _nerfstudio_root(p) is not None, load_nerfstudio),
@@ -382,6 +388,23 @@ LAYOUTS: dict[str, Layout] = {
                          "(ground truth from the dataset's .torch chunks and the evaluation index)",
                          is_pixelsplat_run, load_pixelsplat, ground_truth="chunks"),
 }
+
+
+def _plugin_layout(item, package: str) -> tuple[str, Layout]:
+    from ..plugin import PluginLayout
+    from .sources import SOURCES
+
+    if not isinstance(item, PluginLayout):
+        raise PluginError(f"expected nvs_eval.plugin.layout(...), got {type(item).__name__}")
+    if item.ground_truth not in SOURCES or item.ground_truth == "files":
+        raise PluginError(f"layout {item.name!r}: ground_truth {item.ground_truth!r} is not one of own, folder, "
+                          "dataset, chunks")
+    return item.name, Layout(item.name, item.description, item.detect, item.load, item.ground_truth, item.gt_kinds,
+                             plugin=package)
+
+
+# The built-in layouts, then the installed packages' (entry-point group nvs_eval.layouts, loaded on first use).
+LAYOUTS: OpenRegistry = OpenRegistry("nvs_eval.layouts", "layout", BUILTIN_LAYOUTS, _plugin_layout)
 
 
 def detect_layout(path: Path) -> str:
@@ -405,11 +428,16 @@ def load_layout(path: Path, layout: str | None = None, *, iteration: int | None 
     path = Path(path)
     layout = layout or detect_layout(path)
     if layout not in LAYOUTS:
-        raise LayoutError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+        raise LayoutError(LAYOUTS.unknown(layout))
     spec = LAYOUTS[layout]
     if spec.load is None:
         raise LayoutError(f"the {layout} layout needs a ground-truth folder ({option('gt')})", path=path)
-    return spec.load(path, iteration=iteration, method=method, dataset=dataset, gt_source=gt_source)
+    scenes = spec.load(path, iteration=iteration, method=method, dataset=dataset, gt_source=gt_source)
+    if isinstance(gt_source, GroundTruthSource):  # a plugin dataset kind's views are this ground truth
+        from .datasets import dataset_kind
+
+        sign(scenes, f"dataset {gt_source.kind}", dataset_kind(gt_source.kind).plugin)
+    return sign(scenes, f"layout {layout}", spec.plugin)
 
 
 GT_FOLDERS = ("gt", "gt-rgb", "gt_rgb", "gt-color", "ground_truth", "groundtruth", "ground-truth",

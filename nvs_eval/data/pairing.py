@@ -27,6 +27,7 @@ class ViewJob:
     mask: Path | None = None  # for the masked metrics: a mask image, or
     mask_from_gt_alpha: bool = False  # the ground truth's alpha channel
     batch: int | None = None  # the batch of views it is scored in (nvs_eval.evaluate.runner.with_batches)
+    signature: str = ""  # the plugin packages that defined its ground truth (Scene.signature): part of its identity
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def pair_scene(scene: Scene, *, allow_missing: bool = False, check_sizes: bool =
         if problems:
             raise PairingError(size_mismatch_message(scene, problems, len(scene.gt), resize_gt))
     jobs = [ViewJob(v, gt, {m: r[v] for m, r in renders.items() if v in r}, scene.masks.get(v),
-                    scene.mask_from_gt_alpha) for v, gt in scene.gt.items()]
+                    scene.mask_from_gt_alpha, signature=scene.signature) for v, gt in scene.gt.items()]
     jobs = [j for j in jobs if j.renders]
     if scene.masks:
         missing = [j.view for j in jobs if j.mask is None]

@@ -33,6 +33,9 @@ class Scene:
             source file; the reasons a figure the tool should have written was not read are in ``notes``.
         source: the dataset scene the ground truth is checked against (``nvs-eval check``): ``(kind, scene folder,
             image folder, own)``, ``own`` when the ground truth *is* that dataset's files (a dataset kind, multinerf).
+        signature: the installed packages that defined this scene's ground truth or pairing (a plugin layout or
+            dataset kind: ``layout toy-tool: nvs-eval-toytool==0.3.0``), empty for the built-ins; part of every
+            stored row's ground-truth identity, so an upgraded plugin never reuses stored rows silently.
     """
 
     dataset: str
@@ -50,6 +53,18 @@ class Scene:
     source: tuple[str, Path, str, bool] | None = None
     origin: dict[str, str] = field(default_factory=dict)
     efficiency: dict[str, list] = field(default_factory=dict)
+    signature: str = ""
+
+
+def sign(scenes: list[Scene], what: str, plugin: str | None) -> list[Scene]:
+    """Add ``what`` (``layout toy-tool``) from the package ``plugin`` (``name==version``) to each scene's
+    :attr:`Scene.signature`; a built-in (``plugin`` ``None``) adds nothing."""
+    if plugin:
+        for s in scenes:
+            entry = f"{what}: {plugin}"
+            if entry not in s.signature.split("; "):
+                s.signature = f"{s.signature}; {entry}" if s.signature else entry
+    return scenes
 
 
 def read_reported(path: Path, names: Mapping[str, str]) -> tuple[dict[str, float], list[str]]:

@@ -188,8 +188,12 @@ class SSIMAdapter(Adapter):
         # its buffers are ~10 maps per render: a few renders at a time, or bands of a large view
         band = self.ctx.policy.ssim_band(images, images.shape[0])
         step = images.shape[0] if band else max(1, (8 << 20) // (images.shape[-2] * images.shape[-1]))
-        return torch.cat([ssim_with_moments(images[i : i + step], target.rows(i, i + step).prepared["ssim"],
-                                            band=band) for i in range(0, images.shape[0], step)])
+        values = torch.cat([ssim_with_moments(images[i : i + step], target.rows(i, i + step).prepared["ssim"],
+                                              band=band) for i in range(0, images.shape[0], step)])
+        if _keeps_map(target, metric):  # the map apart: the banded value is not to change when maps are kept
+            smap = ssim_with_moments(images, target.prepared["ssim"], return_map=True)[1]
+            target.spatial[metric] = 1.0 - smap.mean(1)
+        return values
 
     def score_masked(self, metric, preds, target):
         from ..metrics.dycheck import dycheck_ssim
@@ -277,10 +281,15 @@ class LPIPSAdapter(Adapter):
         with self.ctx.fast():
             if target.tiled and model.net != "squeeze":
                 return self._tiled(model, images, target)
-            step = self.ctx.policy.forward_batch(images)
-            return torch.cat([model.distance(model.features(images[i : i + step]),
-                                             self._features(model, target.rows(i, i + step)))
-                              for i in range(0, images.shape[0], step)])
+            step, values, maps = self.ctx.policy.forward_batch(images), [], []
+            for i in range(0, images.shape[0], step):
+                fx, fy = model.features(images[i : i + step]), self._features(model, target.rows(i, i + step))
+                values.append(model.distance(fx, fy))
+                if _keeps_map(target, metric):  # the same features, distances kept per pixel
+                    maps.append(model.distance(fx, fy, spatial=True).float())
+            if maps:
+                target.spatial[metric] = torch.cat(maps)
+            return torch.cat(values)
 
     def score_masked(self, metric, preds, target):
         """The spatial map's weighted mean, as the mask carried back to each layer (no full-resolution map; exact
@@ -335,6 +344,11 @@ class LPIPSAdapter(Adapter):
             return None
         model = self.by_metric[metric]
         return model.distance(model.features(pred), self._features(model, target), spatial=True)[0]
+
+
+def _keeps_map(target: Target, metric: str) -> bool:
+    """Whether a score of ``metric`` also leaves its per-pixel maps in ``target.spatial`` (plain metrics only)."""
+    return target.spatial is not None and METRICS[metric].family == "plain"
 
 
 def _mask_total(target: Target) -> Tensor:
@@ -406,7 +420,10 @@ class FLIPAdapter(Adapter):
     def score(self, metric, images, target):
         from ..metrics.flip import flip
 
-        return flip(images, target.image)
+        if not _keeps_map(target, metric):
+            return flip(images, target.image)
+        values, target.spatial[metric] = flip(images, target.image, return_maps=True)
+        return values
 
     def map(self, metric, pred, target):
         from ..metrics.flip import flip

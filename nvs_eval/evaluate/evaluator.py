@@ -299,6 +299,8 @@ class Evaluator:
         # multinerf colour-corrects the render before its quantisation (eval.py: rgb_cc, then np.round)
         corrected = self._quantize(color_correct(preds, target.image), "render") if "cc" in families else None
         preds = self._quantize(preds, "render", inplace=consume)
+        if target.spatial is not None:
+            target.spatial["abs"] = (preds - target.image).abs().mean(1)
         images = {"plain": preds, "cc": corrected, "masked": preds}
         out = {}
         for m in metrics:

@@ -14,6 +14,7 @@ from ..data.images import read_image, read_images
 from ..data.resize import resize_to
 from ..errors import PairingError
 from .evaluator import Evaluator
+from .mapcache import MapCache, map_key, map_kinds, maps_signature, reduce_map
 
 
 def map_evaluator(protocol: Protocol | str, metrics, device: str = "cpu") -> Evaluator:
@@ -24,18 +25,39 @@ def map_evaluator(protocol: Protocol | str, metrics, device: str = "cpu") -> Eva
     return Evaluator(protocol, plain, device)
 
 
-def view_maps(evaluator: Evaluator, gt_ref, refs: dict) -> tuple[np.ndarray, dict, dict]:
-    """Decode one view (its ground truth and each method's render) and compute every method's maps against the
-    ground truth, prepared once: ``(gt, {method: render}, {method: {map: (H', W') array}})``."""
+def view_maps(evaluator: Evaluator, gt_ref, refs: dict, cache: MapCache | None = None
+              ) -> tuple[np.ndarray, dict, dict, bool]:
+    """Decode one view (its ground truth and each method's render) and its maps against the ground truth, as the
+    report shows them (reduced, :func:`.mapcache.reduce_map`): ``(gt, {method: render}, {method: {map: array}},
+    kept)``. With ``cache`` (the maps kept from scoring, :mod:`.mapcache`), every method's maps are read from it
+    when it holds them under the files' current hashes (``kept`` is then ``True``); otherwise they are computed
+    from the metric kernels, the ground truth prepared once."""
     protocol = evaluator.protocol
     images = read_images({"": gt_ref, **refs}, protocol.background)
     gt = images.pop("")
     if protocol.resize_gt != "none":
         gt = resize_to(gt, next(iter(images.values())).shape[:2], protocol.resize_gt, gt_ref)
+    kept = _kept(evaluator, gt_ref, refs, cache) if cache is not None else None
+    if kept is not None:
+        return gt, images, kept, True
     target = evaluator.prepare(evaluator.to_tensor(gt))
-    maps = {m: {k: t.numpy() for k, t in evaluator.maps(evaluator.to_tensor(r), target).items()}
+    maps = {m: {k: reduce_map(t) for k, t in evaluator.maps(evaluator.to_tensor(r), target).items()}
             for m, r in images.items()}
-    return gt, images, maps
+    return gt, images, maps, False
+
+
+def _kept(evaluator: Evaluator, gt_ref, refs: dict, cache: MapCache) -> dict | None:
+    """Every method's kept maps of the view, or ``None`` when any is missing."""
+    from ..data.images import image_sha256
+
+    signature, kinds, gt_sha = maps_signature(evaluator), map_kinds(evaluator.metrics), image_sha256(gt_ref)
+    out = {}
+    for m, ref in refs.items():
+        found = cache.get(map_key(image_sha256(ref), gt_sha, signature), kinds)
+        if found is None:
+            return None
+        out[m] = found
+    return out
 
 
 def pair_map(render: Path, gt: Path, metric: str, protocol: Protocol | str | None = None,

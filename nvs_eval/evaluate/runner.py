@@ -56,6 +56,8 @@ class LoadedView:
     gt_ids: dict[str, str] = field(default_factory=dict)  # metric -> the ground truth's identity for its rows
     mask: np.ndarray | None = None
     fits: dict[str, list] = field(default_factory=dict)  # method -> its render's appearance-fit parameters
+    keep_maps: bool = False  # keep its renders' maps for the report (mapcache), into `maps`
+    maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # method -> its kept maps
 
     @property
     def nbytes(self) -> int:
@@ -87,7 +89,11 @@ class RunStats:
 
 def _gt_ids(job: ViewJob, gt_sha: str, metrics) -> dict[str, str]:
     """The identity of what each metric compares against: the ground truth's sha256, and for the masked family
-    the mask's too (a changed mask marks only the masked rows as changed)."""
+    the mask's too (a changed mask marks only the masked rows as changed). A ground truth a plugin layout or dataset
+    kind defined also names that package and version (:attr:`~nvs_eval.data.scene.Scene.signature`), so upgrading
+    it marks the rows as changed."""
+    if job.signature:
+        gt_sha = f"{gt_sha}+source:{job.signature}"
     if not any(METRICS[m].family == "masked" for m in metrics):
         return dict.fromkeys(metrics, gt_sha)
     if job.mask is None and not job.mask_from_gt_alpha:
@@ -97,11 +103,11 @@ def _gt_ids(job: ViewJob, gt_sha: str, metrics) -> dict[str, str]:
 
 
 def _load(job: ViewJob, *, background, metrics, existing, protocol_key: str, weights: str, force: bool,
-          recompute: bool, resize_gt: str = "none", cuda: bool = False) -> LoadedView:
+          recompute: bool, resize_gt: str = "none", cuda: bool = False, keep_maps: bool = False) -> LoadedView:
     gt_sha = image_sha256(job.gt)
     render_sha = {m: image_sha256(p) for m, p in job.renders.items()}
     header = read_header(job.gt)
-    lv = LoadedView(job, gt_sha, render_sha, {}, gt_size=(header.width, header.height))
+    lv = LoadedView(job, gt_sha, render_sha, {}, gt_size=(header.width, header.height), keep_maps=keep_maps)
     lv.gt_ids = _gt_ids(job, gt_sha, metrics)
     for method, rsha in render_sha.items():
         stored = {metric: existing.get((method, job.view, metric)) for metric in metrics}
@@ -176,13 +182,14 @@ def with_batches(jobs: list[ViewJob], device: str = "cuda") -> list[ViewJob]:
 
 def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | None = None, *, force: bool = False,
               recompute: bool = False, workers: int | None = None, prefetch: int = 4, progress: bool | None = None,
-              stats: RunStats | None = None) -> list[dict]:
+              stats: RunStats | None = None, keep_maps: bool = True) -> list[dict]:
     """Score one paired scene; returns one dict per (method, view) with every metric (computed or reused).
 
     A stored row is reused when its render, ground truth, protocol settings and weights are unchanged. A stored
     row whose inputs changed is never replaced silently: without ``force`` it is kept and listed in
     ``stats.stale``; with ``force`` it is re-scored and the old row moves to the store's history table.
     ``recompute`` re-scores unchanged rows too. ``workers``: decoding threads (default :func:`decode_workers`).
+    ``keep_maps``: with a store, keep the maps of each render scored for the report (:mod:`.mapcache`).
     """
     scene = paired.scene
     existing = _register(paired, evaluator, store)
@@ -191,10 +198,11 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
     load = partial(_load, background=scene.background or evaluator.protocol.background, metrics=evaluator.metrics,
                    existing=existing, protocol_key=evaluator.protocol.key(), weights=evaluator.weights_summary(),
                    force=force, recompute=recompute, resize_gt=evaluator.protocol.resize_gt,
-                   cuda=evaluator.device.type == "cuda")
+                   cuda=evaluator.device.type == "cuda", keep_maps=keep_maps and store is not None)
     workers = decode_workers(evaluator.device) if workers is None else workers
     jobs = paired.jobs if all(j.batch is not None for j in paired.jobs) else \
         with_batches(paired.jobs, evaluator.device.type)
+    kept = _map_keeper(evaluator, store) if keep_maps else None
     with _progress(len(jobs), scene, progress) as bar:
         for group in _batched(_prefetched(jobs, load, workers, prefetch)):
             new = _compute_batch(evaluator, group)
@@ -206,6 +214,8 @@ def run_scene(paired: PairedScene, evaluator: Evaluator, store: ResultsStore | N
                 for lv, view_rows in zip(group, rows):
                     if view_rows:
                         store.put_gt_size(lv.gt_sha, *lv.gt_size)
+            if kept is not None:
+                kept(group)
             for lv, view_rows in zip(group, rows):
                 out += _record(scene, lv, new.get(lv.job.view, {}), len(view_rows) if store is not None else 0, stats)
                 bar.update(1)
@@ -294,6 +304,25 @@ def _rows(scene, evaluator: Evaluator, lv: LoadedView, computed: dict[str, dict[
             for method, vals in computed.items() for metric, v in vals.items()]
 
 
+def _map_keeper(evaluator: Evaluator, store: ResultsStore | None):
+    """A function that writes a batch's kept maps beside ``store`` (``None`` without a store)."""
+    if store is None:
+        return None
+    from .mapcache import MapCache, map_key, map_kinds, maps_signature
+
+    cache, signature = MapCache.beside(store.path), maps_signature(evaluator)
+    kinds = set(map_kinds(evaluator.metrics))
+
+    def keep(group: list[LoadedView]) -> None:
+        for lv in group:
+            for method, maps in lv.maps.items():
+                if set(maps) == kinds:  # only some metrics scored (one added since): the kept file stays as it is
+                    cache.put(map_key(lv.render_sha[method], lv.gt_sha, signature), maps)
+            lv.maps = {}
+
+    return keep
+
+
 def _compute_batch(evaluator: Evaluator, group: list[LoadedView]) -> dict[str, dict[str, dict[str, float]]]:
     """New values of a batch of views, ``{view: {method: {metric: value}}}``: the views still to score, one call of
     :func:`_compute` per size (sizes differ only under ``resize_gt``) and mask presence."""
@@ -318,8 +347,11 @@ def _compute(evaluator: Evaluator, views: list[LoadedView]) -> dict[str, dict[st
     """Score loaded views of one size (one view, or a batch spanning views): one target for all, every render
     against its own view, methods batched by the metrics they need (all of them, or only those added since they
     were stored), up to ``MAX_RENDERS_PIXELS`` a call (all renders in one call for a tiled view, whose memory is
-    bounded per tile). Decoded arrays are released as soon as they are on the device (or in a batch)."""
+    bounded per tile). Decoded arrays are released as soon as they are on the device (or in a batch). With
+    ``LoadedView.keep_maps``, a view scored whole and alone also keeps each render's maps (reduced, :mod:`.mapcache`) in
+    ``LoadedView.maps``; a tiled view or a batch spanning views keeps none (the report computes those)."""
     h, w = views[0].gt.shape[:2]
+    keep_maps = len(views) == 1 and views[0].keep_maps
     masks = None if views[0].mask is None else torch.stack([torch.from_numpy(lv.mask) for lv in views])[:, None]
     gts = [evaluator.to_tensor(lv.gt) for lv in views]
     target = evaluator.prepare(gts[0] if len(gts) == 1 else torch.cat(gts), masks)  # one view: no copy
@@ -335,12 +367,23 @@ def _compute(evaluator: Evaluator, views: list[LoadedView]) -> dict[str, dict[st
         for k in range(0, len(entries), per_batch):
             chunk = entries[k : k + per_batch]
             batch = torch.cat([evaluator.to_tensor(views[i].renders.pop(m)) for i, m in chunk])
+            target.spatial = {} if keep_maps and not target.tiled else None
             scores = evaluator.score(batch, target, consume=True, metrics=metrics, views=[i for i, _ in chunk])
             for j, (i, m) in enumerate(chunk):
                 result[views[i].job.view][m] = {metric: float(scores[metric][j]) for metric in metrics}
                 if evaluator.fitted is not None:
                     views[i].fits[m] = evaluator.fitted[j].tolist()
+                if target.spatial:
+                    views[i].maps[m] = _kept_maps(target.spatial, j, metrics)
+            target.spatial = None
     return result
+
+
+def _kept_maps(spatial: dict, j: int, metrics) -> dict[str, np.ndarray]:
+    """Render ``j``'s maps of a scored batch, reduced for the report (:func:`.mapcache.reduce_map`)."""
+    from .mapcache import map_kinds, reduce_map
+
+    return {k: reduce_map(spatial[k][j].cpu()) for k in map_kinds(metrics) if k in spatial}
 
 
 def _fits(scene, evaluator: Evaluator, group: list[LoadedView]) -> list[Fit]:

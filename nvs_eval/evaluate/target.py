@@ -62,6 +62,9 @@ class Target:
     index: tuple[int, ...] = ()
     width: int = 0
     fit_gt: Tensor | None = None
+    # when not None, the adapters put each plain metric's per-pixel maps of the renders they score here, (N, H', W')
+    # by metric id, from what the score computed (mapcache: the maps the report shows, kept from scoring)
+    spatial: dict[str, Tensor] | None = None
 
     @property
     def views(self) -> int:

@@ -25,6 +25,7 @@ from .html import write_assets, write_page
 from .latex import render_document, render_latex
 from .markdown import render_csv, render_markdown
 from .table import build_tables
+from .work import ReportWork, page_written
 
 FORMATS = ("latex", "md", "csv", "html")
 EXTRA_FORMATS = ("survey",)  # only when asked: the 3DGS compression survey's CSVs (report/survey.py)
@@ -94,9 +95,10 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
 
         paths["survey"], _ = write_survey(out, per_view, data["efficiency"], data["checks"], protocol, aggregation)
     if "html" in formats:
-        paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
-                                    _index_extra(data, efficiency), figures, worst_k, device, aggregation, compared,
-                                    full_res_budget)
+        with ReportWork(store_path, pages=per_view.groupby(["dataset", "scene"]).ngroups + 2):
+            paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
+                                        _index_extra(data, efficiency), figures, worst_k, device, aggregation,
+                                        compared, full_res_budget)
     return paths
 
 
@@ -189,7 +191,8 @@ def resolutions(tidy, gt_sizes) -> dict[str, str]:
     sizes = gt_sizes.set_index("gt_sha256")
     out = {}
     for dataset, g in tidy.groupby("dataset"):
-        found = sizes.reindex(g["gt_sha256"].unique()).dropna()
+        # a ground truth's identity may carry its mask or its plugin source after a '+': its size is the file's
+        found = sizes.reindex(g["gt_sha256"].str.partition("+")[0].unique()).dropna()
         if found.empty:
             continue
         distinct = sorted({(int(w), int(h)) for w, h in zip(found["width"], found["height"])},
@@ -276,7 +279,9 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_
                               full_res) if evaluator is not None else NO_COMPARISONS)
         ctx = scene_context(out, slug, dataset, scene, g, tidy, metrics, aggregation, figures)
         write_page(env, out / name, "scene.html", title=f"{dataset} / {scene}", root="../", **ctx, **shown)
+        page_written()
     _write_stats(env, out, per_view, metrics, aggregation, compared)
+    page_written()
     overview = None
     if figures:
         from .overview import overview_figure
@@ -285,10 +290,12 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_
             overview = {"src": "figures/overview.png", "alt": "each scene's PSNR and LPIPS per method",
                         "caption": "Each scene's value per method (runs averaged); the tables below give every "
                                    "metric, the scene pages each view."}
-    return write_page(env, out / "index.html", "index.html", title="nvs-eval report", root="", protocol=protocol,
-                      aggregation=aggregation, aggregation_text=AGGREGATIONS[aggregation], overview=overview,
-                      groups=table_groups(tables), scenes=scenes, **index_extra,
-                      provenance=_provenance(tidy, settings, protocol))
+    index = write_page(env, out / "index.html", "index.html", title="nvs-eval report", root="", protocol=protocol,
+                       aggregation=aggregation, aggregation_text=AGGREGATIONS[aggregation], overview=overview,
+                       groups=table_groups(tables), scenes=scenes, **index_extra,
+                       provenance=_provenance(tidy, settings, protocol))
+    page_written()
+    return index
 
 
 def _map_evaluator(protocol, metrics, device):
@@ -318,6 +325,7 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
     and the viewer's layers, as the scene template reads them."""
     from ..data.images import image_ref
     from .figures import comparison_figure
+    from .work import draw
 
     plain = [m for m in metrics if METRICS[m].family == "plain"] or metrics
     key = next((m for m in plain if METRICS[m].lpips_net), "psnr" if "psnr" in plain else plain[0])
@@ -336,8 +344,8 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
             continue
         gt, renders, maps = _view_maps(evaluator, gt_ref, refs)
         vslug = _slug(v)
-        fig = comparison_figure(gt, renders, maps, out / "figures" / slug / f"compare-{vslug}.jpg",
-                                f"{dataset} / {scene} / {v} (shared colour scales)")
+        fig = out / "figures" / slug / f"compare-{vslug}.jpg"
+        draw(comparison_figure, gt, renders, maps, fig, f"{dataset} / {scene} / {v} (shared colour scales)")
         figs.append({"src": f"../figures/{slug}/{fig.name}", "alt": f"comparison {v}", "caption": f"{v}: {why}"})
         entry, links = _viewer_layers(out / "figures" / slug / vslug, f"../figures/{slug}/{vslug}", gt, gt_ref,
                                       renders, refs, maps, full_res)
@@ -352,8 +360,9 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
 
 
 def _view_maps(evaluator, gt_ref, refs):
-    """One view's decoded images and every method's maps: ``(gt, {method: render}, {method: {map: array}})``."""
-    from ..evaluate.maps import view_maps
+    """One view's decoded images and every method's maps: ``(gt, {method: render}, {method: {map: array}})``, the
+    maps kept from scoring when the store has them (:func:`.work.view_maps`)."""
+    from .work import view_maps
 
     return view_maps(evaluator, gt_ref, refs)
 

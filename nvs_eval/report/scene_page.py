@@ -20,10 +20,11 @@ def scene_context(out: Path, slug: str, dataset: str, scene: str, g: pd.DataFram
     figs = []
     if figures:
         from .figures import curves_figure, distribution_figure
+        from .work import draw
 
         title = f"{dataset} / {scene}"
-        curves_figure(g, metrics, out / "figures" / slug / "curves.png", title)
-        distribution_figure(g, metrics, out / "figures" / slug / "distribution.png", title)
+        draw(curves_figure, g, metrics, out / "figures" / slug / "curves.png", title)
+        draw(distribution_figure, g, metrics, out / "figures" / slug / "distribution.png", title)
         figs = [{"heading": "Along the trajectory", "src": f"../figures/{slug}/curves.png",
                  "alt": "per-view values along the test trajectory"},
                 {"heading": "Distributions", "src": f"../figures/{slug}/distribution.png",

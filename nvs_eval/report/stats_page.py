@@ -7,15 +7,15 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..conventions.registry import DEFAULT_SIGNIFICANCE, METRICS
 from ..errors import UsageError
 from ..results.aggregate import scene_summary, split_runs
 from ..results.stats import DEFAULT_RESAMPLES, bootstrap_ci, pairwise
-from ..util.atomic import atomic_output
+from .figures import ci_figure
 from .table import fmt
+from .work import draw
 
 
 def _per_view_over_runs(per_view: pd.DataFrame) -> pd.DataFrame:
@@ -23,31 +23,6 @@ def _per_view_over_runs(per_view: pd.DataFrame) -> pd.DataFrame:
     df = split_runs(per_view)
     metrics = [m for m in METRICS if m in df.columns]
     return df.groupby(["dataset", "scene", "method", "view"], as_index=False)[metrics].mean()
-
-
-def _ci_figure(ci: pd.DataFrame, metrics: list[str], path: Path) -> None:
-    from .figures import _plt
-
-    plt = _plt()
-    cols = min(4, len(metrics))
-    rows_ = -(-len(metrics) // cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(3.4 * cols, rows_ * (0.7 + 0.35 * ci["method"].nunique())),
-                             squeeze=False)
-    for ax in axes.flat[len(metrics):]:
-        ax.set_visible(False)
-    for ax, m in zip(axes.flat, metrics):
-        rows = ci[ci["metric"] == m].sort_values("method", ascending=False)
-        y = np.arange(len(rows))
-        err = np.vstack([rows["value"] - rows["lo"], rows["hi"] - rows["value"]])
-        ax.errorbar(rows["value"], y, xerr=err, fmt="o", color="#1f5fa8", capsize=3)
-        ax.set_yticks(y, rows["method"])
-        ax.set_title(f"{METRICS[m].label} ({'higher' if METRICS[m].higher_is_better else 'lower'} is better)",
-                     fontsize=9)
-        ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
 
 
 INTRO = ("Values aggregated as {aggregation}. Intervals: 95% two-level bootstrap ({resamples} resamples of the "
@@ -68,7 +43,7 @@ def stats_context(out: Path, per_view: pd.DataFrame, metrics: list[str], aggrega
         ci = pd.concat([bootstrap_ci(g, m, aggregation=aggregation, resamples=resamples).assign(metric=m)
                         for m in metrics], ignore_index=True)
         fig = out / "figures" / f"stats-{hashlib.sha256(dataset.encode()).hexdigest()[:8]}.png"
-        _ci_figure(ci, metrics, fig)
+        draw(ci_figure, ci, metrics, fig)
         methods = sorted(g["method"].unique())
         datasets.append({"name": dataset, "figure": {"src": f"figures/{fig.name}", "alt": f"95% intervals, {dataset}"},
                          "table": _ci_table(ci, metrics),
