@@ -10,9 +10,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "nvs_eval"
 LIMIT = 50
 
-# Being rewritten on another branch at the time of writing (issue 31 rewrites the report's pages): removed from here
-# when that branch is merged; the test fails once it is short, so that the line goes with it.
-PENDING = {"nvs_eval/report/pages.py:write_report"}
+# Allowed over the limit for now (none); an entry must still be over it, so a function made short takes its entry
+PENDING: set[str] = set()
 
 
 def long_functions(limit: int = LIMIT) -> dict[str, int]:

@@ -392,13 +392,9 @@ BUILTIN_LAYOUTS: dict[str, Layout] = {
 
 def _plugin_layout(item, package: str) -> tuple[str, Layout]:
     from ..plugin import PluginLayout
-    from .sources import SOURCES
 
-    if not isinstance(item, PluginLayout):
+    if not isinstance(item, PluginLayout):  # (its ground_truth is checked where it is used: sources.source_of)
         raise PluginError(f"expected nvs_eval.plugin.layout(...), got {type(item).__name__}")
-    if item.ground_truth not in SOURCES or item.ground_truth == "files":
-        raise PluginError(f"layout {item.name!r}: ground_truth {item.ground_truth!r} is not one of own, folder, "
-                          "dataset, chunks")
     return item.name, Layout(item.name, item.description, item.detect, item.load, item.ground_truth, item.gt_kinds,
                              plugin=package)
 

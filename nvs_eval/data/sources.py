@@ -68,7 +68,13 @@ def source_of(kind: str) -> GroundTruthKind:
     """The ground-truth source of a config ``kind`` (a layout or a dataset kind)."""
     if kind in _datasets():
         return SOURCES["files"]
-    return SOURCES[_layouts()[kind].ground_truth]
+    layout = _layouts()[kind]
+    if layout.ground_truth not in SOURCES or layout.ground_truth == "files":  # only a plugin's can be: it is named
+        from ..errors import PluginError
+
+        raise PluginError(f"layout {kind!r} ({layout.plugin or 'built in'}): ground_truth {layout.ground_truth!r} is "
+                          f"not one of {', '.join(k for k in SOURCES if k != 'files')}")
+    return SOURCES[layout.ground_truth]
 
 
 # --- reading a config's dataset entry ------------------------------------------------------------------------

@@ -76,8 +76,8 @@ def lpips_model(net: str, backbone: dict, version: str = "0.1"):
     ``features`` tensors) in its slices in place of its torchvision download."""
     import warnings
 
-    _test_package("lpips", "lpips")
-    from lpips import LPIPS, pretrained_networks
+    LPIPS = _test_package("lpips", "lpips").LPIPS  # a test extra, imported by name: not a dependency of nvs-eval
+    pretrained_networks = _test_package("lpips.pretrained_networks", "lpips")
 
     real, pretrained_networks.tv = pretrained_networks.tv, _torchvision_stub(net, backbone)
     try:

@@ -75,15 +75,31 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, data["gt_sizes"]),
                           _baseline_rows(baselines, per_view), aggregation, significance, allow_different_sets,
                           data["checks"], force_baselines, data["efficiency"] if efficiency else None)
-    compared = []
-    if paired:
-        from .paired import comparisons, paired_table
-
-        compared = comparisons(per_view, data["checks"], protocol, baselines or {})
-        tables += [t for t in (paired_table(c, significance) for c in compared) if t is not None]
+    compared = _paired(per_view, data, protocol, baselines, significance, tables) if paired else []
     out = Path(out)
     _claim_output(out, store_path, force)
     paths = _write_tables(out, tables, per_view, formats)
+    paths |= _write_extras(out, compared, formats, per_view, data, protocol, aggregation)
+    if "html" in formats:
+        with ReportWork(store_path, pages=per_view.groupby(["dataset", "scene"]).ngroups + 2):
+            paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
+                                        _index_extra(data, efficiency), figures, worst_k, device, aggregation,
+                                        compared, full_res_budget)
+    return paths
+
+
+def _paired(per_view, data: dict, protocol, baselines, significance, tables: list) -> list:
+    """Each method paired view by view with the published per-view results (their tables appended to ``tables``)."""
+    from .paired import comparisons, paired_table
+
+    compared = comparisons(per_view, data["checks"], protocol, baselines or {})
+    tables += [t for t in (paired_table(c, significance) for c in compared) if t is not None]
+    return compared
+
+
+def _write_extras(out: Path, compared: list, formats, per_view, data: dict, protocol, aggregation) -> dict[str, Path]:
+    """The paired comparison's Markdown and CSV, and the survey format, where asked for."""
+    paths = {}
     if compared:
         from .paired import paired_csv, paired_markdown
 
@@ -94,11 +110,6 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
         from .survey import write_survey
 
         paths["survey"], _ = write_survey(out, per_view, data["efficiency"], data["checks"], protocol, aggregation)
-    if "html" in formats:
-        with ReportWork(store_path, pages=per_view.groupby(["dataset", "scene"]).ngroups + 2):
-            paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
-                                        _index_extra(data, efficiency), figures, worst_k, device, aggregation,
-                                        compared, full_res_budget)
     return paths
 
 
