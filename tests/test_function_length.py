@@ -45,4 +45,4 @@ def test_no_function_is_over_50_lines():
 def test_the_length_check_counts_from_def_to_the_last_line():
     assert long_functions(limit=200) == {} and function_lengths()["nvs_eval/util/hashing.py:sha256_file"] == 7
     assert all(v > 48 for v in long_functions(limit=48).values())
-    assert "nvs_eval/report/pages.py:write_report" in long_functions(limit=48)
+    assert "nvs_eval/report/table.py:build_tables" in long_functions(limit=48)  # 49 lines
