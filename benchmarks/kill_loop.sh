@@ -19,7 +19,7 @@ pass=0
 for i in $(seq 1 "$n"); do
   t0=$(date +%s)
   if "$py" -m pytest -q -p no:cacheprovider -o addopts="" \
-      "tests/test_cli.py::test_sigkill_at_random_points_then_rerun_completes_without_recomputing" > "$wt/run.log" 2>&1; then
+      "tests/cli/test_cli.py::test_sigkill_at_random_points_then_rerun_completes_without_recomputing" > "$wt/run.log" 2>&1; then
     pass=$((pass + 1))
     echo "run $i: passed in $(( $(date +%s) - t0 )) s, load $(cut -d' ' -f1-3 /proc/loadavg)"
   else

@@ -113,7 +113,7 @@ def _printed(rows: list[dict], i: int) -> dict[str, int]:
 # Transcribed by hand, not generated: the 3DGS paper's own per-scene values at 30K iterations (Kerbl et al., "3D
 # Gaussian Splatting for Real-Time Radiance Field Rendering", SIGGRAPH 2023, arXiv:2308.04079, Appendix D "Per-Scene
 # Error Metrics": SSIM Table 7, PSNR Table 8, LPIPS Table 9), with the two-scene means its Table 1 prints.
-# tests/test_baselines.py checks that the means reproduce Table 1. build() adds them to what it generates.
+# tests/baselines/test_baselines.py checks that the means reproduce Table 1. build() adds them to what it generates.
 GS_PAPER = {"protocol": "3dgs",
             "evidence": "graphdeco-inria/gaussian-splatting metrics.py, the evaluation script the paper's numbers "
                         "come from",

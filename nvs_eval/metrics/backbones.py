@@ -4,7 +4,7 @@ AlexNet and VGG16 are plain convolution / ReLU / max-pool stacks, laid out here 
 torchvision's ``alexnet().features`` and ``vgg16().features`` (``torchvision/models/alexnet.py``, ``AlexNet.__init__``;
 ``torchvision/models/vgg.py``, ``cfgs["D"]`` through ``make_layers`` without batch norm), so their state dicts load
 with ``strict=True`` and every index LPIPS (``SLICES``) and DISTS (``STAGES``) slices at is the same module.
-``tests/test_lpips.py`` checks the two layouts against torchvision's, repr for repr and key for key.
+``tests/metrics/test_lpips.py`` checks the two layouts against torchvision's, repr for repr and key for key.
 
 Why not torchvision itself: importing it pulls in ``torch._dynamo`` through ``torchvision.ops`` (about 1.8 s on
 this project's CI machine), which every ``nvs-eval`` command paid before it could even report a missing file.

@@ -140,7 +140,7 @@ def colour_map(m: np.ndarray, vmax: float) -> np.ndarray:
 # Small multiples legible where they are shown: the pages are at most 1,200 px wide and read at 1,000 px, so a
 # figure is FIGURE_WIDTH_IN x DPI = 1,000 px wide (shown at its own size, never scaled down), at most
 # MAX_PANELS_PER_ROW panels a row, no text under MIN_TEXT_PX at that width (SMALL_PT, 9 pt, is 12.5 px at 100 dpi;
-# tests/test_report.py measures every text), and never wider than MAX_ASPECT : 1.
+# tests/report/test_report.py measures every text), and never wider than MAX_ASPECT : 1.
 DPI = 100
 DISPLAY_WIDTH_PX = 1000
 FIGURE_WIDTH_IN = DISPLAY_WIDTH_PX / DPI

@@ -8,7 +8,7 @@ missing, and saying so once. Leaving the block waits for every figure and raises
 Outside such a block the three functions work alone: figures drawn at once, no progress, maps computed.
 
 A figure function is deterministic and writes one file, so drawn in a pool or serially the files are the same, byte
-for byte (tests/test_report.py checks it).
+for byte (tests/report/test_report.py checks it).
 """
 
 from __future__ import annotations

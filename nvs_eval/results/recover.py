@@ -9,7 +9,7 @@ costs the rows on it, not the rest of the table. The new store is written under 
 place only when whole; the damaged file is kept beside it, never changed.
 
 Every recovered row keeps its value, input hashes and time, so a re-run reuses it and scores only what was lost
-(tests/test_store_faults.py::test_nvs_eval_recover_keeps_every_readable_row_and_the_rerun_scores_the_rest).
+(tests/results/test_store_faults.py::test_nvs_eval_recover_keeps_every_readable_row_and_the_rerun_scores_the_rest).
 """
 
 from __future__ import annotations

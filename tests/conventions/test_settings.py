@@ -21,7 +21,7 @@ from nvs_eval.conventions import protocols as P
 from nvs_eval.conventions.settings import SETTINGS, Setting
 from nvs_eval.errors import ConfigError, UsageError
 
-GOLDEN = json.loads((Path(__file__).parent / "golden" / "protocols.json").read_text())
+GOLDEN = json.loads((Path(__file__).parents[1] / "golden" / "protocols.json").read_text())
 
 
 def _protocols():

@@ -107,7 +107,7 @@ def reference(protocol, render, gt, reference_lpips):
     return out
 
 
-# dycheck's default metrics need co-visibility masks: tests/test_dycheck.py reproduces it on an iPhone capture
+# dycheck's default metrics need co-visibility masks: tests/data/test_dycheck.py reproduces it on an iPhone capture
 @pytest.mark.parametrize("name", [n for n in PROTOCOLS if n != "dycheck"])
 def test_protocol_reproduces_its_convention(scene, name, reference_lpips):
     root, views = scene
@@ -241,7 +241,7 @@ def test_docs_protocols_page_lists_every_key_of_a_protocol_file():
 
     from nvs_eval.conventions.protocols import settings_table
 
-    page = (Path(__file__).parents[1] / "docs" / "protocols.md").read_text()
+    page = (Path(__file__).parents[2] / "docs" / "protocols.md").read_text()
     assert settings_table() in page
 
 

@@ -19,7 +19,7 @@ from nvs_eval.report.table import build_tables
 from conftest import photo, to_nchw
 from helpers import cli
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 
 
 def tied_frame() -> pd.DataFrame:
