@@ -137,8 +137,8 @@ def worker(kind: str, root: Path, methods: int, device: str = "cpu") -> dict:
             del pairs
     else:
         from nvs_eval.api import score_folders
+        from nvs_eval.compute.evaluator import Evaluator
         from nvs_eval.conventions.protocols import get_protocol
-        from nvs_eval.evaluate.evaluator import Evaluator
 
         name, _, precision = kind.partition(":")
         protocol = get_protocol("3dgs" if name == "nvs-3dgs" else "nerfstudio")

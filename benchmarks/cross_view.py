@@ -2,7 +2,7 @@
 
 A feed-forward benchmark scores thousands of 256 x 256 target views, each with one or two methods' renders: one
 view's renders are far too few pixels to fill a forward pass. The runner batches consecutive views of one small
-size (``nvs_eval.evaluate.runner.with_batches``, on CUDA by default); this measures the same scene end to end
+size (``nvs_eval.compute.runner.with_batches``, on CUDA by default); this measures the same scene end to end
 (decode, hash, score) with ``MAX_BATCH_VIEWS = 1`` (view by view) and with batches spanning views switched on for
 the device measured, interleaved, best of N, and checks that the values agree.
 """
@@ -23,10 +23,10 @@ def cross_view_cost(views: int = 96, methods: int = 1, side: int = 256, repeats:
     import torch
 
     from nvs_eval.api import score_scenes
+    from nvs_eval.compute import runner
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
     from nvs_eval.data.layouts import pairs_scene
-    from nvs_eval.evaluate import runner
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     root = Path(tempfile.mkdtemp(prefix="nvs-eval-xview-"))
     try:

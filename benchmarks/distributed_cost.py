@@ -20,7 +20,7 @@ def distributed_cost(views: int = 16, size: int = 512, merge_rows: int = 1_000_0
     (real processes, gloo); then the merge of a ``merge_rows``-row shard set (8 shards) into a store."""
     import socket
 
-    from nvs_eval.evaluate.distributed import merge_shards
+    from nvs_eval.compute.distributed import merge_shards
     from nvs_eval.results.store import ResultsStore, Row
 
     tmp = Path(tempfile.mkdtemp(prefix="nvs-dist-"))

@@ -17,9 +17,9 @@ def family_costs(size: int, n: int = 3, device: str = "cpu") -> list[str]:
     from scipy.ndimage import gaussian_filter
     from skimage import data
 
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
     from nvs_eval.conventions.registry import METRICS
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     gt = np.asarray(data.astronaut()[:size, :size, :3], np.float32) / 255
     rng = np.random.default_rng(0)

@@ -230,9 +230,9 @@ def profile_lines(root: Path, views: int = 3) -> list[str]:
     import torch
     import torch.nn.functional as F
 
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
     from nvs_eval.data.images import read_image
-    from nvs_eval.evaluate.evaluator import Evaluator
     from nvs_eval.metrics.ssim import window_1d
     from nvs_eval.metrics.validate import check_image_batch
     from nvs_eval.results.store import ResultsStore, Row

@@ -18,9 +18,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nvs_eval.compute.evaluator import Evaluator  # noqa: E402
 from nvs_eval.conventions.protocols import PROTOCOLS  # noqa: E402
 from nvs_eval.conventions.registry import METRICS  # noqa: E402
-from nvs_eval.evaluate.evaluator import Evaluator  # noqa: E402
 from nvs_eval.metrics.weights import dists_cached_path, locate_backbone  # noqa: E402
 
 TOLERANCE = {"psnr": 1e-5, "ssim": 1e-5, "lpips": 1e-4, "dists": 1e-4}

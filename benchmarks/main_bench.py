@@ -71,7 +71,7 @@ def ssim_bandwidth(size: int, n: int = 3) -> dict:
     the bytes it must touch at least once (the predictions, the target and its two filtered moment maps)."""
     import torch
 
-    from nvs_eval.evaluate.evaluator import ssim_band_rows
+    from nvs_eval.compute.evaluator import ssim_band_rows
     from nvs_eval.metrics.ssim import SSIM_ZERO, ssim_with_moments, target_moments
 
     x, y = torch.rand(n, 3, size, size), torch.rand(1, 3, size, size)
@@ -155,9 +155,9 @@ def profile_views(root: Path, methods: int, views: int = 3) -> list[tuple[str, f
     """Where nvs-eval's time goes per view (3dgs protocol, one thread of decode, sequential stages)."""
     import torch
 
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
     from nvs_eval.data.images import read_image
-    from nvs_eval.evaluate.evaluator import Evaluator
     from nvs_eval.metrics.ssim import ssim_with_moments, target_moments
     from nvs_eval.util.hashing import sha256_file
 

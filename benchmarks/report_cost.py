@@ -31,7 +31,7 @@ def _timed(fn) -> float:
 
 def _score(config, out: Path, keep_maps: bool) -> float:
     import nvs_eval.api as api
-    from nvs_eval.evaluate.runner import run_scene
+    from nvs_eval.compute.runner import run_scene
 
     api.run_scene = partial(run_scene, keep_maps=keep_maps)  # evaluate() always keeps; this turns it off
     try:
@@ -42,8 +42,8 @@ def _score(config, out: Path, keep_maps: bool) -> float:
 
 def report_cost(views: int = 6, demo: bool = True) -> list[str]:
     """The demo's scoring and report times, their ratio, the kept maps' disk cost, and the demo's wall time."""
+    from nvs_eval.compute.mapcache import MAPS_DIR
     from nvs_eval.data.demo import build_demo
-    from nvs_eval.evaluate.mapcache import MAPS_DIR
     from nvs_eval.report import write_report
     from nvs_eval.report.work import figure_workers
 

@@ -38,8 +38,8 @@ def _timed(fn, reps: int = 3) -> float:
 
 
 def _wild_lines(size: tuple[int, int], reps: int) -> list[str]:
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
-    from nvs_eval.evaluate.evaluator import Evaluator
     from nvs_eval.metrics.appearance import fit
 
     gt = _photo(size)
@@ -82,8 +82,8 @@ def _numpy_fit(kind: str, x: np.ndarray, y: np.ndarray):
 def _dycheck_lines(reps: int) -> list[str]:
     from scipy.signal import convolve2d
 
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
-    from nvs_eval.evaluate.evaluator import Evaluator
     from nvs_eval.metrics.dycheck import dycheck_ssim
 
     h, w = 360, 480
@@ -122,9 +122,9 @@ def _pixelsplat_lines(views: int, reps: int) -> list[str]:
 
     from PIL import Image
 
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
     from nvs_eval.data.pixelsplat import crop_shim
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     frame = np.round(_photo((360, 640)) * 255).astype(np.uint8)
     buf = io.BytesIO()

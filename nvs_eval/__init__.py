@@ -1,6 +1,6 @@
 """nvs-eval: evaluation of novel-view synthesis renders under named, reproducible protocols.
 
-Data flows load (``nvs_eval.data``) -> pair -> compute (``nvs_eval.metrics``, ``nvs_eval.evaluate``) ->
+Data flows load (``nvs_eval.data``) -> pair -> compute (``nvs_eval.metrics``, ``nvs_eval.compute``) ->
 aggregate and store (``nvs_eval.results``) -> report (``nvs_eval.report``).
 
 Everything a notebook needs is importable from here, and imported on first use (PEP 562), so ``import nvs_eval``
@@ -27,7 +27,7 @@ _EXPORTS = {
     # protocols, the evaluator, loaders, reports
     "PROTOCOLS": "conventions.protocols", "Protocol": "conventions.protocols",
     "get_protocol": "conventions.protocols",
-    "Evaluator": "evaluate.evaluator", "read_image": "data.images", "load_layout": "data.layouts",
+    "Evaluator": "compute.evaluator", "read_image": "data.images", "load_layout": "data.layouts",
     "LAYOUTS": "data.layouts", "write_report": "report",
 }
 __all__ = ["__version__", *_EXPORTS]

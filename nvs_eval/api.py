@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .compute.evaluator import Evaluator
+from .compute.runner import RunStats, run_scene
 from .config import BenchmarkConfig, load_config
 from .conventions.protocols import Protocol, get_protocol
 from .conventions.registry import METRICS, STORE_NAME
@@ -23,8 +25,6 @@ from .data.pairing import PairedScene, pair_scene
 from .data.pixelsplat import ChunkSource
 from .data.scene import Scene
 from .errors import StoreError, UsageError, option
-from .evaluate.evaluator import Evaluator
-from .evaluate.runner import RunStats, run_scene
 from .results.export import check_output_folder, write_exports
 from .results.store import ResultsStore
 
@@ -122,7 +122,7 @@ def score_folders(renders: dict[str, str | Path], gt: str | Path, protocol: str 
         allow_missing, strict: see :func:`pair_scenes`.
         precision: ``float32`` (exact) or an opt-in faster LPIPS path.
         progress: show a progress bar (default: when stderr is a terminal).
-        evaluator: an :class:`~nvs_eval.evaluate.evaluator.Evaluator` built earlier, to reuse its networks
+        evaluator: an :class:`~nvs_eval.compute.evaluator.Evaluator` built earlier, to reuse its networks
             (then ``protocol``, ``metrics``, ``device`` and ``precision`` are the evaluator's).
 
     Returns:
@@ -341,7 +341,7 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
     """Run a whole benchmark into ``<out>/results.sqlite`` and write the exports beside it.
 
     Under ``torchrun`` (or Slurm's ``srun``) every process takes a share of the views and writes its own shard;
-    rank 0 merges them (:mod:`nvs_eval.evaluate.distributed`), and only its result holds the merged values.
+    rank 0 merges them (:mod:`nvs_eval.compute.distributed`), and only its result holds the merged values.
 
     Rows already in the store with unchanged inputs, protocol and weights are reused. Stored rows whose inputs
     changed since they were scored are never replaced silently: the run scores everything else, keeps them, and
@@ -353,7 +353,7 @@ def evaluate(config: str | Path | BenchmarkConfig, out: str | Path | None = None
     out = Path(out) if out is not None else cfg.base / "out" / cfg.name
     check_output_folder(out, STORE_NAME, force)
     proto = get_protocol(cfg.protocol).with_settings(**dict(cfg.settings))
-    from .evaluate import distributed
+    from .compute import distributed
 
     ctx = distributed.context_from_env()
     if ctx is not None:
@@ -386,8 +386,8 @@ def _stale_error(path: Path, stale: list[str]) -> StoreError:
 
 def _evaluate_distributed(cfg: BenchmarkConfig, out: Path, proto: Protocol, ctx, *, device: str, force: bool,
                           recompute: bool, progress: bool | None, precision: str) -> EvaluationResult:
-    """:func:`evaluate` as one rank of a distributed job (see :mod:`nvs_eval.evaluate.distributed`)."""
-    from .evaluate import distributed as D
+    """:func:`evaluate` as one rank of a distributed job (see :mod:`nvs_eval.compute.distributed`)."""
+    from .compute import distributed as D
 
     dev = D.init(ctx, device)
     tag = D.config_tag(cfg.source)

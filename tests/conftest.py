@@ -79,8 +79,8 @@ def backbones():
 
 def lpips_reference(net: str, backbone: dict, version: str = "0.1"):
     """The `lpips` package's LPIPS (its own linear layers of ``version``), with ``backbone`` loaded into its
-    slices: the reference the LPIPS adapter names (:func:`nvs_eval.evaluate.references.lpips_model`)."""
-    from nvs_eval.evaluate.references import lpips_model
+    slices: the reference the LPIPS adapter names (:func:`nvs_eval.compute.references.lpips_model`)."""
+    from nvs_eval.compute.references import lpips_model
 
     return lpips_model(net, backbone, version)
 
@@ -94,8 +94,8 @@ def reference_lpips(backbones):
 @pytest.fixture(scope="session")
 def reference_dists(backbones):
     """The authors' DISTS (PyPI ``dists-pytorch`` 0.1) with torchvision's VGG16 tensors in place of its hub download:
-    the reference the DISTS adapter names (:func:`nvs_eval.evaluate.references.dists_model`)."""
-    from nvs_eval.evaluate.references import dists_model
+    the reference the DISTS adapter names (:func:`nvs_eval.compute.references.dists_model`)."""
+    from nvs_eval.compute.references import dists_model
 
     return dists_model(backbones["vgg"])
 

@@ -3,7 +3,7 @@
 Every metric id goes through the evaluator, as a run scores it, and is checked the same way:
 
 * against its reference on real photographs: the independent implementation its adapter names
-  (:meth:`nvs_eval.evaluate.adapters.Adapter.reference`; the colour-corrected family: of the render corrected by
+  (:meth:`nvs_eval.compute.adapters.Adapter.reference`; the colour-corrected family: of the render corrected by
   multinerf's ``color_correct`` in NumPy first; the masked family, under an all-ones mask, is the plain metric), or
   the one given by the caller (a plugin's). A metric without one fails this check: it is never skipped;
 * a batch of renders scores what each render scores alone (batch composition never changes a value), and a
@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 import torch
 
+from nvs_eval.compute import references
+from nvs_eval.compute.evaluator import Evaluator
 from nvs_eval.conventions.protocols import get_protocol
 from nvs_eval.conventions.registry import METRICS
-from nvs_eval.evaluate import references
-from nvs_eval.evaluate.evaluator import Evaluator
 
 from conftest import photo_pairs, to_nchw
 

@@ -18,7 +18,7 @@ import time
 
 
 def _patch() -> None:
-    from nvs_eval.evaluate import runner
+    from nvs_eval.compute import runner
 
     delay = float(os.environ.get("NVS_EVAL_TEST_VIEW_DELAY_S", "0"))
     message = os.environ.get("NVS_EVAL_TEST_RAISE")

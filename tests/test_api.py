@@ -9,7 +9,7 @@ import numpy as np
 
 import nvs_eval
 from nvs_eval.api import evaluate, read_results, score_folders
-from nvs_eval.evaluate.evaluator import Evaluator
+from nvs_eval.compute.evaluator import Evaluator
 
 from helpers import bench, cli, folder
 
@@ -44,5 +44,5 @@ def test_evaluate_and_read_results_give_one_row_per_view_with_every_metric(tmp_p
 
 def test_the_top_level_names_resolve_lazily_to_their_stages():
     assert nvs_eval.get_protocol.__module__ == "nvs_eval.conventions.protocols"
-    assert nvs_eval.Evaluator.__module__ == "nvs_eval.evaluate.evaluator"
+    assert nvs_eval.Evaluator.__module__ == "nvs_eval.compute.evaluator"
     assert "psnr" in nvs_eval.METRICS and set(dir(nvs_eval)) >= {"score_folders", "evaluate", "read_results"}

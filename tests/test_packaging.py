@@ -59,3 +59,14 @@ def test_ruff_is_clean():
     r = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", "nvs_eval", "tests",
                         "benchmarks"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_nvs_eval_evaluate_is_the_function_whatever_was_imported_before():
+    """The compute stage is the subpackage ``nvs_eval.compute``: a subpackage named ``evaluate`` would replace the
+    top-level ``nvs_eval.evaluate(config, out)`` function as soon as anything imported it (README's example after
+    ``score_folders``)."""
+    code = ("import nvs_eval; nvs_eval.score_folders; import nvs_eval.compute.runner; "
+            "from nvs_eval import evaluate; assert callable(evaluate) and evaluate is nvs_eval.evaluate and "
+            "evaluate.__module__ == 'nvs_eval.api', evaluate")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

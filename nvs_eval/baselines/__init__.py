@@ -4,8 +4,8 @@
 One YAML file per dataset in this folder. Every entry records where its numbers come from (``source``: page or
 file and commit), the protocol they were computed with (an nvs-eval preset, or ``unknown``) and the ``evidence``
 for it, the per-scene values and the mean as the source prints it; ``decimals`` says how many digits the source
-printed (YAML keeps values, not trailing zeros). tests/baselines/test_baselines.py recomputes every mean from its per-scene
-values and checks it against the printed one, within the printing's rounding.
+printed (YAML keeps values, not trailing zeros). tests/baselines/test_baselines.py recomputes every mean from its
+per-scene values and checks it against the printed one, within the printing's rounding.
 
 The files are generated from NerfBaselines' published results pages by :mod:`nvs_eval.baselines._extract` (values
 as printed there, nothing recomputed): NerfBaselines' own evaluation of each method (protocol ``nerfbaselines``),

@@ -6,8 +6,8 @@ github.com/nerfbaselines/nerfbaselines that holds commit :data:`~nvs_eval.baseli
 Every ``results/<method>/<dataset>/<scene>.json`` of that commit is written unchanged under
 ``nerfbaselines_4c941b4/`` (the file as ``git show COMMIT:PATH`` prints it), and ``MANIFEST.json`` records for each
 one the repository, branch, commit, path, git blob id, sha256 of the bytes, and the ``nb_version`` the file names.
-Nothing is decoded or recomputed here; tests/baselines/test_per_view_baselines.py checks the files against the manifest and
-the means against the per-view values.
+Nothing is decoded or recomputed here; tests/baselines/test_per_view_baselines.py checks the files against the
+manifest and the means against the per-view values.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def protocol_from_args(args: argparse.Namespace):
 
 
 def add_precision_arg(p: argparse.ArgumentParser) -> None:
-    from ..evaluate.precision import PRECISIONS
+    from ..compute.precision import PRECISIONS
 
     p.add_argument("--precision", default="float32", choices=list(PRECISIONS),
                    help="float32 (exact, default); bf16 / fp16 / tf32 run LPIPS faster with different numbers "
@@ -77,7 +77,7 @@ def apply_gpu_memory(args: argparse.Namespace) -> None:
     import os
 
     if getattr(args, "gpu_memory", None) is not None:
-        from ..evaluate.evaluator import gpu_memory_cap
+        from ..compute.evaluator import gpu_memory_cap
 
         try:
             gpu_memory_cap(args.gpu_memory)

@@ -83,8 +83,8 @@ def _fmt_diff(diff: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..compute.evaluator import resolve_device
     from ..errors import StoreError, UsageError
-    from ..evaluate.evaluator import resolve_device
     from ..explain import compute, explain, json_ready, parse_targets, targets_from_file
     from ..util.atomic import atomic_write_text
 

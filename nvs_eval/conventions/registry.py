@@ -28,9 +28,9 @@ class MetricSpec:
         higher_is_better: the direction reports rank by.
         precision: decimals printed in tables.
         kind: which adapter computes it: the kind of an adapter class registered in
-            :mod:`nvs_eval.evaluate.adapters` (``register_adapter``, the one list of kinds; ``plugin`` for a
+            :mod:`nvs_eval.compute.adapters` (``register_adapter``, the one list of kinds; ``plugin`` for a
             third-party metric, :mod:`nvs_eval.plugin`). An evaluator asked for a metric whose kind has no adapter
-            names both (tests/evaluate/test_adapters.py checks every built-in's).
+            names both (tests/compute/test_adapters.py checks every built-in's).
         lpips_net: the LPIPS backbone (``kind == "lpips"`` only).
         map_label: the title of its per-pixel map (``heatmap``, report figures).
         family: ``plain``; ``cc``: the render is first colour-corrected to the ground truth

@@ -26,7 +26,7 @@ class ViewJob:
     renders: dict[str, Path]
     mask: Path | None = None  # for the masked metrics: a mask image, or
     mask_from_gt_alpha: bool = False  # the ground truth's alpha channel
-    batch: int | None = None  # the batch of views it is scored in (nvs_eval.evaluate.runner.with_batches)
+    batch: int | None = None  # the batch of views it is scored in (nvs_eval.compute.runner.with_batches)
     signature: str = ""  # the plugin packages that defined its ground truth (Scene.signature): part of its identity
 
 

@@ -72,7 +72,7 @@ class Search:
 
 def _variants(x: torch.Tensor) -> tuple[list[torch.Tensor], dict[str, int]]:
     """The distinct images among ``x`` unquantised, rounded and truncated to 8 bits, and which is which."""
-    from ..evaluate.evaluator import quantize
+    from ..compute.evaluator import quantize
 
     distinct: list[torch.Tensor] = []
     index = {}

@@ -15,7 +15,7 @@ def write_heatmap(render: Path, gt: Path, metric: str, out: Path, protocol: str 
     ``force``."""
     import numpy as np
 
-    from ..evaluate.maps import pair_map
+    from ..compute.maps import pair_map
 
     for path in (out, save_map):
         if path and Path(path).exists() and not force:

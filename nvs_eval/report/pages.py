@@ -311,7 +311,7 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_
 
 def _map_evaluator(protocol, metrics, device):
     """The networks for the heatmaps, built once for the whole report."""
-    from ..evaluate.maps import map_evaluator
+    from ..compute.maps import map_evaluator
 
     return map_evaluator(protocol, metrics, device)
 

@@ -3,7 +3,7 @@
 ``with ReportWork(store_path, pages=n):`` around the writing of the pages makes it the current work: then
 :func:`draw` hands a figure to a process pool sized to the cores (``spawn``, so it is safe wherever it runs; one core
 draws in this process, serially), :func:`page_written` counts a page, and :func:`view_maps` reads a view's maps from
-those kept beside the store at scoring time (:mod:`nvs_eval.evaluate.mapcache`), computing them only when they are
+those kept beside the store at scoring time (:mod:`nvs_eval.compute.mapcache`), computing them only when they are
 missing, and saying so once. Leaving the block waits for every figure and raises the first error a figure met.
 Outside such a block the three functions work alone: figures drawn at once, no progress, maps computed.
 
@@ -42,7 +42,7 @@ class ReportWork:
 
     def __init__(self, store_path: Path | str | None = None, *, pages: int = 0, workers: int | None = None,
                  progress: bool | None = None):
-        from ..evaluate.mapcache import MapCache
+        from ..compute.mapcache import MapCache
         from ..progress import Progress
 
         self.workers = figure_workers() if workers is None else max(1, workers)
@@ -79,7 +79,7 @@ class ReportWork:
         self.pending = keep
 
     def view_maps(self, evaluator, gt_ref, refs: dict):
-        from ..evaluate.maps import view_maps
+        from ..compute.maps import view_maps
 
         gt, renders, maps, kept = view_maps(evaluator, gt_ref, refs, self.cache)
         if not kept:
@@ -123,10 +123,10 @@ def page_written() -> None:
 
 def view_maps(evaluator, gt_ref, refs: dict):
     """A shown view's ``(gt, {method: render}, {method: {map: array}})``: its maps kept from scoring when the
-    current report's store has them, else computed (:func:`nvs_eval.evaluate.maps.view_maps`)."""
+    current report's store has them, else computed (:func:`nvs_eval.compute.maps.view_maps`)."""
     work = _CURRENT.get()
     if work is not None:
         return work.view_maps(evaluator, gt_ref, refs)
-    from ..evaluate.maps import view_maps as compute
+    from ..compute.maps import view_maps as compute
 
     return compute(evaluator, gt_ref, refs)[:3]

@@ -155,8 +155,8 @@ def test_lpips_version_0_0_is_a_protocol_setting_with_its_own_key_and_weights(tm
     with v0.1 rows; the built-in protocols' keys do not move (test above)."""
     import yaml
 
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import load_protocol_file
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     from conftest import lpips_reference
 

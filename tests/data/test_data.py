@@ -234,7 +234,7 @@ def test_llff_holds_out_every_8th_image(tmp_path):
 
 def test_plain_folders_progress_is_named_by_the_scene_not_default_gt(tmp_path):
     """``score runs/garden/mine --gt data/garden/gt``: the progress line says ``score garden``, never ``default/gt``."""
-    from nvs_eval.evaluate.runner import _progress
+    from nvs_eval.compute.runner import _progress
 
     folder(tmp_path / "garden" / "gt", ["a.png"])
     folder(tmp_path / "mine", ["a.png"])

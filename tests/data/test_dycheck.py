@@ -214,8 +214,8 @@ def test_a_config_scores_the_run_with_the_captures_masks(capture, tmp_path):
 
 def test_a_batch_spanning_views_scores_each_view_as_alone(capture):
     """Views with partial and all-ones masks in one batch, a view repeated: each render keeps its own value."""
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     from conftest import to_nchw
 

@@ -112,7 +112,7 @@ def test_nerfw_scores_the_right_half_of_both_images_in_uint8(wild, reference_lpi
 
 @pytest.mark.parametrize("kind", ["gain-bias", "affine", "color-correct"])
 def test_appearance_fit_matches_a_float64_transcription(wild, kind):
-    from nvs_eval.evaluate.evaluator import Evaluator
+    from nvs_eval.compute.evaluator import Evaluator
 
     root, views = wild
     protocol = get_protocol(f"nerfw+appearance_fit={kind}")
@@ -133,7 +133,7 @@ def test_appearance_fit_matches_a_float64_transcription(wild, kind):
 
 
 def test_fits_of_a_batch_spanning_views_equal_each_view_alone(wild):
-    from nvs_eval.evaluate.evaluator import Evaluator
+    from nvs_eval.compute.evaluator import Evaluator
 
     _, views = wild
     ev = Evaluator(get_protocol("nerfw+appearance_fit=affine"), ("psnr", "ssim", "lpips_alex"), device="cpu")

@@ -36,8 +36,8 @@ def test_dists_equals_the_authors_implementation_on_photographs(name, reference_
 
 
 def test_dists_in_tiles_equals_dists_of_the_whole_image(dists_model):
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     gt = photo("astronaut", (300, 411), (20, 30))
     preds = torch.cat([to_nchw(d) for d in list(distortions(gt).values())[:3]])
@@ -84,9 +84,9 @@ def test_flip_equals_nvidias_package_reading_the_same_files(tmp_path):
     the mean and the map, pixel for pixel."""
     import flip_evaluator
 
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
     from nvs_eval.data.images import read_image
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     gt = photo("coffee", (120, 161), PHOTOS["coffee"])
     ev = Evaluator(get_protocol("nvs-eval"), ("flip",), device="cpu")
@@ -121,8 +121,8 @@ def test_layer_weights_carry_the_mask_back_through_pytorchs_bilinear_upsampling(
 
 @pytest.mark.parametrize("net", ["alex", "vgg"])
 def test_masked_lpips_in_tiles_equals_the_whole_images(net):
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     gt = photo("chelsea", (250, 333), (20, 30))
     preds = torch.cat([to_nchw(d) for d in list(distortions(gt).values())[:2]])

@@ -1,5 +1,5 @@
 """Masked and colour-corrected metrics (issue 14), each checked against an independent float64 transcription
-written here (colour correction's: in nvs_eval.evaluate.references, which the reference tester uses too), on real
+written here (colour correction's: in nvs_eval.compute.references, which the reference tester uses too), on real
 photographs with irregular masks touching the border."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nvs_eval.evaluate.references import color_correct as numpy_color_correct  # multinerf, in NumPy float64
+from nvs_eval.compute.references import color_correct as numpy_color_correct  # multinerf, in NumPy float64
 from nvs_eval.metrics.color import color_correct
 from nvs_eval.metrics.masked import masked_psnr, masked_ssim
 from nvs_eval.metrics.ssim import SSIM_REFLECT, SSIM_VALID, SSIM_ZERO, SSIMSpec, ssim
@@ -116,8 +116,8 @@ def test_a_mask_that_excludes_a_corrupted_region_gives_exactly_the_clean_values(
 
 
 def test_masked_lpips_is_the_lpips_packages_spatial_map_averaged_with_the_mask(reference_lpips):
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     x, y = _pair(64, 80, "coffee", (100, 200))
     yy, xx = np.mgrid[:64, :80]
@@ -137,8 +137,8 @@ def test_masked_lpips_is_the_lpips_packages_spatial_map_averaged_with_the_mask(r
 
 
 def test_an_all_ones_mask_gives_exactly_the_unmasked_values_in_the_evaluator():
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     x, y = _pair(64, 80)
     plain = ("psnr", "ssim", "lpips_alex")
@@ -159,8 +159,8 @@ def test_color_correct_matches_a_float64_numpy_transcription_of_multinerf(name, 
 
 
 def test_colour_corrected_metrics_undo_a_known_quadratic_colour_transform():
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     gt = photo("astronaut", (96, 128), (40, 150))
     a, b, c = np.array([0.2, -0.15, 0.1]), np.array([0.6, 1.0, 0.7]), np.array([0.15, 0.0, 0.18])

@@ -33,8 +33,8 @@ def test_every_kernel_is_exported_in_one_signature_style():
 
 @pytest.mark.parametrize("protocol,kernel", [("nvs-eval", "masked_lpips"), ("dycheck", "dycheck_lpips")])
 def test_the_masked_lpips_kernels_give_the_evaluators_values(protocol, kernel):
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     g = torch.Generator().manual_seed(1)
     target = torch.randint(0, 256, (1, 3, 48, 56), generator=g) / 255.0  # 8-bit values: any quantisation keeps them

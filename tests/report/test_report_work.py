@@ -1,5 +1,5 @@
 """The report's figures (legible small multiples), their process pool, its progress, and the maps kept from
-scoring (nvs_eval/report/figures.py, report/work.py, evaluate/mapcache.py)."""
+scoring (nvs_eval/report/figures.py, report/work.py, compute/mapcache.py)."""
 
 from __future__ import annotations
 
@@ -107,9 +107,9 @@ def test_report_progress_counts_pages_and_figures_in_plain_lines():
 
 def test_maps_kept_at_scoring_are_the_maps_the_report_computes_and_a_changed_render_misses(tmp_path):
     from nvs_eval.api import evaluate
+    from nvs_eval.compute.mapcache import MAX_SIDE, MapCache, map_kinds
+    from nvs_eval.compute.maps import map_evaluator, view_maps
     from nvs_eval.data.images import image_ref
-    from nvs_eval.evaluate.mapcache import MAX_SIDE, MapCache, map_kinds
-    from nvs_eval.evaluate.maps import map_evaluator, view_maps
     from nvs_eval.report.work import ReportWork
     from nvs_eval.results.store import ResultsStore
 

@@ -1,5 +1,5 @@
 """Independent reference implementations that the metric adapters name for the reference tester
-(``tests/metric_tester.py``, :meth:`nvs_eval.evaluate.adapters.Adapter.reference`).
+(``tests/metric_tester.py``, :meth:`nvs_eval.compute.adapters.Adapter.reference`).
 
 Each is the published implementation of its metric where one is installable (scikit-image, the ``lpips`` package,
 the authors' DISTS, NVIDIA's flip-evaluator), else a direct NumPy transcription, and takes one render and its ground

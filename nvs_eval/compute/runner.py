@@ -162,7 +162,7 @@ def with_batches(jobs: list[ViewJob], device: str = "cuda") -> list[ViewJob]:
     under ``MAX_RENDERS_PIXELS`` (and :data:`MAX_BATCH_VIEWS`); a larger view, or any view elsewhere, is a batch of
     its own. It depends on the scene's jobs and the device type only, not on a shard or on what is stored: every
     process of a ``torchrun`` split scores a view in the batch a single process does
-    (:func:`nvs_eval.evaluate.distributed.assign` hands out whole batches), so the numbers are identical."""
+    (:func:`nvs_eval.compute.distributed.assign` hands out whole batches), so the numbers are identical."""
     if device not in CROSS_VIEW_DEVICES:
         return [replace(job, batch=i) for i, job in enumerate(jobs)]
     out, batch, size, pixels, count = [], -1, None, 0, 0

@@ -148,12 +148,12 @@ class Policy:
 
 @dataclass
 class Context:
-    """What an adapter is given (:class:`nvs_eval.evaluate.adapters.Adapter`).
+    """What an adapter is given (:class:`nvs_eval.compute.adapters.Adapter`).
 
     Attributes:
         device: the device scored on.
         protocol: the :class:`~nvs_eval.conventions.protocols.Protocol` (SSIM settings, LPIPS input, masks, ...).
-        precision: ``float32`` or an opt-in precision (:data:`nvs_eval.evaluate.precision.PRECISIONS`), which only
+        precision: ``float32`` or an opt-in precision (:data:`nvs_eval.compute.precision.PRECISIONS`), which only
             the adapters that declare ``precision_sensitive`` run under (:meth:`fast`).
         policy: tiling and batching (:class:`Policy`).
         fetch: whether missing weights may be fetched on first use.

@@ -132,9 +132,9 @@ def test_two_configs_share_one_results_folder_without_clashing(reference):
 
 def test_the_split_is_whole_views_once_each_and_balanced_by_pixels(tmp_path, monkeypatch):
     from nvs_eval.api import pair_scenes
+    from nvs_eval.compute import runner
+    from nvs_eval.compute.distributed import assign
     from nvs_eval.data.layouts import pairs_scene
-    from nvs_eval.evaluate import runner
-    from nvs_eval.evaluate.distributed import assign
 
     from helpers import folder
 
@@ -176,7 +176,7 @@ def test_the_split_is_whole_views_once_each_and_balanced_by_pixels(tmp_path, mon
 def test_rank_zero_sums_every_ranks_progress(tmp_path):
     from types import SimpleNamespace
 
-    from nvs_eval.evaluate.distributed import Context, Progress, remove_progress
+    from nvs_eval.compute.distributed import Context, Progress, remove_progress
 
     stats = [SimpleNamespace(views=0) for _ in range(3)]
     bars = [Progress(tmp_path, "t", Context(r, 3, r), stats[r], total=30, show=False) for r in range(3)]

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from nvs_eval.api import score_folders
+from nvs_eval.compute.evaluator import Evaluator, gpu_memory_cap
+from nvs_eval.compute.runner import decode_workers
 from nvs_eval.conventions.protocols import get_protocol
 from nvs_eval.data.images import read_image
 from nvs_eval.errors import UsageError
-from nvs_eval.evaluate.evaluator import Evaluator, gpu_memory_cap
-from nvs_eval.evaluate.runner import decode_workers
 
 from helpers import img
 

@@ -7,16 +7,16 @@ import pytest
 import torch
 
 from nvs_eval.api import score_scenes
-from nvs_eval.conventions.protocols import get_protocol
-from nvs_eval.data.layouts import pairs_scene
-from nvs_eval.evaluate.evaluator import (
+from nvs_eval.compute.evaluator import (
     SSIM_BAND_PIXELS,
     SSIM_BAND_PIXELS_CPU,
     Evaluator,
     resolve_device,
     ssim_band_rows,
 )
-from nvs_eval.evaluate.runner import RunStats
+from nvs_eval.compute.runner import RunStats
+from nvs_eval.conventions.protocols import get_protocol
+from nvs_eval.data.layouts import pairs_scene
 from nvs_eval.metrics import psnr, ssim
 from nvs_eval.results.store import ResultsStore
 
@@ -147,7 +147,7 @@ def test_low_precision_is_opt_in_measured_and_never_mixed_with_exact_rows():
 def test_large_views_are_read_ahead_one_at_a_time(tmp_path, evaluator, monkeypatch):
     """Decoded views waiting for the device stay under PREFETCH_BYTES (but one is always read ahead), so 4K
     views are not held four at a time; the results do not change."""
-    from nvs_eval.evaluate import runner
+    from nvs_eval.compute import runner
 
     for i in range(6):
         img(tmp_path / "gt" / f"{i}.png", seed=i)
@@ -178,8 +178,8 @@ def test_large_views_are_read_ahead_one_at_a_time(tmp_path, evaluator, monkeypat
 def test_the_exact_path_runs_with_tf32_off_whatever_the_process_set():
     """PyTorch allows TF32 in cuDNN by default; inside every float32 call the evaluator turns it off (and restores
     the process's flags after). The flags are read from inside the LPIPS convolution as it runs."""
+    from nvs_eval.compute.evaluator import Evaluator
     from nvs_eval.conventions.protocols import get_protocol
-    from nvs_eval.evaluate.evaluator import Evaluator
 
     ev = Evaluator(get_protocol("nvs-eval"), ("lpips_alex",), device="cpu")
     seen = []
@@ -204,7 +204,7 @@ def test_small_views_are_scored_in_batches_spanning_views_with_the_numbers_of_on
 
     from PIL import Image
 
-    from nvs_eval.evaluate import runner
+    from nvs_eval.compute import runner
 
     sizes = [(40, 48)] * 4 + [(52, 60)] * 3  # two sizes: two batches
     masks = {}
@@ -247,8 +247,8 @@ def test_small_views_are_scored_in_batches_spanning_views_with_the_numbers_of_on
 def test_the_batches_of_a_scene_depend_on_its_views_only(tmp_path, monkeypatch):
     """Consecutive small views of one size share a batch up to the pixel and view caps; a size change or a large
     view starts a new one. The same jobs give the same batches, whatever is stored or sharded."""
+    from nvs_eval.compute import runner
     from nvs_eval.data.pairing import ViewJob
-    from nvs_eval.evaluate import runner
 
     def job(i, h, w, n=3):
         gt = img(tmp_path / f"gt{i}.png", h, w, seed=i)

@@ -2,7 +2,7 @@
 
 The ground-truth side of a view (quantisation, SSIM moments, LPIPS features) is prepared once by
 :meth:`Evaluator.prepare` and reused for every method scored against it by :meth:`Evaluator.score`. What each
-metric kind computes is its adapter's (:mod:`nvs_eval.evaluate.adapters`); the evaluator knows no kind by name.
+metric kind computes is its adapter's (:mod:`nvs_eval.compute.adapters`); the evaluator knows no kind by name.
 """
 
 from __future__ import annotations
@@ -123,9 +123,9 @@ class Evaluator:
         gpu_memory: a CUDA memory cap in gigabytes (:func:`gpu_memory_cap`).
 
     Attributes:
-        context: what the adapters are given (:class:`~nvs_eval.evaluate.context.Context`); ``policy``: its tiling
-            and batching (:class:`~nvs_eval.evaluate.context.Policy`).
-        adapters: one :class:`~nvs_eval.evaluate.adapters.Adapter` per metric kind in use, by kind.
+        context: what the adapters are given (:class:`~nvs_eval.compute.context.Context`); ``policy``: its tiling
+            and batching (:class:`~nvs_eval.compute.context.Policy`).
+        adapters: one :class:`~nvs_eval.compute.adapters.Adapter` per metric kind in use, by kind.
     """
 
     def __init__(self, protocol: Protocol, metrics: tuple[str, ...] | None = None, device: str = "auto",

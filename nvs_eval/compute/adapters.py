@@ -1,7 +1,7 @@
 """Metric adapters: everything nvs-eval knows about a metric kind, in one class per kind.
 
 An adapter is built once per evaluator for the metric ids of its kind, from a small
-:class:`~nvs_eval.evaluate.context.Context` (device, protocol, precision, tiling and batching policy, the
+:class:`~nvs_eval.compute.context.Context` (device, protocol, precision, tiling and batching policy, the
 evaluator's networks), never from the evaluator itself. It declares:
 
 * its stored-signature rule: :meth:`Adapter.signature_keys`, the entries of a stored weights summary a metric's
@@ -61,7 +61,7 @@ def adapter_class(kind: str, metric: str = "") -> type[Adapter]:
     except KeyError:
         who = f"metric {metric!r} has kind {kind!r}" if metric else f"metric kind {kind!r}"
         raise UsageError(f"{who}, which no adapter registers (known kinds: {', '.join(ADAPTERS)}); a kind is "
-                         "registered with nvs_eval.evaluate.adapters.register_adapter") from None
+                         "registered with nvs_eval.compute.adapters.register_adapter") from None
 
 
 def weights_entry(summary: str, metric: str) -> str:

@@ -93,7 +93,7 @@ def finish() -> None:
 def assign(paired: list[PairedScene], rank: int, world: int, stored: set | None = None,
            device: str = "cpu") -> list[PairedScene]:
     """This rank's share: whole batches of views (every method of a view on one rank, and views scored together
-    by a single process, :func:`~nvs_eval.evaluate.runner.with_batches`, together here too, so the numbers are
+    by a single process, :func:`~nvs_eval.compute.runner.with_batches`, together here too, so the numbers are
     identical), balanced by the pixels still to score (ground-truth pixels times the renders not yet in the store,
     ``stored`` holding ``(dataset, scene, method, view)``; a stored render still costs its check), longest first
     onto the least-loaded rank; the same on every rank. Stored views stay in the split: the rank that gets one

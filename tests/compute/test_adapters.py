@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from nvs_eval.api import score_scenes
+from nvs_eval.compute import adapters, references
+from nvs_eval.compute.adapters import Adapter, register_adapter
+from nvs_eval.compute.evaluator import Evaluator, weights_entry
+from nvs_eval.compute.runner import RunStats
 from nvs_eval.conventions.protocols import get_protocol
 from nvs_eval.conventions.registry import BUILTIN_METRICS, METRICS, MetricSpec
 from nvs_eval.data.layouts import pairs_scene
 from nvs_eval.errors import PluginError, UsageError
-from nvs_eval.evaluate import adapters, references
-from nvs_eval.evaluate.adapters import Adapter, register_adapter
-from nvs_eval.evaluate.evaluator import Evaluator, weights_entry
-from nvs_eval.evaluate.runner import RunStats
 from nvs_eval.metrics.flip import flip_signature
 from nvs_eval.results.store import ResultsStore
 

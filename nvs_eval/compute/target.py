@@ -46,7 +46,7 @@ class Target:
         image: the quantised ground truth (V, 3, H, W).
         prepared: what each adapter prepared, under keys it chooses (its kind, by convention): tensors batched by
             view, in tuples, lists, dicts or dataclasses.
-        tiled: scored in tiles (:meth:`nvs_eval.evaluate.context.Policy.tiles`).
+        tiled: scored in tiles (:meth:`nvs_eval.compute.context.Policy.tiles`).
         mask: (V, 1, H, W) in [0, 1] for the masked metrics; ``ones``: per view, its mask is all ones (the masked
             metrics are then the plain ones).
         index: per entry, the view it was taken from (empty: entry i is view i).
