@@ -80,12 +80,13 @@ def metric(name: str, label: str, higher_is_better: bool, fn: Callable, *, preci
 
 def _checked_name(what: str, name, pattern: re.Pattern = _NAME) -> str:
     if not isinstance(name, str) or not pattern.match(name):
-        raise PluginError(f"{what} name {name!r}: expected lower case letters, digits, _ and -, starting with a "
-                          "letter")
+        raise PluginError(f"{what} name {name!r}: expected lower case letters, digits, _ and - (as in 3dgs, "
+                          "mip-splatting), starting with a letter or digit")
     return name
 
 
-_KIND = re.compile(r"^[a-z][a-z0-9_-]*$")  # layouts, dataset kinds and protocols may use - (mip-splatting)
+# layouts, dataset kinds and protocols may use - and start with a digit, as the built-ins do (mip-splatting, 3dgs)
+_KIND = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,17 @@ def test_protocols_lists_the_plugin_metric_and_preset_with_their_package(site):
     block = r.stdout.split("toy-3dgs  (")[1].split("\n\n")[0]
     assert "quantize         truncate" in block and "plugin           nvs-eval-toytool==0.3.0" in block
     assert "source          toytool eval.py (uint8 cast)" in block
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("nvs-eval: warning:")]
+    assert len(warnings) == 1 and "broken_protocol" in warnings[0]  # a preset that did not load is said, once
+
+
+def test_a_plugin_protocol_may_be_named_like_the_builtins():
+    from nvs_eval.errors import PluginError
+    from nvs_eval.plugin import protocol
+
+    assert protocol("3dgs-mapped", base="3dgs", source="x", lpips_input="[-1,1]").name == "3dgs-mapped"
+    with pytest.raises(PluginError, match="starting with a letter or digit"):
+        protocol("-x", base="3dgs", source="x")
 
 
 def test_a_plugin_metric_is_stored_with_its_version_reused_and_reported(tmp_path, site):

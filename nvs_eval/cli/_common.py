@@ -181,7 +181,8 @@ def warn_plugins(args: argparse.Namespace | None = None) -> None:
     from ..entrypoints import package_warnings
 
     registries = [METRICS, LAYOUTS, DATASET_KINDS]
-    if hasattr(args, "protocol"):  # the protocols module imports torch: only for the commands that score
+    # the protocols module imports torch: only for the commands that score, and the one that lists them
+    if hasattr(args, "protocol") or getattr(args, "command", None) == "protocols":
         from ..conventions.protocols import PROTOCOLS
 
         registries.append(PROTOCOLS)
