@@ -40,8 +40,9 @@ def _score(config, out: Path, keep_maps: bool) -> float:
         api.run_scene = run_scene
 
 
-def report_cost(views: int = 6, demo: bool = True) -> list[str]:
-    """The demo's scoring and report times, their ratio, the kept maps' disk cost, and the demo's wall time."""
+def report_cost(views: int = 6, demo: bool = True, smoke: bool = False) -> list[str]:
+    """The demo's scoring and report times, their ratio, the kept maps' disk cost, and the demo's wall time.
+    ``smoke``: the harness only (CI): one scene, PSNR, SSIM and LPIPS-Alex, so it runs in seconds."""
     from nvs_eval.compute.mapcache import MAPS_DIR
     from nvs_eval.data.demo import build_demo
     from nvs_eval.report import write_report
@@ -50,7 +51,15 @@ def report_cost(views: int = 6, demo: bool = True) -> list[str]:
     load0 = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="nvs-report-cost-"))
     try:
-        config = build_demo(root / "data", views_per_scene=views)
+        if smoke:
+            from nvs_eval.data.demo import SCENES
+
+            config = build_demo(root / "data", views_per_scene=views, scenes=SCENES[:1])
+            text = config.read_text()
+            first = next(line for line in text.splitlines() if line.startswith("metrics:"))
+            config.write_text(text.replace(first, "metrics: [psnr, ssim, lpips_alex]"))
+        else:
+            config = build_demo(root / "data", views_per_scene=views)
         t = {"score, maps kept": _score(config, root / "results", True),
              "score, maps not kept": _score(config, root / "results-plain", False)}
         store = root / "results" / "results.sqlite"

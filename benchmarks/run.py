@@ -103,7 +103,7 @@ def main() -> None:
         if args.only:
             return
     if args.only == "report" or args.smoke:  # the demo scored and its report written, their ratio; the demo's time
-        flush(report_cost(2, demo=False) if args.smoke else report_cost())
+        flush(report_cost(2, demo=False, smoke=True) if args.smoke else report_cost())
         if args.only:
             return
     if args.only == "stats" or args.smoke:
