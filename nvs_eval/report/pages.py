@@ -19,6 +19,7 @@ import numpy as np
 
 from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS, STORE_NAME
 from ..errors import StoreError, UsageError, option
+from ..results.aggregate import RUN_SEP
 from ..results.export import atomic_output, atomic_write_text, check_output_folder
 from ..util.version import __version__
 from .html import write_assets, write_page
@@ -285,7 +286,8 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_
         slug = _slug(dataset + "/" + scene)
         name = f"scenes/{slug}.html"
         scenes.append({"href": name, "title": f"{dataset} / {scene}", "views": g["view"].nunique(),
-                       "methods": g["method"].nunique()})
+                       "methods": g["method"].astype(str).str.partition(RUN_SEP)[0].nunique(),
+                       "runs": g["method"].nunique()})
         shown = (_comparisons(out, slug, dataset, scene, _first_runs(g), tidy, metrics, evaluator, worst_k,
                               full_res) if evaluator is not None else NO_COMPARISONS)
         ctx = scene_context(out, slug, dataset, scene, g, tidy, metrics, aggregation, figures)

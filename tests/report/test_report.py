@@ -119,6 +119,8 @@ def test_demo_writes_store_tables_and_report(demo_report):
         assert {"PSNR", "SSIM", "LPIPS", "lpips_vgg"} <= set(doc["smooth-nerf"])
     html = (rep / "index.html").read_text()
     assert "http://" not in html and "https://" not in html
+    # methods counted as methods, their runs said beside (floater-gs has 3 runs)
+    assert html.count(f"({demo_views(demo_report)} views, 3 methods, 5 runs)") == 4
 
 
 def test_demo_scores_smooth_nerf_in_the_wild_with_an_affine_fit(demo_report):
