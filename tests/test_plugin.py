@@ -76,7 +76,7 @@ def test_protocols_lists_the_plugin_metric_and_preset_with_their_package(site):
     assert "Toy MAE" in line and "lower is better" in line and "mean absolute error" in line
     block = r.stdout.split("toy-3dgs  (")[1].split("\n\n")[0]
     assert "quantize         truncate" in block and "plugin           nvs-eval-toytool==0.3.0" in block
-    assert "source          toytool eval.py (uint8 cast)" in block
+    assert "source           toytool eval.py (uint8 cast)" in block
     warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("nvs-eval: warning:")]
     assert len(warnings) == 1 and "broken_protocol" in warnings[0]  # a preset that did not load is said, once
 

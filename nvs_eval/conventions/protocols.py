@@ -583,18 +583,25 @@ def protocols_listing(file=None, as_json: bool = False) -> str:
     lines = []
     for p in protocols.values():
         s = p.settings()
-        lines += [f"{p.name}  ({p.key()})", f"  {p.summary}"]
-        lines += [f"  {key:16s} {s[key]}" for key in ("quantize", "quantize_images", "background", "lpips_input",
-                                                       "metrics")]
-        lines += [f"  {k:16s} {s[k]}" for k, setting in SETTINGS.items()
-                  if setting.listed == "changed" and s[k] != setting.default]
-        lines.append("  ssim            " + ", ".join(f"{k}={v}" for k, v in s["ssim"].items()))
-        lines += [f"  source          {src}" for src in p.sources]
-        lines += [f"  {k:15s} {s[k]}" for k, setting in SETTINGS.items() if setting.listed == "always"]
+        rows = [(key, s[key]) for key in ("quantize", "quantize_images", "background", "lpips_input", "metrics")]
+        rows += [(k, s[k]) for k, setting in SETTINGS.items() if setting.listed == "changed" and s[k] != setting.default]
+        rows.append(("ssim", ", ".join(f"{k}={v}" for k, v in s["ssim"].items())))
+        rows += [("source", src) for src in p.sources]
+        rows += [(k, s[k]) for k, setting in SETTINGS.items() if setting.listed == "always"]
+        lines += [f"{p.name}  ({p.key()})", _fill(p.summary, "  ", "  ")]
+        lines += [_fill(f"{key:16s} {value}", "  ", " " * 19) for key, value in rows]
         lines.append("")
     if not file:
         lines += _metrics_listing()
     return "\n".join(lines) + "\n"
+
+
+def _fill(text: str, indent: str, subsequent: str, width: int = 100) -> str:
+    """A listing line wrapped to a terminal's ``width``, continuation lines indented under the value."""
+    import textwrap
+
+    return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=subsequent, break_on_hyphens=False,
+                         break_long_words=False)
 
 
 def _metrics_listing() -> list[str]:
@@ -603,5 +610,5 @@ def _metrics_listing() -> list[str]:
     lines = ["metrics  (any protocol computes any of them: --metrics, or a config's metrics:)"]
     for m, spec in METRICS.items():
         arrow = "higher is better" if spec.higher_is_better else "lower is better"
-        lines.append(f"  {m:20s} {spec.label:20s} {arrow:17s} {spec.about}")
+        lines.append(_fill(f"{m:20s} {spec.label:20s} {arrow:17s} {spec.about}", "  ", " " * 64))
     return lines

@@ -75,6 +75,7 @@ def test_protocols_command_prints_every_protocol_with_sources():
     for name in ("nvs-eval", "mipnerf360", "3dgs", "nerfbaselines", "nerfstudio"):
         assert f"\n{name}  (" in "\n" + r.stdout
     assert "gaussian-splatting metrics.py" in r.stdout and "padding=zero-same" in r.stdout
+    assert max(map(len, r.stdout.splitlines())) <= 100  # wrapped to a terminal, continuation under the value
 
 
 def test_weights_command_reports_sources():
