@@ -584,7 +584,8 @@ def protocols_listing(file=None, as_json: bool = False) -> str:
     for p in protocols.values():
         s = p.settings()
         rows = [(key, s[key]) for key in ("quantize", "quantize_images", "background", "lpips_input", "metrics")]
-        rows += [(k, s[k]) for k, setting in SETTINGS.items() if setting.listed == "changed" and s[k] != setting.default]
+        rows += [(k, s[k]) for k, setting in SETTINGS.items()
+                 if setting.listed == "changed" and s[k] != setting.default]
         rows.append(("ssim", ", ".join(f"{k}={v}" for k, v in s["ssim"].items())))
         rows += [("source", src) for src in p.sources]
         rows += [(k, s[k]) for k, setting in SETTINGS.items() if setting.listed == "always"]
