@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import StoreError
+from ..errors import StoreError, option
 from ..util.atomic import atomic_output
 
 
@@ -19,7 +19,7 @@ def write_heatmap(render: Path, gt: Path, metric: str, out: Path, protocol: str 
 
     for path in (out, save_map):
         if path and Path(path).exists() and not force:
-            raise StoreError(f"{path}: already exists; pass --force to overwrite it")
+            raise StoreError(f"{path}: already exists; {option('force')} overwrites it")
     r, g, m = pair_map(Path(render), Path(gt), metric, protocol, device)
     if save_map:
         with atomic_output(save_map) as tmp, open(tmp, "wb") as f:
