@@ -427,7 +427,8 @@ def test_every_template_escapes_names(tmp_path):
                    viewer_data=viewer, missing=[EVIL[0]])
     index = render(env, "index.html", title="t", root="", protocol=EVIL[0], aggregation="view-mean",
                    aggregation_text=EVIL[1], overview=None, groups=table_groups(build_tables(df, "nvs-eval")),
-                   scenes=[{"href": "s.html", "title": EVIL[0], "views": 2, "methods": 4}], coverage=[EVIL[1]],
+                   scenes=[{"href": "s.html", "title": EVIL[0], "views": 2, "methods": 4, "runs": 4}],
+                   coverage=[EVIL[1]],
                    efficiency=None, provenance={"protocol": EVIL[0], "versions": "", "written_by": "",
                                                 "weights": EVIL[1], "settings": EVIL[0]})
     for html in (scene, index):
