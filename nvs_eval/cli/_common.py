@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..util.text import WIDTH  # the width terminal tables and captions keep to (wider tables continue in blocks)
+
 
 def path_argument(p: argparse.ArgumentParser, *names: str, must_be: str = "path", **kw) -> argparse.Action:
     """An argument naming a file or folder that must exist (``must_be``: ``"file"``, ``"folder"`` or ``"path"``).
@@ -122,10 +124,6 @@ def print_side_by_side(frames: dict, metrics, by=("method",), file=None) -> None
     _print_rows(head, rows, file or sys.stdout, keys=len(by))
 
 
-#: The width terminal tables and captions keep to (a table wider than this continues in further blocks).
-WIDTH = 100
-
-
 def wrap(text: str, width: int = WIDTH) -> str:
     """A caption or note wrapped to ``width`` columns, continuation lines indented.
 
@@ -135,9 +133,9 @@ def wrap(text: str, width: int = WIDTH) -> str:
       word word word word word word word word
       word word word word word word word word
     """
-    import textwrap
+    from ..util.text import fill
 
-    return textwrap.fill(text, width, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
+    return fill(text, width=width)
 
 
 def _print_rows(head, rows, file, keys: int = 1, width: int = WIDTH) -> None:

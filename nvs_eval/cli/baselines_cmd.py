@@ -65,14 +65,11 @@ def _printed(b, key: str) -> str:
 
 def _print_entry(b) -> None:
     """One method's evidence, source, efficiency note and per-scene values, wrapped to the terminal."""
-    import textwrap
-
     from ..conventions.figures import FIGURES
-    from ._common import WIDTH
+    from ..util.text import fill
 
     def say(text: str, indent: int = 14) -> None:
-        print(textwrap.fill(text, WIDTH, subsequent_indent=" " * indent, break_on_hyphens=False,
-                            break_long_words=False))
+        print(fill(text, subsequent=" " * indent))
 
     print(f"\n  {b.name}")
     say(f"    evidence: {b.evidence}")

@@ -14,6 +14,7 @@ from ..entrypoints import OpenRegistry
 from ..errors import OPTIONS, PluginError, UsageError, option
 from ..metrics.lpips import InputMapping
 from ..metrics.ssim import SSIM_VALID, SSIM_ZERO, SSIMSpec
+from ..util.text import fill
 from .registry import AGGREGATIONS, closest  # the (torch-free) registry
 from .settings import SETTINGS, opt_ins
 
@@ -589,20 +590,12 @@ def protocols_listing(file=None, as_json: bool = False) -> str:
         rows.append(("ssim", ", ".join(f"{k}={v}" for k, v in s["ssim"].items())))
         rows += [("source", src) for src in p.sources]
         rows += [(k, s[k]) for k, setting in SETTINGS.items() if setting.listed == "always"]
-        lines += [f"{p.name}  ({p.key()})", _fill(p.summary, "  ", "  ")]
-        lines += [_fill(f"{key:16s} {value}", "  ", " " * 19) for key, value in rows]
+        lines += [f"{p.name}  ({p.key()})", fill(p.summary, "  ", "  ")]
+        lines += [fill(f"{key:16s} {value}", "  ", " " * 19) for key, value in rows]
         lines.append("")
     if not file:
         lines += _metrics_listing()
     return "\n".join(lines) + "\n"
-
-
-def _fill(text: str, indent: str, subsequent: str, width: int = 100) -> str:
-    """A listing line wrapped to a terminal's ``width``, continuation lines indented under the value."""
-    import textwrap
-
-    return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=subsequent, break_on_hyphens=False,
-                         break_long_words=False)
 
 
 def _metrics_listing() -> list[str]:
@@ -611,5 +604,5 @@ def _metrics_listing() -> list[str]:
     lines = ["metrics  (any protocol computes any of them: --metrics, or a config's metrics:)"]
     for m, spec in METRICS.items():
         arrow = "higher is better" if spec.higher_is_better else "lower is better"
-        lines.append(_fill(f"{m:20s} {spec.label:20s} {arrow:17s} {spec.about}", "  ", " " * 64))
+        lines.append(fill(f"{m:20s} {spec.label:20s} {arrow:17s} {spec.about}", "  ", " " * 64))
     return lines
