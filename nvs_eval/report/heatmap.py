@@ -19,7 +19,7 @@ def write_heatmap(render: Path, gt: Path, metric: str, out: Path, protocol: str 
 
     for path in (out, save_map):
         if path and Path(path).exists() and not force:
-            raise StoreError(f"{path}: already exists; {option('force')} overwrites it")
+            raise StoreError("already exists", path=Path(path), hint=f"pass {option('force')} to overwrite it")
     r, g, m = pair_map(Path(render), Path(gt), metric, protocol, device)
     if save_map:
         with atomic_output(save_map) as tmp, open(tmp, "wb") as f:
