@@ -83,9 +83,9 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     paths |= _write_extras(out, compared, formats, per_view, data, protocol, aggregation)
     if "html" in formats:
         with ReportWork(store_path, pages=per_view.groupby(["dataset", "scene"]).ngroups + 2):
-            paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"],
-                                        _index_extra(data, efficiency), figures, worst_k, device, aggregation,
-                                        compared, full_res_budget)
+            extra = {**_index_extra(data, efficiency), "downloads": _downloads(out, paths)}
+            paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"], extra,
+                                        figures, worst_k, device, aggregation, compared, full_res_budget)
     return paths
 
 
@@ -196,6 +196,17 @@ def _write_tables(out: Path, tables, per_view, formats) -> dict[str, Path]:
     return paths
 
 
+DOWNLOADS = {"latex": "LaTeX, booktabs", "md": "Markdown", "csv": "CSV of every view; each table's CSV is beside it",
+             "paired": "paired with published per-view results", "survey": "survey format"}
+
+
+def _downloads(out: Path, paths: dict[str, Path]) -> list[dict]:
+    """The index's links to the table files written beside it (relative, so the folder can move)."""
+    files = {k: p / "per_view.csv" if p.is_dir() else p for k, p in paths.items()}
+    return [{"href": p.relative_to(out).as_posix(), "text": DOWNLOADS[k]}
+            for k, p in files.items() if k in DOWNLOADS and p.is_file() and p.is_relative_to(out)]
+
+
 def resolutions(tidy, gt_sizes) -> dict[str, str]:
     """dataset -> the ground-truth resolution(s) its rows were computed at (``"779x520"``, or the range)."""
     if tidy.empty or gt_sizes.empty:
@@ -263,17 +274,50 @@ def _efficiency_context(eff) -> dict | None:
 
 
 def _provenance(tidy, settings, protocol) -> dict:
-    weights = sorted(tidy["weights"].unique()) if not tidy.empty else []
-    versions = sorted(tidy["version"].unique()) if not tidy.empty else []
-    keys = sorted(tidy["protocol_key"].unique()) if not tidy.empty else []
-    proto = {k: v for k, v in settings.items() if k in keys}
-    return {"protocol": protocol, "versions": ", ".join(versions), "written_by": __version__,
-            "weights": " | ".join(weights), "settings": json.dumps(proto, indent=1, sort_keys=True)}
+    """The index's last section, readable: what was scored, each protocol's settings as rows, each network's
+    weight digests, and the settings as stored (JSON) for a machine."""
+    col = (lambda c: sorted(tidy[c].unique())) if not tidy.empty else (lambda c: [])
+    nets: dict[str, set] = {}
+    for w in col("weights"):
+        for part in filter(None, str(w).split(";")):
+            name, _, digest = part.partition(":")
+            nets.setdefault(name, set()).add(digest)
+    scored = set(col("metric"))
+    metrics = [METRICS[m].label for m in METRICS if m in scored] + sorted(scored - set(METRICS))
+    protocols = []
+    for key in col("protocol_key"):
+        stored = settings.get(key, {})
+        rows = [[name, {"text": value, "code": True}] for name, value in _setting_rows(stored)]
+        protocols.append({"key": key, "summary": stored.get("summary", ""), "rows": rows,
+                          "sources": stored.get("sources", [])})
+    return {"protocol": protocol, "versions": ", ".join(col("version")), "written_by": __version__,
+            "metrics": ", ".join(metrics), "protocols": protocols,
+            "weights": [[name, {"text": " | ".join(sorted(d)), "code": True}] for name, d in sorted(nets.items())],
+            "settings": json.dumps({k: v for k, v in settings.items() if k in col("protocol_key")}, indent=1,
+                                   sort_keys=True)}
+
+
+# stored with a protocol but not settings of the computation: its name, prose, references and the preset's default
+# metric list (the metrics scored are listed from the rows themselves)
+_NOT_SETTINGS = ("name", "summary", "sources", "metrics")
+
+
+def _setting_rows(stored: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """A protocol's stored settings flattened to ``(name, value)`` rows (``ssim.window``), in name order."""
+    rows = []
+    for k in sorted(stored):
+        v = stored[k]
+        if not prefix and k in _NOT_SETTINGS:
+            continue
+        if isinstance(v, dict):
+            rows += _setting_rows(v, f"{prefix}{k}.")
+        else:
+            rows.append((prefix + k, json.dumps(v) if not isinstance(v, str) else v))
+    return rows
 
 
 def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_extra, figures, worst_k,
                 device, aggregation=DEFAULT_AGGREGATION, compared=(), full_res_budget=FULL_RES_BUDGET) -> Path:
-    from ..conventions.registry import AGGREGATIONS
     from .html import environment, table_groups
     from .scene_page import scene_context
 
@@ -290,6 +334,8 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_
                        "runs": g["method"].nunique()})
         shown = (_comparisons(out, slug, dataset, scene, _first_runs(g), tidy, metrics, evaluator, worst_k,
                               full_res) if evaluator is not None else NO_COMPARISONS)
+        if shown["comparisons"] or shown["viewer_data"]:
+            shown = {**shown, "comparisons_note": shown["comparisons_note"] + _runs_shown(g)}
         ctx = scene_context(out, slug, dataset, scene, g, tidy, metrics, aggregation, figures)
         write_page(env, out / name, "scene.html", title=f"{dataset} / {scene}", root="../", **ctx, **shown)
         page_written()
@@ -304,8 +350,7 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_
                         "caption": "Each scene's value per method (runs averaged); the tables below give every "
                                    "metric, the scene pages each view."}
     index = write_page(env, out / "index.html", "index.html", title="nvs-eval report", root="", protocol=protocol,
-                       aggregation=aggregation, aggregation_text=AGGREGATIONS[aggregation], overview=overview,
-                       groups=table_groups(tables), scenes=scenes, **index_extra,
+                       overview=overview, groups=table_groups(tables), scenes=scenes, **index_extra,
                        provenance=_provenance(tidy, settings, protocol))
     page_written()
     return index
@@ -316,6 +361,16 @@ def _map_evaluator(protocol, metrics, device):
     from ..compute.maps import map_evaluator
 
     return map_evaluator(protocol, metrics, device)
+
+
+def _runs_shown(g) -> str:
+    """Which run of a method with several runs the images show (the tables above average all of them)."""
+    from ..results.aggregate import split_runs
+
+    runs = split_runs(g).groupby("method")["run"].agg(lambda r: sorted(set(r)))
+    several = [f"{m}: {r[0]} of its {len(r)} runs" for m, r in runs.items() if len(r) > 1]
+    return (f" The images (figures and viewer) show one run of each method with several ({'; '.join(several)}); "
+            "the means above average every run." if several else "")
 
 
 def _first_runs(g):
@@ -430,8 +485,9 @@ class FullResCopies:
     def note(self) -> str:
         parts = [f"Layers are previews (longest side at most {PREVIEW_MAX} px)."]
         if self.small:
-            parts.append("Images no larger than that are shown at their full resolution (WebP, quality "
-                         f"{PREVIEW_QUALITY}); their original files are not copied.")
+            parts.append("Images no larger than that are shown at their own size but lossily compressed (WebP, "
+                         f"quality {PREVIEW_QUALITY}: the finest detail may differ from the file); their original "
+                         "files are not copied.")
         if self.copied:
             parts.append(f"Larger ones link their original file, copied into the report ({self.copied} file(s), "
                          f"{self.used / 2**20:.1f} MB).")

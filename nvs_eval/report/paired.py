@@ -13,8 +13,10 @@ from ..results.published import ALL_SCENES, PublishedComparison, compare_with_pu
 from .table import Cell, Column, Table, fmt
 
 SIGNIFICANCE_NOTE = ("mean of the per-view differences (yours minus published; per scene, then over the paired "
-                     "scenes), paired two-level bootstrap 95% interval, two-sided sign-flip p-value Holm-adjusted over "
-                     "every comparison of the metric; views paired by dataset image name")
+                     "scenes) and its paired two-level bootstrap 95% interval; p: the same bootstrap's two-sided "
+                     "p-value (below 0.05 only where the interval excludes 0), and p views: the sign-flip test with "
+                     "the scenes held fixed, each Holm-adjusted over every comparison of the metric; views paired by "
+                     "dataset image name")
 
 
 def comparisons(per_view: pd.DataFrame, checks: dict, protocol: str, baselines: dict[str, str],
@@ -55,7 +57,7 @@ def paired_table(c: PublishedComparison, significance: float | None = DEFAULT_SI
         for m in metrics:
             r = allr[(allr["method"] == method) & (allr["published"] == pub) & (allr["metric"] == m)].iloc[0]
             row.append(Cell(float(r["difference"]), f"{_signed(r['difference'], m)} [{_signed(r['lo'], m)}, "
-                            f"{_signed(r['hi'], m)}]", 0, tied=bool(r["p_holm"] >= level)))
+                            f"{_signed(r['hi'], m)}]", 0, tied=bool(r["p_boot_holm"] >= level)))
         cells.append(tuple(row))
     first = allr.iloc[0]
     refused = f" Not paired: {len(c.refused)} (see paired_baselines.md)." if c.refused else ""
@@ -76,12 +78,13 @@ def paired_markdown(cs: list[PublishedComparison]) -> str:
     for c in cs:
         lines.append(f"## {c.dataset} (published: {c.published})\n")
         if not c.rows.empty:
-            lines.append("| method | published | metric | scene | difference | 95% interval | p (Holm) | views |")
-            lines.append("|---|---|---|---|---|---|---|---|")
+            lines.append("| method | published | metric | scene | difference | 95% interval | p (Holm) "
+                         "| p views (Holm) | views |")
+            lines.append("|---|---|---|---|---|---|---|---|---|")
             for r in c.rows.itertuples():
                 d, lo, hi = (_signed(v, r.metric) for v in (r.difference, r.lo, r.hi))
                 lines.append(f"| {r.method} | {r.published} | {r.metric} | {r.scene} | {d} | [{lo}, {hi}] | "
-                             f"{r.p_holm:.3g} | {r.views} |")
+                             f"{r.p_boot_holm:.3g} | {r.p_holm:.3g} | {r.views} |")
         for r in c.refused:
             lines.append(f"- not paired: {r['scene']}{' / ' + r['method'] if r['method'] else ''}: {r['reason']}")
         lines.append("")
@@ -103,9 +106,10 @@ def paired_context(cs: list[PublishedComparison]) -> dict:
         rows = [[r.method, r.published, METRICS[r.metric].label, r.scene,
                  {"text": _signed(r.difference, r.metric), "small": f"[{_signed(r.lo, r.metric)}, "
                                                                     f"{_signed(r.hi, r.metric)}]"},
-                 f"{r.p_holm:.3g}", str(r.views)] for r in c.rows.itertuples()]
+                 f"{r.p_boot_holm:.3g}", f"{r.p_holm:.3g}", str(r.views)] for r in c.rows.itertuples()]
         refused = [f"not paired: {r['scene']}{' / ' + r['method'] if r['method'] else ''}: {r['reason']}"
                    for r in c.refused]
         sections.append({"title": f"{c.dataset} (published: {c.published})", "rows": rows, "refused": refused})
     return {"note": SIGNIFICANCE_NOTE.capitalize() + ".", "sections": sections,
-            "head": ["Method", "Published", "Metric", "Scene", "Difference [95%]", "p (Holm)", "Views"]}
+            "head": ["Method", "Published", "Metric", "Scene", "Difference [95%]", "p (Holm)", "p views (Holm)",
+                     "Views"]}

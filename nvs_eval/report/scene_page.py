@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..conventions.registry import METRICS
-from .table import fmt
+from .table import fmt, fmt_spread
 
 MASK = "+mask:"  # the masked families' gt_sha256 is "<ground truth sha256>+mask:<mask sha256>"
 
@@ -45,7 +45,7 @@ def means_context(g: pd.DataFrame, metrics: list[str], aggregation: str) -> dict
     summary = scene_summary(g, aggregation)
     rows = []
     for r in summary.to_dict("records"):
-        cells = [{"text": fmt(r[m], m), "small": f"\u00b1 {fmt(r[f'{m}_run_std'], m)}" if r["runs"] > 1 else ""}
+        cells = [{"text": fmt(r[m], m), "small": f"\u00b1 {fmt_spread(r[f'{m}_run_std'], m)}" if r["runs"] > 1 else ""}
                  for m in metrics]
         rows.append([r["method"] + (f" ({r['runs']} runs)" if r["runs"] > 1 else ""), *cells])
     views = g["view"].nunique()

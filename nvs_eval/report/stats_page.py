@@ -14,7 +14,7 @@ from ..errors import UsageError
 from ..results.aggregate import scene_summary, split_runs
 from ..results.stats import DEFAULT_RESAMPLES, bootstrap_ci, pairwise
 from .figures import ci_figure
-from .table import fmt
+from .table import fmt, fmt_spread
 from .work import draw
 
 
@@ -27,9 +27,12 @@ def _per_view_over_runs(per_view: pd.DataFrame) -> pd.DataFrame:
 
 INTRO = ("Values aggregated as {aggregation}. Intervals: 95% two-level bootstrap ({resamples} resamples of the "
          "scenes and, within each, of its views; fixed seed, so the page is the same every time it is written). "
-         "Pairwise: mean of the per-view differences (row minus column, per scene then over scenes), its paired "
-         "two-level bootstrap interval and a two-sided sign-flip permutation p-value, Holm-adjusted over the pairs "
-         "of each table. Methods with several runs: runs averaged per view here; their run-to-run spread is listed "
+         "Pairwise: mean of the per-view differences (row minus column, per scene then over scenes) and its paired "
+         "two-level bootstrap interval; p is that bootstrap's two-sided p-value, so a shaded cell's interval always "
+         "excludes 0 (would the difference hold on other scenes like these?); p views is a sign-flip permutation "
+         "test of the per-view differences with the scenes held fixed (on these scenes, is it more than "
+         "view-to-view chance?), often far smaller with few scenes. Both are Holm-adjusted over the pairs of each "
+         "table. Methods with several runs: runs averaged per view here; their run-to-run spread is listed "
          "below. Definitions and references: nvs_eval/results/stats.py.")
 
 
@@ -76,7 +79,8 @@ def _pairwise(g: pd.DataFrame, metric: str, methods: list[str], resamples: int) 
     cell = {}
     for r in table.itertuples():
         cell[(r.a, r.b)] = {"text": f"{r.difference:+.{d}f}", "small": f"[{r.lo:+.{d}f}, {r.hi:+.{d}f}] "
-                            f"p={r.p_holm:.3g}", "cls": "sig" if r.p_holm < DEFAULT_SIGNIFICANCE else ""}
+                            f"p={r.p_boot_holm:.3g}, p views={r.p_holm:.3g}",
+                            "cls": "sig" if r.p_boot_holm < DEFAULT_SIGNIFICANCE else ""}
     rows = [[a, *(cell.get((a, b), "") for b in methods[1:])] for a in methods[:-1]]
     return {"label": f"{label}: row minus column", "refused": "", "head": ["", *methods[1:]], "rows": rows,
             "alpha": f"{DEFAULT_SIGNIFICANCE:g}"}
@@ -88,5 +92,6 @@ def _runs(per_view: pd.DataFrame, metrics: list[str], aggregation: str) -> dict 
     if multi.empty:
         return None
     rows = [[r["scene"], r["method"], str(int(r["runs"])),
-             *(f"{fmt(r[m], m)} \u00b1 {fmt(r[f'{m}_run_std'], m)}" for m in metrics)] for _, r in multi.iterrows()]
+             *(f"{fmt(r[m], m)} \u00b1 {fmt_spread(r[f'{m}_run_std'], m)}" for m in metrics)]
+            for _, r in multi.iterrows()]
     return {"head": ["Scene", "Method", "Runs", *(METRICS[m].label for m in metrics)], "rows": rows}

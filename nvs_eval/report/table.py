@@ -65,6 +65,22 @@ def fmt(value: float, metric: str, precision: dict[str, int] | None = None) -> s
     return f"{value:.{digits}f}"
 
 
+def fmt_spread(value: float, metric: str, precision: dict[str, int] | None = None) -> str:
+    """A standard deviation over runs: as :func:`fmt`, but one that is not zero never prints as zero (a spread of
+    0.0002 beside 0.763 prints ``0.0002``, not ``0.000``): up to 3 more digits, then ``<0.000001``.
+
+    >>> fmt_spread(0.26, "psnr"), fmt_spread(0.00021, "ssim"), fmt_spread(0.0, "ssim"), fmt_spread(1e-9, "ssim")
+    ('0.26', '0.0002', '0.000', '<0.000001')
+    """
+    digits = (precision or {}).get(metric, spec(metric).precision)
+    if not math.isfinite(value) or value == 0 or round(value, digits) != 0:
+        return fmt(value, metric, precision)
+    for d in range(digits + 1, digits + 4):
+        if round(value, d) != 0:
+            return f"{value:.{d}f}"
+    return f"<{10.0 ** -(digits + 3):.{digits + 3}f}"
+
+
 def _rank_column(values: list[float], metric: str, precision) -> list[int]:
     digits = (precision or {}).get(metric, spec(metric).precision)
     shown = [round(v, digits) if math.isfinite(v) else v for v in values]
@@ -89,7 +105,7 @@ def _table(key, title, row_header, rows, columns, values, caption, precision, pu
 
     def spread(r, c, metric):
         v = spreads[r][c] if spreads is not None and r < len(spreads) else float("nan")
-        return f"± {fmt(v, metric, precisions[c])}" if math.isfinite(v) else ""
+        return f"± {fmt_spread(v, metric, precisions[c])}" if math.isfinite(v) else ""
 
     cells = tuple(tuple(Cell(values[r][c], fmt(values[r][c], col.metric, precisions[c]), cols_ranks[c][r],
                              spread(r, c, col.metric), bool(tied and r < len(tied) and tied[r][c]))

@@ -40,8 +40,10 @@ def published_label(method: str) -> str:
 @dataclass
 class PublishedComparison:
     """``rows``: one per (your method, published method, metric, scene or :data:`ALL_SCENES`): difference (yours
-    minus published), lo, hi, p, p_holm, views, scenes, note. ``refused``: ``{"scene", "method", "reason"}`` for
-    every scene (or method on a scene) not paired; ``method`` is ``None`` when the whole scene is refused."""
+    minus published), lo, hi, p (sign-flip), p_boot (the interval's own test), p_holm and p_boot_holm (each
+    Holm-adjusted over the metric's comparisons), views, scenes, note. ``refused``: ``{"scene", "method",
+    "reason"}`` for every scene (or method on a scene) not paired; ``method`` is ``None`` when the whole scene is
+    refused."""
 
     dataset: str
     published: str
@@ -156,11 +158,13 @@ def _tests(frames: list[pd.DataFrame], metrics: list[str], level: float, resampl
                 r = _paired(sub, metric, "mine", "theirs", level, resamples, seed, False)
                 out.append({"method": user, "published": published_label(pub), "metric": metric, "scene": scene,
                             "difference": r["difference"], "lo": r["lo"], "hi": r["hi"], "p": r["p"],
+                            "p_boot": r["p_boot"],
                             "views": r["views"], "scenes": r["scenes"] if scene == ALL_SCENES else 1,
                             "note": f"{n_scenes} of {published_scenes} published scenes paired" if scene == ALL_SCENES
                             else ""})
     rows = pd.DataFrame(out)
-    rows["p_holm"] = np.nan
+    rows["p_holm"] = rows["p_boot_holm"] = np.nan
     for idx in rows.groupby("metric").groups.values():
         rows.loc[idx, "p_holm"] = holm(rows.loc[idx, "p"].tolist())
+        rows.loc[idx, "p_boot_holm"] = holm(rows.loc[idx, "p_boot"].tolist())
     return rows

@@ -17,10 +17,14 @@ bootstrap confidence intervals, paired comparisons with Holm's correction.
 * **Paired comparison** of two methods scored on the same views: the mean difference (aggregated as above), its
   paired two-level bootstrap interval, and a two-sided sign-flip permutation p-value on the per-view differences
   (under the null hypothesis of no difference each view's difference is as likely negative as positive; exact
-  over all 2^n sign patterns for n <= 16 views, else 10,000 random flips; Good, *Permutation Tests*, 2000). Across
-  the pairs of one table the p-values are adjusted with Holm's step-down method (Holm, Scand. J. Statist. 6(2),
-  1979). Two methods not scored on the same (dataset, scene, view) set are refused with what differs, unless
-  ``allow_different_sets`` (then the intersection is compared and the result says so).
+  over all 2^n sign patterns for n <= 16 views, else 10,000 random flips; Good, *Permutation Tests*, 2000). The two
+  answer different questions: the sign-flip test holds the scenes fixed (on these scenes, is the difference more
+  than view-to-view chance?), the interval treats the scenes as a sample (would it hold on other scenes like
+  them?). Where a verdict is printed beside the interval, it is the interval's own test, :func:`bootstrap_p`, so a
+  "significant" mark never sits beside an interval that includes 0. Across the pairs of one table the p-values
+  are adjusted with Holm's step-down method (Holm, Scand. J. Statist. 6(2), 1979). Two methods not scored on
+  the same (dataset, scene, view) set are refused with what differs, unless ``allow_different_sets`` (then the
+  intersection is compared and the result says so).
 """
 
 from __future__ import annotations
@@ -267,7 +271,9 @@ def paired_test(per_view: pd.DataFrame, metric: str, a: str, b: str, *, level: f
     """Compare methods ``a`` and ``b`` on the views both were scored on: ``a - b``.
 
     The difference is aggregated per view-mean (mean over a scene's views of the per-view differences, then the
-    mean over scenes). Returns ``{"a", "b", "metric", "difference", "lo", "hi", "p", "views", "scenes", "note"}``.
+    mean over scenes). Returns ``{"a", "b", "metric", "difference", "lo", "hi", "p", "p_boot", "views", "scenes",
+    "note"}``: ``p`` the sign-flip p-value (scenes fixed), ``p_boot`` the bootstrap one that agrees with ``lo, hi``
+    (:func:`bootstrap_p`).
 
     Example:
         >>> rows = [{"dataset": "d", "scene": f"s{s}", "view": str(v), "method": m, "psnr": 30 + s + v % 3 + d}
@@ -299,7 +305,25 @@ def _paired(wide: pd.DataFrame, metric: str, a: str, b: str, level: float, resam
               else (float("nan"), float("nan")))
     p = _sign_flip_p(weighted, observed, resamples, np.random.default_rng([seed, 1]))
     return {"a": a, "b": b, "metric": metric, "difference": observed, "lo": float(lo), "hi": float(hi), "p": p,
-            "views": int(sizes.sum()), "scenes": len(groups), "note": note}
+            "p_boot": bootstrap_p(boot) if boot is not False else float("nan"), "views": int(sizes.sum()),
+            "scenes": len(groups), "note": note}
+
+
+def bootstrap_p(boot: np.ndarray) -> float:
+    """Two-sided p-value of "no difference" read off the paired bootstrap draws ``boot`` of the difference:
+    ``2 (1 + k) / (1 + B)`` (at most 1), ``k`` the draws on the far side of zero (zero included) out of ``B``
+    (Davison and Hinkley 1997, section 4.4.1; the +1 counts the observed sample). It is the test the printed
+    interval makes: ``bootstrap_p < 1 - level`` implies that the ``level`` percentile interval of the same draws
+    excludes 0 (the interval's lower end is interpolated between sorted draws at index ``(1 - level) / 2 (B - 1)
+    > k``, both above zero). The sign-flip ``p`` asks another question (the scenes fixed, is each view's
+    difference as likely negative as positive?) and can be far smaller when few scenes disagree.
+
+    >>> bootstrap_p(np.array([0.5, 1.0, 2.0, -0.1])), bootstrap_p(np.zeros(9))
+    (0.8, 1.0)
+    """
+    boot = np.asarray(boot, dtype=np.float64)
+    k = min(int((boot <= 0).sum()), int((boot >= 0).sum()))
+    return float(min(1.0, 2.0 * (1 + k) / (1 + len(boot))))
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -335,7 +359,9 @@ def pairwise(per_view: pd.DataFrame, metric: str, methods: list[str] | None = No
     out = pd.DataFrame(rows)
     if not out.empty:
         out["p_holm"] = holm(out["p"].tolist())
+        out["p_boot_holm"] = holm(out["p_boot"].tolist())
     return out
 
 
-__all__ = ["scene_value", "scene_values", "dataset_values", "bootstrap_ci", "paired_test", "pairwise", "holm"]
+__all__ = ["scene_value", "scene_values", "dataset_values", "bootstrap_ci", "paired_test", "pairwise", "holm",
+           "bootstrap_p"]

@@ -370,6 +370,15 @@ def test_demo_report_has_runs_with_spread_intervals_and_the_pairwise_page(html_r
     assert "95% two-level bootstrap" in stats and stats.count(": row minus column</h3>") == 10
     assert "Run-to-run spread per scene" in stats and "floater-gs" in stats
     assert 'href="stats.html"' in (rep / "index.html").read_text()
+    # a shaded (significant) pair's interval excludes 0, and every pair prints both p-values
+    cells = re.findall(r'<td(?: class="(sig)")?>[^<]*<small>\[([^,]+), ([^\]]+)\] p=([0-9.e+-]+), p views=([0-9.e+-]+)'
+                       r'</small>', stats)
+    assert len(cells) == 10 * 3  # 10 metrics x 3 pairs of 3 methods (floater-gs's runs averaged per view)
+    assert any(sig for sig, *_ in cells) and not all(sig for sig, *_ in cells)
+    for sig, lo, hi, p, _ in cells:
+        assert bool(sig) == (float(p) < 0.05)
+        if sig:
+            assert float(lo) > 0 or float(hi) < 0, (lo, hi, p)
 
 
 def masked_tidy() -> pd.DataFrame:
@@ -425,12 +434,15 @@ def test_every_template_escapes_names(tmp_path):
                    hashes=hashes_context(input_hashes(tidy)), figures=[], comparisons=[
                        {"src": "c.jpg", "alt": EVIL[1], "caption": EVIL[0]}], comparisons_note="",
                    viewer_data=viewer, missing=[EVIL[0]])
-    index = render(env, "index.html", title="t", root="", protocol=EVIL[0], aggregation="view-mean",
-                   aggregation_text=EVIL[1], overview=None, groups=table_groups(build_tables(df, "nvs-eval")),
+    index = render(env, "index.html", title="t", root="", protocol=EVIL[0], overview=None,
+                   groups=table_groups(build_tables(df, "nvs-eval")),
                    scenes=[{"href": "s.html", "title": EVIL[0], "views": 2, "methods": 4, "runs": 4}],
-                   coverage=[EVIL[1]],
+                   coverage=[EVIL[1]], downloads=[{"href": "tables.md", "text": EVIL[1]}],
                    efficiency=None, provenance={"protocol": EVIL[0], "versions": "", "written_by": "",
-                                                "weights": EVIL[1], "settings": EVIL[0]})
+                                                "metrics": EVIL[1], "weights": [[EVIL[0], EVIL[1]]],
+                                                "protocols": [{"key": EVIL[0], "summary": EVIL[1],
+                                                               "rows": [[EVIL[0], EVIL[1]]], "sources": [EVIL[0]]}],
+                                                "settings": EVIL[0]})
     for html in (scene, index):
         assert "<script>alert" not in html and "&lt;script&gt;" in html
         assert not re.search(r"<[a-z]+[^>]*onerror", re.sub(r'"[^"]*"', '""', html))  # text in a value is inert

@@ -126,6 +126,41 @@ def test_holm_matches_the_step_down_definition():
     assert (table["p_holm"] >= table["p"]).all()
 
 
+def test_a_verdict_printed_beside_an_interval_never_contradicts_it():
+    """The statistics page shades a pair (and the published comparison leaves out its dagger) by ``p_boot``; on
+    data where the sign-flip test (scenes fixed) rejects while the scenes disagree, the interval includes 0 and
+    ``p_boot`` does not reject. Over many random cases, ``p_boot < 0.05`` implies the 95% interval excludes 0."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for s, shift in enumerate((1.5, 0.9, -0.1, -0.2)):  # two scenes gain a lot, two lose a little
+        for v in range(12):
+            base = 25 + rng.normal(0, 1)
+            rows += [{"dataset": "d", "scene": f"s{s}", "view": f"{v:03d}", "method": "a",
+                      "psnr": base + shift + rng.normal(0, 0.05)},
+                     {"dataset": "d", "scene": f"s{s}", "view": f"{v:03d}", "method": "b", "psnr": base}]
+    r = pairwise(pd.DataFrame(rows), "psnr", resamples=2000).iloc[0]
+    assert r.p_holm < 0.01 and r.lo < 0 < r.hi and r.p_boot_holm >= 0.05
+    checked = significant = 0
+    for seed in range(40):
+        df = _frame({"a": rng.uniform(0, 0.6), "b": 0.0}, noise=rng.uniform(0.2, 1.5), scenes=int(rng.integers(1, 6)),
+                    views=int(rng.integers(2, 15)), seed=seed)
+        t = pairwise(df, "psnr", resamples=int(rng.integers(200, 3000)), seed=seed).iloc[0]
+        assert 0 < t.p_boot <= 1 and t.p_boot_holm >= t.p_boot
+        if t.p_boot < 0.05:
+            significant += 1
+            assert not (t.lo <= 0 <= t.hi), (seed, t.lo, t.hi, t.p_boot)
+        checked += 1
+    assert checked == 40 and 5 < significant < 40  # both verdicts occur
+
+
+def test_bootstrap_p_counts_the_draws_beyond_zero():
+    from nvs_eval.results.stats import bootstrap_p
+
+    boot = np.array([-0.2, 0.1, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])  # one of nine at or below 0
+    assert bootstrap_p(boot) == pytest.approx(2 * 2 / 10)
+    assert bootstrap_p(-boot) == bootstrap_p(boot) and bootstrap_p(np.full(99, 1.0)) == pytest.approx(0.02)
+
+
 def test_comparisons_over_different_view_sets_are_refused_or_explicit():
     from nvs_eval.errors import UsageError
 
