@@ -14,11 +14,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..results.recover import recover_in_place
+    from ..results.store import ResultsStore
+
     moved, report = recover_in_place(args.results)
     for r in report:
         lost = f", {r.unreadable} listed but unreadable" if r.unreadable else ""
         more = "; a scan stopped at a damaged page, so rows may be lost" if r.partial else ""
         print(f"{r.table}: {r.rows} row(s) recovered{lost}{more}")
+    with ResultsStore(moved.store) as store:
+        incomplete = store.incomplete()
+    came_back = {r.table: r.rows for r in report}
+    if came_back.get("results") and not came_back.get("coverage"):
+        print("the coverage table was lost: which views are missing cannot be listed")
+    elif incomplete:
+        print(f"views lost, per scene and method ({len(incomplete)}):")
+        for line in incomplete:
+            print(f"  {line}")
     print(f"recovered into {moved.store}; the damaged file is kept as {moved.damaged}.\n"
           "Run the same score/evaluate command again: every recovered row is reused and only what was lost is "
           "scored again.")

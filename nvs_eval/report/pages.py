@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,10 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     if unknown:
         raise UsageError(f"unknown report format(s) {unknown}; known: {', '.join(FORMATS + EXTRA_FORMATS)}")
     data = _read_store(store_path, protocol)
+    if data["incomplete"]:
+        n, shown = len(data["incomplete"]), "; ".join(data["incomplete"][:3])
+        print(f"report: incomplete: {n} method(s) of a scene lack views, and their tables average only the views "
+              f"scored ({shown}{'; ...' if n > 3 else ''}); the index lists them all under Coverage", file=sys.stderr)
     protocol, per_view, tidy = data["protocol"], data["per_view"], data["tidy"]
     metrics = [m for m in METRICS if m in per_view.columns]
     tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, data["gt_sizes"]),
@@ -142,7 +147,7 @@ def _read_store(store_path: Path, protocol: str | None) -> dict:
         return {"protocol": protocol, "per_view": store.wide(protocol), "settings": store.protocols(),
                 "coverage": store.coverage(), "auxiliary": store.auxiliary(), "gt_sizes": store.gt_sizes(),
                 "checks": store.checks(), "efficiency": store.efficiency(),
-                "tidy": tidy[tidy["protocol"] == protocol]}
+                "tidy": tidy[tidy["protocol"] == protocol], "incomplete": store.incomplete(protocol)}
 
 
 def _baseline_rows(baselines: dict[str, str] | None, per_view) -> dict:
@@ -505,17 +510,25 @@ def _viewer_layers(vdir: Path, rel: str, gt, gt_ref, renders: dict, refs: dict, 
 
     link = (lambda ref, x, name: full_res.link(ref, x.shape, vdir / name, f"{rel}/{name}")) if full_res else (
         lambda ref, x, name: "")
+    from .work import draw
+
     lim = shared_limits(maps)
     vdir.mkdir(parents=True, exist_ok=True)
-    _save_preview(gt, vdir / "gt.webp")
+    previews = [(gt, vdir / "gt.webp")]
     entry, links = {"ground truth": f"{rel}/gt.webp"}, {"ground truth": link(gt_ref, gt, "full-gt")}
     for i, (m, r) in enumerate(renders.items()):
-        _save_preview(r, vdir / f"render{i}.webp")
+        previews.append((r, vdir / f"render{i}.webp"))
         entry[m], links[m] = f"{rel}/render{i}.webp", link(refs[m], r, f"full-render{i}")
         for k, mp in maps[m].items():
-            _save_preview(colour_map(mp, lim[k]), vdir / f"map{i}-{k}.webp")
+            previews.append((colour_map(mp, lim[k]), vdir / f"map{i}-{k}.webp"))
             entry[f"{m}: {k}"] = f"{rel}/map{i}-{k}.webp"
+    draw(_save_previews, previews)  # WebP encoding is most of a viewer's cost: in the figures' pool
     return entry, links
+
+
+def _save_previews(previews: list[tuple[np.ndarray, Path]]) -> None:
+    for x, path in previews:
+        _save_preview(x, path)
 
 
 def _save_preview(x: np.ndarray, path: Path) -> None:

@@ -91,17 +91,21 @@ def _copy(src: sqlite3.Connection, tmp: Path, schema: list, header: list) -> lis
 
 
 def _recount_coverage(dst: sqlite3.Connection) -> None:
-    """Each method's count of scored views lowered to the views whose rows came back, so a report of the recovered
-    store says "k of n views" where rows were lost (and a re-run scores them again)."""
+    """Each method's count of scored views lowered to the views whose rows all came back (every metric the method
+    has on that scene), so a report of the recovered store says "k of n views" where rows were lost, and
+    ``recover`` can name them (a re-run scores them again)."""
     tables = {r[0] for r in dst.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not {"coverage", "results"} <= tables or "run" not in {r[1] for r in dst.execute("PRAGMA table_info(results)")}:
         return
     from .aggregate import RUN_SEP
 
-    joined = f"CASE WHEN r.run = '' THEN r.method ELSE r.method || '{RUN_SEP}' || r.run END"
-    dst.execute("UPDATE coverage SET scored = min(scored, (SELECT count(DISTINCT r.view) FROM results r "
-                "WHERE r.dataset = coverage.dataset AND r.scene = coverage.scene AND r.protocol = coverage.protocol "
-                f"AND {joined} = coverage.method))")
+    def rows(r: str) -> str:
+        joined = f"CASE WHEN {r}.run = '' THEN {r}.method ELSE {r}.method || '{RUN_SEP}' || {r}.run END"
+        return (f"FROM results {r} WHERE {r}.dataset = coverage.dataset AND {r}.scene = coverage.scene AND "
+                f"{r}.protocol = coverage.protocol AND {joined} = coverage.method")
+
+    dst.execute(f"UPDATE coverage SET scored = min(scored, (SELECT count(*) FROM (SELECT r.view {rows('r')} GROUP BY "
+                f"r.view HAVING count(DISTINCT r.metric) = (SELECT count(DISTINCT a.metric) {rows('a')}))))")
 
 
 def _copy_table(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) -> Recovered:

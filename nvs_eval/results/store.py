@@ -534,6 +534,14 @@ class ResultsStore:
     def coverage(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM coverage ORDER BY dataset, scene, method", self.conn)
 
+    def incomplete(self, protocol: str | None = None) -> list[str]:
+        """``"dataset/scene method (protocol): k of n views"`` for every method that has fewer views scored than its
+        scene has (a run interrupted, a folder missing renders, rows lost to a damaged store)."""
+        cov = self.coverage()
+        cov = cov[(cov["scored"] < cov["total"]) & ((cov["protocol"] == protocol) if protocol else True)]
+        return [f"{r.dataset}/{r.scene} {r.method} ({r.protocol}): {r.scored} of {r.total} views"
+                for r in cov.itertuples()]
+
     @_faults("reading")
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

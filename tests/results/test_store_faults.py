@@ -424,6 +424,24 @@ def test_a_lock_held_beyond_the_timeout_names_the_store_and_the_process_holding_
 
 
 
+def test_recover_and_report_name_the_views_whose_rows_were_lost(work):
+    """Rows lost from the middle of the results (here deleted, as a damaged page loses them) while the coverage
+    table survived: recover lowers each method's count to the views whose rows all came back and names them, and
+    the report says on standard error that its tables average fewer views."""
+    cfg, _, out = work
+    store = out / "results.sqlite"
+    con = sqlite3.connect(store)
+    con.execute("DELETE FROM results WHERE method = 'm2' AND metric = 'ssim' AND view = (SELECT min(view) FROM "
+                "results)")
+    con.commit()
+    con.close()
+    r = cli("recover", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "views lost, per scene and method (1):" in r.stdout and "m2 (" in r.stdout and ": 2 of 3 views" in r.stdout
+    rep = cli("report", "--results", str(out), "--out", str(out / "rep"), "--format", "md", "--no-figures")
+    assert rep.returncode == 0 and "report: incomplete: 1 method(s)" in rep.stderr and "2 of 3 views" in rep.stderr
+
+
 @pytest.mark.parametrize("cut", [0.75, 0.5])
 def test_nvs_eval_recover_keeps_every_readable_row_and_the_rerun_scores_the_rest(work, cut):
     """The command the damaged-store error names, run as printed: the readable rows come back with their values
@@ -448,6 +466,8 @@ def test_nvs_eval_recover_keeps_every_readable_row_and_the_rerun_scores_the_rest
     views = {(m, s): len({v for mm, v, _ in recovered if mm == m}) for m, s in scored}
     con.close()
     assert scored == views  # the coverage says what came back, not what was scored before
+    if not scored:  # the coverage table was on a lost page: recover says that it cannot name what is missing
+        assert "which views are missing cannot be listed" in r.stdout
     _reuses_all(cfg, out, recovered)
     again = cli(*command.split()[1:])  # a second recovery never overwrites the kept damaged file
     assert again.returncode == 2 and "results.sqlite.damaged is already beside it" in again.stderr
