@@ -33,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}  (nvs-eval report --baselines {name}; config: baselines: {name})")
         _print_means(entries)
         if args.dataset:
+            said: dict[str, str] = {}  # efficiency note -> the first method it was printed for
             for b in entries:
-                _print_entry(b)
+                _print_entry(b, said)
         print()
     return 0
 
@@ -46,27 +47,37 @@ def _print_means(entries) -> None:
     from ._common import _print_rows
 
     keys = list(dict.fromkeys(k for b in entries for k in b.printed_mean if k in METRICS or k in FIGURES))
-    head = ["  method", "scenes", "protocol", *(METRICS[k].label if k in METRICS else FIGURES[k].label for k in keys)]
-    rows = [[f"  {b.name}", len(b.scenes), b.protocol, *(_printed(b, k) for k in keys)] for b in entries]
+    counts = {len(b.scenes) for b in entries}
+    if len(counts) == 1:  # the same scenes for every method: said once, and the table fits one block
+        print(f"  means over the {counts.pop()} scenes")
+    head = ["  method", *(["scenes"] if counts else []), "protocol",
+            *(METRICS[k].label if k in METRICS else FIGURES[k].label for k in keys)]
+    rows = [[f"  {b.name}", *([len(b.scenes)] if counts else []), b.protocol, *(_printed(b, k) for k in keys)]
+            for b in entries]
     _print_rows(head, rows, sys.stdout, keys=1)
 
 
-def _printed(b, key: str) -> str:
-    """A published mean as the source prints it (its decimals), or '' where the source has none."""
+def _printed(b, key: str, row: dict | None = None, decimals: str = "mean") -> str:
+    """A published value as the source prints it (its decimals), or '' where the source has none: the printed
+    mean, or with ``row`` a scene's value (``decimals="scenes"``)."""
     from ..conventions.figures import FIGURES
 
-    if key not in b.printed_mean:
+    values = b.printed_mean if row is None else row
+    if key not in values:
         return ""
-    v = b.printed_mean[key]
+    v = values[key]
     if key in FIGURES:
         return f"{FIGURES[key].show(v):.{FIGURES[key].precision}f}"
-    return f"{v:.{b.decimals['mean'].get(key, 3)}f}"
+    return f"{v:.{b.decimals.get(decimals, {}).get(key, 3)}f}"
 
 
-def _print_entry(b) -> None:
-    """One method's evidence, source, efficiency note and per-scene values, wrapped to the terminal."""
+def _print_entry(b, said: dict[str, str]) -> None:
+    """One method's evidence, source and efficiency note, wrapped to the terminal (a note printed for an earlier
+    method is referred to, not repeated), then its per-scene values as a table."""
     from ..conventions.figures import FIGURES
+    from ..conventions.registry import METRICS
     from ..util.text import fill
+    from ._common import _print_rows
 
     def say(text: str, indent: int = 14) -> None:
         print(fill(text, subsequent=" " * indent))
@@ -75,9 +86,14 @@ def _print_entry(b) -> None:
     say(f"    evidence: {b.evidence}")
     say(f"    source:   {b.source}")
     if b.efficiency:
-        say(f"    efficiency ({', '.join(FIGURES[k].name for k in b.printed_mean if k in FIGURES)}): {b.efficiency}")
-    for scene, row in b.scenes.items():
-        say(f"    {scene:12s} " + "  ".join(f"{k} {v:g}" for k, v in row.items()), indent=17)
+        figures = ", ".join(FIGURES[k].name for k in b.printed_mean if k in FIGURES)
+        say(f"    efficiency ({figures}): " + (f"as for {said[b.efficiency]} above" if b.efficiency in said
+                                                else b.efficiency))
+        said.setdefault(b.efficiency, b.name)
+    keys = list(dict.fromkeys(k for row in b.scenes.values() for k in row if k in METRICS or k in FIGURES))
+    head = ["    scene", *(METRICS[k].label if k in METRICS else FIGURES[k].label for k in keys)]
+    rows = [[f"    {scene}", *(_printed(b, k, row, "scenes") for k in keys)] for scene, row in b.scenes.items()]
+    _print_rows(head, rows, sys.stdout, keys=1)
 
 
 def _lpips_note(dataset: str) -> str:
