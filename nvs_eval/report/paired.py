@@ -74,7 +74,7 @@ def paired_markdown(cs: list[PublishedComparison]) -> str:
     from ..baselines.per_view import COMMIT, REPO
 
     lines = [f"# Paired with published per-view results\n\nPublished values: {REPO} branch results @ {COMMIT} "
-             f"(`nvs-eval baselines DATASET --per-view`). {SIGNIFICANCE_NOTE.capitalize()}.\n"]
+             f"(`nvs-eval baselines DATASET --per-view`). {SIGNIFICANCE_NOTE[0].upper() + SIGNIFICANCE_NOTE[1:]}.\n"]
     for c in cs:
         lines.append(f"## {c.dataset} (published: {c.published})\n")
         if not c.rows.empty:
@@ -110,6 +110,6 @@ def paired_context(cs: list[PublishedComparison]) -> dict:
         refused = [f"not paired: {r['scene']}{' / ' + r['method'] if r['method'] else ''}: {r['reason']}"
                    for r in c.refused]
         sections.append({"title": f"{c.dataset} (published: {c.published})", "rows": rows, "refused": refused})
-    return {"note": SIGNIFICANCE_NOTE.capitalize() + ".", "sections": sections,
+    return {"note": SIGNIFICANCE_NOTE[0].upper() + SIGNIFICANCE_NOTE[1:] + ".", "sections": sections,
             "head": ["Method", "Published", "Metric", "Scene", "Difference [95%]", "p (Holm)", "p views (Holm)",
                      "Views"]}
