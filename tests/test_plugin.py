@@ -135,6 +135,10 @@ def test_a_plugin_layout_and_protocol_score_like_builtins_and_a_broken_layout_br
     warnings = [ln for ln in r.stderr.splitlines() if "nvs-eval-broken==0.2.0" in ln]
     assert len(warnings) == 1, r.stderr  # one line for the package, naming its metric and its layout
     assert "broken_metric" in warnings[0] and "broken_layout" in warnings[0] and "ModuleNotFoundError" in warnings[0]
+    r = cli("score", str(run), "--layout", "broken_layout", env=site)  # asked for by name: the reason, once
+    assert r.returncode == 2 and "invalid choice" not in r.stderr, r.stderr
+    assert "argument --layout: layout 'broken_layout' is not available" in r.stderr
+    assert r.stderr.count("ModuleNotFoundError") == 1 and "nvs-eval-broken==0.2.0" in r.stderr
 
 
 _CONFIG = """

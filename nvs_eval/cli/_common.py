@@ -169,6 +169,19 @@ def print_auxiliary(paired, file=None) -> None:
                   f"({', '.join(a['suffixes'])}); --strict makes them an error", file=file)
 
 
+def one_of(registry) -> dict:
+    """``add_argument`` keywords for a name from an open registry (layouts, dataset kinds): its names listed as
+    argparse lists choices, and a name that is not there refused with the registry's reason, which names a plugin
+    that did not load and its error (argparse's own "invalid choice" could not)."""
+    def parse(name: str) -> str:
+        if name in registry:
+            return name
+        raise argparse.ArgumentTypeError(registry.unknown(name))
+
+    parse.__name__ = registry.what  # argparse names the type in its message
+    return {"type": parse, "metavar": "{" + ",".join(registry) + "}"}
+
+
 def warn_plugins(args: argparse.Namespace | None = None) -> None:
     """One line per installed plugin package with an entry point that did not load (metrics, layouts, dataset kinds,
     protocols; the built-ins are unaffected). A package whose entry the command asks for (``--metrics``,

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from . import NOT_COMPARABLE
-from ._common import path_argument
+from ._common import one_of, path_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,10 +20,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..data.layouts import LAYOUTS
 
     path_argument(p, "run", help="a run folder in any layout score reads (its ground-truth images are checked)")
-    p.add_argument("--layout", default=None, choices=list(LAYOUTS), help="the run's layout (default: detected)")
+    p.add_argument("--layout", default=None, **one_of(LAYOUTS), help="the run's layout (default: detected)")
     path_argument(p, "--gt", must_be="folder", default=None, help="pairs layout: the run's ground-truth folder")
     p.add_argument("--iteration", type=int, default=None, help="3dgs / gsplat: which iteration (default latest)")
-    p.add_argument("--dataset", required=True, choices=list(DATASET_KINDS), help="the dataset the run was trained on")
+    p.add_argument("--dataset", required=True, **one_of(DATASET_KINDS), help="the dataset the run was trained on")
     path_argument(p, "--dataset-root", must_be="folder", required=True,
                    help="that dataset's scene folder (with several scenes in the run: the folder of scene folders)")
     p.add_argument("--scene", default=None,

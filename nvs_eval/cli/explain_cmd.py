@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._common import path_argument
+from ._common import one_of, path_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,9 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("renders", nargs="+", help="the renders: a folder (with --gt), or a layout folder as `score` takes")
     path_argument(p, "--gt", must_be="folder", default=None, help="ground-truth folder (omit to auto-detect a layout)")
-    p.add_argument("--layout", default=None, choices=list(LAYOUTS), help="the folder layout (default: detected)")
+    p.add_argument("--layout", default=None, **one_of(LAYOUTS), help="the folder layout (default: detected)")
     p.add_argument("--iteration", type=int, default=None, help="3dgs / gsplat / multinerf: which iteration or step")
-    p.add_argument("--dataset", default=None, choices=list(DATASET_KINDS),
+    p.add_argument("--dataset", default=None, **one_of(DATASET_KINDS),
                    help="multinerf: the dataset kind whose held-out views are the ground truth")
     path_argument(p, "--dataset-root", must_be="folder", default=None, help="multinerf: that dataset's scene folder")
     p.add_argument("--images", default="images", help="llff / mipnerf360: the image folder (images_4, ...)")

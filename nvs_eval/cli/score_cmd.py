@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ._common import (
     add_protocol_args,
+    one_of,
     path_argument,
     print_auxiliary,
     print_side_by_side,
@@ -28,10 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="one folder per method (NAME=PATH to name it; NAME=PATH1,PATH2,... or a glob for several runs "
                         "of one method: mean ± std over runs), or a layout folder")
     path_argument(p, "--gt", must_be="folder", default=None, help="ground-truth folder (omit to auto-detect a layout)")
-    p.add_argument("--layout", default=None, choices=list(LAYOUTS), help="the folder layout (default: detected)")
+    p.add_argument("--layout", default=None, **one_of(LAYOUTS), help="the folder layout (default: detected)")
     p.add_argument("--iteration", type=int, default=None,
                    help="3dgs / gsplat / multinerf: which iteration or step (default latest)")
-    p.add_argument("--dataset", default=None, choices=list(DATASET_KINDS),
+    p.add_argument("--dataset", default=None, **one_of(DATASET_KINDS),
                    help="multinerf: the dataset kind whose held-out views are the ground truth; other layouts: the "
                         "dataset their ground truth is checked against (as nvs-eval check does)")
     path_argument(p, "--dataset-root", must_be="folder", default=None,
