@@ -70,3 +70,22 @@ def test_nvs_eval_evaluate_is_the_function_whatever_was_imported_before():
             "evaluate.__module__ == 'nvs_eval.api', evaluate")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_the_installed_command_and_python_m_score_in_a_new_interpreter(tmp_path):
+    """The tests' ``cli`` forks each command from a server that imported torch already; the two ways a user runs
+    nvs-eval, the installed ``nvs-eval`` script and ``python -m nvs_eval``, each start a new interpreter here and
+    score a pair end to end."""
+    from pathlib import Path
+
+    from helpers import folder
+
+    names = ["000.png", "001.png"]
+    folder(tmp_path / "gt", names, seed=1)
+    folder(tmp_path / "r", names, seed=1)  # identical: PSNR inf, SSIM 1
+    script = Path(sys.executable).parent / "nvs-eval"
+    for command in ([str(script)], [sys.executable, "-m", "nvs_eval"]):
+        r = subprocess.run([*command, "score", str(tmp_path / "r"), "--gt", str(tmp_path / "gt"), "--metrics",
+                            "psnr,ssim", "--device", "cpu"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert re.search(r"^r\s+inf\s+1\.0+\s+2$", r.stdout, re.M), r.stdout
