@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     if came_back.get("results") and not came_back.get("coverage"):
         print("the coverage table was lost: which views are missing cannot be listed")
     elif incomplete:
-        print(f"views lost, per scene and method ({len(incomplete)}):")
+        print(f"scenes and methods with views lost ({len(incomplete)}; a view whose rows did not all come back "
+              "counts as lost):")
         for line in incomplete:
             print(f"  {line}")
     print(f"recovered into {moved.store}; the damaged file is kept as {moved.damaged}.\n"

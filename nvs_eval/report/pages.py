@@ -74,8 +74,10 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     data = _read_store(store_path, protocol)
     if data["incomplete"]:
         n, shown = len(data["incomplete"]), "; ".join(data["incomplete"][:3])
+        where = "the index lists them all under Coverage" if "html" in formats else "the list above is all of them"
         print(f"report: incomplete: {n} method(s) of a scene lack views, and their tables average only the views "
-              f"scored ({shown}{'; ...' if n > 3 else ''}); the index lists them all under Coverage", file=sys.stderr)
+              f"scored ({shown}{'; ...' if n > 3 else ''}); " + (where if n > 3 or "html" in formats else
+                                                                 "scoring again completes them"), file=sys.stderr)
     protocol, per_view, tidy = data["protocol"], data["per_view"], data["tidy"]
     metrics = [m for m in METRICS if m in per_view.columns]
     tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, data["gt_sizes"]),

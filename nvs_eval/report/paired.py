@@ -10,13 +10,14 @@ import pandas as pd
 from ..conventions.registry import DEFAULT_SIGNIFICANCE, METRICS
 from ..errors import UsageError, option
 from ..results.published import ALL_SCENES, PublishedComparison, compare_with_published
+from ..results.stats import significant
 from .table import Cell, Column, Table, fmt
 
 SIGNIFICANCE_NOTE = ("mean of the per-view differences (yours minus published; per scene, then over the paired "
                      "scenes) and its paired two-level bootstrap 95% interval; p: the same bootstrap's two-sided "
                      "p-value (below 0.05 only where the interval excludes 0), and p views: the sign-flip test with "
-                     "the scenes held fixed, each Holm-adjusted over every comparison of the metric; views paired by "
-                     "dataset image name")
+                     "the scenes held fixed, each Holm-adjusted over every comparison of the metric, a difference "
+                     "significant only where both are below the level; views paired by dataset image name")
 
 
 def comparisons(per_view: pd.DataFrame, checks: dict, protocol: str, baselines: dict[str, str],
@@ -57,7 +58,7 @@ def paired_table(c: PublishedComparison, significance: float | None = DEFAULT_SI
         for m in metrics:
             r = allr[(allr["method"] == method) & (allr["published"] == pub) & (allr["metric"] == m)].iloc[0]
             row.append(Cell(float(r["difference"]), f"{_signed(r['difference'], m)} [{_signed(r['lo'], m)}, "
-                            f"{_signed(r['hi'], m)}]", 0, tied=bool(r["p_boot_holm"] >= level)))
+                            f"{_signed(r['hi'], m)}]", 0, tied=not significant(r["p_boot_holm"], r["p_holm"], level)))
         cells.append(tuple(row))
     first = allr.iloc[0]
     refused = f" Not paired: {len(c.refused)} (see paired_baselines.md)." if c.refused else ""

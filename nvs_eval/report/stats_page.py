@@ -12,7 +12,7 @@ import pandas as pd
 from ..conventions.registry import DEFAULT_SIGNIFICANCE, METRICS
 from ..errors import UsageError
 from ..results.aggregate import scene_summary, split_runs
-from ..results.stats import DEFAULT_RESAMPLES, bootstrap_ci, pairwise
+from ..results.stats import DEFAULT_RESAMPLES, bootstrap_ci, pairwise, significant
 from .figures import ci_figure
 from .table import fmt, fmt_spread
 from .work import draw
@@ -28,12 +28,13 @@ def _per_view_over_runs(per_view: pd.DataFrame) -> pd.DataFrame:
 INTRO = ("Values aggregated as {aggregation}. Intervals: 95% two-level bootstrap ({resamples} resamples of the "
          "scenes and, within each, of its views; fixed seed, so the page is the same every time it is written). "
          "Pairwise: mean of the per-view differences (row minus column, per scene then over scenes) and its paired "
-         "two-level bootstrap interval; p is that bootstrap's two-sided p-value, so a shaded cell's interval always "
-         "excludes 0 (would the difference hold on other scenes like these?); p views is a sign-flip permutation "
-         "test of the per-view differences with the scenes held fixed (on these scenes, is it more than "
-         "view-to-view chance?), often far smaller with few scenes. Both are Holm-adjusted over the pairs of each "
-         "table. Methods with several runs: runs averaged per view here; their run-to-run spread is listed "
-         "below. Definitions and references: nvs_eval/results/stats.py.")
+         "two-level bootstrap interval; p is that bootstrap's two-sided p-value (would the difference hold on other "
+         "scenes like these?), p views a sign-flip permutation test of the per-view differences with the scenes "
+         "held fixed (on these scenes, is it more than view-to-view chance?), often far smaller with few scenes, "
+         "larger with few views. Both are Holm-adjusted over the pairs of each table; a pair is shaded only where "
+         "both are below the level, so a shaded interval always excludes 0. Methods with several runs: runs "
+         "averaged per view here; their run-to-run spread is listed below. Definitions and references: "
+         "nvs_eval/results/stats.py.")
 
 
 def stats_context(out: Path, per_view: pd.DataFrame, metrics: list[str], aggregation: str,
@@ -80,7 +81,7 @@ def _pairwise(g: pd.DataFrame, metric: str, methods: list[str], resamples: int) 
     for r in table.itertuples():
         cell[(r.a, r.b)] = {"text": f"{r.difference:+.{d}f}", "small": f"[{r.lo:+.{d}f}, {r.hi:+.{d}f}] "
                             f"p={r.p_boot_holm:.3g}, p views={r.p_holm:.3g}",
-                            "cls": "sig" if r.p_boot_holm < DEFAULT_SIGNIFICANCE else ""}
+                            "cls": "sig" if significant(r.p_boot_holm, r.p_holm, DEFAULT_SIGNIFICANCE) else ""}
     rows = [[a, *(cell.get((a, b), "") for b in methods[1:])] for a in methods[:-1]]
     return {"label": f"{label}: row minus column", "refused": "", "head": ["", *methods[1:]], "rows": rows,
             "alpha": f"{DEFAULT_SIGNIFICANCE:g}"}

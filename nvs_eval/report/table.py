@@ -192,29 +192,34 @@ def _baseline_flags(bad: dict[str, str], scene_names: list[str], force: bool) ->
 
 def _significance(per_view: pd.DataFrame, dataset: str, methods: list[str], metric: str, best: int,
                   alpha: float, allow_different_sets: bool = False) -> tuple[list[bool], str]:
-    """Which methods are not significantly different from ``methods[best]`` (paired tests on the per-view values,
-    runs averaged per view, Holm-adjusted over the column); a note for methods scored on other views."""
+    """Which methods are not significantly different from ``methods[best]``: paired tests on the per-view values,
+    runs averaged per view, Holm-adjusted over the column, with the verdict the statistics page shades by
+    (:func:`nvs_eval.results.stats.significant`: the two-level bootstrap and the sign-flip test both reject); a
+    note for methods scored on other views."""
     from ..errors import UsageError
-    from ..results.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, _paired, _wide, holm
+    from ..results.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, _paired, _wide, holm, shared_bootstrap, significant
 
     df = split_runs(per_view[per_view["dataset"] == dataset])
-    wide = _wide(df.groupby(["dataset", "scene", "method", "view"], as_index=False)[metric].mean(), metric)
-    others, pvals, skipped, partial = [], [], [], []
+    averaged = df.groupby(["dataset", "scene", "method", "view"], as_index=False)[metric].mean()
+    wide = _wide(averaged, metric)
+    shared = shared_bootstrap(averaged, wide, metric, methods, DEFAULT_RESAMPLES, DEFAULT_SEED)
+    others, pvals, boots, skipped, partial = [], [], [], [], []
     for i, m in enumerate(methods):
         if i == best:
             continue
         try:
             r = _paired(wide, metric, methods[best], m, 0.95, DEFAULT_RESAMPLES, DEFAULT_SEED, allow_different_sets,
-                        boot=False)
+                        boot=None if shared is None else shared[best] - shared[i])
             pvals.append(r["p"])
+            boots.append(r["p_boot"])
             if r["note"]:
                 partial.append(f"{m} ({r['note']})")
             others.append(i)
         except UsageError:
             skipped.append(m)
     tied = [False] * len(methods)
-    for i, p in zip(others, holm(pvals) if pvals else []):
-        tied[i] = p >= alpha
+    for i, p, pb in zip(others, holm(pvals) if pvals else [], holm(boots) if boots else []):
+        tied[i] = not significant(pb, p, alpha)
     note = (f" Not tested against the best (scored on other views; --allow-different-sets compares the "
             f"intersection): {', '.join(skipped)}." if skipped else "")
     if partial:
@@ -424,8 +429,10 @@ def _ties(per_view, dataset, methods, metrics, values, precision, significance, 
     cols = [_significance(per_view, dataset, methods, k, ranks[c].index(1), significance, allow_different_sets)
             for c, k in enumerate(metrics)]
     tied = [[cols[c][0][r] for c in range(len(metrics))] for r in range(len(methods))]
-    note = (f" † not significantly different from the column's best at {significance:g} (two-sided paired sign-flip "
-            "test on the per-view differences, runs averaged per view, Holm-adjusted over the column)."
+    note = (f" † not significantly different from the column's best at {significance:g}: not both of the two-sided "
+            "paired tests on the per-view differences reject, the two-level bootstrap (scenes and views resampled) "
+            "and the sign-flip test (scenes fixed); runs averaged per view, Holm-adjusted over the column; the "
+            "statistics page shades by the same rule."
             + "".join(sorted({c[1] for c in cols})))
     return tied, note
 

@@ -20,8 +20,9 @@ bootstrap confidence intervals, paired comparisons with Holm's correction.
   over all 2^n sign patterns for n <= 16 views, else 10,000 random flips; Good, *Permutation Tests*, 2000). The two
   answer different questions: the sign-flip test holds the scenes fixed (on these scenes, is the difference more
   than view-to-view chance?), the interval treats the scenes as a sample (would it hold on other scenes like
-  them?). Where a verdict is printed beside the interval, it is the interval's own test, :func:`bootstrap_p`, so a
-  "significant" mark never sits beside an interval that includes 0. Across the pairs of one table the p-values
+  them?). Where a verdict is printed beside the interval, both must reject (:func:`significant`): the interval's
+  own test, :func:`bootstrap_p`, so a "significant" mark never sits beside an interval that includes 0, and the
+  sign-flip test, which keeps tiny samples from being called significant. Across the pairs of one table the p-values
   are adjusted with Holm's step-down method (Holm, Scand. J. Statist. 6(2), 1979). Two methods not scored on
   the same (dataset, scene, view) set are refused with what differs, unless ``allow_different_sets`` (then the
   intersection is compared and the result says so).
@@ -309,6 +310,18 @@ def _paired(wide: pd.DataFrame, metric: str, a: str, b: str, level: float, resam
             "scenes": len(groups), "note": note}
 
 
+def significant(p_boot: float, p_views: float, alpha: float) -> bool:
+    """The verdict printed beside an interval: both tests reject at ``alpha`` (each Holm-adjusted by the caller).
+    ``p_boot < alpha`` makes it agree with the interval (it then excludes 0); the sign-flip ``p_views < alpha``
+    guards small samples, where the percentile bootstrap is overconfident (three views that all favour one method
+    put every draw on one side of 0, while no sign-flip test of three views can reach 0.05).
+
+    >>> significant(0.01, 0.3, 0.05), significant(0.2, 0.001, 0.05), significant(0.01, 0.001, 0.05)
+    (False, False, True)
+    """
+    return bool(p_boot < alpha and p_views < alpha)
+
+
 def bootstrap_p(boot: np.ndarray) -> float:
     """Two-sided p-value of "no difference" read off the paired bootstrap draws ``boot`` of the difference:
     ``2 (1 + k) / (1 + B)`` (at most 1), ``k`` the draws on the far side of zero (zero included) out of ``B``
@@ -343,17 +356,23 @@ def holm(pvalues: list[float]) -> list[float]:
     return adjusted.tolist()
 
 
+def shared_bootstrap(per_view: pd.DataFrame, wide: pd.DataFrame, metric: str, methods: list[str], resamples: int,
+                     seed: int) -> np.ndarray | None:
+    """When every method has every view: one two-level bootstrap of all of them, (M, B), that serves every pair
+    (the view-mean of a - b is the difference of the view-means on the same resampled scenes and views); else
+    ``None`` (each pair draws its own, on the views both have)."""
+    if not wide[methods].notna().all().all():
+        return None
+    grid = _grid(per_view[per_view["method"].isin(methods)], metric, methods)
+    return _boot(grid.values, grid.counts, metric, DEFAULT_AGGREGATION, resamples, np.random.default_rng(seed))
+
+
 def pairwise(per_view: pd.DataFrame, metric: str, methods: list[str] | None = None, **kw) -> pd.DataFrame:
     """:func:`paired_test` for every pair of ``methods`` (default: all), with Holm-adjusted p-values."""
     methods = methods or sorted(per_view["method"].unique())
     wide = _wide(per_view, metric)
     opts = {"level": 0.95, "resamples": DEFAULT_RESAMPLES, "seed": DEFAULT_SEED, "allow_different_sets": False, **kw}
-    shared = None
-    if wide[methods].notna().all().all():  # every method on every view: one bootstrap serves every pair (the
-        # view-mean of a - b is the difference of the view-means on the same resampled scenes and views)
-        grid = _grid(per_view[per_view["method"].isin(methods)], metric, methods)
-        shared = _boot(grid.values, grid.counts, metric, DEFAULT_AGGREGATION, opts["resamples"],
-                       np.random.default_rng(opts["seed"]))
+    shared = shared_bootstrap(per_view, wide, metric, methods, opts["resamples"], opts["seed"])
     rows = [_paired(wide, metric, a, b, **opts, boot=None if shared is None else shared[i] - shared[j])
             for i, a in enumerate(methods) for j, b in enumerate(methods) if j > i]
     out = pd.DataFrame(rows)
@@ -364,4 +383,4 @@ def pairwise(per_view: pd.DataFrame, metric: str, methods: list[str] | None = No
 
 
 __all__ = ["scene_value", "scene_values", "dataset_values", "bootstrap_ci", "paired_test", "pairwise", "holm",
-           "bootstrap_p"]
+           "bootstrap_p", "significant"]

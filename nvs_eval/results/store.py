@@ -535,11 +535,11 @@ class ResultsStore:
         return pd.read_sql_query("SELECT * FROM coverage ORDER BY dataset, scene, method", self.conn)
 
     def incomplete(self, protocol: str | None = None) -> list[str]:
-        """``"dataset/scene method (protocol): k of n views"`` for every method that has fewer views scored than its
-        scene has (a run interrupted, a folder missing renders, rows lost to a damaged store)."""
+        """``"dataset/scene method (protocol): m of n views missing"`` for every method that has fewer views scored
+        than its scene has (a run interrupted, a folder missing renders, rows lost to a damaged store)."""
         cov = self.coverage()
         cov = cov[(cov["scored"] < cov["total"]) & ((cov["protocol"] == protocol) if protocol else True)]
-        return [f"{r.dataset}/{r.scene} {r.method} ({r.protocol}): {r.scored} of {r.total} views"
+        return [f"{r.dataset}/{r.scene} {r.method} ({r.protocol}): {r.total - r.scored} of {r.total} views missing"
                 for r in cov.itertuples()]
 
     @_faults("reading")

@@ -375,8 +375,8 @@ def test_demo_report_has_runs_with_spread_intervals_and_the_pairwise_page(html_r
                        r'</small>', stats)
     assert len(cells) == 10 * 3  # 10 metrics x 3 pairs of 3 methods (floater-gs's runs averaged per view)
     assert any(sig for sig, *_ in cells) and not all(sig for sig, *_ in cells)
-    for sig, lo, hi, p, _ in cells:
-        assert bool(sig) == (float(p) < 0.05)
+    for sig, lo, hi, p, p_views in cells:
+        assert bool(sig) == (float(p) < 0.05 and float(p_views) < 0.05)
         if sig:
             assert float(lo) > 0 or float(hi) < 0, (lo, hi, p)
 

@@ -8,7 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nvs_eval.results.stats import bootstrap_ci, dataset_values, holm, paired_test, pairwise, scene_values
+from nvs_eval.results.stats import (
+    bootstrap_ci,
+    dataset_values,
+    holm,
+    paired_test,
+    pairwise,
+    scene_values,
+    significant,
+)
 
 
 def _frame(offsets: dict[str, float], noise: float = 1.0, scenes: int = 4, views: int = 12, seed: int = 0):
@@ -140,17 +148,24 @@ def test_a_verdict_printed_beside_an_interval_never_contradicts_it():
                      {"dataset": "d", "scene": f"s{s}", "view": f"{v:03d}", "method": "b", "psnr": base}]
     r = pairwise(pd.DataFrame(rows), "psnr", resamples=2000).iloc[0]
     assert r.p_holm < 0.01 and r.lo < 0 < r.hi and r.p_boot_holm >= 0.05
-    checked = significant = 0
+    assert not significant(r.p_boot_holm, r.p_holm, 0.05)
+    # the other way: three views that all favour a: every bootstrap draw is positive, no sign-flip test of three
+    # views reaches 0.05, and the verdict is "not significant"
+    tiny = pd.DataFrame([{"dataset": "d", "scene": "s", "view": str(v), "method": m, "psnr": 25 + v + d}
+                         for v in range(3) for m, d in (("a", 0.5 + 0.1 * v), ("b", 0.0))])
+    t = pairwise(tiny, "psnr", resamples=2000).iloc[0]
+    assert t.lo > 0 and t.p_boot < 0.01 and t.p == 0.25 and not significant(t.p_boot_holm, t.p_holm, 0.05)
+    checked = rejected = 0
     for seed in range(40):
         df = _frame({"a": rng.uniform(0, 0.6), "b": 0.0}, noise=rng.uniform(0.2, 1.5), scenes=int(rng.integers(1, 6)),
                     views=int(rng.integers(2, 15)), seed=seed)
         t = pairwise(df, "psnr", resamples=int(rng.integers(200, 3000)), seed=seed).iloc[0]
         assert 0 < t.p_boot <= 1 and t.p_boot_holm >= t.p_boot
         if t.p_boot < 0.05:
-            significant += 1
+            rejected += 1
             assert not (t.lo <= 0 <= t.hi), (seed, t.lo, t.hi, t.p_boot)
         checked += 1
-    assert checked == 40 and 5 < significant < 40  # both verdicts occur
+    assert checked == 40 and 5 < rejected < 40  # both verdicts occur
 
 
 def test_bootstrap_p_counts_the_draws_beyond_zero():
