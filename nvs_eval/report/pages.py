@@ -72,12 +72,7 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     if unknown:
         raise UsageError(f"unknown report format(s) {unknown}; known: {', '.join(FORMATS + EXTRA_FORMATS)}")
     data = _read_store(store_path, protocol)
-    if data["incomplete"]:
-        n, shown = len(data["incomplete"]), "; ".join(data["incomplete"][:3])
-        where = "the index lists them all under Coverage" if "html" in formats else "the list above is all of them"
-        print(f"report: incomplete: {n} method(s) of a scene lack views, and their tables average only the views "
-              f"scored ({shown}{'; ...' if n > 3 else ''}); " + (where if n > 3 or "html" in formats else
-                                                                 "scoring again completes them"), file=sys.stderr)
+    _warn_incomplete(data["incomplete"], "html" in formats)
     protocol, per_view, tidy = data["protocol"], data["per_view"], data["tidy"]
     metrics = [m for m in METRICS if m in per_view.columns]
     tables = build_tables(per_view, protocol, metrics, precision, resolutions(tidy, data["gt_sizes"]),
@@ -94,6 +89,16 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
             paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"], extra,
                                         figures, worst_k, device, aggregation, compared, full_res_budget)
     return paths
+
+
+def _warn_incomplete(incomplete: list[str], html: bool) -> None:
+    """One line on standard error when some method of a scene lacks views (its tables average fewer views)."""
+    if not incomplete:
+        return
+    n, shown = len(incomplete), "; ".join(incomplete[:3])
+    more = "; the index lists them all under Coverage" if html else ""
+    print(f"report: incomplete: {n} method(s) of a scene lack views, and their tables average only the views "
+          f"scored ({shown}{'; ...' if n > 3 else ''}){more}", file=sys.stderr)
 
 
 def _paired(per_view, data: dict, protocol, baselines, significance, tables: list) -> list:
