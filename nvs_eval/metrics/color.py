@@ -25,9 +25,9 @@ NUM_ITERS = 5
 
 
 def _expand(x: Tensor) -> Tensor:
-    """(N, P, 3) -> (N, P, 10): ``x_c x_d`` for ``c <= d`` in multinerf's order, then ``x``, then 1."""
-    quad = [x[..., c : c + 1] * x[..., c:] for c in range(x.shape[-1])]
-    return torch.cat([*quad, x, torch.ones_like(x[..., :1])], dim=-1)
+    """(N, P, 3) -> (N, P, 10): ``x_c x_d`` for ``c <= d`` in multinerf's order, then ``x``, then 1 (the terms of
+    :func:`_expand_channels`, pixel-major)."""
+    return _expand_channels(x.transpose(1, 2)).transpose(1, 2).contiguous()
 
 
 def _channels(img: Tensor) -> Tensor:
@@ -36,7 +36,7 @@ def _channels(img: Tensor) -> Tensor:
 
 
 def _expand_channels(x: Tensor) -> Tensor:
-    """:func:`_expand` channel-major: (N, 3, P) -> (N, 10, P), the same 10 terms in the same order."""
+    """(N, 3, P) -> (N, 10, P): ``x_c x_d`` for ``c <= d`` in multinerf's order, then ``x``, then 1."""
     quad = [x[:, c : c + 1] * x[:, c:] for c in range(x.shape[1])]
     return torch.cat([*quad, x, torch.ones_like(x[:, :1])], dim=1)
 

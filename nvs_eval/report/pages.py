@@ -20,7 +20,7 @@ import numpy as np
 
 from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS, STORE_NAME
 from ..errors import StoreError, UsageError, option
-from ..results.aggregate import RUN_SEP
+from ..results.aggregate import RUN_SEP, first_runs, split_runs
 from ..results.export import atomic_output, atomic_write_text, check_output_folder
 from ..util.version import __version__
 from .html import write_assets, write_page
@@ -344,7 +344,7 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_
         scenes.append({"href": name, "title": f"{dataset} / {scene}", "views": g["view"].nunique(),
                        "methods": g["method"].astype(str).str.partition(RUN_SEP)[0].nunique(),
                        "runs": g["method"].nunique()})
-        shown = (_comparisons(out, slug, dataset, scene, _first_runs(g), tidy, metrics, evaluator, worst_k,
+        shown = (_comparisons(out, slug, dataset, scene, first_runs(g), tidy, metrics, evaluator, worst_k,
                               full_res) if evaluator is not None else NO_COMPARISONS)
         if shown["comparisons"] or shown["viewer_data"]:
             shown = {**shown, "comparisons_note": shown["comparisons_note"] + _runs_shown(g)}
@@ -377,18 +377,10 @@ def _map_evaluator(protocol, metrics, device):
 
 def _runs_shown(g) -> str:
     """Which run of a method with several runs the images show (the tables above average all of them)."""
-    from ..results.aggregate import split_runs
-
     runs = split_runs(g).groupby("method")["run"].agg(lambda r: sorted(set(r)))
     several = [f"{m}: {r[0]} of its {len(r)} runs" for m, r in runs.items() if len(r) > 1]
     return (f" The images (figures and viewer) show one run of each method with several ({'; '.join(several)}); "
             "the means above average every run." if several else "")
-
-
-def _first_runs(g):
-    from ..results.aggregate import first_runs
-
-    return first_runs(g)
 
 
 def _write_stats(env, out, per_view, metrics, aggregation, compared) -> None:
