@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in COMMANDS.items():
         p = parser.commands[name] = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(f"nvs_eval.cli.{name}_cmd").add_arguments(p)
+        # after the command too (``nvs-eval score ... --debug``); SUPPRESS keeps a --debug given before it
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
     return parser
 
 

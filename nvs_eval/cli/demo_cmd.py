@@ -8,8 +8,10 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..data.demo import VIEWS
+
     p.add_argument("--out", default="nvs-eval-demo", help="folder for the demo data, store and report")
-    p.add_argument("--views", type=int, default=6, help="test views per scene (default 6)")
+    p.add_argument("--views", type=int, default=VIEWS, help=f"test views per scene (default {VIEWS})")
     p.add_argument("--device", default="auto")
     p.add_argument("--recompute", action="store_true", help="re-score every row, even those already stored")
 

@@ -124,12 +124,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agreement(result: dict) -> str:
+    """What the targets establish and, when several combinations match, what they cannot tell apart."""
+    from ._common import wrap
+
+    settled = "; ".join(f"{k} {v}" for k, v in result["settled"].items())
+    text = wrap(f"the targets establish: {settled or 'none of the searched settings'}")
+    if result["undetermined"]:
+        open_ = "; ".join(f"{k} ({' / '.join(v)})" for k, v in result["undetermined"].items())
+        text += "\n" + wrap(f"they cannot tell apart: {open_}: each gives the same numbers at the targets' "
+                            "precision; more printed digits, per-view targets (--target-file) or another metric can "
+                            "separate them")
+    return text
+
+
 def _print_result(args: argparse.Namespace, result: dict, targets: dict) -> None:
     """The ranked matches (and the best written as a protocol when asked), or the closest variants."""
     from ..conventions.protocols import protocol_yaml
     from ..util.atomic import atomic_write_text
 
     if result["matches"]:
+        print(_agreement(result))
         for m in result["matches"][: args.top]:
             values = "  ".join(f"{k} {v:.6g} ({m['error'][k]:+.2g})" for k, v in m["values"].items())
             print(f"{m['rank']:3d}. nearest preset {m['nearest_preset']}: {_fmt_diff(m['differs_from_preset'])}\n"

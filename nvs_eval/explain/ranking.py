@@ -158,9 +158,26 @@ def explain(search: Search, targets: dict[str, TargetValue], *, limit: int = 200
                             "error": m["error"], "distance": m["distance"], "_protocol": proto})
     closest_out = {metric: _closest(metric, rows, search, targets[metric].tolerance)
                    for metric, rows in closest.items()}
+    settled, open_ = agreement([m["protocol"] for m in matches], set(targets))
     return {"targets": {m: {"value": t.value, "tolerance": t.tolerance, "per_view": t.per_view is not None}
                         for m, t in targets.items()},
-            "views": len(search.views), "matches": out_matches, "match_count": len(matches), "closest": closest_out}
+            "views": len(search.views), "matches": out_matches, "match_count": len(matches), "closest": closest_out,
+            "settled": settled, "undetermined": open_}
+
+
+def agreement(protocols: list[Protocol], keys: set[str]) -> tuple[dict, dict]:
+    """What every matching combination agrees on (``{setting: value}``: the targets establish it) and what they
+    do not (``{setting: [the values among the matches]}``: no search on these numbers can tell which one a paper
+    used; more printed digits, per-view targets or another metric can). Over every match, not only the listed."""
+    if not protocols:
+        return {}, {}
+    flats = [_flat(p, keys) for p in protocols]
+    nets = [",".join(sorted(m[6:] for m in p.metrics if m.startswith("lpips_"))) for p in protocols]
+    if any(nets):
+        flats = [{**f, "lpips_net": n} for f, n in zip(flats, nets)]
+    seen = {k: list(dict.fromkeys(str(f.get(k)) for f in flats)) for k in flats[0]}
+    settled = {k: flats[0][k] for k, v in seen.items() if len(v) == 1}
+    return settled, {k: v for k, v in seen.items() if len(v) > 1}
 
 
 def _closest(metric: str, rows: list, search: Search, tolerance: float) -> list[dict]:

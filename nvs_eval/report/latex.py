@@ -1,8 +1,15 @@
-"""LaTeX (booktabs) rendering of :class:`~nvs_eval.report.table.Table`. Needs ``\\usepackage{booktabs}``."""
+"""LaTeX (booktabs) rendering of :class:`~nvs_eval.report.table.Table`. Needs ``\\usepackage{booktabs}`` and
+``\\usepackage{graphicx}`` (:data:`PACKAGES`): a tabular wider than the column (the 10-metric summary) is shrunk to
+``\\linewidth`` by ``\\resizebox``, one that fits is left at its size."""
 
 from __future__ import annotations
 
 from .table import Table, arrow
+
+PACKAGES = ("booktabs", "graphicx")
+# graphicx's \resizebox evaluates its width after boxing its argument, with \width its natural width: this
+# shrinks only what would overflow (TeX's ``Overfull \hbox``) and never enlarges a narrow table
+_FIT = r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"
 
 _SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
              "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
@@ -32,7 +39,7 @@ def render_latex(table: Table) -> str:
         caption_metric = ""
     lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{escape(table.caption)}{caption_metric}}}",
              rf"\label{{tab:{escape(table.key).replace(chr(92), '')}}}",
-             r"\begin{tabular}{l" + "r" * len(table.columns) + "}", r"\toprule", " & ".join(header) + r" \\",
+             _FIT, r"\begin{tabular}{l" + "r" * len(table.columns) + "}", r"\toprule", " & ".join(header) + r" \\",
              r"\midrule"]
     for i, (name, row) in enumerate(zip(table.rows, table.cells)):
         cells = [escape(name)] + [_cell(c) for c in row]
@@ -41,11 +48,12 @@ def render_latex(table: Table) -> str:
             if not table.is_published(i - 1):
                 lines.append(r"\midrule")
         lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
 def render_document(tables: list[Table]) -> str:
     """A minimal standalone document holding the tables (what the tests compile with pdflatex)."""
     body = "\n".join(render_latex(t) for t in tables)
-    return "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n" + body + "\\end{document}\n"
+    packages = "".join(f"\\usepackage{{{p}}}\n" for p in PACKAGES)
+    return "\\documentclass{article}\n" + packages + "\\begin{document}\n" + body + "\\end{document}\n"

@@ -20,11 +20,11 @@ import numpy as np
 
 from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS, STORE_NAME
 from ..errors import StoreError, UsageError, option
-from ..results.aggregate import RUN_SEP, first_runs, split_runs
+from ..results.aggregate import RUN_SEP, display_name, first_runs, split_runs, with_run_column
 from ..results.export import atomic_output, atomic_write_text, check_output_folder
 from ..util.version import __version__
 from .html import write_assets, write_page
-from .latex import render_document, render_latex
+from .latex import PACKAGES, render_document, render_latex
 from .markdown import render_csv, render_markdown
 from .table import build_tables
 from .work import ReportWork, page_written
@@ -194,7 +194,8 @@ def _write_tables(out: Path, tables, per_view, formats) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     if "latex" in formats:
         latex = "\n".join(render_latex(t) for t in tables)
-        atomic_write_text(out / "tables.tex", "% needs \\usepackage{booktabs}\n" + latex)
+        needs = ", ".join(f"\\usepackage{{{p}}}" for p in PACKAGES)
+        atomic_write_text(out / "tables.tex", f"% needs {needs}\n" + latex)
         atomic_write_text(out / "tables_document.tex", render_document(tables))
         paths["latex"] = out / "tables.tex"
     if "md" in formats:
@@ -203,12 +204,14 @@ def _write_tables(out: Path, tables, per_view, formats) -> dict[str, Path]:
     if "csv" in formats:
         for t in tables:
             atomic_write_text(out / "csv" / f"{_slug(t.key)}.csv", render_csv(t))
-        atomic_write_text(out / "csv" / "per_view.csv", per_view.to_csv(index=False, float_format="%.10g"))
+        atomic_write_text(out / "csv" / "per_view.csv",
+                          with_run_column(per_view).to_csv(index=False, float_format="%.10g"))
         paths["csv"] = out / "csv"
     return paths
 
 
-DOWNLOADS = {"latex": "LaTeX, booktabs", "md": "Markdown", "csv": "CSV of every view; each table's CSV is beside it",
+DOWNLOADS = {"latex": "LaTeX, booktabs and graphicx", "md": "Markdown",
+             "csv": "CSV of every view; each table's CSV is beside it",
              "paired": "paired with published per-view results", "survey": "survey format"}
 
 
@@ -344,7 +347,7 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_
         scenes.append({"href": name, "title": f"{dataset} / {scene}", "views": g["view"].nunique(),
                        "methods": g["method"].astype(str).str.partition(RUN_SEP)[0].nunique(),
                        "runs": g["method"].nunique()})
-        shown = (_comparisons(out, slug, dataset, scene, first_runs(g), tidy, metrics, evaluator, worst_k,
+        shown = (_comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k,
                               full_res) if evaluator is not None else NO_COMPARISONS)
         if shown["comparisons"] or shown["viewer_data"]:
             shown = {**shown, "comparisons_note": shown["comparisons_note"] + _runs_shown(g)}
@@ -380,7 +383,7 @@ def _runs_shown(g) -> str:
     runs = split_runs(g).groupby("method")["run"].agg(lambda r: sorted(set(r)))
     several = [f"{m}: {r[0]} of its {len(r)} runs" for m, r in runs.items() if len(r) > 1]
     return (f" The images (figures and viewer) show one run of each method with several ({'; '.join(several)}); "
-            "the means above average every run." if several else "")
+            "the views are ranked, and the means above taken, over every run." if several else "")
 
 
 def _write_stats(env, out, per_view, metrics, aggregation, compared) -> None:
@@ -393,8 +396,9 @@ def _write_stats(env, out, per_view, metrics, aggregation, compared) -> None:
 
 
 def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k, full_res=None) -> dict:
-    """The worst views per method and the median view (by the first LPIPS metric, else PSNR): comparison figures
-    and the viewer's layers, as the scene template reads them."""
+    """The worst views per method and the median view (by the first LPIPS metric, else PSNR; a method's runs
+    averaged per view, as the tables average them): comparison figures and the viewer's layers of each method's
+    first run, as the scene template reads them."""
     from ..data.images import image_ref
     from .figures import comparison_figure
     from .work import draw
@@ -402,7 +406,8 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
     plain = [m for m in metrics if METRICS[m].family == "plain"] or metrics
     key = next((m for m in plain if METRICS[m].lpips_net), "psnr" if "psnr" in plain else plain[0])
     views = _shown_views(g, key, worst_k)
-    rows = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene) & tidy["method"].isin(g["method"].unique())]
+    shown = first_runs(g)["method"].unique()
+    rows = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene) & tidy["method"].isin(shown)]
     paths = rows.drop_duplicates(["method", "view"]).set_index(["method", "view"])[["render_path", "gt_path"]]
     images: dict[str, dict[str, str]] = {}
     full: dict[str, dict[str, str]] = {}
@@ -410,7 +415,7 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
     for v, why in views.items():
         sub = paths.xs(v, level="view")
         gt_ref = image_ref(sub["gt_path"].iloc[0])
-        refs = {m: image_ref(p) for m, p in sub["render_path"].items()}
+        refs = {display_name(m): image_ref(p) for m, p in sub["render_path"].items()}
         if not all(r.is_file() for r in (gt_ref, *refs.values())):
             missing.append(v)
             continue
@@ -441,8 +446,10 @@ def _view_maps(evaluator, gt_ref, refs):
 
 def _shown_views(g, key: str, worst_k: int) -> dict[str, str]:
     """view -> why it is shown: each method's ``worst_k`` worst views by ``key``, then the view whose mean over
-    the methods is the median (the view a typical reader would see)."""
+    the methods is the median (the view a typical reader would see); a method's runs are averaged per view first
+    (its worst views are not its first run's)."""
     label = METRICS[key].label
+    g = split_runs(g).groupby(["method", "view"], as_index=False)[key].mean()
     asc = METRICS[key].higher_is_better
     why: dict[str, list[str]] = {}
     for method, gm in g.groupby("method", sort=True):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..conventions.registry import METRICS
+from ..results.aggregate import display_name
 from .table import fmt, fmt_spread
 
 MASK = "+mask:"  # the masked families' gt_sha256 is "<ground truth sha256>+mask:<mask sha256>"
@@ -56,7 +57,7 @@ def means_context(g: pd.DataFrame, metrics: list[str], aggregation: str) -> dict
 
 def per_view_context(g: pd.DataFrame, metrics: list[str]) -> dict:
     """Every method's (and run's) value on every view, sortable (``data-v`` holds the full value)."""
-    rows = [[{"text": r["method"], "v": r["method"]}, {"text": r["view"], "v": r["view"]},
+    rows = [[{"text": display_name(r["method"]), "v": display_name(r["method"])}, {"text": r["view"], "v": r["view"]},
              *({"text": f"{float(r[m]):.4f}", "v": repr(float(r[m]))} for m in metrics)]
             for r in g.sort_values(["view", "method"]).to_dict("records")]
     return {"head": ["Method", "View", *_head(metrics)], "rows": rows}
@@ -85,7 +86,7 @@ def hashes_context(hashes: pd.DataFrame) -> dict:
     masked = bool((hashes["mask_sha256"] != "").any())
     head = ["Method", "View", "render", "ground truth", *(["mask"] if masked else [])]
     short = lambda h: ", ".join(x[:16] for x in h.split(", ")) if h else ""
-    rows = [[r.method, r.view, {"text": r.render_sha256[:16], "code": True},
+    rows = [[display_name(r.method), r.view, {"text": r.render_sha256[:16], "code": True},
              {"text": r.gt_sha256[:16], "code": True}, *([{"text": short(r.mask_sha256), "code": True}] if masked
                                                           else [])]
             for r in hashes.itertuples()]

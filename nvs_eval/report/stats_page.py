@@ -12,7 +12,7 @@ import pandas as pd
 from ..conventions.registry import DEFAULT_SIGNIFICANCE, METRICS
 from ..errors import UsageError
 from ..results.aggregate import scene_summary, split_runs
-from ..results.stats import DEFAULT_RESAMPLES, bootstrap_ci, pairwise, significant
+from ..results.stats import DEFAULT_RESAMPLES, EXACT_SIGN_FLIP_MAX, bootstrap_ci, pairwise, significant
 from .figures import ci_figure
 from .table import fmt, fmt_spread
 from .work import draw
@@ -32,7 +32,11 @@ INTRO = ("Values aggregated as {aggregation}. Intervals: 95% two-level bootstrap
          "scenes like these?), p views a sign-flip permutation test of the per-view differences with the scenes "
          "held fixed (on these scenes, is it more than view-to-view chance?), often far smaller with few scenes, "
          "larger with few views. Both are Holm-adjusted over the pairs of each table; a pair is shaded only where "
-         "both are below the level, so a shaded interval always excludes 0. Methods with several runs: runs "
+         "both are below the level, so a shaded interval always excludes 0. Neither p goes below its resolution: "
+         "the bootstrap's is at least 2 / (1 + {resamples}) = {floor:.2g} (no draw on the far side of 0), the "
+         "sign-flip's at least 2 / 2^n over n views (exact up to {exact} views, else 1 / (1 + {resamples})); and "
+         "Holm's step-down adjustment multiplies the i-th smallest of m p-values by m - i + 1 and keeps them in "
+         "order, so several pairs of one table often print the same adjusted p. Methods with several runs: runs "
          "averaged per view here; their run-to-run spread is listed below. Definitions and references: "
          "nvs_eval/results/stats.py.")
 
@@ -54,7 +58,9 @@ def stats_context(out: Path, per_view: pd.DataFrame, metrics: list[str], aggrega
                          "pairwise": [_pairwise(g, m, methods, resamples) for m in metrics] if len(methods) > 1
                          else [],
                          "runs": _runs(per_view[per_view["dataset"] == dataset], metrics, aggregation)})
-    return {"intro": INTRO.format(aggregation=aggregation, resamples=resamples), "datasets": datasets}
+    intro = INTRO.format(aggregation=aggregation, resamples=resamples, floor=2 / (1 + resamples),
+                         exact=EXACT_SIGN_FLIP_MAX)
+    return {"intro": intro, "datasets": datasets}
 
 
 def _ci_table(ci: pd.DataFrame, metrics: list[str]) -> dict:

@@ -93,15 +93,21 @@ def _rank_column(values: list[float], metric: str, precision) -> list[int]:
 
 
 def _table(key, title, row_header, rows, columns, values, caption, precision, published=0, spreads=None,
-           tied=None) -> Table:
+           tied=None, unranked=frozenset()) -> Table:
     """``published``: the last ``published`` rows are baselines: shown, never ranked against the methods.
     ``spreads``: per row and column the std over runs (NaN: one run); ``tied``: per row and column, not
-    significantly different from the column's best."""
+    significantly different from the column's best; ``unranked``: ``(row, column)`` cells shown but neither
+    ranked nor ranked against (an average over fewer scenes than the others')."""
     ours = len(rows) - published
     precisions = [precision if col.digits is None else {**(precision or {}), col.metric: col.digits}
                   for col in columns]
-    cols_ranks = [_rank_column([values[r][c] for r in range(ours)], col.metric, precisions[c]) + [0] * published
-                  for c, col in enumerate(columns)]
+
+    def ranks(c, col):
+        ranked = [r for r in range(ours) if (r, c) not in unranked]
+        got = dict(zip(ranked, _rank_column([values[r][c] for r in ranked], col.metric, precisions[c])))
+        return [got.get(r, 0) for r in range(len(rows))]
+
+    cols_ranks = [ranks(c, col) for c, col in enumerate(columns)]
 
     def spread(r, c, metric):
         v = spreads[r][c] if spreads is not None and r < len(spreads) else float("nan")
@@ -191,11 +197,11 @@ def _baseline_flags(bad: dict[str, str], scene_names: list[str], force: bool) ->
 
 
 def _significance(per_view: pd.DataFrame, dataset: str, methods: list[str], metric: str, best: int,
-                  alpha: float, allow_different_sets: bool = False) -> tuple[list[bool], str]:
+                  alpha: float, allow_different_sets: bool = False) -> tuple[list[bool], list[str], list[str]]:
     """Which methods are not significantly different from ``methods[best]``: paired tests on the per-view values,
     runs averaged per view, Holm-adjusted over the column, with the verdict the statistics page shades by
-    (:func:`nvs_eval.results.stats.significant`: the two-level bootstrap and the sign-flip test both reject); a
-    note for methods scored on other views."""
+    (:func:`nvs_eval.results.stats.significant`: the two-level bootstrap and the sign-flip test both reject); the
+    methods not tested (scored on other views) and those tested on the shared views only."""
     from ..errors import UsageError
     from ..results.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, _paired, _wide, holm, shared_bootstrap, significant
 
@@ -220,11 +226,7 @@ def _significance(per_view: pd.DataFrame, dataset: str, methods: list[str], metr
     tied = [False] * len(methods)
     for i, p, pb in zip(others, holm(pvals) if pvals else [], holm(boots) if boots else []):
         tied[i] = not significant(pb, p, alpha)
-    note = (f" Not tested against the best (scored on other views; --allow-different-sets compares the "
-            f"intersection): {', '.join(skipped)}." if skipped else "")
-    if partial:
-        note += f" Tested on the views shared with the best only: {'; '.join(partial)}."
-    return tied, note
+    return tied, skipped, partial
 
 
 def _counts(summary: pd.DataFrame, aggregation: str) -> str:
@@ -268,47 +270,67 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
         at = f" Ground truth at {resolution[dataset]}." if resolution and dataset in resolution else ""
         methods, scene_names = sorted(g["method"].unique()), sorted(g["scene"].unique())
         ds, bl = summary[summary["dataset"] == dataset].set_index("method"), list((baselines or {}).get(dataset, []))
+        short = _short_methods(g, methods, scene_names)
         note, bad, flagged = _notes(dataset, ds, scene_names, bl, protocol, aggregation, checks or {},
-                                    force_baselines)
+                                    force_baselines, short)
         values, spreads, tied, sig_note = _summary_values(per_view, dataset, ds, methods, scene_names, metrics, bl,
-                                                          precision, significance, allow_different_sets)
+                                                          precision, significance, allow_different_sets, short)
         eff = _efficiency_columns(efficiency, dataset, scene_names, methods, bl, values, spreads, tied)
+        columns = [Column(METRICS[k].label, k) for k in metrics] + eff.columns
         summary_table = _table(
             f"{dataset}-summary", f"{dataset}: average over {len(scene_names)} scene(s)", "Method",
-            methods + [b.name for b in bl],
-            [Column(METRICS[k].label, k) for k in metrics] + eff.columns, values,
+            _labels(methods, short, len(scene_names)) + [b.name for b in bl], columns, values,
             f"{dataset}: protocol {protocol_caption(protocol)}.{at}{note}{sig_note}{eff.caption}", precision, len(bl),
-            spreads, tied)
+            spreads, tied, {(methods.index(m), c) for m in short for c in range(len(columns))})
         tables.append(_flag_published(summary_table, list(range(len(metrics)))) if flagged else summary_table)
         caption = f"protocol {protocol_caption(protocol)}.{at}{note}"
         scaled = _scale_table(per_view[per_view["dataset"] == dataset], dataset, metrics, precision, caption)
         tables += [scaled] if scaled else []
         tables += [_scene_table(g, ds, dataset, k, methods, scene_names, bl, caption, precision,
-                                bad if flagged else {}) for k in metrics]
+                                bad if flagged else {}, short) for k in metrics]
         tables += [_figure_table(efficiency, dataset, f, methods, scene_names, precision, eff.caption)
                    for f in eff.figures]
     return tables
 
 
 def _notes(dataset: str, ds: pd.DataFrame, scene_names: list[str], bl: list, protocol: str, aggregation: str,
-           checks: dict, force_baselines: bool) -> tuple[str, dict, bool]:
-    """A dataset's caption notes (published rows, counts, coverage, comparability), the scenes not comparable,
-    and whether the published rows beside them are flagged."""
+           checks: dict, force_baselines: bool, short: dict) -> tuple[str, dict, bool]:
+    """A dataset's caption notes (published rows, counts, coverage, methods over fewer scenes, comparability),
+    the scenes not comparable, and whether the published rows beside them are flagged."""
     checked, bad = comparability(dataset, scene_names, checks)
     flags = _baseline_flags(bad, scene_names, force_baselines) if bl else ""
     note = (_baseline_note(bl, protocol) + _counts(ds.reset_index(), aggregation)
-            + scene_coverage(dataset, scene_names, checks) + checked + flags)
+            + scene_coverage(dataset, scene_names, checks) + _short_note(short, len(scene_names)) + checked + flags)
     return note, bad, bool(bl) and bool(bad) and not force_baselines
 
 
+def _short_methods(g: pd.DataFrame, methods: list[str], scene_names: list[str]) -> dict[str, list[str]]:
+    """The methods scored on fewer of a table's scenes than it has: ``{method: the scenes it lacks}``."""
+    have = g.groupby("method")["scene"].agg(set)
+    return {m: [s for s in scene_names if s not in have[m]] for m in methods if len(have[m]) < len(scene_names)}
+
+
+def _labels(methods: list[str], short: dict[str, list[str]], n: int) -> list[str]:
+    """Row names; a method averaged over fewer of the table's scenes says over how many."""
+    return [f"{m} ({n - len(short[m])} of {n} scenes)" if m in short else m for m in methods]
+
+
+def _short_note(short: dict[str, list[str]], n: int) -> str:
+    if not short:
+        return ""
+    missing = "; ".join(f"{m} lacks {', '.join(s)}" for m, s in short.items())
+    return (f" A row that says \"(k of {n} scenes)\" averages only the scenes it was scored on ({missing}): its "
+            "average is not comparable with the others', so it is neither ranked nor tested.")
+
+
 def _summary_values(per_view, dataset, ds, methods, scene_names, metrics, bl, precision, significance,
-                    allow_different_sets):
+                    allow_different_sets, short=()):
     """The summary table's values (methods, then published rows), the spreads over runs, the ties with each
-    column's best and the caption's sentence on them."""
+    column's best and the caption's sentence on them (methods in ``short`` are not tested)."""
     values = [[float(ds.loc[m, k]) for k in metrics] for m in methods]
     spreads = [[float(ds.loc[m, f"{k}_run_std"]) for k in metrics] for m in methods]
     tied, sig_note = _ties(per_view, dataset, methods, metrics, values, precision, significance,
-                           allow_different_sets)
+                           allow_different_sets, short)
     values += [[b.mean(k, scene_names) for k in metrics] for b in bl]
     return values, spreads, tied, sig_note
 
@@ -401,9 +423,9 @@ def _scale_table(per_view: pd.DataFrame, dataset: str, metrics: list[str], preci
                   f"{caption}", precision)
 
 
-def _scene_table(g, ds, dataset, k, methods, scene_names, bl, caption, precision, bad) -> Table:
+def _scene_table(g, ds, dataset, k, methods, scene_names, bl, caption, precision, bad, short=()) -> Table:
     """One metric's methods x scenes table (and the average), published rows below, those beside a scene in
-    ``bad`` flagged."""
+    ``bad`` flagged; the average of a method in ``short`` (fewer scenes) is not ranked."""
     piv = g.pivot(index="method", columns="scene", values=k)
     spiv = g.pivot(index="method", columns="scene", values=f"{k}_run_std")
     vals = [[float(piv.loc[m, s]) if s in piv.columns else float("nan") for s in scene_names]
@@ -414,26 +436,36 @@ def _scene_table(g, ds, dataset, k, methods, scene_names, bl, caption, precision
              for b in bl]
     cols = [Column(s, k) for s in scene_names] + [Column("Avg.", k)]
     t = _table(f"{dataset}-{k}", f"{dataset}: {METRICS[k].label} per scene", "Method",
-               methods + [b.name for b in bl], cols, vals, f"{dataset}: {METRICS[k].label} per scene; {caption}",
-               precision, len(bl), sprd)
+               _labels(methods, short, len(scene_names)) + [b.name for b in bl], cols, vals,
+               f"{dataset}: {METRICS[k].label} per scene; {caption}", precision, len(bl), sprd,
+               unranked={(methods.index(m), len(scene_names)) for m in short})
     bad_cols = [j for j, sc in enumerate(scene_names) if sc in bad] + ([len(scene_names)] if bad else [])
     return _flag_published(t, bad_cols) if bad else t
 
 
-def _ties(per_view, dataset, methods, metrics, values, precision, significance, allow_different_sets):
+def _ties(per_view, dataset, methods, metrics, values, precision, significance, allow_different_sets, short=()):
     """Per method and column, whether it is not significantly different from the column's best (the † marks),
-    and the caption's sentence saying so; ``(None, "")`` without a level or with a single method."""
-    if significance is None or len(methods) < 2:
-        return None, ""
-    ranks = [_rank_column([values[r][c] for r in range(len(methods))], k, precision) for c, k in enumerate(metrics)]
-    cols = [_significance(per_view, dataset, methods, k, ranks[c].index(1), significance, allow_different_sets)
+    and the caption's sentence saying so; ``(None, "")`` without a level or with a single method. Methods in
+    ``short`` (averaged over fewer scenes than the table's) are neither the best nor tested."""
+    ranked = [m for m in methods if m not in short]
+    if significance is None or len(ranked) < 2:
+        return (None if significance is None or len(methods) < 2 else [[False] * len(metrics) for _ in methods]), ""
+    rows = [methods.index(m) for m in ranked]
+    ranks = [_rank_column([values[r][c] for r in rows], k, precision) for c, k in enumerate(metrics)]
+    cols = [_significance(per_view, dataset, ranked, k, ranks[c].index(1), significance, allow_different_sets)
             for c, k in enumerate(metrics)]
-    tied = [[cols[c][0][r] for c in range(len(metrics))] for r in range(len(methods))]
+    tied = [[m in ranked and cols[c][0][ranked.index(m)] for c in range(len(metrics))] for m in methods]
+    skipped = sorted({m for c in cols for m in c[1]})
+    partial = list(dict.fromkeys(p for c in cols for p in c[2]))
     note = (f" † not significantly different from the column's best at {significance:g}: not both of the two-sided "
             "paired tests on the per-view differences reject, the two-level bootstrap (scenes and views resampled) "
             "and the sign-flip test (scenes fixed); runs averaged per view, Holm-adjusted over the column; the "
-            "statistics page shades by the same rule."
-            + "".join(sorted({c[1] for c in cols})))
+            "statistics page shades by the same rule.")
+    if skipped:
+        note += (" Not tested against the best (scored on other views; --allow-different-sets compares the "
+                 f"intersection): {', '.join(skipped)}.")
+    if partial:
+        note += f" Tested on the views shared with the best only: {'; '.join(partial)}."
     return tied, note
 
 

@@ -35,6 +35,24 @@ def run_key(method: str, run: str | None) -> str:
     return f"{method}{RUN_SEP}{run}" if run else method
 
 
+def display_name(method: str) -> str:
+    """A stored method name as a person reads it (pages, figures): one run of several says which.
+
+    >>> display_name("3dgs#run=seed1"), display_name("3dgs")
+    ('3dgs (run seed1)', '3dgs')
+    """
+    name, sep, run = method.partition(RUN_SEP)
+    return f"{name} (run {run})" if sep else name
+
+
+def with_run_column(per_view: pd.DataFrame) -> pd.DataFrame:
+    """``method`` split into the method and a ``run`` column placed right after it (``""`` for a single run): the
+    exports' form, where ``floater-gs#run=seed0`` would be an internal key."""
+    df = split_runs(per_view)
+    cols = list(per_view.columns)
+    return df[cols[: cols.index("method") + 1] + ["run"] + cols[cols.index("method") + 1:]]
+
+
 def split_runs(per_view: pd.DataFrame) -> pd.DataFrame:
     """``method`` split into the method and a ``run`` column (``""`` for a single run)."""
     df = per_view.copy()

@@ -17,7 +17,7 @@ import pandas as pd
 from ..conventions.registry import DEFAULT_AGGREGATION, METRICS
 from ..errors import StoreError, option
 from ..util.atomic import atomic_output, atomic_write_text
-from .aggregate import dataset_summary, scene_summary
+from .aggregate import dataset_summary, scene_summary, with_run_column
 
 __all__ = ["atomic_output", "atomic_write_text", "check_output_folder", "write_exports"]
 
@@ -71,7 +71,7 @@ def write_exports(per_view: pd.DataFrame, out: Path, protocol_settings: dict) ->
             atomic_write_text(folder / name, json.dumps(obj, indent=1, sort_keys=True))
             written.append(folder / name)
     cols = ["dataset", "scene", "method", "view"] + metrics
-    atomic_write_text(out / "per_view.csv", per_view[cols].to_csv(index=False, float_format="%.10g"))
+    atomic_write_text(out / "per_view.csv", with_run_column(per_view[cols]).to_csv(index=False, float_format="%.10g"))
     aggregation = protocol_settings.get("aggregation", DEFAULT_AGGREGATION)  # summary.csv says which, in a column
     atomic_write_text(out / "scene_summary.csv",
                       scene_summary(per_view, aggregation).to_csv(index=False, float_format="%.10g"))

@@ -356,15 +356,34 @@ def holm(pvalues: list[float]) -> list[float]:
     return adjusted.tolist()
 
 
+_SHARED: dict[bytes, np.ndarray] = {}  # one report asks for each column's bootstrap twice: the tables' † and stats.html
+
+
 def shared_bootstrap(per_view: pd.DataFrame, wide: pd.DataFrame, metric: str, methods: list[str], resamples: int,
                      seed: int) -> np.ndarray | None:
     """When every method has every view: one two-level bootstrap of all of them, (M, B), that serves every pair
     (the view-mean of a - b is the difference of the view-means on the same resampled scenes and views); else
-    ``None`` (each pair draws its own, on the views both have)."""
+    ``None`` (each pair draws its own, on the views both have).
+
+    Drawn once per input: the result (read-only) is kept under a digest of the values, the view counts, the
+    metric, ``resamples`` and ``seed``, everything the draws depend on, so a second caller with the same data gets
+    the same array without drawing it again."""
+    import hashlib
+
     if not wide[methods].notna().all().all():
         return None
     grid = _grid(per_view[per_view["method"].isin(methods)], metric, methods)
-    return _boot(grid.values, grid.counts, metric, DEFAULT_AGGREGATION, resamples, np.random.default_rng(seed))
+    h = hashlib.blake2b(f"{metric}|{resamples}|{seed}|{grid.values.shape}".encode())
+    h.update(np.ascontiguousarray(grid.values).tobytes())
+    h.update(np.ascontiguousarray(grid.counts, dtype=np.int64).tobytes())
+    key = h.digest()
+    if key not in _SHARED:
+        if len(_SHARED) >= 256:
+            _SHARED.clear()
+        boot = _boot(grid.values, grid.counts, metric, DEFAULT_AGGREGATION, resamples, np.random.default_rng(seed))
+        boot.flags.writeable = False
+        _SHARED[key] = boot
+    return _SHARED[key]
 
 
 def pairwise(per_view: pd.DataFrame, metric: str, methods: list[str] | None = None, **kw) -> pd.DataFrame:

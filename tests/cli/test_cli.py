@@ -348,6 +348,16 @@ def test_a_bug_inside_scoring_is_reported_as_a_bug_not_as_a_bad_file(tmp_path):
     assert r.returncode == 1 and "Traceback" in r.stderr
 
 
+def test_debug_is_taken_before_or_after_the_command():
+    """The cold try put ``--debug`` last, where argparse refused it; now it works on either side."""
+    from nvs_eval.cli import build_parser
+
+    parser = build_parser()
+    for argv, want in ((["score", "a", "--gt", "b"], False), (["--debug", "score", "a", "--gt", "b"], True),
+                       (["score", "a", "--gt", "b", "--debug"], True), (["report", "--debug"], True)):
+        assert parser.parse_args(argv).debug is want, argv
+
+
 def test_an_image_smaller_than_the_ssim_window_is_the_users_file(tmp_path):
     img(tmp_path / "gt" / "0.png", 8, 8)
     img(tmp_path / "a" / "0.png", 8, 8, seed=4)

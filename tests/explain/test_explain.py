@@ -124,6 +124,26 @@ def test_explain_ranks_the_producing_convention_first(name, scene, search):
     assert all(abs(e) <= targets[m].tolerance for m, e in found["error"].items())
 
 
+def test_explain_says_what_the_targets_establish_and_what_they_cannot_tell_apart(scene, search):
+    """Printed to 3 decimals, several conventions reproduce 3DGS's numbers: every match agrees on what is
+    "established" (and it is 3DGS's own setting), and each setting "undetermined" takes several values among them."""
+    from nvs_eval.explain import explain
+    from nvs_eval.explain.ranking import _flat
+
+    targets, _ = _targets(scene, PROTOCOLS["3dgs"], 3)
+    result = explain(search, targets, limit=10**6)
+    assert result["match_count"] == len(result["matches"]) > 1 and result["undetermined"], result["match_count"]
+    keys = set(targets)
+    flats = [_flat(m["_protocol"], keys) for m in result["matches"]]
+    assert set(result["settled"]) | set(result["undetermined"]) == set(flats[0]) | {"lpips_net"}
+    producing = {**_flat(PROTOCOLS["3dgs"], keys), "lpips_net": "vgg"}
+    for k, v in result["settled"].items():
+        assert v == producing[k] and all(f.get(k, v) == v for f in flats), k
+    for k, values in result["undetermined"].items():
+        assert len(values) > 1 and str(producing[k]) in values, k
+        assert len({str(f.get(k)) for f in flats}) == len(values) or k == "lpips_net"
+
+
 def test_a_target_no_convention_can_produce_is_reported_with_the_closest_variants(scene, search):
     from nvs_eval.explain import explain, parse_targets
 
@@ -151,6 +171,8 @@ def test_target_files_from_3dgs_results_and_per_view_json_and_the_written_protoc
         assert r.returncode == 0, r.stderr
         assert "\r" not in r.stderr + r.stdout  # not a terminal (a log): plain progress lines, never a bar
         doc = json.loads(out.read_text())
+        assert ("they cannot tell apart:" in r.stdout) == bool(doc["undetermined"])
+        assert "the targets establish:" in r.stdout and doc["settled"]["lpips_input"] == "[0,1]"
         best = doc["matches"][0]
         assert best["nearest_preset"] == "3dgs" and best["differs_from_preset"] == {}, r.stdout
         assert doc["targets"]["psnr"]["per_view"] is (name == "per_view.json")

@@ -47,6 +47,29 @@ def test_ranks_are_direction_aware_with_ties():
     assert ranks["<script>alert(1)</script>"][2] == 0 and ranks[r"\input{/etc/passwd}"][2] == 0
 
 
+def test_a_method_scored_on_fewer_scenes_is_named_so_and_neither_ranked_nor_tested():
+    """After a store lost a scene of one method, its "average" is over other scenes than the rest's: printed with
+    its count and never bold, underlined or compared (the cold try's smooth-nerf ranked over 1 scene of 2)."""
+    rng = np.random.default_rng(0)
+    rows = [{"dataset": "d", "scene": sc, "method": m, "view": str(v), "psnr": base + (8 if sc == "s2" else 0)
+             + rng.normal(), "ssim": 0.8, "lpips_vgg": 0.1}
+            for m, base, scenes in (("a", 30, ("s1", "s2")), ("b", 25, ("s1", "s2")), ("c", 40, ("s2",)))
+            for sc in scenes for v in range(6)]
+    summary, *rest = build_tables(pd.DataFrame(rows), "nvs-eval")
+    assert summary.rows == ("a", "b", "c (1 of 2 scenes)")
+    psnr = [row[0] for row in summary.cells]
+    assert psnr[2].value > psnr[0].value > psnr[1].value  # c's mean is the highest, over its one easy scene
+    assert [c.rank for c in psnr] == [1, 2, 0] and not any(row[0].tied for row in summary.cells)
+    assert "averages only the scenes it was scored on (c lacks s1)" in summary.caption
+    assert "neither ranked nor tested" in summary.caption and summary.caption.count("Not tested") == 0
+    per_scene = next(t for t in rest if t.key == "d-psnr")
+    assert per_scene.rows[2] == "c (1 of 2 scenes)"
+    assert [r[1].rank for r in per_scene.cells] == [2, 0, 1]  # s2: c is best there, fairly
+    assert [r[2].rank for r in per_scene.cells] == [1, 2, 0]  # Avg.: c's is not ranked
+    full = build_tables(pd.DataFrame([r for r in rows if r["method"] != "c"]), "nvs-eval")[0]
+    assert full.rows == ("a", "b") and "scored on" not in full.caption
+
+
 def test_latex_escapes_names_and_marks_best_and_second():
     (summary, *_rest) = build_tables(tied_frame(), "nvs-eval")
     tex = render_latex(summary)
@@ -66,6 +89,27 @@ def test_generated_latex_compiles_with_pdflatex(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:]
     assert (tmp_path / "t.pdf").stat().st_size > 1000
     assert "Undefined control sequence" not in r.stdout
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (.ci/run installs it)")
+def test_the_demos_latex_tables_fit_the_page_and_a_narrow_one_keeps_its_size(demo_report, tmp_path):
+    """The demo's 10-metric summary was 447 pt wider than the column (the cold try's finding): every tabular is
+    shrunk to the column only when it would overflow, so pdflatex reports no overfull box, and a 3-column table
+    keeps its natural width (its box is not scaled up)."""
+    shutil.copy(demo_report / "report" / "tables_document.tex", tmp_path / "doc.tex")
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:]
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert "Overfull \\hbox" not in log and "Undefined control sequence" not in log
+    narrow = render_document([build_tables(tied_frame(), "nvs-eval")[0]])
+    narrow = narrow.replace(r"\resizebox{", r"\setbox0\hbox\bgroup\resizebox{").replace(
+        "\\end{tabular}}\n", "\\end{tabular}}\\egroup\\typeout{NARROW=\\the\\wd0}\\usebox0\n")
+    (tmp_path / "narrow.tex").write_text(narrow)
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "narrow.tex"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    width = float(re.search(r"NARROW=([0-9.]+)pt", r.stdout).group(1))
+    assert 100 < width < 345  # its natural width, well inside article's 345 pt column
 
 
 def test_markdown_bolds_the_best():
@@ -297,7 +341,7 @@ def test_html_report_renders_sorts_and_views_in_headless_chromium(demo_report, m
         buttons = block.find_elements(By.CSS_SELECTOR, ".controls button")
         assert len(buttons) >= 4
         base = block.find_element(By.CSS_SELECTOR, "img.base")
-        assert [b.text for b in buttons[:2]] == ["ground truth", "floater-gs#run=seed0"]
+        assert [b.text for b in buttons[:2]] == ["ground truth", "floater-gs (run seed0)"]
         buttons[1].click()
         assert base.get_attribute("src").endswith("render0.webp")
         src_render = base.get_attribute("src")
@@ -375,10 +419,30 @@ def test_demo_report_has_runs_with_spread_intervals_and_the_pairwise_page(html_r
                        r'</small>', stats)
     assert len(cells) == 10 * 3  # 10 metrics x 3 pairs of 3 methods (floater-gs's runs averaged per view)
     assert any(sig for sig, *_ in cells) and not all(sig for sig, *_ in cells)
+    assert "at least 2 / (1 + 10000) = 0.0002 (no draw on the far side of 0)" in stats  # the floor is explained
+    assert min(float(p) for _, _, _, p, _ in cells) >= 2 / (1 + 10000) - 1e-12
     for sig, lo, hi, p, p_views in cells:
         assert bool(sig) == (float(p) < 0.05 and float(p_views) < 0.05)
         if sig:
             assert float(lo) > 0 or float(hi) < 0, (lo, hi, p)
+
+
+def test_runs_are_named_as_people_read_them_and_worst_views_rank_on_the_run_mean(html_report):
+    """The stored key ``floater-gs#run=seed0`` is internal: pages say ``floater-gs (run seed0)`` and the per-view
+    CSV has a ``run`` column. A method's worst views are those of its runs' mean, not of its first run."""
+    from nvs_eval.report.pages import _shown_views
+
+    pages = [p.read_text() for p in report_pages(html_report)]
+    assert not any("#run=" in html for html in pages) and any("floater-gs (run seed1)" in html for html in pages)
+    csv = pd.read_csv(html_report / "csv" / "per_view.csv", keep_default_na=False)
+    assert list(csv.columns[csv.columns.get_loc("method"):][:3]) == ["method", "run", "view"]
+    assert set(csv["method"]) == {"smooth-nerf", "floater-gs", "ghost-jpeg"}
+    assert set(csv.loc[csv["method"] == "floater-gs", "run"]) == {"seed0", "seed1", "seed2"}
+    # seed0 is worst on view 0; over its three runs the method is worst on view 2
+    lp = {"m#run=a": [0.9, 0.1, 0.2], "m#run=b": [0.1, 0.2, 0.9], "m#run=c": [0.1, 0.2, 0.9]}
+    g = pd.DataFrame([{"method": m, "view": str(v), "lpips_vgg": x} for m, xs in lp.items() for v, x in enumerate(xs)])
+    assert list(_shown_views(g, "lpips_vgg", 1)) == ["2", "0"]  # the worst by the mean, then the median view
+    assert _shown_views(g, "lpips_vgg", 1)["2"] == "worst LPIPS (VGG) of m"
 
 
 def masked_tidy() -> pd.DataFrame:

@@ -242,6 +242,32 @@ def test_pairwise_shares_one_bootstrap_and_gives_each_pairs_own_interval():
                                                                  own["difference"]), abs=1e-9)
 
 
+def test_a_report_draws_each_columns_bootstrap_once_for_the_tables_and_the_stats_page(monkeypatch, tmp_path):
+    """The summary tables' † and stats.html's matrices read the same two-level bootstrap of the same per-view data:
+    it is drawn once per metric, and a changed value draws anew."""
+    import nvs_eval.results.stats as stats
+    from nvs_eval.report.stats_page import stats_context
+    from nvs_eval.report.table import build_tables
+
+    drawn = []
+
+    class Kept(dict):  # the shared bootstraps drawn (a draw is kept at once)
+        def __setitem__(self, key, boot):
+            drawn.append(boot.shape)
+            super().__setitem__(key, boot)
+
+    monkeypatch.setattr(stats, "_SHARED", Kept())
+    df = _frame({"a": 0.2, "b": 0.0, "c": 0.1}, noise=0.5).assign(ssim=lambda d: d["psnr"] / 40)
+    tables = build_tables(df, "nvs-eval", ["psnr", "ssim"])
+    assert len(drawn) == 2  # one per column, every pair served by it
+    stats_context(tmp_path, df, ["psnr", "ssim"], "view-mean")
+    again = build_tables(df, "nvs-eval", ["psnr", "ssim"])
+    assert len(drawn) == 2 and [[c.tied for c in r] for r in again[0].cells] == [[c.tied for c in r]
+                                                                                 for r in tables[0].cells]
+    build_tables(df.assign(psnr=df["psnr"].where(df.index != 0, df["psnr"] + 1)), "nvs-eval", ["psnr"])
+    assert len(drawn) == 3
+
+
 def test_aggregation_from_the_config_reaches_captions_and_exports_and_different_sets_are_named(tmp_path):
     from helpers import bench, cli
 
