@@ -40,11 +40,14 @@ def _score(config, out: Path, keep_maps: bool) -> float:
         api.run_scene = run_scene
 
 
-def report_cost(views: int = 6, demo: bool = True, smoke: bool = False) -> list[str]:
-    """The demo's scoring and report times, their ratio, the kept maps' disk cost, and the demo's wall time.
-    ``smoke``: the harness only (CI): one scene, PSNR, SSIM and LPIPS-Alex, so it runs in seconds."""
+def report_cost(views: int | None = None, demo: bool = True, smoke: bool = False) -> list[str]:
+    """The demo's scoring and report times, their ratio, the kept maps' disk cost, and the demo's wall time (at
+    ``views`` per scene; default the demo's own). ``smoke``: the harness only (CI): one scene, PSNR, SSIM and
+    LPIPS-Alex, so it runs in seconds."""
     from nvs_eval.compute.mapcache import MAPS_DIR
-    from nvs_eval.data.demo import build_demo
+    from nvs_eval.data.demo import VIEWS, build_demo
+
+    views = VIEWS if views is None else views
     from nvs_eval.report import write_report
     from nvs_eval.report.work import figure_workers
 

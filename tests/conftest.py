@@ -116,7 +116,7 @@ def pytest_report_header(config):
 
 @pytest.fixture(scope="session")
 def demo_report(tmp_path_factory):
-    """The demo's output folder, which these tests only read. `.ci/run` runs README's `nvs-eval demo` (6 views) just
+    """The demo's output folder, which these tests only read. `.ci/run` runs README's `nvs-eval demo` (5 views) just
     before the tests and names its folder in ``NVS_EVAL_DEMO_OUT``: the tests check that very run rather than
     repeat it. Without it they run the demo here, at 3 views."""
     done = os.environ.get("NVS_EVAL_DEMO_OUT")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..conventions.registry import MAP_LABELS, METRICS
+from ..results.aggregate import display_name
 from ..util.atomic import atomic_output
 
 
@@ -189,7 +190,7 @@ def curves_build(scene_df: pd.DataFrame, metrics: list[str], title: str):
     for ax, m in zip(axes, metrics):
         for method, g in scene_df.groupby("method", sort=True):
             g = g.sort_values("view")
-            ax.plot(range(len(g)), g[m].to_numpy(), marker="o", ms=3, label=method)
+            ax.plot(range(len(g)), g[m].to_numpy(), marker="o", ms=3, label=display_name(method))
         ax.set_title(f"{METRICS[m].label} ({_direction(m)} is better)", fontsize=TEXT_PT)
         ax.set_xlabel("test view (sorted)", fontsize=SMALL_PT)
         ax.tick_params(labelsize=SMALL_PT)
@@ -219,7 +220,8 @@ def distribution_build(scene_df: pd.DataFrame, metrics: list[str], title: str):
         for i, d in enumerate(data, 1):
             ax.scatter(d, np.full(len(d), i), s=8, alpha=0.6)
         first = k % MAX_PANELS_PER_ROW == 0  # method names on the first panel of each row only
-        ax.set_yticks(range(1, len(methods) + 1), methods if first else [""] * len(methods), fontsize=SMALL_PT)
+        names = [display_name(x) for x in methods] if first else [""] * len(methods)
+        ax.set_yticks(range(1, len(methods) + 1), names, fontsize=SMALL_PT)
         ax.invert_yaxis()
         ax.set_title(f"{METRICS[m].label} ({_direction(m)} is better)", fontsize=TEXT_PT)
         ax.tick_params(labelsize=SMALL_PT)
