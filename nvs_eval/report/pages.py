@@ -84,11 +84,27 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
     paths = _write_tables(out, tables, per_view, formats)
     paths |= _write_extras(out, compared, formats, per_view, data, protocol, aggregation)
     if "html" in formats:
-        with ReportWork(store_path, pages=per_view.groupby(["dataset", "scene"]).ngroups + 2):
+        with ReportWork(store_path, pages=per_view.groupby(["dataset", "scene"]).ngroups + 2,
+                        figures=_planned_figures(per_view, metrics, worst_k) if figures else 0):
             extra = {**_index_extra(data, efficiency), "downloads": _downloads(out, paths)}
             paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"], extra,
                                         figures, worst_k, device, aggregation, compared, full_res_budget)
     return paths
+
+
+def _planned_figures(per_view, metrics: list[str], worst_k: int) -> int:
+    """The figures the HTML report will draw, known before it starts (so its progress total does not grow): per
+    scene its curves and distributions and, per view shown, a comparison and the viewer's previews; per dataset
+    the statistics page's intervals."""
+    key = _ranking_key(metrics)
+    return sum(2 + 2 * len(_shown_views(g, key, worst_k))
+               for _, g in per_view.groupby(["dataset", "scene"])) + per_view["dataset"].nunique()
+
+
+def _ranking_key(metrics: list[str]) -> str:
+    """The metric the shown views are ranked by: the first plain LPIPS, else PSNR, else the first metric."""
+    plain = [m for m in metrics if METRICS[m].family == "plain"] or metrics
+    return next((m for m in plain if METRICS[m].lpips_net), "psnr" if "psnr" in plain else plain[0])
 
 
 def _warn_incomplete(incomplete: list[str], html: bool) -> None:
@@ -403,8 +419,7 @@ def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k
     from .figures import comparison_figure
     from .work import draw
 
-    plain = [m for m in metrics if METRICS[m].family == "plain"] or metrics
-    key = next((m for m in plain if METRICS[m].lpips_net), "psnr" if "psnr" in plain else plain[0])
+    key = _ranking_key(metrics)
     views = _shown_views(g, key, worst_k)
     shown = first_runs(g)["method"].unique()
     rows = tidy[(tidy["dataset"] == dataset) & (tidy["scene"] == scene) & tidy["method"].isin(shown)]

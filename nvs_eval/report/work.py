@@ -35,26 +35,32 @@ class ReportWork:
 
     Args:
         store_path: the results store whose kept maps (``maps/`` beside it) the report reads; ``None``: none.
-        pages: the pages the report writes (the progress's first total; figures add theirs as they are drawn).
+        pages: the pages the report writes.
+        figures: the figures it plans to draw (the progress's total is pages + figures from the start; a figure
+            beyond the plan adds one to it, and a plan not reached is taken off the total at the end).
         workers: drawing processes (default :func:`figure_workers`); 1 draws serially in this process.
         progress: ``None``: a bar on a terminal, plain lines otherwise; ``False``: none.
     """
 
-    def __init__(self, store_path: Path | str | None = None, *, pages: int = 0, workers: int | None = None,
-                 progress: bool | None = None):
+    def __init__(self, store_path: Path | str | None = None, *, pages: int = 0, figures: int = 0,
+                 workers: int | None = None, progress: bool | None = None):
         from ..compute.mapcache import MapCache
         from ..progress import Progress
 
         self.workers = figure_workers() if workers is None else max(1, workers)
         self.cache = MapCache.beside(store_path) if store_path is not None else None
-        self.progress = Progress(pages, "report (pages and figures)", "item", enabled=progress)
+        self.progress = Progress(pages + figures, "report (pages and figures)", "item", enabled=progress)
+        self.planned = figures  # figures of the total not drawn yet
         self.pool: ProcessPoolExecutor | None = None
         self.pending: list[Future] = []
         self.computed_views = 0  # views whose maps were not kept and were computed again
         self._token = None
 
     def draw(self, fn, *args, **kwargs) -> None:
-        self.progress.add(1)
+        if self.planned > 0:
+            self.planned -= 1
+        else:
+            self.progress.add(1)
         if self.workers == 1:
             fn(*args, **kwargs)
             self.progress.update(1)
@@ -99,6 +105,7 @@ class ReportWork:
         try:
             if exc_type is None:
                 self._collect(wait=True)
+                self.progress.add(-self.planned)  # views whose images were missing drew nothing
         finally:
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)

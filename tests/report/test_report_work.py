@@ -105,6 +105,38 @@ def test_report_progress_counts_pages_and_figures_in_plain_lines():
     assert out.getvalue().splitlines()[-1].startswith("report (pages and figures): 5/5 items")
 
 
+def test_the_report_knows_its_progress_total_before_its_first_figure(tmp_path, monkeypatch):
+    """The cold try saw the total grow as figures were found (8/17, then 30/37, then 47/47): the figures are planned
+    before the pages are written, so the total is right from the start, and a view whose images went missing is
+    taken off it at the end."""
+    import nvs_eval.progress
+    from nvs_eval.api import evaluate
+    from nvs_eval.report import write_report
+
+    bars, added = [], []
+
+    class Spy(nvs_eval.progress.Progress):
+        def __init__(self, total, *a, **k):
+            super().__init__(total, *a, **{**k, "enabled": False})
+            bars.append(self)
+
+        def add(self, n=1):
+            added.append(n)
+            super().add(n)
+
+    res = evaluate(bench(tmp_path, views=3, metrics="psnr, lpips_alex"), tmp_path / "res", device="cpu",
+                   progress=False)
+    monkeypatch.setattr(nvs_eval.progress, "Progress", Spy)
+    write_report(res.store, tmp_path / "rep", formats=("html",))
+    (bar,) = bars
+    # 1 scene + index + stats pages; curves, distributions, 3 views x (comparison, previews), the intervals
+    assert bar.total == bar.done == 3 + 2 + 3 * 2 + 1 and added == [0]
+    (tmp_path / "r" / "m1" / "s1" / "000.png").unlink()
+    bars.clear(), added.clear()
+    write_report(res.store, tmp_path / "rep2", formats=("html",))
+    assert bars[0].done == bars[0].total and added and added[-1] < 0  # the missing view's figures came off
+
+
 def test_maps_kept_at_scoring_are_the_maps_the_report_computes_and_a_changed_render_misses(tmp_path):
     from nvs_eval.api import evaluate
     from nvs_eval.compute.mapcache import MAX_SIDE, MapCache, map_kinds
