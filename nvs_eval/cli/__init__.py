@@ -1,7 +1,8 @@
 """``nvs-eval``: each command is a short module imported only when it runs, so ``--help`` is instant.
 
 User errors print one line on stderr and exit with code 2; anything else is a bug in nvs-eval: one line saying so,
-exit code 1 (``--debug`` shows the traceback of either). ``check`` exits 3 when its verdict is "not comparable".
+exit code 1 (``--debug`` prints the traceback of either first; the line and the exit status stay the same).
+``check`` exits 3 when its verdict is "not comparable".
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 
 COMMANDS = {
     "score": "score folders of renders against ground truth (or an auto-detected layout)",
@@ -93,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     except (NvsEvalError, OSError) as e:
-        if args.debug:
-            raise
+        if args.debug:  # the traceback, then the same line and exit status as without --debug
+            traceback.print_exc()
         if isinstance(e, OSError) and e.filename:  # a full disk, a read-only folder: one line naming the file
             from ..results.faults import os_fault
 
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as e:  # noqa: BLE001 - anything else is a bug in nvs-eval, not the user's input
         if args.debug:
-            raise
+            traceback.print_exc()
         print(f"nvs-eval: internal error, please report it with the output of --debug: {type(e).__name__}: {e}",
               file=sys.stderr)
         return 1

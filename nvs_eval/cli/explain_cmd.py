@@ -126,9 +126,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _agreement(result: dict) -> str:
     """What the targets establish and, when several combinations match, what they cannot tell apart."""
+    from ..explain.ranking import show_setting
     from ._common import wrap
 
-    settled = "; ".join(f"{k} {v}" for k, v in result["settled"].items())
+    settled = "; ".join(f"{k} {show_setting(v)}" for k, v in result["settled"].items())
     text = wrap(f"the targets establish: {settled or 'none of the searched settings'}")
     if result["undetermined"]:
         open_ = "; ".join(f"{k} ({' / '.join(v)})" for k, v in result["undetermined"].items())
@@ -145,6 +146,9 @@ def _print_result(args: argparse.Namespace, result: dict, targets: dict) -> None
 
     if result["matches"]:
         print(_agreement(result))
+        shown = min(args.top, len(result["matches"]))
+        if result["match_count"] > shown:
+            print(f"the {shown} closest to a preset of the {result['match_count']} (--top N shows more):")
         for m in result["matches"][: args.top]:
             values = "  ".join(f"{k} {v:.6g} ({m['error'][k]:+.2g})" for k, v in m["values"].items())
             print(f"{m['rank']:3d}. nearest preset {m['nearest_preset']}: {_fmt_diff(m['differs_from_preset'])}\n"

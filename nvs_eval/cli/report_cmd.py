@@ -28,10 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         + "; ".join(f"{k}: {v}" for k, v in AGGREGATIONS.items()))
     p.add_argument("--significance", type=float, default=DEFAULT_SIGNIFICANCE,
                    help="mark methods not significantly different from each column's best at this level "
-                        "(paired sign-flip test, Holm-adjusted; 0 turns the marks off)")
+                        "(significant only where the paired two-level bootstrap and the sign-flip test both reject, "
+                        "each Holm-adjusted over every pair of methods, as stats.html shades; 0 turns the marks off)")
     p.add_argument("--allow-different-sets", action="store_true",
-                   help="test methods scored on different views against the best on the views they share (the "
-                        "caption says so); by default they are not tested and the caption names them")
+                   help="test methods scored on different views (or fewer scenes) on the views they share, in the "
+                        "tables' marks and stats.html's matrices (the captions say so); by default such pairs are not "
+                        "tested and are named")
     p.add_argument("--efficiency", default="all", choices=("all", "none"),
                    help="the training tools' own efficiency figures stored beside the results (number of Gaussians, "
                         "size, FPS, training time and memory; docs/efficiency.md) as columns after the metrics "

@@ -159,6 +159,9 @@ def explain(search: Search, targets: dict[str, TargetValue], *, limit: int = 200
     closest_out = {metric: _closest(metric, rows, search, targets[metric].tolerance)
                    for metric, rows in closest.items()}
     settled, open_ = agreement([m["protocol"] for m in matches], set(targets))
+    fixed = {f"ssim.{k}" for k in vars(next(iter(search.ssim_specs.values())))
+             if len({repr(getattr(s, k)) for s in search.ssim_specs.values()}) == 1}
+    settled = {k: v for k, v in settled.items() if k not in fixed}  # never varied: not evidence of anything
     return {"targets": {m: {"value": t.value, "tolerance": t.tolerance, "per_view": t.per_view is not None}
                         for m, t in targets.items()},
             "views": len(search.views), "matches": out_matches, "match_count": len(matches), "closest": closest_out,
@@ -175,9 +178,14 @@ def agreement(protocols: list[Protocol], keys: set[str]) -> tuple[dict, dict]:
     nets = [",".join(sorted(m[6:] for m in p.metrics if m.startswith("lpips_"))) for p in protocols]
     if any(nets):
         flats = [{**f, "lpips_net": n} for f, n in zip(flats, nets)]
-    seen = {k: list(dict.fromkeys(str(f.get(k)) for f in flats)) for k in flats[0]}
+    seen = {k: list(dict.fromkeys(show_setting(f.get(k)) for f in flats)) for k in flats[0]}
     settled = {k: flats[0][k] for k, v in seen.items() if len(v) == 1}
     return settled, {k: v for k, v in seen.items() if len(v) > 1}
+
+
+def show_setting(value) -> str:
+    """A setting's value as the explain lines print it (floats to 6 significant digits: 2^-46 is 1.42109e-14)."""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def _closest(metric: str, rows: list, search: Search, tolerance: float) -> list[dict]:

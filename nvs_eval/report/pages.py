@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS, STORE_NAME
+from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, MAP_LABELS, METRICS, STORE_NAME
 from ..errors import StoreError, UsageError, option
 from ..results.aggregate import RUN_SEP, display_name, first_runs, split_runs, with_run_column
 from ..results.export import atomic_output, atomic_write_text, check_output_folder
@@ -88,7 +88,8 @@ def write_report(store_path: Path | str, out: Path | str, formats: tuple[str, ..
                         figures=_planned_figures(per_view, metrics, worst_k) if figures else 0):
             extra = {**_index_extra(data, efficiency), "downloads": _downloads(out, paths)}
             paths["html"] = _write_html(out, per_view, tidy, tables, metrics, protocol, data["settings"], extra,
-                                        figures, worst_k, device, aggregation, compared, full_res_budget)
+                                        figures, worst_k, device, aggregation, compared, full_res_budget,
+                                        allow_different_sets)
     return paths
 
 
@@ -348,7 +349,8 @@ def _setting_rows(stored: dict, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_extra, figures, worst_k,
-                device, aggregation=DEFAULT_AGGREGATION, compared=(), full_res_budget=FULL_RES_BUDGET) -> Path:
+                device, aggregation=DEFAULT_AGGREGATION, compared=(), full_res_budget=FULL_RES_BUDGET,
+                allow_different_sets=False) -> Path:
     from .html import environment, table_groups
     from .scene_page import scene_context
 
@@ -370,7 +372,7 @@ def _write_html(out, per_view, tidy, tables, metrics, protocol, settings, index_
         ctx = scene_context(out, slug, dataset, scene, g, tidy, metrics, aggregation, figures)
         write_page(env, out / name, "scene.html", title=f"{dataset} / {scene}", root="../", **ctx, **shown)
         page_written()
-    _write_stats(env, out, per_view, metrics, aggregation, compared)
+    _write_stats(env, out, per_view, metrics, aggregation, compared, allow_different_sets)
     page_written()
     overview = None
     if figures:
@@ -402,13 +404,14 @@ def _runs_shown(g) -> str:
             "the views are ranked, and the means above taken, over every run." if several else "")
 
 
-def _write_stats(env, out, per_view, metrics, aggregation, compared) -> None:
+def _write_stats(env, out, per_view, metrics, aggregation, compared, allow_different_sets=False) -> None:
     from .paired import paired_context
     from .stats_page import stats_context
 
     paired = paired_context(list(compared)) if compared else None
     write_page(env, out / "stats.html", "stats.html", title="nvs-eval statistics", root="",
-               **stats_context(out, per_view, metrics, aggregation), paired=paired)
+               **stats_context(out, per_view, metrics, aggregation, allow_different_sets=allow_different_sets),
+               paired=paired)
 
 
 def _comparisons(out, slug, dataset, scene, g, tidy, metrics, evaluator, worst_k, full_res=None) -> dict:
@@ -542,7 +545,7 @@ def _viewer_layers(vdir: Path, rel: str, gt, gt_ref, renders: dict, refs: dict, 
         entry[m], links[m] = f"{rel}/render{i}.webp", link(refs[m], r, f"full-render{i}")
         for k, mp in maps[m].items():
             previews.append((colour_map(mp, lim[k]), vdir / f"map{i}-{k}.webp"))
-            entry[f"{m}: {k}"] = f"{rel}/map{i}-{k}.webp"
+            entry[f"{m}: {MAP_LABELS.get(k, k)}"] = f"{rel}/map{i}-{k}.webp"  # named as the figures name it
     draw(_save_previews, previews)  # WebP encoding is most of a viewer's cost: in the figures' pool
     return entry, links
 

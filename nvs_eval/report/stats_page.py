@@ -42,9 +42,10 @@ INTRO = ("Values aggregated as {aggregation}. Intervals: 95% two-level bootstrap
 
 
 def stats_context(out: Path, per_view: pd.DataFrame, metrics: list[str], aggregation: str,
-                  resamples: int = DEFAULT_RESAMPLES) -> dict:
+                  resamples: int = DEFAULT_RESAMPLES, allow_different_sets: bool = False) -> dict:
     """What ``stats.html`` shows (figures written under ``out/figures``): per dataset the intervals' figure and
-    table, the pairwise matrices and the run-to-run spread."""
+    table, the pairwise matrices (a pair scored on different views left out and named once, unless
+    ``allow_different_sets``) and the run-to-run spread."""
     pv = _per_view_over_runs(per_view)
     datasets = []
     for dataset, g in pv.groupby("dataset", sort=True):
@@ -53,10 +54,11 @@ def stats_context(out: Path, per_view: pd.DataFrame, metrics: list[str], aggrega
         fig = out / "figures" / f"stats-{hashlib.sha256(dataset.encode()).hexdigest()[:8]}.png"
         draw(ci_figure, ci, metrics, fig)
         methods = sorted(g["method"].unique())
+        matrices = [_pairwise(g, m, methods, resamples, allow_different_sets) for m in metrics] if len(methods) > 1 \
+            else []
+        refused = list(dict.fromkeys(r for p in matrices for r in p.pop("refused_pairs")))
         datasets.append({"name": dataset, "figure": {"src": f"figures/{fig.name}", "alt": f"95% intervals, {dataset}"},
-                         "table": _ci_table(ci, metrics),
-                         "pairwise": [_pairwise(g, m, methods, resamples) for m in metrics] if len(methods) > 1
-                         else [],
+                         "table": _ci_table(ci, metrics), "pairwise": matrices, "refused": refused,
                          "runs": _runs(per_view[per_view["dataset"] == dataset], metrics, aggregation)})
     intro = INTRO.format(aggregation=aggregation, resamples=resamples, floor=2 / (1 + resamples),
                          exact=EXACT_SIGN_FLIP_MAX)
@@ -64,33 +66,52 @@ def stats_context(out: Path, per_view: pd.DataFrame, metrics: list[str], aggrega
 
 
 def _ci_table(ci: pd.DataFrame, metrics: list[str]) -> dict:
-    rows = []
+    """Each method's value and interval per metric; a method scored on fewer scenes than the others says so (as in
+    the tables), and the caption gives each method's counts where they differ."""
+    rows, counts = [], {}
+    n_scenes = int(ci["scenes"].max())
     for method in sorted(ci["method"].unique()):
         cells = []
         for m in metrics:
             r = ci[(ci["method"] == method) & (ci["metric"] == m)].iloc[0]
             cells.append({"text": fmt(r["value"], m), "small": f"[{fmt(r['lo'], m)}, {fmt(r['hi'], m)}]"})
-        rows.append([method, *cells])
-    n = ci.iloc[0]
+        first = ci[ci["method"] == method].iloc[0]
+        counts[method] = (int(first["scenes"]), int(first["views"]))
+        short = f" ({counts[method][0]} of {n_scenes} scenes)" if counts[method][0] < n_scenes else ""
+        rows.append([method + short, *cells])
+    if len(set(counts.values())) == 1:
+        (s, v), = set(counts.values())
+        said = f"{s} scene(s), {v} view(s)"
+    else:
+        said = "scenes and views: " + "; ".join(f"{m} {s} and {v}" for m, (s, v) in counts.items())
     return {"head": ["Method", *(METRICS[m].label for m in metrics)], "rows": rows,
-            "caption": f"{int(n['scenes'])} scene(s), {int(n['views'])} view(s); value [95% interval]."}
+            "caption": f"{said}; value [95% interval] (each interval on its own, not adjusted for the others)."}
 
 
-def _pairwise(g: pd.DataFrame, metric: str, methods: list[str], resamples: int) -> dict:
+def _pairwise(g: pd.DataFrame, metric: str, methods: list[str], resamples: int,
+              allow_different_sets: bool = False) -> dict:
+    """One metric's matrix of paired differences (row minus column); a pair not tested reads "not compared", and
+    its reason is returned in ``refused_pairs`` for the page to say once."""
     label = METRICS[metric].label
     try:
-        table = pairwise(g, metric, methods, resamples=resamples)
-    except UsageError as e:
-        return {"label": f"{label}: pairwise", "refused": e.render("cli")}
+        table = pairwise(g, metric, methods, resamples=resamples, allow_different_sets=allow_different_sets)
+    except UsageError as e:  # a method with no value at all for this metric
+        return {"label": f"{label}: pairwise", "refused": e.render("cli"), "refused_pairs": []}
     d = METRICS[metric].precision + 1
-    cell = {}
+    cell, refused = {}, []
     for r in table.itertuples():
+        if r.refused:
+            cell[(r.a, r.b)] = {"text": "not compared", "small": "scored on other views"}
+            refused.append(r.refused)
+            continue
         cell[(r.a, r.b)] = {"text": f"{r.difference:+.{d}f}", "small": f"[{r.lo:+.{d}f}, {r.hi:+.{d}f}] "
                             f"p={r.p_boot_holm:.3g}, p views={r.p_holm:.3g}",
                             "cls": "sig" if significant(r.p_boot_holm, r.p_holm, DEFAULT_SIGNIFICANCE) else ""}
     rows = [[a, *(cell.get((a, b), "") for b in methods[1:])] for a in methods[:-1]]
+    better = "a positive difference favours the row" if METRICS[metric].higher_is_better else \
+        "lower is better, so a negative difference favours the row"
     return {"label": f"{label}: row minus column", "refused": "", "head": ["", *methods[1:]], "rows": rows,
-            "alpha": f"{DEFAULT_SIGNIFICANCE:g}"}
+            "alpha": f"{DEFAULT_SIGNIFICANCE:g}", "better": better, "refused_pairs": refused}
 
 
 def _runs(per_view: pd.DataFrame, metrics: list[str], aggregation: str) -> dict | None:

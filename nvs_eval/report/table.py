@@ -196,36 +196,28 @@ def _baseline_flags(bad: dict[str, str], scene_names: list[str], force: bool) ->
             "above): for reference only.")
 
 
-def _significance(per_view: pd.DataFrame, dataset: str, methods: list[str], metric: str, best: int,
-                  alpha: float, allow_different_sets: bool = False) -> tuple[list[bool], list[str], list[str]]:
-    """Which methods are not significantly different from ``methods[best]``: paired tests on the per-view values,
-    runs averaged per view, Holm-adjusted over the column, with the verdict the statistics page shades by
-    (:func:`nvs_eval.results.stats.significant`: the two-level bootstrap and the sign-flip test both reject); the
-    methods not tested (scored on other views) and those tested on the shared views only."""
-    from ..errors import UsageError
-    from ..results.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, _paired, _wide, holm, shared_bootstrap, significant
+def _significance(per_view: pd.DataFrame, dataset: str, metric: str, best: str, alpha: float,
+                  allow_different_sets: bool = False) -> tuple[dict[str, bool], list[str], list[str]]:
+    """Which methods are not significantly different from ``best``: the pairs with ``best`` of the statistics
+    page's own tests (:func:`nvs_eval.results.stats.pairwise` over every method of the dataset, runs averaged per
+    view, Holm-adjusted over all its pairs; the verdict :func:`~nvs_eval.results.stats.significant`: the two-level
+    bootstrap and the sign-flip test both reject), so a † and the page's shading never disagree. Also the methods
+    not tested (scored on other views) and those tested on the shared views only."""
+    from ..results.stats import pairwise, significant
 
     df = split_runs(per_view[per_view["dataset"] == dataset])
     averaged = df.groupby(["dataset", "scene", "method", "view"], as_index=False)[metric].mean()
-    wide = _wide(averaged, metric)
-    shared = shared_bootstrap(averaged, wide, metric, methods, DEFAULT_RESAMPLES, DEFAULT_SEED)
-    others, pvals, boots, skipped, partial = [], [], [], [], []
-    for i, m in enumerate(methods):
-        if i == best:
+    table = pairwise(averaged, metric, sorted(averaged["method"].unique()),
+                     allow_different_sets=allow_different_sets)
+    tied, skipped, partial = {}, [], []
+    for r in table[(table["a"] == best) | (table["b"] == best)].itertuples():
+        other = r.b if r.a == best else r.a
+        if r.refused:
+            skipped.append(other)
             continue
-        try:
-            r = _paired(wide, metric, methods[best], m, 0.95, DEFAULT_RESAMPLES, DEFAULT_SEED, allow_different_sets,
-                        boot=None if shared is None else shared[best] - shared[i])
-            pvals.append(r["p"])
-            boots.append(r["p_boot"])
-            if r["note"]:
-                partial.append(f"{m} ({r['note']})")
-            others.append(i)
-        except UsageError:
-            skipped.append(m)
-    tied = [False] * len(methods)
-    for i, p, pb in zip(others, holm(pvals) if pvals else [], holm(boots) if boots else []):
-        tied[i] = not significant(pb, p, alpha)
+        tied[other] = not significant(r.p_boot_holm, r.p_holm, alpha)
+        if r.note:
+            partial.append(f"{other} ({r.note})")
     return tied, skipped, partial
 
 
@@ -272,7 +264,7 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
         ds, bl = summary[summary["dataset"] == dataset].set_index("method"), list((baselines or {}).get(dataset, []))
         short = _short_methods(g, methods, scene_names)
         note, bad, flagged = _notes(dataset, ds, scene_names, bl, protocol, aggregation, checks or {},
-                                    force_baselines, short)
+                                    force_baselines, short, allow_different_sets and significance is not None)
         values, spreads, tied, sig_note = _summary_values(per_view, dataset, ds, methods, scene_names, metrics, bl,
                                                           precision, significance, allow_different_sets, short)
         eff = _efficiency_columns(efficiency, dataset, scene_names, methods, bl, values, spreads, tied)
@@ -294,13 +286,14 @@ def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | Non
 
 
 def _notes(dataset: str, ds: pd.DataFrame, scene_names: list[str], bl: list, protocol: str, aggregation: str,
-           checks: dict, force_baselines: bool, short: dict) -> tuple[str, dict, bool]:
+           checks: dict, force_baselines: bool, short: dict, short_tested: bool) -> tuple[str, dict, bool]:
     """A dataset's caption notes (published rows, counts, coverage, methods over fewer scenes, comparability),
     the scenes not comparable, and whether the published rows beside them are flagged."""
     checked, bad = comparability(dataset, scene_names, checks)
     flags = _baseline_flags(bad, scene_names, force_baselines) if bl else ""
     note = (_baseline_note(bl, protocol) + _counts(ds.reset_index(), aggregation)
-            + scene_coverage(dataset, scene_names, checks) + _short_note(short, len(scene_names)) + checked + flags)
+            + scene_coverage(dataset, scene_names, checks) + _short_note(short, len(scene_names), short_tested)
+            + checked + flags)
     return note, bad, bool(bl) and bool(bad) and not force_baselines
 
 
@@ -315,12 +308,13 @@ def _labels(methods: list[str], short: dict[str, list[str]], n: int) -> list[str
     return [f"{m} ({n - len(short[m])} of {n} scenes)" if m in short else m for m in methods]
 
 
-def _short_note(short: dict[str, list[str]], n: int) -> str:
+def _short_note(short: dict[str, list[str]], n: int, tested: bool = False) -> str:
     if not short:
         return ""
     missing = "; ".join(f"{m} lacks {', '.join(s)}" for m, s in short.items())
     return (f" A row that says \"(k of {n} scenes)\" averages only the scenes it was scored on ({missing}): its "
-            "average is not comparable with the others', so it is neither ranked nor tested.")
+            "average is not comparable with the others', so it is not ranked"
+            + (" (it is tested against the best on the views they share)." if tested else " and not tested."))
 
 
 def _summary_values(per_view, dataset, ds, methods, scene_names, metrics, bl, precision, significance,
@@ -446,21 +440,24 @@ def _scene_table(g, ds, dataset, k, methods, scene_names, bl, caption, precision
 def _ties(per_view, dataset, methods, metrics, values, precision, significance, allow_different_sets, short=()):
     """Per method and column, whether it is not significantly different from the column's best (the † marks),
     and the caption's sentence saying so; ``(None, "")`` without a level or with a single method. Methods in
-    ``short`` (averaged over fewer scenes than the table's) are neither the best nor tested."""
+    ``short`` (averaged over fewer scenes than the table's) are never the best, and are tested only with
+    ``allow_different_sets`` (on the views they share with it)."""
     ranked = [m for m in methods if m not in short]
-    if significance is None or len(ranked) < 2:
-        return (None if significance is None or len(methods) < 2 else [[False] * len(metrics) for _ in methods]), ""
+    if significance is None or len(methods) < 2:
+        return None, ""
+    if not ranked:
+        return [[False] * len(metrics) for _ in methods], ""
     rows = [methods.index(m) for m in ranked]
     ranks = [_rank_column([values[r][c] for r in rows], k, precision) for c, k in enumerate(metrics)]
-    cols = [_significance(per_view, dataset, ranked, k, ranks[c].index(1), significance, allow_different_sets)
+    cols = [_significance(per_view, dataset, k, ranked[ranks[c].index(1)], significance, allow_different_sets)
             for c, k in enumerate(metrics)]
-    tied = [[m in ranked and cols[c][0][ranked.index(m)] for c in range(len(metrics))] for m in methods]
-    skipped = sorted({m for c in cols for m in c[1]})
+    tied = [[cols[c][0].get(m, False) for c in range(len(metrics))] for m in methods]
+    skipped = sorted({m for c in cols for m in c[1] if m not in short})
     partial = list(dict.fromkeys(p for c in cols for p in c[2]))
     note = (f" † not significantly different from the column's best at {significance:g}: not both of the two-sided "
             "paired tests on the per-view differences reject, the two-level bootstrap (scenes and views resampled) "
-            "and the sign-flip test (scenes fixed); runs averaged per view, Holm-adjusted over the column; the "
-            "statistics page shades by the same rule.")
+            "and the sign-flip test (scenes fixed); runs averaged per view, Holm-adjusted over every pair of "
+            "methods, as the statistics page's matrices are.")
     if skipped:
         note += (" Not tested against the best (scored on other views; --allow-different-sets compares the "
                  f"intersection): {', '.join(skipped)}.")

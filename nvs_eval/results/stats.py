@@ -387,17 +387,31 @@ def shared_bootstrap(per_view: pd.DataFrame, wide: pd.DataFrame, metric: str, me
 
 
 def pairwise(per_view: pd.DataFrame, metric: str, methods: list[str] | None = None, **kw) -> pd.DataFrame:
-    """:func:`paired_test` for every pair of ``methods`` (default: all), with Holm-adjusted p-values."""
+    """:func:`paired_test` for every pair of ``methods`` (default: all), with Holm-adjusted p-values.
+
+    A pair scored on different views (without ``allow_different_sets``) is not tested: its row has the reason in
+    ``refused`` (``""`` for a tested pair) and NaN values, and the Holm family is the pairs tested. This one family
+    serves the statistics page's matrices and the tables' † alike, so the two never disagree."""
     methods = methods or sorted(per_view["method"].unique())
     wide = _wide(per_view, metric)
     opts = {"level": 0.95, "resamples": DEFAULT_RESAMPLES, "seed": DEFAULT_SEED, "allow_different_sets": False, **kw}
     shared = shared_bootstrap(per_view, wide, metric, methods, opts["resamples"], opts["seed"])
-    rows = [_paired(wide, metric, a, b, **opts, boot=None if shared is None else shared[i] - shared[j])
-            for i, a in enumerate(methods) for j, b in enumerate(methods) if j > i]
+    rows = []
+    for i, a in enumerate(methods):
+        for j, b in enumerate(methods[i + 1:], i + 1):
+            try:
+                rows.append({**_paired(wide, metric, a, b, **opts, boot=None if shared is None
+                                       else shared[i] - shared[j]), "refused": ""})
+            except UsageError as e:
+                rows.append({"a": a, "b": b, "metric": metric, "refused": e.render("cli")})
     out = pd.DataFrame(rows)
     if not out.empty:
-        out["p_holm"] = holm(out["p"].tolist())
-        out["p_boot_holm"] = holm(out["p_boot"].tolist())
+        tested = out["refused"] == ""
+        for p in ("p", "p_boot"):
+            if p not in out:
+                out[p] = np.nan
+            out[f"{p}_holm"] = np.nan
+            out.loc[tested, f"{p}_holm"] = holm(out.loc[tested, p].tolist()) if tested.any() else []
     return out
 
 

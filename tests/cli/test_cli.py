@@ -345,7 +345,11 @@ def test_a_bug_inside_scoring_is_reported_as_a_bug_not_as_a_bad_file(tmp_path):
     assert "internal error, please report" in r.stderr and "not aligned" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([*PATCHED_CLI, "--debug", "score", str(tmp_path / "a"), "--gt", str(tmp_path / "gt"),
                         "--metrics", "psnr", "--device", "cpu"], capture_output=True, text=True, env=env)
-    assert r.returncode == 1 and "Traceback" in r.stderr
+    assert r.returncode == 1 and "Traceback" in r.stderr and "internal error, please report" in r.stderr
+    # a user error keeps its exit status 2 under --debug (scripts tell the two apart by it); the traceback comes first
+    r = cli("score", str(tmp_path / "nowhere"), "--gt", str(tmp_path / "gt"), "--debug")
+    assert r.returncode == 2 and "Traceback" in r.stderr and r.stderr.rstrip().splitlines()[-1].startswith(
+        "nvs-eval: error:")
 
 
 def test_debug_is_taken_before_or_after_the_command():

@@ -61,13 +61,18 @@ def test_a_method_scored_on_fewer_scenes_is_named_so_and_neither_ranked_nor_test
     assert psnr[2].value > psnr[0].value > psnr[1].value  # c's mean is the highest, over its one easy scene
     assert [c.rank for c in psnr] == [1, 2, 0] and not any(row[0].tied for row in summary.cells)
     assert "averages only the scenes it was scored on (c lacks s1)" in summary.caption
-    assert "neither ranked nor tested" in summary.caption and summary.caption.count("Not tested") == 0
+    assert "it is not ranked and not tested" in summary.caption and summary.caption.count("Not tested") == 0
     per_scene = next(t for t in rest if t.key == "d-psnr")
     assert per_scene.rows[2] == "c (1 of 2 scenes)"
     assert [r[1].rank for r in per_scene.cells] == [2, 0, 1]  # s2: c is best there, fairly
     assert [r[2].rank for r in per_scene.cells] == [1, 2, 0]  # Avg.: c's is not ranked
     full = build_tables(pd.DataFrame([r for r in rows if r["method"] != "c"]), "nvs-eval")[0]
     assert full.rows == ("a", "b") and "scored on" not in full.caption
+    # --allow-different-sets: c is tested against the best on the views they share (still never ranked)
+    allowed = build_tables(pd.DataFrame(rows), "nvs-eval", allow_different_sets=True)[0]
+    assert "tested against the best on the views they share" in allowed.caption
+    assert "Tested on the views shared with the best only: c (compared on the 6 views" in allowed.caption
+    assert [c.rank for c in [row[0] for row in allowed.cells]] == [1, 2, 0]
 
 
 def test_latex_escapes_names_and_marks_best_and_second():
@@ -342,6 +347,8 @@ def test_html_report_renders_sorts_and_views_in_headless_chromium(demo_report, m
         assert len(buttons) >= 4
         base = block.find_element(By.CSS_SELECTOR, "img.base")
         assert [b.text for b in buttons[:2]] == ["ground truth", "floater-gs (run seed0)"]
+        names = [b.text for b in buttons]  # maps named as the comparison figures name them, not by metric id
+        assert "floater-gs (run seed0): 1 - SSIM" in names and not any(n.endswith((": ssim", ": abs")) for n in names)
         buttons[1].click()
         assert base.get_attribute("src").endswith("render0.webp")
         src_render = base.get_attribute("src")
@@ -425,6 +432,38 @@ def test_demo_report_has_runs_with_spread_intervals_and_the_pairwise_page(html_r
         assert bool(sig) == (float(p) < 0.05 and float(p_views) < 0.05)
         if sig:
             assert float(lo) > 0 or float(hi) < 0, (lo, hi, p)
+
+
+def test_the_tables_dagger_is_the_stats_pages_verdict_for_every_pair_with_the_best(tmp_path):
+    """The cold try found the index's † and the stats page's shading disagreeing (Holm over the 2 comparisons with
+    the best against Holm over all 3 pairs: raw bootstrap p 0.0486 became 0.0486 in one, 0.0972 in the other). Both
+    now read one family, every pair, so for every column and method the † is "not shaded" on the stats page; a
+    method scored on other views leaves only its own pairs out of the matrices."""
+    from nvs_eval.report.stats_page import stats_context
+
+    rng = np.random.default_rng(3)
+    rows = [{"dataset": "d", "scene": f"s{s}", "method": m, "view": str(v), "psnr": 25 + s + off + rng.normal(0, 0.4),
+             "ssim": 0.8 + off / 100 + rng.normal(0, 0.01)}
+            for m, off in (("a", 0.25), ("b", 0.0), ("c", 0.12), ("d", -0.3)) for s in range(3) for v in range(5)]
+    df = pd.DataFrame(rows)
+    summary = build_tables(df, "nvs-eval", ["psnr", "ssim"])[0]
+    ctx = stats_context(tmp_path, df, ["psnr", "ssim"], "view-mean")["datasets"][0]
+    for c, matrix in enumerate(ctx["pairwise"]):
+        best = next(r for r, row in enumerate(summary.cells) if row[c].rank == 1)
+        for r, row in enumerate(summary.cells):
+            if r == best:
+                continue
+            a, b = sorted((summary.rows[best], summary.rows[r]))
+            cell = matrix["rows"][["a", "b", "c"].index(a)][["b", "c", "d"].index(b) + 1]
+            assert row[c].tied == (cell["cls"] != "sig"), (c, summary.rows[r], cell)
+    assert any(row[c].tied for row in summary.cells for c in range(2))  # the test is not vacuous
+    assert any(not row[c].tied and row[c].rank != 1 for row in summary.cells for c in range(2))
+    lost = df[~((df["method"] == "d") & (df["scene"] == "s2"))]
+    ctx = stats_context(tmp_path, lost, ["psnr"], "view-mean")["datasets"][0]
+    cells = [x for row in ctx["pairwise"][0]["rows"] for x in row[1:] if x]
+    assert sum(x["text"] == "not compared" for x in cells) == 3 and len(cells) == 6  # d's pairs only
+    assert len(ctx["refused"]) == 3 and all("not scored on the same views" in r for r in ctx["refused"])
+    assert "d (2 of 3 scenes)" in [row[0] for row in ctx["table"]["rows"]]
 
 
 def test_runs_are_named_as_people_read_them_and_worst_views_rank_on_the_run_mean(html_report):
