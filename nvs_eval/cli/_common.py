@@ -90,14 +90,22 @@ def apply_gpu_memory(args: argparse.Namespace) -> None:
 
 def print_table(df, metrics, by=("method",), file=None) -> None:
     """A plain-text table of means. A method with several runs (``name#run=<run>``) is one row, ``mean ± std``
-    over its runs' means (sample std), as the report's tables print it; ``views`` counts one run's views."""
+    over its runs' means (sample std), as the report's tables print it; ``views`` counts one run's views. Where a
+    method lacks some of its dataset's scenes, a ``scenes`` column says ``k of n`` (its means cover fewer)."""
     from ..conventions.registry import METRICS
-    from ..results.aggregate import over_runs
+    from ..results.aggregate import over_runs, split_runs
 
     file = file or sys.stdout
     mean, std, runs, views = over_runs(df, metrics, by)
     several = bool((runs > 1).any())
-    head = [*by, *[METRICS[m].label for m in metrics], "views", *(["runs"] if several else [])]
+    scenes = {}
+    if "dataset" in by and "scene" in df.columns:
+        have = split_runs(df).groupby(list(by))["scene"].nunique()
+        total = df.groupby("dataset")["scene"].nunique()
+        if any(n < total[k[list(by).index("dataset")]] for k, n in have.items()):
+            scenes = {k: f"{n} of {total[k[list(by).index('dataset')]]}" for k, n in have.items()}
+    head = [*by, *[METRICS[m].label for m in metrics], "views", *(["scenes"] if scenes else []),
+            *(["runs"] if several else [])]
     rows = []
     for k in mean.index:
         cells = []
@@ -105,7 +113,8 @@ def print_table(df, metrics, by=("method",), file=None) -> None:
             v = f"{mean.at[k, m]:.{METRICS[m].precision + 2}f}"
             cells.append(f"{v} ± {std.at[k, m]:.{METRICS[m].precision + 2}f}" if runs[k] > 1 else v)
         key = k if isinstance(k, tuple) else (k,)
-        rows.append([*key, *cells, str(views[k]), *([str(runs[k])] if several else [])])
+        rows.append([*key, *cells, str(views[k]), *([scenes[k]] if scenes else []),
+                     *([str(runs[k])] if several else [])])
     _print_rows(head, rows, file, keys=len(by))
 
 

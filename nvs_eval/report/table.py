@@ -228,9 +228,10 @@ def _counts(summary: pd.DataFrame, aggregation: str) -> str:
     counts = ", ".join(f"{m}: {n}" for m, n in zip(runs["method"], runs["runs"]))
     run_note = (f" ± is the sample standard deviation over each method's runs ({counts} runs); the value is the "
                 "mean over runs." if len(runs) else "")
-    views = sorted(set(summary["views"]))
+    most = int(summary["views"].max())
+    fewer = ", ".join(f"{m}: {int(v)}" for m, v in zip(summary["method"], summary["views"]) if v < most)
     return (f" Aggregation {aggregation} ({AGGREGATIONS[aggregation]}); {int(summary['scenes'].max())} scene(s), "
-            f"{'/'.join(map(str, views))} view(s) per method.{run_note}")
+            f"{most} view(s) per method{f' ({fewer})' if fewer else ''}.{run_note}")
 
 
 def build_tables(per_view: pd.DataFrame, protocol: str, metrics: list[str] | None = None,
@@ -445,12 +446,12 @@ def _ties(per_view, dataset, methods, metrics, values, precision, significance, 
     ranked = [m for m in methods if m not in short]
     if significance is None or len(methods) < 2:
         return None, ""
-    if not ranked:
-        return [[False] * len(metrics) for _ in methods], ""
     rows = [methods.index(m) for m in ranked]
     ranks = [_rank_column([values[r][c] for r in rows], k, precision) for c, k in enumerate(metrics)]
-    cols = [_significance(per_view, dataset, k, ranked[ranks[c].index(1)], significance, allow_different_sets)
-            for c, k in enumerate(metrics)]
+    # the column's best: the one method ranked, or the rank-1 one (none: nothing to test against)
+    bests = [ranked[0] if len(ranked) == 1 else ranked[r.index(1)] if 1 in r else None for r in ranks]
+    cols = [_significance(per_view, dataset, k, best, significance, allow_different_sets) if best else ({}, [], [])
+            for k, best in zip(metrics, bests)]
     tied = [[cols[c][0].get(m, False) for c in range(len(metrics))] for m in methods]
     skipped = sorted({m for c in cols for m in c[1] if m not in short})
     partial = list(dict.fromkeys(p for c in cols for p in c[2]))

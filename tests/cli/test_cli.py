@@ -352,6 +352,28 @@ def test_a_bug_inside_scoring_is_reported_as_a_bug_not_as_a_bad_file(tmp_path):
         "nvs-eval: error:")
 
 
+def test_a_method_lacking_a_scene_is_a_second_entry_and_every_summary_says_so(tmp_path):
+    """README's route for a method that lacks a whole scene: a second dataset entry of the same name. The CLI
+    summary gains a scenes column, and the report's tables name the short row and leave it unranked (this config
+    crashed the tables once: one full method, one short)."""
+    names = [f"{i}.png" for i in range(3)]
+    for s in ("s1", "s2"):
+        folder(tmp_path / "gt" / s, names)
+        folder(tmp_path / "r" / "a" / s, names, seed=40)
+    folder(tmp_path / "r" / "b" / "s1", names, seed=80)
+    entry = '  - name: d\n    kind: pairs\n    gt: "gt/{{scene}}"\n    scenes: [{}]\n    methods:\n' \
+            '      - {{name: {}, path: "r/{}/{{scene}}"}}\n'
+    (tmp_path / "b.yaml").write_text("name: t\nprotocol: nvs-eval\nmetrics: [psnr]\ndatasets:\n"
+                                     + entry.format("s1, s2", "a", "a") + entry.format("s1", "b", "b"))
+    r = cli("evaluate", str(tmp_path / "b.yaml"), "--out", str(tmp_path / "o"), "--device", "cpu", "--no-report")
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines() if line.startswith("d ")]
+    assert [row[-3:] for row in rows] == [["2", "of", "2"], ["1", "of", "2"]], r.stdout
+    r = cli("report", "--results", str(tmp_path / "o"), "--out", str(tmp_path / "rep"), "--format", "md")
+    assert r.returncode == 0, r.stderr
+    assert "| b (1 of 2 scenes) |" in (tmp_path / "rep" / "tables.md").read_text()
+
+
 def test_debug_is_taken_before_or_after_the_command():
     """The cold try put ``--debug`` last, where argparse refused it; now it works on either side."""
     from nvs_eval.cli import build_parser

@@ -61,6 +61,7 @@ def test_a_method_scored_on_fewer_scenes_is_named_so_and_neither_ranked_nor_test
     assert psnr[2].value > psnr[0].value > psnr[1].value  # c's mean is the highest, over its one easy scene
     assert [c.rank for c in psnr] == [1, 2, 0] and not any(row[0].tied for row in summary.cells)
     assert "averages only the scenes it was scored on (c lacks s1)" in summary.caption
+    assert "12 view(s) per method (c: 6)." in summary.caption  # the cold try found "6/12 view(s)" cryptic
     assert "it is not ranked and not tested" in summary.caption and summary.caption.count("Not tested") == 0
     per_scene = next(t for t in rest if t.key == "d-psnr")
     assert per_scene.rows[2] == "c (1 of 2 scenes)"
@@ -73,6 +74,12 @@ def test_a_method_scored_on_fewer_scenes_is_named_so_and_neither_ranked_nor_test
     assert "tested against the best on the views they share" in allowed.caption
     assert "Tested on the views shared with the best only: c (compared on the 6 views" in allowed.caption
     assert [c.rank for c in [row[0] for row in allowed.cells]] == [1, 2, 0]
+    # one full method and one short one: the full one is the best to test against (this crashed once: no rank 1)
+    for allow in (False, True):
+        two = build_tables(pd.DataFrame([r for r in rows if r["method"] != "b"]), "nvs-eval",
+                           allow_different_sets=allow)[0]
+        assert two.rows == ("a", "c (1 of 2 scenes)") and not two.cells[1][0].tied  # 10 dB apart on s2: no †
+        assert ("Tested on the views shared with the best only: c" in two.caption) == allow
 
 
 def test_latex_escapes_names_and_marks_best_and_second():
