@@ -100,10 +100,10 @@ def print_table(df, metrics, by=("method",), file=None) -> None:
     several = bool((runs > 1).any())
     scenes = {}
     if "dataset" in by and "scene" in df.columns:
-        have = split_runs(df).groupby(list(by))["scene"].nunique()
+        have, d = split_runs(df).groupby(list(by))["scene"].nunique(), list(by).index("dataset")
         total = df.groupby("dataset")["scene"].nunique()
-        if any(n < total[k[list(by).index("dataset")]] for k, n in have.items()):
-            scenes = {k: f"{n} of {total[k[list(by).index('dataset')]]}" for k, n in have.items()}
+        if any(n < total[k[d]] for k, n in have.items()):
+            scenes = {k: f"{n} of {total[k[d]]}" for k, n in have.items()}
     head = [*by, *[METRICS[m].label for m in metrics], "views", *(["scenes"] if scenes else []),
             *(["runs"] if several else [])]
     rows = []

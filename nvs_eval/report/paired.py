@@ -24,11 +24,11 @@ def comparisons(per_view: pd.DataFrame, checks: dict, protocol: str, baselines: 
                 resamples: int | None = None) -> list[PublishedComparison]:
     """One comparison per ``results dataset -> published dataset`` of ``baselines``; an error naming every reason
     when nothing at all could be paired."""
-    from .stats_page import _per_view_over_runs
+    from ..results.aggregate import runs_averaged
 
     if not baselines:
         raise UsageError(f"{option('paired')} needs {option('baselines')} DATASET (the published dataset to pair with)")
-    pv = _per_view_over_runs(per_view)
+    pv = runs_averaged(per_view)
     kw = {} if resamples is None else {"resamples": resamples}
     out = [compare_with_published(pv, checks, protocol, dataset, name, **kw) for dataset, name in baselines.items()]
     if all(c.rows.empty for c in out):

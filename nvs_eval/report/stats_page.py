@@ -11,19 +11,11 @@ import pandas as pd
 
 from ..conventions.registry import DEFAULT_SIGNIFICANCE, METRICS
 from ..errors import UsageError
-from ..results.aggregate import scene_summary, split_runs
+from ..results.aggregate import runs_averaged, scene_summary
 from ..results.stats import DEFAULT_RESAMPLES, EXACT_SIGN_FLIP_MAX, bootstrap_ci, pairwise, significant
 from .figures import ci_figure
 from .table import fmt, fmt_spread
 from .work import draw
-
-
-def _per_view_over_runs(per_view: pd.DataFrame) -> pd.DataFrame:
-    """Runs averaged per view (the unit of the intervals and tests; the spread over runs is shown apart)."""
-    df = split_runs(per_view)
-    metrics = [m for m in METRICS if m in df.columns]
-    return df.groupby(["dataset", "scene", "method", "view"], as_index=False)[metrics].mean()
-
 
 INTRO = ("Values aggregated as {aggregation}. Intervals: 95% two-level bootstrap ({resamples} resamples of the "
          "scenes and, within each, of its views; fixed seed, so the page is the same every time it is written). "
@@ -46,7 +38,7 @@ def stats_context(out: Path, per_view: pd.DataFrame, metrics: list[str], aggrega
     """What ``stats.html`` shows (figures written under ``out/figures``): per dataset the intervals' figure and
     table, the pairwise matrices (a pair scored on different views left out and named once, unless
     ``allow_different_sets``) and the run-to-run spread."""
-    pv = _per_view_over_runs(per_view)
+    pv = runs_averaged(per_view)
     datasets = []
     for dataset, g in pv.groupby("dataset", sort=True):
         ci = pd.concat([bootstrap_ci(g, m, aggregation=aggregation, resamples=resamples).assign(metric=m)

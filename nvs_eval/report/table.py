@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..conventions.figures import FIGURES
 from ..conventions.registry import DEFAULT_AGGREGATION, DEFAULT_SIGNIFICANCE, METRICS
-from ..results.aggregate import dataset_summary, scene_summary, split_runs
+from ..results.aggregate import dataset_summary, runs_averaged, scene_summary
 
 SIGNIFICANCE = DEFAULT_SIGNIFICANCE
 
@@ -196,17 +196,16 @@ def _baseline_flags(bad: dict[str, str], scene_names: list[str], force: bool) ->
             "above): for reference only.")
 
 
-def _significance(per_view: pd.DataFrame, dataset: str, metric: str, best: str, alpha: float,
+def _significance(averaged: pd.DataFrame, metric: str, best: str, alpha: float,
                   allow_different_sets: bool = False) -> tuple[dict[str, bool], list[str], list[str]]:
     """Which methods are not significantly different from ``best``: the pairs with ``best`` of the statistics
-    page's own tests (:func:`nvs_eval.results.stats.pairwise` over every method of the dataset, runs averaged per
-    view, Holm-adjusted over all its pairs; the verdict :func:`~nvs_eval.results.stats.significant`: the two-level
-    bootstrap and the sign-flip test both reject), so a † and the page's shading never disagree. Also the methods
-    not tested (scored on other views) and those tested on the shared views only."""
+    page's own tests (:func:`nvs_eval.results.stats.pairwise` over every method of one dataset's ``averaged``
+    values, runs averaged per view (:func:`~nvs_eval.results.aggregate.runs_averaged`), Holm-adjusted over all its
+    pairs; the verdict :func:`~nvs_eval.results.stats.significant`: the two-level bootstrap and the sign-flip test
+    both reject), so a † and the page's shading never disagree. Also the methods not tested (scored on other views)
+    and those tested on the shared views only."""
     from ..results.stats import pairwise, significant
 
-    df = split_runs(per_view[per_view["dataset"] == dataset])
-    averaged = df.groupby(["dataset", "scene", "method", "view"], as_index=False)[metric].mean()
     table = pairwise(averaged, metric, sorted(averaged["method"].unique()),
                      allow_different_sets=allow_different_sets)
     tied, skipped, partial = {}, [], []
@@ -450,7 +449,8 @@ def _ties(per_view, dataset, methods, metrics, values, precision, significance, 
     ranks = [_rank_column([values[r][c] for r in rows], k, precision) for c, k in enumerate(metrics)]
     # the column's best: the one method ranked, or the rank-1 one (none: nothing to test against)
     bests = [ranked[0] if len(ranked) == 1 else ranked[r.index(1)] if 1 in r else None for r in ranks]
-    cols = [_significance(per_view, dataset, k, best, significance, allow_different_sets) if best else ({}, [], [])
+    averaged = runs_averaged(per_view[per_view["dataset"] == dataset])  # once for every column
+    cols = [_significance(averaged, k, best, significance, allow_different_sets) if best else ({}, [], [])
             for k, best in zip(metrics, bests)]
     tied = [[cols[c][0].get(m, False) for c in range(len(metrics))] for m in methods]
     skipped = sorted({m for c in cols for m in c[1] if m not in short})

@@ -61,6 +61,13 @@ def split_runs(per_view: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def runs_averaged(per_view: pd.DataFrame) -> pd.DataFrame:
+    """Each method's runs averaged per view (the unit of the intervals and paired tests: the statistics page's, the
+    tables' † and the published comparison's; the spread over runs is shown apart)."""
+    df = split_runs(per_view)
+    return df.groupby(["dataset", "scene", "method", "view"], as_index=False)[_metric_columns(df)].mean()
+
+
 def first_runs(per_view: pd.DataFrame) -> pd.DataFrame:
     """Only the first run (by name) of each method with several runs (the report's image comparisons show one run
     per method: a method's runs look alike; their numbers are all in the tables)."""
